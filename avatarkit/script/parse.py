@@ -1,0 +1,301 @@
+"""Read a script file (YAML, format v1) into a `Script`, with line numbers in errors.
+
+The format is documented in docs/script-format.md. Every error names the
+file, the line and the field, e.g. `welcome.yaml:14: scenes[1].segments[0].voice`.
+Relative paths (avatar, lexicon files) are taken relative to the script file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ScriptError
+from .markup import parse_duration_ms, parse_text
+from .model import (BACKGROUND_KINDS, LAYOUTS, Background, Lexicon, LexiconEntry, Phrase,
+                    Scene, Script, Segment)
+
+FORMAT_VERSION = 1
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class _Map(dict):
+    """A YAML mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict
+
+
+class _List(list):
+    line: int = 0
+    lines: list
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader, node):
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line = node.start_mark.line + 1
+    out.lines = {}
+    for k, v in node.value:
+        key = loader.construct_object(k, deep=True)
+        if key in out:
+            raise ScriptError(f"duplicate key {key!r}", line=k.start_mark.line + 1)
+        out[key] = loader.construct_object(v, deep=True)
+        out.lines[key] = v.start_mark.line + 1
+    return out
+
+
+def _construct_seq(loader, node):
+    out = _List(loader.construct_object(v, deep=True) for v in node.value)
+    out.line = node.start_mark.line + 1
+    out.lines = [v.start_mark.line + 1 for v in node.value]
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+class _Ctx:
+    def __init__(self, file: Path | None):
+        self.file = file
+
+    def err(self, msg: str, line: int | None, field: str) -> ScriptError:
+        return ScriptError(msg, file=self.file, line=line, field=field)
+
+    def check_keys(self, m: _Map, allowed: set[str], field: str) -> None:
+        for k in m:
+            if k not in allowed:
+                raise self.err(f"unknown field {k!r}; expected one of {', '.join(sorted(allowed))}",
+                               m.lines.get(k, m.line), f"{field}.{k}" if field else str(k))
+
+    def get(self, m: _Map, key: str, kind: type | tuple, field: str, default: Any = None,
+            required: bool = False) -> Any:
+        f = f"{field}.{key}" if field else key
+        if key not in m or m[key] is None:
+            if required:
+                raise self.err(f"field {key!r} is required", m.line, f)
+            return default
+        v = m[key]
+        if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.err(f"expected {names}, got {type(v).__name__} {v!r}", m.lines[key], f)
+        return v
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and validate a script file; raise `ScriptError` naming file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScriptError(f"cannot read script: {e.strerror or e}", file=path) from None
+    except UnicodeDecodeError:
+        raise ScriptError("script is not UTF-8 text", file=path) from None
+    return parse_script(text, file=path)
+
+
+def parse_script(text: str, *, file: str | Path | None = None) -> Script:
+    """Parse script YAML `text`; `file` is used for error messages and relative paths."""
+    file = Path(file) if file is not None else None
+    ctx = _Ctx(file)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except ScriptError as e:
+        e.file = str(file) if file else None
+        raise
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise ctx.err(f"not valid YAML: {e.problem or e.context}",
+                      mark.line + 1 if mark else None, "") from None
+    if not isinstance(data, _Map):
+        raise ctx.err("a script must be a YAML mapping with title, defaults and scenes", 1, "")
+    base = file.parent if file else Path.cwd()
+    ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes"}, "")
+    version = ctx.get(data, "avatarkit", int, "", default=FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ctx.err(f"unsupported format version {version}; this avatarkit reads version {FORMAT_VERSION}",
+                      data.lines["avatarkit"], "avatarkit")
+    title = ctx.get(data, "title", str, "", required=True)
+    language = ctx.get(data, "language", str, "", default="en")
+    if not _LANG.match(language):
+        raise ctx.err(f"{language!r} is not a language tag like en or de-DE", data.lines["language"], "language")
+
+    defaults = ctx.get(data, "defaults", dict, "", default=_Map())
+    if not isinstance(defaults, _Map):
+        defaults = _Map()
+        defaults.lines, defaults.line = {}, 1
+    ctx.check_keys(defaults, {"avatar", "voice", "background", "layout", "resolution", "fps"}, "defaults")
+    resolution = _resolution(ctx, defaults)
+    fps = ctx.get(defaults, "fps", int, "defaults", default=25)
+    if not 1 <= fps <= 60 or 48000 % fps:
+        raise ctx.err(f"fps {fps} must divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
+                      defaults.lines.get("fps"), "defaults.fps")
+    d_avatar = _avatar(ctx, defaults, "defaults", base, None)
+    d_voice = ctx.get(defaults, "voice", str, "defaults", default="en-us-joe")
+    d_background = _background(ctx, defaults, "defaults", Background())
+    d_layout = _layout(ctx, defaults, "defaults", "full")
+
+    lexicon = _lexicon(ctx, data)
+
+    scenes_raw = ctx.get(data, "scenes", list, "", required=True)
+    if not scenes_raw:
+        raise ctx.err("a script needs at least one scene", data.lines["scenes"], "scenes")
+    scenes = []
+    ids: set[str] = set()
+    for i, sc in enumerate(scenes_raw):
+        f = f"scenes[{i}]"
+        if not isinstance(sc, _Map):
+            raise ctx.err("a scene must be a mapping with segments", scenes_raw.lines[i], f)
+        ctx.check_keys(sc, {"id", "avatar", "voice", "background", "layout", "segments"}, f)
+        sid = str(ctx.get(sc, "id", (str, int), f, default=f"scene{i + 1}"))
+        if sid in ids:
+            raise ctx.err(f"scene id {sid!r} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
+        ids.add(sid)
+        avatar = _avatar(ctx, sc, f, base, d_avatar)
+        if avatar is None:
+            raise ctx.err("no avatar: set defaults.avatar or the scene's avatar", sc.line, f"{f}.avatar")
+        voice = ctx.get(sc, "voice", str, f, default=d_voice)
+        segs_raw = ctx.get(sc, "segments", list, f, required=True)
+        segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice)
+                    for j, s in enumerate(segs_raw)]
+        if not any(p.words for s in segments for p in s.phrases):
+            raise ctx.err("scene has nothing to say", sc.line, f"{f}.segments")
+        scenes.append(Scene(sid, segments, avatar, _background(ctx, sc, f, d_background),
+                            _layout(ctx, sc, f, d_layout)))
+    name = file.stem if file else "video"
+    return Script(title=title, scenes=scenes, resolution=resolution, fps=fps, language=language,
+                  lexicon=lexicon, name=name, source=file)
+
+
+def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
+    raw = ctx.get(d, "resolution", (str, list), "defaults", default="1280x720")
+    presets = {"720p": (1280, 720), "1080p": (1920, 1080), "480p": (854, 480)}
+    if isinstance(raw, str) and raw in presets:
+        return presets[raw]
+    m = re.fullmatch(r"(\d+)\s*x\s*(\d+)", raw) if isinstance(raw, str) else None
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
+        w, h = raw
+    elif m:
+        w, h = int(m.group(1)), int(m.group(2))
+    else:
+        raise ctx.err(f"resolution {raw!r} must be WIDTHxHEIGHT like 1280x720, or 720p/1080p",
+                      d.lines.get("resolution"), "defaults.resolution")
+    if w % 2 or h % 2 or not (160 <= w <= 3840 and 160 <= h <= 2160):
+        raise ctx.err(f"resolution {w}x{h} must be even and between 160x160 and 3840x2160",
+                      d.lines.get("resolution"), "defaults.resolution")
+    return w, h
+
+
+def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) -> Path | None:
+    raw = ctx.get(m, "avatar", str, field)
+    if raw is None:
+        return default
+    p = Path(raw).expanduser()
+    p = p if p.is_absolute() else base / p
+    if not p.is_file():
+        raise ctx.err(f"avatar file {raw!r} not found (looked at {p})", m.lines["avatar"], f"{field}.avatar")
+    return p
+
+
+def _layout(ctx: _Ctx, m: _Map, field: str, default: str) -> str:
+    v = ctx.get(m, "layout", str, field, default=default)
+    if v not in LAYOUTS:
+        raise ctx.err(f"unknown layout {v!r}; expected one of {', '.join(LAYOUTS)}",
+                      m.lines.get("layout"), f"{field}.layout")
+    return v
+
+
+def _background(ctx: _Ctx, m: _Map, field: str, default: Background) -> Background:
+    raw = ctx.get(m, "background", (str, dict), field)
+    f = f"{field}.background"
+    if raw is None:
+        return default
+    line = m.lines["background"]
+    if isinstance(raw, str):
+        if raw.startswith("#"):
+            raw_map = {"kind": "solid", "colors": [raw]}
+        else:
+            raw_map = {"kind": raw}
+    else:
+        ctx.check_keys(raw, {"kind", "colors", "color"}, f)
+        raw_map = dict(raw)
+        if "color" in raw_map:
+            raw_map["colors"] = [raw_map.pop("color")]
+    kind = raw_map.get("kind")
+    if kind not in BACKGROUND_KINDS:
+        raise ctx.err(f"unknown background {kind!r}; expected one of {', '.join(BACKGROUND_KINDS)} "
+                      "or a colour like '#203040'", line, f)
+    colors = raw_map.get("colors") or []
+    if not isinstance(colors, list) or not all(isinstance(c, str) and _HEX.match(c) for c in colors):
+        raise ctx.err(f"colors must be a list of '#rrggbb' strings, got {colors!r}", line, f"{f}.colors")
+    need = {"solid": (1, 1), "gradient": (2, 2), "studio": (0, 2), "photo": (0, 0)}[kind]
+    if colors and not need[0] <= len(colors) <= need[1] or len(colors) < need[0]:
+        raise ctx.err(f"a {kind} background takes {need[0]}-{need[1]} colours, got {len(colors)}",
+                      line, f"{f}.colors")
+    return Background(kind, tuple(colors))
+
+
+def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str) -> Segment:
+    if isinstance(raw, str):
+        raw_map = _Map(text=raw)
+        raw_map.line, raw_map.lines = line, {"text": line}
+        raw = raw_map
+    if not isinstance(raw, _Map):
+        raise ctx.err("a segment is text, or a mapping with text (and voice) or pause", line, field)
+    ctx.check_keys(raw, {"text", "voice", "pause"}, field)
+    if ("text" in raw) == ("pause" in raw):
+        raise ctx.err("a segment has either text or pause", raw.line, field)
+    seg_voice = ctx.get(raw, "voice", str, field, default=voice)
+    if "pause" in raw:
+        try:
+            ms = parse_duration_ms(raw["pause"])
+        except ValueError as e:
+            raise ctx.err(str(e), raw.lines["pause"], f"{field}.pause") from None
+        return Segment([Phrase((), (), ms)], seg_voice, "", raw.line)
+    text = ctx.get(raw, "text", str, field, required=True)
+    # Block scalars (`text: |`) start on the line after the key.
+    first = raw.lines["text"]
+    phrases = parse_text(text, file=ctx.file, line=first, field=f"{field}.text")
+    if not phrases:
+        raise ctx.err("text is empty", first, f"{field}.text")
+    return Segment(phrases, seg_voice, text, raw.line)
+
+
+def _lexicon(ctx: _Ctx, data: _Map) -> Lexicon:
+    raw = ctx.get(data, "lexicon", dict, "", default=None)
+    lex = Lexicon()
+    if raw is None:
+        return lex
+    for lang, table in raw.items():
+        f = f"lexicon.{lang}"
+        if not isinstance(lang, str) or not _LANG.match(lang):
+            raise ctx.err(f"{lang!r} is not a language tag like en or de-DE", raw.lines.get(lang), f)
+        if not isinstance(table, _Map):
+            raise ctx.err("expected a mapping of word: respelling or word: {say, ipa}", raw.lines[lang], f)
+        out = {}
+        for word, entry in table.items():
+            wf = f"{f}.{word}"
+            wl = table.lines[word]
+            if isinstance(entry, str):
+                e = LexiconEntry(say=entry)
+            elif isinstance(entry, _Map):
+                ctx.check_keys(entry, {"say", "ipa"}, wf)
+                say = ctx.get(entry, "say", str, wf)
+                ipa = ctx.get(entry, "ipa", str, wf)
+                if not say and not ipa:
+                    raise ctx.err("give say (a respelling) or ipa (phonemes)", wl, wf)
+                e = LexiconEntry(say=say, ipa=ipa)
+            else:
+                raise ctx.err("expected a respelling string or {say, ipa}", wl, wf)
+            out[str(word).casefold()] = e
+        lex.entries[lang.casefold()] = out
+    return lex

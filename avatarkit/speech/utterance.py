@@ -1,0 +1,137 @@
+"""The data a voice hands to the rest of the pipeline.
+
+Times are integer sample indices on the utterance's own clock, never float
+seconds, so that phonemes, words and video frames line up exactly after
+resampling (see `Utterance.resampled`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Token:
+    """One written word of a phrase, as it goes to a voice.
+
+    `text` is the word as written (it is what captions show). `say` is a
+    respelling and `ipa` a phoneme string from the script's lexicon; an engine
+    uses whichever it supports. `emphasis` marks a word the script stressed.
+    """
+
+    text: str
+    say: str | None = None
+    ipa: str | None = None
+    emphasis: bool = False
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A phoneme (IPA symbol, stress marks dropped) spanning samples [start, end)."""
+
+    symbol: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Word:
+    """A written word spanning samples [start, end); `index` is its Token index."""
+
+    text: str
+    start: int
+    end: int
+    index: int
+    emphasis: bool = False
+
+
+@dataclass
+class Utterance:
+    """Speech audio with its phonemes and words timed to the sample.
+
+    `audio` is mono float32 in [-1, 1] at `sample_rate` Hz. `phones` cover the
+    voiced parts in order; gaps between them are silence. `words` map back to
+    the tokens that were spoken, so captions and gestures can be placed.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    phones: list[Phone] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.audio.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (for display only; code should count samples)."""
+        return self.num_samples / self.sample_rate
+
+    def resampled(self, sample_rate: int) -> "Utterance":
+        """Return this utterance at `sample_rate` Hz, times rescaled exactly.
+
+        Uses polyphase resampling; a time t (samples) maps to
+        round(t * new / old), so boundaries stay on the same instant.
+        """
+        if sample_rate == self.sample_rate:
+            return self
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sample_rate, self.sample_rate)
+        up, down = sample_rate // g, self.sample_rate // g
+        audio = resample_poly(self.audio.astype(np.float64), up, down).astype(np.float32)
+        n = int(round(self.num_samples * sample_rate / self.sample_rate))
+        audio = _fit(audio, n)
+
+        def t(x: int) -> int:
+            return min(n, int(round(x * sample_rate / self.sample_rate)))
+
+        return replace(
+            self,
+            audio=audio,
+            sample_rate=sample_rate,
+            phones=[Phone(p.symbol, t(p.start), t(p.end)) for p in self.phones],
+            words=[replace(w, start=t(w.start), end=t(w.end)) for w in self.words],
+        )
+
+    def padded(self, before: int, after: int) -> "Utterance":
+        """Return this utterance with `before`/`after` samples of silence added."""
+        audio = np.concatenate([
+            np.zeros(before, np.float32), self.audio.astype(np.float32), np.zeros(after, np.float32)
+        ])
+        return replace(
+            self,
+            audio=audio,
+            phones=[Phone(p.symbol, p.start + before, p.end + before) for p in self.phones],
+            words=[replace(w, start=w.start + before, end=w.end + before) for w in self.words],
+        )
+
+
+def _fit(audio: np.ndarray, n: int) -> np.ndarray:
+    if audio.shape[0] >= n:
+        return audio[:n]
+    return np.concatenate([audio, np.zeros(n - audio.shape[0], audio.dtype)])
+
+
+def words_from_phones(tokens: list[Token], phones: list[Phone], total: int) -> list[Word]:
+    """Spread `tokens` over the speech span when an engine gives no word times.
+
+    Each token gets a share of the voiced span proportional to its length in
+    letters; the result is approximate and only used where an engine cannot
+    report word boundaries (captions are cut at phrase boundaries, which are
+    exact, so this only moves cue splits inside a long phrase).
+    """
+    if not tokens:
+        return []
+    start = phones[0].start if phones else 0
+    end = phones[-1].end if phones else total
+    weights = np.array([max(1, len(t.text)) for t in tokens], np.float64)
+    edges = start + np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * (end - start)
+    edges = np.round(edges).astype(int)
+    return [Word(t.text, int(edges[i]), int(edges[i + 1]), i, t.emphasis) for i, t in enumerate(tokens)]
