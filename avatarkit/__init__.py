@@ -1,0 +1,22 @@
+"""avatarkit: turn a written script into a presenter video, offline, on a CPU.
+
+    import avatarkit
+    result = avatarkit.render("samples/welcome.yaml", out_dir="out")
+    print(result.video)   # out/welcome.en.mp4
+
+Every output is labelled AI-generated (in the picture, the captions and the
+file metadata).
+"""
+
+from .errors import AvatarkitError, FaceError, RenderError, ScriptError, VoiceError
+from .pipeline import Pipeline, ProgressEvent, RenderResult, render
+from .script import Background, Phrase, Scene, Script, Segment, load_script, parse_text
+from .speech.voice import Voice, get_voice, list_voices
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AvatarkitError", "Background", "FaceError", "Phrase", "Pipeline", "ProgressEvent",
+    "RenderError", "RenderResult", "Scene", "Script", "ScriptError", "Segment", "Voice",
+    "VoiceError", "get_voice", "list_voices", "load_script", "parse_text", "render",
+]

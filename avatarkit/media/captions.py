@@ -1,0 +1,110 @@
+"""WebVTT and SRT captions timed on the audio clock.
+
+Cue times are sample indices at the video's audio rate, converted to
+milliseconds only when written, so they never drift from the picture. A
+phrase longer than two 42-character lines or 6 seconds is split at word
+boundaries using the voice's word times.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..speech.utterance import Word
+
+MAX_LINE = 42
+MAX_CUE_S = 6.0
+AI_CUE = "[AI-generated video]"
+
+
+@dataclass(frozen=True)
+class Cue:
+    """Caption text shown over samples [start, end)."""
+
+    start: int
+    end: int
+    text: str
+
+
+def _wrap(text: str) -> str:
+    if len(text) <= MAX_LINE:
+        return text
+    words = text.split()
+    best, best_cost = text, 1e9
+    for i in range(1, len(words)):
+        a, b = " ".join(words[:i]), " ".join(words[i:])
+        cost = max(len(a), len(b))
+        if cost < best_cost:
+            best, best_cost = f"{a}\n{b}", cost
+    return best
+
+
+def phrase_cues(words: list[Word], offset: int, sample_rate: int) -> list[Cue]:
+    """Cues for one phrase whose words are timed relative to `offset` (samples)."""
+    cues: list[Cue] = []
+    group: list[Word] = []
+
+    def flush():
+        if group:
+            text = " ".join(w.text for w in group)
+            cues.append(Cue(offset + group[0].start, offset + group[-1].end, _wrap(text)))
+            group.clear()
+
+    for w in words:
+        trial = " ".join(x.text for x in group + [w])
+        too_long = len(trial) > 2 * MAX_LINE
+        too_slow = group and (w.end - group[0].start) / sample_rate > MAX_CUE_S
+        if group and (too_long or too_slow):
+            flush()
+        group.append(w)
+    flush()
+    # Let each cue stay up until the next one starts (or briefly after speech).
+    out = []
+    for i, c in enumerate(cues):
+        end = cues[i + 1].start if i + 1 < len(cues) else c.end + int(0.3 * sample_rate)
+        out.append(Cue(c.start, max(end, c.start + 1), c.text))
+    return out
+
+
+def _ts(samples: int, sample_rate: int, sep: str) -> str:
+    ms = (samples * 1000 + sample_rate // 2) // sample_rate
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _clean(cues: list[Cue]) -> list[Cue]:
+    out: list[Cue] = []
+    for c in sorted(cues, key=lambda c: c.start):
+        if out and out[-1].end > c.start:
+            out[-1] = Cue(out[-1].start, c.start, out[-1].text)
+        out.append(c)
+    return [c for c in out if c.end > c.start]
+
+
+def to_vtt(cues: list[Cue], sample_rate: int, title: str = "") -> str:
+    """WebVTT text with an AI-generated note."""
+    lines = ["WEBVTT", "", f"NOTE {AI_CUE} {title}".rstrip(), ""]
+    for c in _clean(cues):
+        lines += [f"{_ts(c.start, sample_rate, '.')} --> {_ts(c.end, sample_rate, '.')}", c.text, ""]
+    return "\n".join(lines)
+
+
+def to_srt(cues: list[Cue], sample_rate: int) -> str:
+    """SubRip text."""
+    lines = []
+    for i, c in enumerate(_clean(cues), 1):
+        lines += [str(i), f"{_ts(c.start, sample_rate, ',')} --> {_ts(c.end, sample_rate, ',')}", c.text, ""]
+    return "\n".join(lines)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file, so readers never see half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

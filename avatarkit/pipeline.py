@@ -1,0 +1,261 @@
+"""The render pipeline: Script -> speech -> motion -> render -> compose -> MP4.
+
+`Pipeline` composes swappable components (voices from the catalogue, a
+motion model, a renderer kind) and streams the video phrase by phrase: each
+phrase is synthesised, resampled to 48 kHz, loudness-normalised, padded to
+whole frames, animated, rendered, composited and encoded before the next,
+so memory stays flat however long the script is. The next phrase's speech
+is synthesised on a second thread while the current one renders.
+
+Time is counted in samples at 48 kHz: frame i covers samples
+[i * 48000 / fps, (i + 1) * 48000 / fps).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .compose.layout import SceneCompositor
+from .errors import AvatarkitError, RenderError
+from .face.rig import load_avatar
+from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt, write_text_atomic
+from .media.writer import VideoWriter
+from .motion.animate import PhonemeMotion
+from .render.base import make_renderer
+from .script.model import Phrase, Scene, Script
+from .script.parse import load_script
+from .speech.engines.base import make_engine
+from .speech.loudness import LoudnessNormalizer
+from .speech.utterance import Token, Utterance
+from .speech.voice import Voice, get_voice
+
+SAMPLE_RATE = 48_000
+LEAD_IN_MS = 500        # silence before the first word (the AI-generated caption shows here)
+SEGMENT_GAP_MS = 250
+SCENE_GAP_MS = 400
+TAIL_MS = 700
+STAGES = ("speech", "motion", "render", "compose", "encode")
+
+
+@dataclass
+class RenderResult:
+    """Files written by a render, its length and where the compute time went (seconds)."""
+
+    video: Path
+    vtt: Path
+    srt: Path
+    thumbnail: Path
+    frames: int
+    fps: int
+    timings: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent after each phrase: phrases done of `total`, and seconds of video written."""
+
+    done: int
+    total: int
+    video_s: float
+
+
+@dataclass
+class _Item:
+    scene: int
+    voice: str
+    phrase: Phrase
+    pad_ms: int
+
+
+def tokens_for(phrase: Phrase, script: Script, language: str) -> list[Token]:
+    """The phrase's words as `Token`s, with the script's lexicon applied for `language`."""
+    out = []
+    for m in phrase.words:
+        entry = script.lexicon.lookup(m.text, language)
+        if entry is None:
+            out.append(Token(m.text, emphasis=m.emphasis))
+            continue
+        core = m.text.rstrip(".,;:!?\"')…")
+        tail = m.text[len(core):]
+        out.append(Token(m.text, say=(entry.say + tail) if entry.say else None,
+                         ipa=entry.ipa, emphasis=m.emphasis))
+    return out
+
+
+class Pipeline:
+    """Script-to-video pipeline; `renderer` is a renderer kind, `motion` a motion model."""
+
+    def __init__(self, renderer: str = "warp", motion=None, voices_dir: list[str | Path] | None = None,
+                 preset: str = "veryfast", crf: int = 21):
+        self.renderer = make_renderer(renderer)
+        self.motion = motion or PhonemeMotion()
+        self.voices_dir = voices_dir
+        self.preset, self.crf = preset, crf
+        self._engines: dict[str, object] = {}
+
+    def _engine(self, voice: Voice):
+        if voice.id not in self._engines:
+            self._engines[voice.id] = make_engine(voice)
+        return self._engines[voice.id]
+
+    def _plan(self, script: Script) -> list[_Item]:
+        items: list[_Item] = []
+        for si, scene in enumerate(script.scenes):
+            for seg in scene.segments:
+                for k, ph in enumerate(seg.phrases):
+                    gap = SEGMENT_GAP_MS if k == len(seg.phrases) - 1 else 0
+                    items.append(_Item(si, seg.voice, ph, ph.pause_ms + gap))
+            items[-1].pad_ms += SCENE_GAP_MS if si < len(script.scenes) - 1 else TAIL_MS
+        return items
+
+    def render(self, script: Script | str | Path, out_dir: str | Path = "out", *,
+               name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None
+               ) -> RenderResult:
+        """Render `script` into `out_dir` as `<name>.<language>.mp4` with .vtt, .srt and .jpg."""
+        if not isinstance(script, Script):
+            script = load_script(script)
+        fps = script.fps
+        if SAMPLE_RATE % fps:
+            raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
+        spf = SAMPLE_RATE // fps
+        out_dir = Path(out_dir)
+        stem = f"{name or script.name}.{script.language}"
+        paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("mp4", "vtt", "srt", "jpg")}
+
+        # Resolve everything that can fail on bad input before any output exists.
+        items = self._plan(script)
+        voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
+        for v in voices.values():
+            self._engine(v)
+        rigs = {sc.avatar: load_avatar(sc.avatar) for sc in script.scenes}
+
+        timings = {s: 0.0 for s in STAGES}
+        normalizers: dict[str, LoudnessNormalizer] = {}
+        cues: list[Cue] = []
+        thumb: np.ndarray | None = None
+        wall0 = time.perf_counter()
+
+        def synth(it: _Item) -> tuple[Utterance, float]:
+            t0 = time.perf_counter()
+            voice = voices[it.voice]
+            tokens = tokens_for(it.phrase, script, voice.language)
+            if tokens:
+                utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
+                norm = normalizers.setdefault(voice.id, LoudnessNormalizer(SAMPLE_RATE))
+                utt.audio = norm(utt.audio)
+            else:
+                utt = Utterance(np.zeros(0, np.float32), SAMPLE_RATE)
+            total = utt.num_samples + it.pad_ms * SAMPLE_RATE // 1000
+            total = max(spf, -(-total // spf) * spf)
+            return utt.padded(0, total - utt.num_samples), time.perf_counter() - t0
+
+        writer = VideoWriter(paths["mp4"], script.width, script.height, fps, SAMPLE_RATE,
+                             title=script.title, preset=self.preset, crf=self.crf)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatarkit-speech")
+        try:
+            frame = np.empty((script.height, script.width, 3), np.uint8)
+            comps: dict[int, tuple[SceneCompositor, object]] = {}
+            # Lead-in: silence with idle motion before the first word.
+            lead = _Item(0, items[0].voice, Phrase(()), LEAD_IN_MS)
+            queue: list[tuple[_Item, Future]] = [(lead, pool.submit(synth, lead))]
+            queue += [(items[0], pool.submit(synth, items[0]))]
+            next_i = 1
+            sample_pos = 0
+            cues.append(Cue(0, LEAD_IN_MS * SAMPLE_RATE // 1000, AI_CUE))
+            done = 0
+            while queue:
+                it, fut = queue.pop(0)
+                if next_i < len(items):
+                    queue.append((items[next_i], pool.submit(synth, items[next_i])))
+                    next_i += 1
+                utt, t_speech = fut.result()
+                timings["speech"] += t_speech
+                if it.scene not in comps:
+                    comps.clear()
+                    scene: Scene = script.scenes[it.scene]
+                    t0 = time.perf_counter()
+                    comp = SceneCompositor(rigs[scene.avatar], scene.background, scene.layout,
+                                           script.width, script.height, title=script.title)
+                    bound = self.renderer.bind(comp.rig)
+                    comps[it.scene] = (comp, bound)
+                    timings["compose"] += time.perf_counter() - t0
+                comp, bound = comps[it.scene]
+                start_frame = sample_pos // spf
+                t0 = time.perf_counter()
+                track = self.motion.animate(utt, fps=fps, start_frame=start_frame,
+                                            gestures=it.phrase.gestures)
+                timings["motion"] += time.perf_counter() - t0
+                cues.extend(phrase_cues(utt.words, sample_pos, SAMPLE_RATE))
+                t0 = time.perf_counter()
+                writer.write_audio(utt.audio)
+                timings["encode"] += time.perf_counter() - t0
+                n = len(track)
+                mid = None
+                if thumb is None and utt.phones:
+                    mid = (utt.phones[0].start + utt.phones[-1].end) // 2 // spf
+                for i in range(n):
+                    t0 = time.perf_counter()
+                    av_frame = bound.render_frame(track.frame(i))
+                    t1 = time.perf_counter()
+                    comp.compose(av_frame, frame)
+                    t2 = time.perf_counter()
+                    writer.write_frame(frame)
+                    t3 = time.perf_counter()
+                    timings["render"] += t1 - t0
+                    timings["compose"] += t2 - t1
+                    timings["encode"] += t3 - t2
+                    if i == mid:
+                        thumb = frame.copy()
+                sample_pos += utt.num_samples
+                if it is not lead:
+                    done += 1
+                if progress:
+                    progress(ProgressEvent(done, len(items), sample_pos / SAMPLE_RATE))
+            t0 = time.perf_counter()
+            writer.close()
+            timings["encode"] += time.perf_counter() - t0
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+        write_text_atomic(paths["vtt"], to_vtt(cues, SAMPLE_RATE, script.title))
+        write_text_atomic(paths["srt"], to_srt(cues, SAMPLE_RATE))
+        _save_thumbnail(paths["jpg"], thumb if thumb is not None else frame)
+        return RenderResult(paths["mp4"], paths["vtt"], paths["srt"], paths["jpg"],
+                            writer.frames_written, fps, timings, time.perf_counter() - wall0)
+
+
+def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
+    import os
+
+    from PIL import Image
+
+    from .media.writer import AI_NOTICE
+
+    tmp = path.with_name(f".{path.name}.partial")
+    Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
+    os.replace(tmp, path)
+
+
+def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str = "warp",
+           name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
+           voices_dir: list[str | Path] | None = None) -> RenderResult:
+    """Render a script (a `Script` or a path to its YAML) to `out_dir`; see `Pipeline.render`."""
+    return Pipeline(renderer=renderer, voices_dir=voices_dir).render(
+        script, out_dir, name=name, progress=progress)
+
+
+__all__ = ["AvatarkitError", "Pipeline", "ProgressEvent", "RenderResult", "render", "tokens_for"]
