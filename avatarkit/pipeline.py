@@ -55,6 +55,7 @@ class RenderResult:
     fps: int
     timings: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    scenes: list[tuple[str, int, int]] = field(default_factory=list)  # (id, first frame, end frame)
 
     @property
     def duration(self) -> float:
@@ -144,6 +145,7 @@ class Pipeline:
         normalizers: dict[str, LoudnessNormalizer] = {}
         cues: list[Cue] = []
         thumb: np.ndarray | None = None
+        scene_spans: list[tuple[str, int, int]] = []
         wall0 = time.perf_counter()
 
         def synth(it: _Item) -> tuple[Utterance, float]:
@@ -192,6 +194,9 @@ class Pipeline:
                     timings["compose"] += time.perf_counter() - t0
                 comp, bound = comps[it.scene]
                 start_frame = sample_pos // spf
+                sid = script.scenes[it.scene].id
+                if not scene_spans or scene_spans[-1][0] != sid:
+                    scene_spans.append((sid, start_frame, start_frame))
                 t0 = time.perf_counter()
                 track = self.motion.animate(utt, fps=fps, start_frame=start_frame,
                                             gestures=it.phrase.gestures)
@@ -218,6 +223,7 @@ class Pipeline:
                     if i == mid:
                         thumb = frame.copy()
                 sample_pos += utt.num_samples
+                scene_spans[-1] = (sid, scene_spans[-1][1], sample_pos // spf)
                 if it is not lead:
                     done += 1
                 if progress:
@@ -235,7 +241,8 @@ class Pipeline:
         write_text_atomic(paths["srt"], to_srt(cues, SAMPLE_RATE))
         _save_thumbnail(paths["jpg"], thumb if thumb is not None else frame)
         return RenderResult(paths["mp4"], paths["vtt"], paths["srt"], paths["jpg"],
-                            writer.frames_written, fps, timings, time.perf_counter() - wall0)
+                            writer.frames_written, fps, timings, time.perf_counter() - wall0,
+                            scene_spans)
 
 
 def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:

@@ -31,6 +31,36 @@ def _quiet_mediapipe() -> None:
         pass
 
 
+class _silenced_stderr:
+    """Route fd 2 to /dev/null: MediaPipe's C++ start-up chatter ignores log levels."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+
+_WARMED: set[str] = set()
+
+
+def _run(key: str, model, image: np.ndarray):
+    # The first inference of each graph prints TFLite/absl notices; hide them once.
+    if key in _WARMED:
+        return model.process(image)
+    with _silenced_stderr():
+        out = model.process(image)
+    _WARMED.add(key)
+    return out
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); raise `FaceError` if it cannot be read."""
     from PIL import Image, UnidentifiedImageError
@@ -55,9 +85,10 @@ def _face_mesh(static: bool):
         _quiet_mediapipe()
         import mediapipe as mp
 
-        _MODELS[key] = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, refine_landmarks=True, max_num_faces=2,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        with _silenced_stderr():
+            _MODELS[key] = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, refine_landmarks=True, max_num_faces=2,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
     return _MODELS[key]
 
 
@@ -72,7 +103,7 @@ def detect_landmarks(image: np.ndarray, *, source: str = "image", static: bool =
         raise FaceError(f"{source}: expected an RGB uint8 image, got shape {image.shape} {image.dtype}")
     h, w = image.shape[:2]
     with _LOCK:
-        result = _face_mesh(static).process(np.ascontiguousarray(image))
+        result = _run(f"mesh-{static}", _face_mesh(static), np.ascontiguousarray(image))
     faces = result.multi_face_landmarks or []
     if not faces:
         raise FaceError(f"{source}: no face found; use a photo with one clearly visible, front-facing face")
@@ -103,8 +134,9 @@ def person_matte(image: np.ndarray) -> np.ndarray:
             _quiet_mediapipe()
             import mediapipe as mp
 
-            _MODELS["seg"] = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        mask = _MODELS["seg"].process(np.ascontiguousarray(image)).segmentation_mask
+            with _silenced_stderr():
+                _MODELS["seg"] = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        mask = _run("seg", _MODELS["seg"], np.ascontiguousarray(image)).segmentation_mask
     mask = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
     # Sharpen the model's soft output around 0.5, then feather by ~1% of the size.
     mask = np.clip((mask - 0.5) * 3.0 + 0.5, 0.0, 1.0)

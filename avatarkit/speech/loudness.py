@@ -31,8 +31,23 @@ class LoudnessNormalizer:
             loud = self.meter.integrated_loudness(audio.astype(np.float64))
             if np.isfinite(loud):
                 self.gain = 10 ** ((self.target - loud) / 20)
-        out = audio * self.gain
-        peak = float(np.abs(out).max()) if out.size else 0.0
-        if peak > self.peak:
-            out = out * (self.peak / peak)
-        return out.astype(np.float32)
+        return limit(audio * self.gain, self.peak, self.sample_rate).astype(np.float32)
+
+
+def limit(audio: np.ndarray, ceiling: float, sample_rate: int, window_s: float = 0.005) -> np.ndarray:
+    """Look-ahead peak limiter: keep |audio| <= `ceiling` without clipping distortion.
+
+    The gain each sample needs is spread over a `window_s` window on both
+    sides (a minimum filter, then smoothing), so it ramps down before a peak
+    and back up after it instead of flattening the waveform.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    mag = np.abs(audio)
+    if mag.size == 0 or mag.max() <= ceiling:
+        return audio
+    need = np.minimum(1.0, ceiling / np.maximum(mag, 1e-12))
+    w = max(3, int(window_s * sample_rate) | 1)
+    gain = uniform_filter1d(minimum_filter1d(need, 2 * w + 1), w)
+    out = audio * np.minimum(gain, need)  # the smoothing may leave a sliver over; never exceed
+    return out

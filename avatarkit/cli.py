@@ -1,0 +1,150 @@
+"""The `avatarkit` command line: a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import AvatarkitError
+
+app = typer.Typer(
+    help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
+         "captions), offline on a CPU. Every output is labelled AI-generated.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+def _fail(e: Exception) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def render(
+    script: Path = typer.Argument(..., help="Script file (YAML, see docs/script-format.md)."),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+    renderer: str = typer.Option("warp", help="Renderer kind (warp)."),
+    name: Optional[str] = typer.Option(None, help="Base name of the output files (default: script name)."),
+    voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
+):
+    """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
+    from .pipeline import render as render_api
+    from .script import load_script
+
+    try:
+        s = load_script(script)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} phrases"),
+                      TextColumn("{task.fields[video]:.1f} s of video"), TimeElapsedColumn(),
+                      console=console, transient=False) as bar:
+            phrases = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)
+            task = bar.add_task(f"rendering {script.name}", total=phrases, video=0.0)
+
+            def progress(ev):
+                bar.update(task, completed=ev.done, total=ev.total, video=ev.video_s)
+
+            result = render_api(s, out, renderer=renderer, name=name, progress=progress,
+                                voices_dir=voices_dir)
+    except AvatarkitError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        console.print("interrupted; no partial output was kept")
+        raise typer.Exit(code=130)
+    speed = result.wall_s / max(result.duration, 1e-9)
+    console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
+                  f"{speed:.2f} s of compute per s of video)")
+    for p in (result.vtt, result.srt, result.thumbnail):
+        console.print(f"[green]wrote[/] {p}")
+
+
+@app.command()
+def voices(
+    voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
+):
+    """List the voices in the catalogue (voices/ and AVATARKIT_VOICES)."""
+    from .speech.voice import list_voices
+
+    try:
+        found = list_voices(voices_dir)
+    except AvatarkitError as e:
+        _fail(e)
+    table = Table("id", "engine", "language", "description")
+    for v in found:
+        table.add_row(v.id, v.engine, v.language, v.description)
+    Console().print(table)
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="Text to speak."),
+    voice: str = typer.Option("en-us-joe", help="Voice id (see `avatarkit voices`)."),
+    out: Path = typer.Option(Path("say.wav"), "--out", "-o", help="WAV file to write."),
+):
+    """Speak TEXT with a voice into a WAV file and print its phoneme timings."""
+    import soundfile as sf
+
+    from .script import parse_text
+    from .script.model import Script
+    from .pipeline import SAMPLE_RATE, tokens_for
+    from .speech.engines.base import make_engine
+    from .speech.loudness import LoudnessNormalizer
+    from .speech.voice import get_voice
+
+    try:
+        v = get_voice(voice)
+        engine = make_engine(v)
+        empty = Script(title="", scenes=[])
+        phrases = parse_text(text)
+        parts = []
+        norm = LoudnessNormalizer(SAMPLE_RATE)
+        for ph in phrases:
+            if not ph.words:
+                continue
+            utt = engine.synthesize(tokens_for(ph, empty, v.language)).resampled(SAMPLE_RATE)
+            parts.append(norm(utt.audio))
+            Console().print(" ".join(f"{p.symbol}[{p.start / SAMPLE_RATE:.2f}]" for p in utt.phones))
+    except AvatarkitError as e:
+        _fail(e)
+    import numpy as np
+
+    sf.write(out, np.concatenate(parts) if parts else np.zeros(0, np.float32), SAMPLE_RATE)
+    console.print(f"[green]wrote[/] {out}")
+
+
+@app.command()
+def check(script: Path = typer.Argument(..., help="Script file to validate.")):
+    """Validate SCRIPT (format, voices, avatar photos) without rendering."""
+    from .face.rig import load_avatar
+    from .script import load_script
+    from .speech.engines.base import make_engine
+    from .speech.voice import get_voice
+
+    try:
+        s = load_script(script)
+        for ref in sorted({seg.voice for sc in s.scenes for seg in sc.segments}):
+            make_engine(get_voice(ref))
+        for sc in s.scenes:
+            load_avatar(sc.avatar)
+    except AvatarkitError as e:
+        _fail(e)
+    n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)
+    console.print(f"[green]ok[/] {script}: {len(s.scenes)} scenes, {n} phrases, "
+                  f"{s.width}x{s.height} at {s.fps} fps")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
