@@ -108,10 +108,16 @@ class FaceDeformer:
                 p = self.rest[i_up]
                 target_v = np.interp(p @ self.u, lo_u[order], lo_v[order])
                 gap = target_v - p @ self.v
-                blink[i_up] = self.v * 0.9 * gap
-                blink[i_out] = self.v * 0.45 * gap
+                # The lids meet a little below the middle of the eye, with a
+                # slight overlap so no sliver of the eye shows through.
+                blink[i_up] = self.v * 0.97 * gap
+                blink[i_out] = self.v * 0.35 * gap
+            up_u, up_v = self.rest[list(upper)] @ self.u, self.rest[list(upper)] @ self.v
+            o = np.argsort(up_u)
             for i_lo in lower:
-                blink[i_lo] = -self.v * 0.06 * self.d * 0.15
+                p = self.rest[i_lo]
+                gap = p @ self.v - np.interp(p @ self.u, up_u[o], up_v[o])
+                blink[i_lo] = -self.v * 0.08 * max(gap, 0.0)
 
         brows = np.zeros((n, 2), np.float32)
         bidx = list(lm.LEFT_BROW + lm.RIGHT_BROW)

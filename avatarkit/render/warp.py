@@ -74,6 +74,9 @@ class BoundWarp:
             np.stack([np.full(max(2, int(ch / step)), x0), np.linspace(y0, y1, max(2, int(ch / step)))], 1),
             np.stack([np.full(max(2, int(ch / step)), x1), np.linspace(y0, y1, max(2, int(ch / step)))], 1),
         ])
+        # Anchors outside the crop would drag its border: keep only those inside.
+        inside = lambda r: r[(r[:, 0] > x0 + 2) & (r[:, 0] < x1 - 2) & (r[:, 1] > y0 + 2) & (r[:, 1] < y1 - 2)]
+        ring1, ring2 = inside(ring1), inside(ring2)
         verts = np.concatenate([mesh, ring1, ring2, border]).astype(np.float64)
         n_mesh, n_r1 = mesh.shape[0], ring1.shape[0]
 
@@ -121,6 +124,8 @@ class BoundWarp:
         self._gx = gxx.astype(np.float32)
         self._gy = gyy.astype(np.float32)
         self._crop_size = (cw, ch)
+        self._ix, self._iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32),
+                                         np.arange(y0, y1, dtype=np.float32))
         self.teeth = teeth_from_photo(rig.image, rig.landmarks, rig.rest_gap)
         self.static_rgb = rig.image[y0:y1, x0:x1]
         self.static_matte = rig.matte[y0:y1, x0:x1]
@@ -147,8 +152,10 @@ class BoundWarp:
             gyi = (sy - y0 + 0.5) * gh / ch - 0.5
             Fs = cv2.remap(F, gxi, gyi, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             sx, sy = self._gx - Fs[..., 0], self._gy - Fs[..., 1]
-        mx = cv2.resize(sx, (cw, ch), interpolation=cv2.INTER_LINEAR)
-        my = cv2.resize(sy, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        # Upsample the displacement, not the positions: it is zero at the box
+        # edge, so the edge maps exactly onto the untouched photo (no seam).
+        mx = self._ix + cv2.resize(sx - self._gx, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        my = self._iy + cv2.resize(sy - self._gy, (cw, ch), interpolation=cv2.INTER_LINEAR)
         rgb = cv2.remap(self.rig.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         matte = cv2.remap(self.rig.matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         target = self.deformer.targets(values)

@@ -49,7 +49,8 @@ def _construct_map(loader, node):
         if key in out:
             raise ScriptError(f"duplicate key {key!r}", line=k.start_mark.line + 1)
         out[key] = loader.construct_object(v, deep=True)
-        out.lines[key] = v.start_mark.line + 1
+        # Block scalars (`text: |`) start on the line after their indicator.
+        out.lines[key] = v.start_mark.line + 1 + (getattr(v, "style", None) in ("|", ">"))
     return out
 
 
@@ -262,7 +263,6 @@ def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str) -> Segment:
             raise ctx.err(str(e), raw.lines["pause"], f"{field}.pause") from None
         return Segment([Phrase((), (), ms)], seg_voice, "", raw.line)
     text = ctx.get(raw, "text", str, field, required=True)
-    # Block scalars (`text: |`) start on the line after the key.
     first = raw.lines["text"]
     phrases = parse_text(text, file=ctx.file, line=first, field=f"{field}.text")
     if not phrases:

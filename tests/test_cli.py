@@ -1,0 +1,59 @@
+"""The command line: help, validation errors with exit codes, a real render."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from avatarkit.cli import app
+
+from .conftest import SAMPLES
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("render", "voices", "say", "check"):
+        assert cmd in r.output
+    r = runner.invoke(app, ["render", "--help"])
+    assert "--out" in r.output and "--renderer" in r.output
+
+
+def test_check_reports_file_line_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"title: t\ndefaults:\n  avatar: {SAMPLES / 'avatar.png'}\n  layout: diagonal\n"
+                   "scenes:\n  - segments: [hi]\n")
+    r = runner.invoke(app, ["check", str(bad)])
+    assert r.exit_code == 2
+    assert f"{bad}:4: defaults.layout: unknown layout 'diagonal'" in " ".join(r.output.split())
+    assert "Traceback" not in r.output
+
+
+def test_voices_lists_the_catalogue():
+    r = runner.invoke(app, ["voices"])
+    assert r.exit_code == 0 and "en-us-joe" in r.output
+
+
+def test_say_writes_a_wav(tmp_path):
+    import soundfile as sf
+
+    out = tmp_path / "hi.wav"
+    r = runner.invoke(app, ["say", "Hello there.", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    audio, sr = sf.read(out)
+    assert sr == 48000 and 0.5 < len(audio) / sr < 3
+
+
+def test_render_from_the_shell(tmp_path):
+    script = tmp_path / "tiny.yaml"
+    script.write_text(f"title: Tiny\ndefaults:\n  avatar: {SAMPLES / 'avatar.png'}\n  resolution: 320x180\n"
+                      "scenes:\n  - segments: [Hi there.]\n")
+    r = subprocess.run([sys.executable, "-m", "avatarkit", "render", str(script), "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "tiny.en.mp4").exists()
+    assert "wrote" in r.stderr and "Traceback" not in r.stderr

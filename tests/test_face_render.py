@@ -1,0 +1,120 @@
+"""Face rig and warp renderer: landmarks, bad photos, and reenactment measured by MediaPipe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatarkit import FaceError
+from avatarkit.face import detect_landmarks, rig_from_image
+from avatarkit.face import landmarks as lm
+from avatarkit.face.deform import FaceDeformer
+from avatarkit.face.rig import load_avatar
+from avatarkit.render import make_renderer
+
+
+def test_sample_avatar_has_478_landmarks(rig):
+    assert rig.landmarks.shape == (478, 3)
+    assert 30 < rig.iod < 80
+    assert rig.matte.shape == rig.image.shape[:2]
+    # The matte covers the face and not the top corners of the photo.
+    cx, cy = rig.mouth_center.astype(int)
+    assert rig.matte[cy, cx] > 0.9 and rig.matte[5, 5] < 0.1
+
+
+def test_no_face_and_two_faces_are_clear_errors(rig):
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    with pytest.raises(FaceError, match="no face"):
+        rig_from_image(blank, source="blank.png")
+    # Two head-and-shoulders crops side by side, big enough for the detector.
+    cx, cy = rig.mouth_center.astype(int)
+    head = rig.image[max(cy - 160, 0):cy + 100, cx - 130:cx + 130]
+    two = np.ascontiguousarray(np.concatenate([head, head], axis=1))
+    with pytest.raises(FaceError, match="2 faces"):
+        detect_landmarks(two, source="two.png")
+
+
+def test_unreadable_and_tiny_images(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(FaceError, match="not a readable image"):
+        load_avatar(bad)
+    with pytest.raises(FaceError, match="at least 64"):
+        rig_from_image(np.zeros((32, 32, 3), np.uint8), source="tiny.png")
+
+
+@pytest.fixture(scope="module")
+def bound(rig):
+    return make_renderer("warp").bind(rig.scaled(1.5))
+
+
+def _paste(bound, frame):
+    img = bound.rig.image.copy()
+    x0, y0, x1, y1 = frame.box
+    img[y0:y1, x0:x1] = frame.rgb
+    return img
+
+
+def _gap(pts):
+    L = pts[:, :2]
+    iod = np.linalg.norm(L[list(lm.LEFT_EYE_CORNERS)].mean(0) - L[list(lm.RIGHT_EYE_CORNERS)].mean(0))
+    return np.linalg.norm(L[lm.LOWER_LIP_CENTER] - L[lm.UPPER_LIP_CENTER]) / iod
+
+
+def _eye(pts):
+    L = pts[:, :2]
+    return np.linalg.norm(L[159] - L[145]) + np.linalg.norm(L[386] - L[374])
+
+
+def test_neutral_weights_leave_the_photo_unchanged(bound):
+    d = bound.deformer
+    rest = {"jaw": d.o_rest}  # the photo's own opening: every weight is zero
+    f = bound.render_frame(rest)
+    x0, y0, x1, y1 = f.box
+    orig = bound.rig.image[y0:y1, x0:x1].astype(int)
+    # Away from the mouth interior (which is repainted) the pixels are the photo's.
+    mask = np.ones(orig.shape[:2], bool)
+    mx, my = (d.rig.mouth_center - [x0, y0]).astype(int)
+    mask[my - 25:my + 25, mx - 45:mx + 45] = False
+    assert np.abs(f.rgb.astype(int) - orig)[mask].mean() < 1.0
+
+
+def test_rendered_mouth_reaches_the_target_opening(bound):
+    closed = detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.0})))
+    half = detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.45})))
+    wide = detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.9})))
+    g0, g1, g2 = _gap(closed), _gap(half), _gap(wide)
+    assert g0 < g1 < g2, (g0, g1, g2)
+    assert g2 > 0.2 and g0 < 0.08
+
+
+def test_blink_closes_the_eyes(bound):
+    open_ = detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.2})))
+    shut = detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.2, "blink": 1.0})))
+    # MediaPipe under-reports closed eyes (its mesh leans towards open ones),
+    # so a full blink measures as roughly 40% closed, not 100%.
+    assert _eye(shut) < 0.7 * _eye(open_)
+
+
+def test_identity_kept_outside_mouth_and_no_flicker(bound):
+    # Small motion changes only a little: consecutive frames differ smoothly.
+    a = bound.render_frame({"jaw": 0.30, "yaw": 0.010}).rgb.astype(np.float32)
+    b = bound.render_frame({"jaw": 0.32, "yaw": 0.011}).rgb.astype(np.float32)
+    assert np.abs(a - b).mean() < 2.0
+    # Pixels at the edge of the changed box equal the photo: no seam.
+    f = bound.render_frame({"jaw": 0.8, "roll": 0.05, "pitch": 0.05})
+    x0, y0, x1, y1 = f.box
+    orig = bound.rig.image[y0:y1, x0:x1].astype(int)
+    edge = np.concatenate([(f.rgb[:3].astype(int) - orig[:3]).ravel(), (f.rgb[-3:].astype(int) - orig[-3:]).ravel(),
+                           (f.rgb[:, :3].astype(int) - orig[:, :3]).ravel(),
+                           (f.rgb[:, -3:].astype(int) - orig[:, -3:]).ravel()])
+    assert np.abs(edge).max() <= 2
+
+
+def test_targets_are_linear_in_channels(rig):
+    d = FaceDeformer(rig)
+    a = d.targets({"jaw": 0.5, "wide": 0.2})
+    b = d.targets({"jaw": 0.5, "wide": 0.4})
+    c = d.targets({"jaw": 0.5, "wide": 0.6})
+    assert np.allclose(b - a, c - b, atol=1e-4)
+    assert d.opening({"jaw": 0.0}) < 0.5 and d.opening({"jaw": 1.0}) > 0.35 * rig.iod

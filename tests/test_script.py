@@ -1,0 +1,124 @@
+"""The script format: parsing, markup, lexicon, and errors that name file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from avatarkit import ScriptError
+from avatarkit.script import load_script, parse_script, parse_text
+from avatarkit.script.model import Gesture
+
+from .conftest import SAMPLES
+
+
+def _script(body: str, tmp_path, name="s.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(body).replace("AVATAR", str(SAMPLES / "avatar.png")), encoding="utf-8")
+    return p
+
+
+def test_sample_script_parses():
+    s = load_script(SAMPLES / "welcome.yaml")
+    assert s.title == "Welcome to avatarkit" and s.resolution == (1280, 720) and s.fps == 25
+    assert [sc.id for sc in s.scenes] == ["intro", "how"]
+    assert s.scenes[1].background.kind == "gradient"
+    assert s.scenes[0].avatar == SAMPLES / "avatar.png"
+    first = s.scenes[0].segments[0].phrases[0]
+    assert first.words[-1].text == "avatarkit." and first.words[-1].emphasis
+    assert first.pause_ms == 400
+
+
+def test_markup_pauses_gestures_emphasis():
+    phrases = parse_text("Hi *there*. [pause 1.5s] [nod] Next *two words* here! [tilt]")
+    assert [p.text for p in phrases] == ["Hi there.", "Next two words here!"]
+    assert phrases[0].pause_ms == 1500
+    assert [w.emphasis for w in phrases[1].words] == [False, True, True, False]
+    assert phrases[1].gestures[0] == Gesture("nod", 0)
+    assert phrases[1].gestures[1].kind == "tilt"
+
+
+def test_sentences_become_phrases():
+    phrases = parse_text("One. Two? Three! Four")
+    assert [p.text for p in phrases] == ["One.", "Two?", "Three!", "Four"]
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("hello [jump]", "unknown tag [jump]"),
+    ("*never closed", "never closed"),
+    ("closed* twice", "never opened"),
+    ("wait [pause 2 minutes]", "unknown tag"),
+    ("wait [pause 90s]", "between 0 and 60s"),
+])
+def test_markup_errors(text, msg):
+    with pytest.raises(ScriptError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+        parse_text(text, file="f.yaml", line=3)
+
+
+def test_error_in_block_text_names_its_line(tmp_path):
+    p = _script("""\
+        title: t
+        defaults: {avatar: AVATAR}
+        scenes:
+          - segments:
+              - text: |
+                  First line is fine.
+                  Second line has [oops] in it.
+        """, tmp_path)
+    with pytest.raises(ScriptError) as e:
+        load_script(p)
+    assert e.value.line == 7 and e.value.file == str(p)
+    assert str(e.value).startswith(f"{p}:7: scenes[0].segments[0].text: unknown tag [oops]")
+
+
+@pytest.mark.parametrize("body,line,field,msg", [
+    ("title: t\ncolour: red\nscenes: []\n", 2, "colour", "unknown field"),
+    ("defaults: {avatar: AVATAR}\nscenes:\n  - segments: [hi]\n", 1, "title", "required"),
+    ("title: t\ndefaults:\n  avatar: AVATAR\n  resolution: huge\nscenes:\n  - segments: [hi]\n", 4,
+     "defaults.resolution", "WIDTHxHEIGHT"),
+    ("title: t\ndefaults:\n  avatar: AVATAR\n  fps: 7\nscenes:\n  - segments: [hi]\n", 4, "defaults.fps", "divide"),
+    ("title: t\ndefaults:\n  avatar: nothere.png\nscenes:\n  - segments: [hi]\n", 3, "defaults.avatar", "not found"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - segments:\n      - text: hi\n        voice: 3\n", 6,
+     "scenes[0].segments[0].voice", "expected str"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - background: plaid\n    segments: [hi]\n", 4,
+     "scenes[0].background", "unknown background"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - layout: split\n    segments: [hi]\n", 4,
+     "scenes[0].layout", "unknown layout"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nlexicon:\n  en:\n    SQL: {spell: x}\nscenes:\n  - segments: [hi]\n",
+     5, "lexicon.en.SQL.spell", "unknown field"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - segments:\n      - pause: soon\n", 5,
+     "scenes[0].segments[0].pause", "duration"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - segments:\n      - pause: 1s\n", 4,
+     "scenes[0].segments", "nothing to say"),
+])
+def test_validation_errors_name_line_and_field(tmp_path, body, line, field, msg):
+    p = _script(body, tmp_path)
+    with pytest.raises(ScriptError) as e:
+        load_script(p)
+    assert msg in e.value.message, e.value
+    assert e.value.field == field, e.value
+    assert e.value.line == line, e.value
+
+
+def test_bad_yaml_reports_position(tmp_path):
+    p = _script("title: t\nscenes: [\n  - oops: : :\n", tmp_path)
+    with pytest.raises(ScriptError) as e:
+        load_script(p)
+    assert "not valid YAML" in str(e.value) and e.value.line is not None
+
+
+def test_lexicon_lookup_by_language():
+    s = parse_script(textwrap.dedent(f"""\
+        title: t
+        defaults: {{avatar: {SAMPLES / 'avatar.png'}}}
+        lexicon:
+          en: {{SQL: sequel, LMS: {{ipa: "ɛl ɛm ɛs"}}}}
+          de: {{SQL: {{say: es ku el}}}}
+        scenes:
+          - segments: [hi]
+        """))
+    assert s.lexicon.lookup("sql,", "en-US").say == "sequel"
+    assert s.lexicon.lookup("SQL", "de-DE").say == "es ku el"
+    assert s.lexicon.lookup("LMS.", "en").ipa == "ɛl ɛm ɛs"
+    assert s.lexicon.lookup("SQL", "fr") is None

@@ -1,0 +1,131 @@
+"""Piper speech: sample-exact phones, words mapped to tokens, lexicon, loudness, catalogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatarkit import VoiceError
+from avatarkit.speech.engines.base import make_engine
+from avatarkit.speech.loudness import LoudnessNormalizer, limit
+from avatarkit.speech.utterance import Token
+from avatarkit.speech.voice import get_voice, list_voices
+
+
+@pytest.fixture(scope="module")
+def joe():
+    return make_engine(get_voice("en-us-joe"))
+
+
+def _tokens(text):
+    return [Token(w) for w in text.split()]
+
+
+def test_phones_are_ordered_and_inside_the_audio(joe):
+    u = joe.synthesize(_tokens("Hello and welcome to the course."))
+    assert u.sample_rate == 22050 and u.audio.dtype == np.float32 and u.audio.ndim == 1
+    assert 1.0 < u.duration < 4.0
+    assert len(u.phones) > 15
+    prev = 0
+    for p in u.phones:
+        assert prev <= p.start < p.end <= u.num_samples
+        assert "ˈ" not in p.symbol and p.symbol.strip()
+        prev = p.end
+
+
+def test_phone_times_match_the_sound(joe):
+    # The model's own durations: speech energy lives inside the phones' span,
+    # and the audio before the first phone is (near) silent.
+    u = joe.synthesize(_tokens("Mama may know you."))
+    a = u.audio
+    first, last = u.phones[0].start, u.phones[-1].end
+    assert first > 0 and last < u.num_samples
+    inside = np.mean(a[first:last] ** 2)
+    assert np.mean(a[:first] ** 2) < inside / 100
+    assert np.mean(a[last:] ** 2) < inside / 100
+    # Sound starts where the first phone does (within 30 ms) and has died away
+    # by the end of the last (Piper gives a final vowel its release, ~0.1 s).
+    hop = 128
+    rms = np.sqrt(np.convolve(a ** 2, np.ones(hop) / hop, "same"))
+    loud = np.nonzero(rms > 0.05 * rms.max())[0]
+    tol = 0.03 * u.sample_rate
+    assert abs(loud[0] - first) < tol, (loud[0], first)
+    assert 0 <= last - loud[-1] < 4 * tol, (loud[-1], last)
+
+
+def test_words_map_back_to_tokens(joe):
+    toks = _tokens("In 2025 we trained 300 people.")
+    u = joe.synthesize(toks)
+    assert [w.index for w in u.words] == list(range(len(toks)))
+    assert [w.text for w in u.words] == [t.text for t in toks]
+    # "2025" is spoken as several words; it still takes longer than "In".
+    assert (u.words[1].end - u.words[1].start) > 2 * (u.words[0].end - u.words[0].start)
+    assert all(u.words[i].end <= u.words[i + 1].start + 1 for i in range(len(toks) - 1))
+
+
+def test_lexicon_respelling_and_ipa_change_the_phonemes(joe):
+    plain = joe.synthesize([Token("LMS")])
+    said = joe.synthesize([Token("LMS", say="learning system")])
+    ipa = joe.synthesize([Token("SCORM", ipa="zˈuːm")])
+    sym = lambda u: "".join(p.symbol for p in u.phones)
+    assert sym(plain) != sym(said)
+    assert sym(ipa).startswith("z") and "uː" in sym(ipa)
+    assert [w.text for w in ipa.words] == ["SCORM"]
+
+
+def test_resampling_keeps_times_on_the_same_instant(joe):
+    u = joe.synthesize(_tokens("Testing the clock."))
+    r = u.resampled(48000)
+    assert r.num_samples == round(u.num_samples * 48000 / 22050)
+    for a, b in zip(u.phones, r.phones):
+        assert abs(b.start - a.start * 48000 / 22050) <= 0.5
+        assert abs(b.end - a.end * 48000 / 22050) <= 0.5
+
+
+def test_loudness_target_and_peak_ceiling(joe):
+    import pyloudnorm
+
+    u = joe.synthesize(_tokens("This sentence is long enough to be measured for loudness.")).resampled(48000)
+    out = LoudnessNormalizer(48000)(u.audio * 0.05)
+    loud = pyloudnorm.Meter(48000).integrated_loudness(out.astype(np.float64))
+    assert abs(loud - (-16.0)) < 1.5
+    assert np.abs(out).max() <= 10 ** (-1 / 20) + 1e-6
+
+
+def test_limiter_keeps_peaks_without_clipping():
+    t = np.arange(48000) / 48000
+    x = (np.sin(2 * np.pi * 220 * t) * np.where(t > 0.5, 2.0, 0.5)).astype(np.float32)
+    y = limit(x, 0.9, 48000)
+    assert np.abs(y).max() <= 0.9 + 1e-6
+    assert np.allclose(y[:20000], x[:20000])  # quiet part untouched
+
+
+def test_catalogue_and_errors(tmp_path):
+    ids = [v.id for v in list_voices()]
+    assert "en-us-joe" in ids
+    with pytest.raises(VoiceError, match="unknown voice 'nobody'"):
+        get_voice("nobody")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nengine: piper\n")
+    with pytest.raises(VoiceError, match="language"):
+        get_voice(str(bad))
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("id: m\nengine: piper\nlanguage: en\nsettings: {model: /nope/voice.onnx}\n")
+    with pytest.raises(VoiceError, match="does not exist"):
+        make_engine(get_voice(str(missing)))
+    weird = tmp_path / "weird.yaml"
+    weird.write_text("id: w\nengine: festival\nlanguage: en\n")
+    with pytest.raises(VoiceError, match="unknown engine 'festival'"):
+        make_engine(get_voice(str(weird)))
+
+
+def test_folder_of_piper_voices(tmp_path):
+    import shutil
+
+    src = make_engine(get_voice("en-us-joe")).model_path
+    shutil.copy(str(src) + ".json", tmp_path / "my-voice.onnx.json")
+    (tmp_path / "my-voice.onnx").symlink_to(src)
+    voices = {v.id: v for v in list_voices([tmp_path])}
+    assert voices["piper:my-voice"].language == "en-US"
+    u = make_engine(voices["piper:my-voice"]).synthesize([Token("Hi.")])
+    assert u.num_samples > 0
