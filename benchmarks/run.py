@@ -1,0 +1,120 @@
+"""Speed and memory benchmark: render generated scripts and report per-stage cost.
+
+    python benchmarks/run.py                 # 60 s at 720p25 and 1080p25, memory at 60 s and 10 min
+    python benchmarks/run.py --quick         # 20 s at 720p25 only (a smoke run)
+
+Each case runs in its own process so its peak resident memory (ru_maxrss)
+is its own. Figures are compute seconds per second of output video (lower
+is better; 1.0 is real time). Stage times add up to more than the wall
+time because speech for the next phrase is synthesised on a second thread.
+Results are printed and written to benchmarks/results/<case>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = [
+    "Welcome to this short course on working safely with customer data.",
+    "In the next few minutes we will look at what counts as personal information.",
+    "Names, email addresses and account numbers are all personal data.",
+    "Before you share a file, ask yourself who really needs to see it.",
+    "[nod] If you are unsure, the privacy team is always happy to help.",
+    "Keep passwords in the company password manager, never in a spreadsheet.",
+    "Lock your screen whenever you step away from your desk.",
+    "*Phishing* emails often look urgent, and they often ask you to click a link.",
+    "[pause 400ms] Take a moment, check the sender, and report anything odd.",
+    "When a customer asks what we store about them, we answer within thirty days.",
+    "Old records should be deleted on schedule, not kept just in case.",
+    "[tilt] Thank you for taking the time to complete this module.",
+]
+WORDS_PER_S = 2.5
+
+
+def make_script(seconds: float, resolution: str, path: Path) -> Path:
+    """Write a script of about `seconds` of speech, cycling scenes, layouts and backgrounds."""
+    words_needed = int(seconds * WORDS_PER_S)
+    segments, words, i = [], 0, 0
+    while words < words_needed:
+        s = SENTENCES[i % len(SENTENCES)]
+        segments.append(s)
+        words += len(s.split())
+        i += 1
+    scenes = []
+    backgrounds = ["studio", '{kind: gradient, colors: ["#16324f", "#3d7ea6"]}', '"#2d3e50"', "photo"]
+    for k in range(0, len(segments), 4):
+        chunk = segments[k:k + 4]
+        n = k // 4
+        segs = "\n".join(f"      - text: {json.dumps(t)}" for t in chunk)
+        scenes.append(f"  - id: s{n}\n    layout: {'pip' if n % 3 == 2 else 'full'}\n"
+                      f"    background: {backgrounds[n % 4]}\n    segments:\n{segs}")
+    path.write_text(textwrap.dedent(f"""\
+        title: Benchmark {seconds:.0f} s
+        defaults:
+          avatar: {ROOT / 'samples' / 'avatar.png'}
+          voice: en-us-joe
+          resolution: {resolution}
+          fps: 25
+        scenes:
+        """) + "\n".join(scenes) + "\n", encoding="utf-8")
+    return path
+
+
+def run_case(seconds: float, resolution: str) -> dict:
+    """Render one generated script in this process and return its figures."""
+    import avatarkit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = make_script(seconds, resolution, Path(tmp) / "bench.yaml")
+        result = avatarkit.render(script, out_dir=Path(tmp) / "out")
+        size = result.video.stat().st_size
+    dur = result.duration
+    return {
+        "resolution": resolution, "target_s": seconds, "video_s": round(dur, 2),
+        "frames": result.frames, "wall_s": round(result.wall_s, 2),
+        "wall_per_video_s": round(result.wall_s / dur, 3),
+        "stages_per_video_s": {k: round(v / dur, 4) for k, v in result.timings.items()},
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "mp4_mib": round(size / 2**20, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one 20 s case at 720p")
+    ap.add_argument("--case", nargs=2, metavar=("SECONDS", "RESOLUTION"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:  # child process
+        print(json.dumps(run_case(float(args.case[0]), args.case[1])))
+        return
+    cases = [(20, "1280x720")] if args.quick else [(60, "1280x720"), (60, "1920x1080"), (600, "1280x720")]
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seconds, res in cases:
+        print(f"rendering {seconds} s at {res} ...", file=sys.stderr, flush=True)
+        p = subprocess.run([sys.executable, __file__, "--case", str(seconds), res],
+                           capture_output=True, text=True, check=False)
+        if p.returncode:
+            sys.exit(f"case {seconds} s {res} failed:\n{p.stderr[-3000:]}")
+        row = json.loads(p.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        (out_dir / f"{int(seconds)}s_{res}.json").write_text(json.dumps(row, indent=2))
+    stages = list(rows[0]["stages_per_video_s"])
+    head = f"{'case':>16} {'video s':>8} {'wall/s':>7} " + " ".join(f"{s:>8}" for s in stages) + f" {'peak MiB':>9}"
+    print(head)
+    for r in rows:
+        print(f"{r['target_s']:>5.0f} s {r['resolution']:>9} {r['video_s']:>8.1f} {r['wall_per_video_s']:>7.3f} "
+              + " ".join(f"{r['stages_per_video_s'][s]:>8.3f}" for s in stages) + f" {r['peak_rss_mib']:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
