@@ -208,7 +208,8 @@ class Pipeline:
                 n = len(track)
                 mid = None
                 if thumb is None and utt.phones:
-                    mid = (utt.phones[0].start + utt.phones[-1].end) // 2 // spf
+                    # A thumbnail of someone speaking: the widest-open frame of the first phrase.
+                    mid = int(np.argmax(track["jaw"]))
                 for i in range(n):
                     t0 = time.perf_counter()
                     av_frame = bound.render_frame(track.frame(i))

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..face import landmarks as lm
 
-CAVITY_TOP = np.array([52, 20, 24], np.float32)
-CAVITY_BOTTOM = np.array([140, 62, 68], np.float32)
+CAVITY_TOP = np.array([62, 26, 24], np.float32)
+CAVITY_BOTTOM = np.array([150, 72, 64], np.float32)
 TEETH = np.array([226, 222, 212], np.float32)
 _POLY = list(lm.LIP_INNER_UPPER) + list(reversed(lm.LIP_INNER_LOWER[1:-1]))
 _SHIFT = 3  # fixed-point bits for sub-pixel polygon edges

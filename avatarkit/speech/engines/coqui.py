@@ -60,6 +60,9 @@ class CoquiEngine:
 
         self._vits = isinstance(self._model, Vits)
         self._xtts = str(self._config.get("model", "")).lower() == "xtts"
+        if not (self._vits or self._xtts):
+            raise VoiceError(f"voice {voice.id!r}: only Coqui VITS and XTTS models are supported, "
+                             f"not {self._config.get('model')!r}")
         self._speaker = s.get("speaker")
         wav = s.get("speaker_wav")
         if wav is not None:
@@ -70,8 +73,6 @@ class CoquiEngine:
             self._conditioning()
         except (KeyError, ValueError, RuntimeError, OSError) as e:
             raise VoiceError(f"voice {voice.id!r}: {e}") from None
-
-    # -- loading ---------------------------------------------------------------
 
     def _path(self, value, what: str) -> Path:
         p = Path(str(value)).expanduser()
@@ -86,19 +87,16 @@ class CoquiEngine:
         if s.get("model_dir"):
             folder = self._path(s["model_dir"], "model_dir")
             found = [folder / n for n in _CHECKPOINTS if (folder / n).is_file()]
-            if not found:  # a single other checkpoint (not a speaker/voice file)
-                found = [p for p in sorted(folder.glob("*.pth"))
-                         if not p.name.startswith(("speakers", "dvae", "mel_stats"))]
-                if len(found) != 1:
-                    raise VoiceError(f"voice {self.voice.id!r}: cannot tell which .pth in {str(folder)!r} "
-                                     "is the model; set settings.model_path")
-            config = self._path(s.get("config_path") or folder / "config.json", "config file")
-            return found[0], config
-        if s.get("model_path"):
+            if not found:
+                raise VoiceError(f"voice {self.voice.id!r}: no {' or '.join(_CHECKPOINTS)} in "
+                                 f"{str(folder)!r}; name the checkpoint with settings.model_path")
+            model = found[0]
+        elif s.get("model_path"):
             model = self._path(s["model_path"], "model file")
-            return model, self._path(s.get("config_path") or model.parent / "config.json", "config file")
-        raise VoiceError(f"voice {self.voice.id!r}: coqui voices need settings.model_dir "
-                         "(or settings.model_path); hub model names are not supported")
+        else:
+            raise VoiceError(f"voice {self.voice.id!r}: coqui voices need settings.model_dir "
+                             "(or settings.model_path); hub model names are not supported")
+        return model, self._path(s.get("config_path") or model.parent / "config.json", "config file")
 
     def _load(self):
         key = (str(self.model_path), str(self.config_path))
@@ -170,7 +168,7 @@ class CoquiEngine:
                 raise VoiceError(f"voice {self.voice.id!r}: XTTS needs settings.speaker_wav "
                                  "(reference audio) or a known settings.speaker")
             self._aux = {"gpt_cond_latent": latent, "speaker_embedding": emb}
-        elif self._vits:
+        else:
             sid, dvec = m._get_speaker_id_or_dvector(self._speaker, self._speaker_wav, None)
             lid = m._get_language_id(self._language)
             self._aux = {"speaker_ids": sid, "d_vectors": dvec,
@@ -181,8 +179,6 @@ class CoquiEngine:
         audio = self._config.audio
         return int(audio.get("output_sample_rate") or audio["sample_rate"])
 
-    # -- synthesis -------------------------------------------------------------
-
     def synthesize(self, tokens: Sequence[Token]) -> Utterance:
         """Speak `tokens` as one phrase; lexicon IPA is fed to phoneme VITS models as is."""
         tokens = list(tokens)
@@ -192,7 +188,7 @@ class CoquiEngine:
         if self._vits:
             audio, phones, words = self._synthesize_vits(tokens)
         else:
-            audio = self._synthesize_other(tokens)
+            audio = self._synthesize_xtts(tokens)
             phones, words = _spread(tokens, audio, self.sample_rate)
         return Utterance(audio=audio, sample_rate=self.sample_rate, phones=phones, words=words, text=text)
 
@@ -202,23 +198,15 @@ class CoquiEngine:
                              f"give {t.text!r} a `say:` respelling instead of `ipa:`")
         return t.say or t.text
 
-    def _synthesize_other(self, tokens: list[Token]) -> np.ndarray:
+    def _synthesize_xtts(self, tokens: list[Token]) -> np.ndarray:
         import torch
 
         text = " ".join(self._say(t) for t in tokens)
-        m = self._model
+        knobs = {k: self._config[k] for k in ("temperature", "length_penalty", "repetition_penalty",
+                                              "top_k", "top_p") if k in self._config}
         with torch.inference_mode():
-            if self._xtts:
-                knobs = {k: self._config[k] for k in ("temperature", "length_penalty", "repetition_penalty",
-                                                      "top_k", "top_p") if k in self._config}
-                out = m.inference(text, self._language, self._aux["gpt_cond_latent"],
-                                  self._aux["speaker_embedding"], **knobs)
-            else:
-                out = m.synthesize(text, speaker=self._speaker, speaker_wav=self._speaker_wav,
-                                   language=self._language)
-        if out.get("wav") is None:
-            raise VoiceError(f"voice {self.voice.id!r}: this Coqui model outputs spectrograms and needs "
-                             "a vocoder; use a VITS or XTTS model")
+            out = self._model.inference(text, self._language, self._aux["gpt_cond_latent"],
+                                        self._aux["speaker_embedding"], **knobs)
         return _audio(out["wav"])
 
     def _words(self, tokens: list[Token]) -> list[tuple[str, int]]:
@@ -238,8 +226,8 @@ class CoquiEngine:
 
         def flush() -> None:
             # Read a run of plain words as one text, so the phonemizer sees
-            # context (stress of small words); map its words back to tokens by
-            # reading each alone, unless the counts disagree.
+            # context (stress of small words); reading each alone tells which
+            # token each word came from, and is used if the counts disagree.
             if not run:
                 return
             alone = [read(self._say(tokens[i])) for i in run]
@@ -289,48 +277,41 @@ class CoquiEngine:
         spf = int(round(self._config.audio["hop_length"] * getattr(self._model, "interpolate_factor", 1)))
         symbols = [chars.id_to_char(k) for k in ids]
         silent = set(chars.punctuations) | {chars.pad, chars.bos, chars.eos}
-        phones, owners = _time_symbols(symbols, owner, [f * spf for f in frames], chars.blank, silent)
-        total = audio.shape[0]
-        kept = [(Phone(p.symbol, p.start, min(p.end, total)), k) for p, k in zip(phones, owners) if p.start < total]
-        phones = [p for p, _ in kept]
-        words = []
-        for i, t in enumerate(tokens):
-            mine = [p for p, k in kept if k == i]
-            if mine:
-                words.append(Word(t.text, mine[0].start, mine[-1].end, i, t.emphasis))
-        return audio, phones, words
+        n = audio.shape[0]
+        kept = [(Phone(p.symbol, p.start, min(p.end, n)), i)
+                for p, i in _time_symbols(symbols, owner, [f * spf for f in frames], chars.blank, silent)
+                if p.start < n]
+        return audio, [p for p, _ in kept], _words_of(tokens, kept)
 
 
-def _time_symbols(symbols, owner, samples, blank, silent):
-    """Phones from per-symbol sample counts; blanks are split between neighbours.
+def _time_symbols(symbols, owner, samples, blank, silent) -> list[tuple[Phone, int | None]]:
+    """(phone, token index) from per-symbol sample counts; blanks go to neighbours.
 
     A blank (inserted between all symbols by `add_blank`) gives its first half
     to the symbol before it and its second half to the one after; stress marks
     give their time to the next phoneme, and length marks join the previous one.
     """
-    edges = np.concatenate([[0], np.cumsum(samples)]).astype(int)
+    edges = [0, *np.cumsum(samples, dtype=np.int64).tolist()]
     n = len(symbols)
     mid = [(edges[k] + edges[k + 1]) // 2 for k in range(n)]
-    phones: list[Phone] = []
-    owners: list[int | None] = []
+    out: list[tuple[Phone, int | None]] = []
     pending: int | None = None
     for k, sym in enumerate(symbols):
         if sym == blank:
             continue
-        start = mid[k - 1] if k and symbols[k - 1] == blank else int(edges[k])
-        end = mid[k + 1] if k + 1 < n and symbols[k + 1] == blank else int(edges[k + 1])
+        start = mid[k - 1] if k and symbols[k - 1] == blank else edges[k]
+        end = mid[k + 1] if k + 1 < n and symbols[k + 1] == blank else edges[k + 1]
         if sym in silent:
             pending = None
         elif sym in _STRESS:
             pending = start if pending is None else pending
-        elif sym in _MODIFIERS and phones and owners[-1] == owner[k]:
-            last = phones[-1]
-            phones[-1] = Phone(last.symbol + sym, last.start, end)
+        elif sym in _MODIFIERS and out and out[-1][1] == owner[k]:
+            last = out[-1][0]
+            out[-1] = (Phone(last.symbol + sym, last.start, end), owner[k])
         else:
-            phones.append(Phone(sym, start if pending is None else pending, end))
-            owners.append(owner[k])
+            out.append((Phone(sym, start if pending is None else pending, end), owner[k]))
             pending = None
-    return phones, owners
+    return out
 
 
 def _audio(wav) -> np.ndarray:
@@ -353,10 +334,14 @@ def _spread(tokens: list[Token], audio: np.ndarray, sample_rate: int) -> tuple[l
     if not letters:
         return [], words_from_phones(tokens, [], audio.shape[0])
     edges = np.round(np.linspace(start, end, len(letters) + 1)).astype(int)
-    phones = [Phone(c, int(edges[k]), int(edges[k + 1])) for k, (c, _) in enumerate(letters)]
-    words = []
-    for i, t in enumerate(tokens):
-        mine = [p for p, (_, j) in zip(phones, letters) if j == i]
-        if mine:
-            words.append(Word(t.text, mine[0].start, mine[-1].end, i, t.emphasis))
-    return phones, words
+    kept = [(Phone(c, int(edges[k]), int(edges[k + 1])), i) for k, (c, i) in enumerate(letters)]
+    return [p for p, _ in kept], _words_of(tokens, kept)
+
+
+def _words_of(tokens: list[Token], kept: list[tuple[Phone, int | None]]) -> list[Word]:
+    """A word per token that got phones, from its first phone to its last."""
+    spans: dict[int, list[int]] = {}
+    for p, i in kept:
+        if i is not None:
+            spans.setdefault(i, [p.start, p.end])[1] = p.end
+    return [Word(tokens[i].text, a, b, i, tokens[i].emphasis) for i, (a, b) in sorted(spans.items())]
