@@ -167,6 +167,7 @@ class Pipeline:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatarkit-speech")
         try:
             frame = np.empty((script.height, script.width, 3), np.uint8)
+            fresh = True
             comps: dict[int, tuple[SceneCompositor, object]] = {}
             # Lead-in: silence with idle motion before the first word.
             lead = _Item(0, items[0].voice, Phrase(()), LEAD_IN_MS)
@@ -191,6 +192,7 @@ class Pipeline:
                                            script.width, script.height, title=script.title)
                     bound = self.renderer.bind(comp.rig)
                     comps[it.scene] = (comp, bound)
+                    fresh = True
                     timings["compose"] += time.perf_counter() - t0
                 comp, bound = comps[it.scene]
                 start_frame = sample_pos // spf
@@ -214,7 +216,8 @@ class Pipeline:
                     t0 = time.perf_counter()
                     av_frame = bound.render_frame(track.frame(i))
                     t1 = time.perf_counter()
-                    comp.compose(av_frame, frame)
+                    comp.compose(av_frame, frame, fresh=fresh)
+                    fresh = False
                     t2 = time.perf_counter()
                     writer.write_frame(frame)
                     t3 = time.perf_counter()

@@ -36,7 +36,7 @@ SENTENCES = [
     "Old records should be deleted on schedule, not kept just in case.",
     "[tilt] Thank you for taking the time to complete this module.",
 ]
-WORDS_PER_S = 2.5
+WORDS_PER_S = 2.9
 
 
 def make_script(seconds: float, resolution: str, path: Path) -> Path:
@@ -74,7 +74,16 @@ def run_case(seconds: float, resolution: str) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         script = make_script(seconds, resolution, Path(tmp) / "bench.yaml")
-        result = avatarkit.render(script, out_dir=Path(tmp) / "out")
+        samples: list[tuple[float, float]] = []
+        page = resource.getpagesize()
+
+        def progress(ev):
+            # Current (not peak) resident memory as the render advances.
+            with open("/proc/self/statm") as f:
+                rss = int(f.read().split()[1]) * page / 2**20
+            samples.append((ev.video_s, rss))
+
+        result = avatarkit.render(script, out_dir=Path(tmp) / "out", progress=progress)
         size = result.video.stat().st_size
     dur = result.duration
     return {
@@ -84,6 +93,9 @@ def run_case(seconds: float, resolution: str) -> dict:
         "stages_per_video_s": {k: round(v / dur, 4) for k, v in result.timings.items()},
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "mp4_mib": round(size / 2**20, 2),
+        # Resident memory after 10%, 50% and 100% of the video: flat means no growth with length.
+        "rss_mib_at": {f"{int(q * 100)}%": round(next(r for t, r in samples if t >= q * samples[-1][0]), 1)
+                       for q in (0.1, 0.5, 1.0)},
     }
 
 
@@ -109,11 +121,11 @@ def main() -> None:
         rows.append(row)
         (out_dir / f"{int(seconds)}s_{res}.json").write_text(json.dumps(row, indent=2))
     stages = list(rows[0]["stages_per_video_s"])
-    head = f"{'case':>16} {'video s':>8} {'wall/s':>7} " + " ".join(f"{s:>8}" for s in stages) + f" {'peak MiB':>9}"
+    head = f"{'case':>16} {'video s':>8} {'wall/s':>7} " + " ".join(f"{s:>8}" for s in stages) + f" {'peak MiB':>9}  RSS at 10/50/100%"
     print(head)
     for r in rows:
         print(f"{r['target_s']:>5.0f} s {r['resolution']:>9} {r['video_s']:>8.1f} {r['wall_per_video_s']:>7.3f} "
-              + " ".join(f"{r['stages_per_video_s'][s]:>8.3f}" for s in stages) + f" {r['peak_rss_mib']:>9.0f}")
+              + " ".join(f"{r['stages_per_video_s'][s]:>8.3f}" for s in stages) + f" {r['peak_rss_mib']:>9.0f}  " + "/".join(f"{v:.0f}" for v in r["rss_mib_at"].values()))
 
 
 if __name__ == "__main__":

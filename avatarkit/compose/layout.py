@@ -124,10 +124,16 @@ class SceneCompositor:
         a = self.label_a[..., None]
         frame[y:y + h, x:x + w] = (region * (1 - a) + self.label_rgb * a + 0.5).astype(np.uint8)
 
-    def compose(self, avatar: AvatarFrame, out: np.ndarray | None = None) -> np.ndarray:
-        """The final RGB frame (height, width, 3) for one avatar frame."""
+    def compose(self, avatar: AvatarFrame, out: np.ndarray | None = None, *, fresh: bool = True
+                ) -> np.ndarray:
+        """The final RGB frame (height, width, 3) for one avatar frame.
+
+        With `out` and `fresh=False` only the avatar's box is redrawn: valid
+        when `out` holds this compositor's previous frame (the box is the same
+        every frame), and it saves copying the whole frame.
+        """
         frame = self.base.copy() if out is None else out
-        if out is not None:
+        if out is not None and fresh:
             np.copyto(frame, self.base)
         matte = np.ones_like(avatar.matte) if self.photo_bg else avatar.matte
         self._blend_into(frame, avatar.box, avatar.rgb, matte)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import av
+import cv2
 from fractions import Fraction
 import numpy as np
 
@@ -29,6 +30,8 @@ class VideoWriter:
     def __init__(self, path: str | Path, width: int, height: int, fps: int = 25,
                  sample_rate: int = 48000, *, title: str = "", preset: str = "veryfast",
                  crf: int = 21, threads: int = 0):
+        if width % 2 or height % 2:
+            raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
         if sample_rate % fps:
             raise ValueError(f"sample rate {sample_rate} is not a multiple of fps {fps}")
         self.path = Path(path)
@@ -45,7 +48,7 @@ class VideoWriter:
         v = self._c.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.options = {"preset": preset, "crf": str(crf), "threads": str(threads),
-                     "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709"}
+                     "x264-params": "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off"}
         v.codec_context.time_base = Fraction(1, fps)
         self._v = v
         a = self._c.add_stream("aac", rate=sample_rate)
@@ -56,8 +59,9 @@ class VideoWriter:
 
     def write_frame(self, rgb: np.ndarray) -> None:
         """Encode one RGB frame."""
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        # OpenCV's I420 conversion (BT.601, limited range) is ~5x faster than
+        # swscale here; the stream is tagged BT.601 to match.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         frame.pts = self.frames_written
         self.frames_written += 1
         for packet in self._v.encode(frame):
