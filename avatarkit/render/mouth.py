@@ -16,9 +16,10 @@ import numpy as np
 
 from ..face import landmarks as lm
 
-CAVITY_TOP = np.array([62, 26, 24], np.float32)
-CAVITY_BOTTOM = np.array([150, 72, 64], np.float32)
+CAVITY_TOP = np.array([48, 18, 18], np.float32)
+CAVITY_BOTTOM = np.array([160, 78, 74], np.float32)
 TEETH = np.array([226, 222, 212], np.float32)
+LOWER_TEETH = np.array([205, 196, 186], np.float32)
 _POLY = list(lm.LIP_INNER_UPPER) + list(reversed(lm.LIP_INNER_LOWER[1:-1]))
 _SHIFT = 3  # fixed-point bits for sub-pixel polygon edges
 
@@ -114,6 +115,18 @@ def paint_mouth(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
     if ax1 > ax0 and ay1 > ay0:
         a = ta[ay0 - ty0:ay1 - ty0, ax0 - tx0:ax1 - tx0, None]
         inside[ay0:ay1, ax0:ax1] = inside[ay0:ay1, ax0:ax1] * (1 - a) + trgb[ay0 - ty0:ay1 - ty0, ax0 - tx0:ax1 - tx0] * a
+    # A hint of the lower teeth just inside the lower lip once the mouth is
+    # well open (they are mostly hidden by the lip, so keep it faint).
+    if bottom - top > 0.12 * iod:
+        lh = max(1, int(round(0.05 * iod)))
+        ly1 = int(round(bottom)) - 1
+        lx0, lx1 = int(round(cx - 0.3 * mouth_w)), int(round(cx + 0.3 * mouth_w))
+        lx0, lx1, ly0, ly1 = max(lx0, 0), min(lx1, bw), max(ly1 - lh, 0), min(ly1, bh)
+        if lx1 > lx0 and ly1 > ly0:
+            strength = 0.45 * float(np.clip((bottom - top - 0.12 * iod) / (0.1 * iod), 0, 1))
+            xs = np.linspace(-1, 1, lx1 - lx0, dtype=np.float32)
+            fade = (strength * (1 - xs ** 2))[None, :, None]
+            inside[ly0:ly1, lx0:lx1] = inside[ly0:ly1, lx0:lx1] * (1 - fade) + LOWER_TEETH * fade
     region = crop[y0:y1, x0:x1].astype(np.float32)
     a = alpha[:, :, None]
     crop[y0:y1, x0:x1] = np.clip(region * (1 - a) + inside * a + 0.5, 0, 255).astype(np.uint8)
