@@ -94,6 +94,26 @@ def tokens_for(phrase: Phrase, script: Script, language: str) -> list[Token]:
     return out
 
 
+def _memory_trimmer() -> Callable[[], None]:
+    """A function that hands freed heap memory back to the OS (glibc), or does nothing.
+
+    Per-frame buffers of varying size fragment glibc's heap, and without a
+    trim the resident size creeps up over a long render. Trimming once per
+    phrase (every few seconds of video) keeps it flat at no measurable cost,
+    unlike forcing every large buffer through mmap, which slowed rendering 2x.
+    """
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            trim = ctypes.CDLL("libc.so.6").malloc_trim
+            return lambda: trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+    return lambda: None
+
+
 class Pipeline:
     """Script-to-video pipeline; `renderer` is a renderer kind, `motion` a motion model."""
 
@@ -134,6 +154,7 @@ class Pipeline:
         stem = f"{name or script.name}.{script.language}"
         paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("mp4", "vtt", "srt", "jpg")}
 
+        trim_memory = _memory_trimmer()
         # Resolve everything that can fail on bad input before any output exists.
         items = self._plan(script)
         voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
@@ -227,6 +248,7 @@ class Pipeline:
                     if i == mid:
                         thumb = frame.copy()
                 sample_pos += utt.num_samples
+                trim_memory()
                 scene_spans[-1] = (sid, scene_spans[-1][1], sample_pos // spf)
                 if it is not lead:
                     done += 1
