@@ -13,7 +13,7 @@ only the renderer's changed box is blended, as under + (avatar - under) * a.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -62,6 +62,25 @@ def place(rig: FaceRig, layout: str, width: int, height: int, photo_bg: bool) ->
     return Placement(scale, int(round(x)), int(round(y)))
 
 
+def decontaminate(image: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """Replace the photo's old background showing through the matte's soft edge.
+
+    Edge pixels (matte below ~0.95) mix the person with the original
+    backdrop, which shows as a light halo on a new background. They are
+    pulled towards the local colour of the person (a normalised blur of the
+    pixels well inside the matte), more so the more transparent they are.
+    """
+    k = max(5, int(round(min(image.shape[:2]) * 0.02)) | 1)
+    inner = (matte > 0.97).astype(np.float32)
+    img = image.astype(np.float32)
+    num = cv2.blur(img * inner[..., None], (k, k))
+    den = cv2.blur(inner, (k, k))[..., None]
+    local = np.where(den > 1e-3, num / np.maximum(den, 1e-3), img)
+    w = np.clip((matte - 0.55) / 0.4, 0.0, 1.0)[..., None]
+    w = w * w * (3 - 2 * w)
+    return np.clip(img * w + local * (1 - w) + 0.5, 0, 255).astype(np.uint8)
+
+
 class SceneCompositor:
     """Composites a bound avatar over a scene's background for one layout."""
 
@@ -92,6 +111,8 @@ class SceneCompositor:
         self.clip = clip
         self.photo_bg = photo_bg
         self.rig = rig.scaled(self.placement.scale)
+        if not photo_bg:
+            self.rig = replace(self.rig, image=decontaminate(self.rig.image, self.rig.matte))
         # Static composite of the whole (unanimated) avatar layer.
         self.base = self.under.copy()
         ih, iw = self.rig.image.shape[:2]
