@@ -64,7 +64,6 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
             return
         words, gestures = [], []
 
-    pos = 0
     for m in re.finditer(r"\[[^\]]*\]?|\S+", text):
         piece = m.group(0)
         if piece.startswith("["):
@@ -112,7 +111,6 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
             emphasis = False
         if word.endswith(_SENTENCE_END):
             flush()
-        pos = m.end()
     if emphasis:
         raise err("emphasis opened with '*' is never closed", len(text))
     flush()
