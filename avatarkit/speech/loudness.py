@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 TARGET_LUFS = -16.0
-PEAK_DBFS = -1.0
+# Limit at -1.5 dBFS so that after AAC encoding (which overshoots a little)
+# decoded peaks stay below -1 dBFS.
+PEAK_DBFS = -1.5
 
 
 class LoudnessNormalizer:
@@ -27,11 +29,20 @@ class LoudnessNormalizer:
         self.gain = 1.0
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
-        if audio.size >= int(0.4 * self.sample_rate) and np.abs(audio).max() > 1e-4:
+        measurable = audio.size >= int(0.4 * self.sample_rate) and np.abs(audio).max() > 1e-4
+        if measurable:
             loud = self.meter.integrated_loudness(audio.astype(np.float64))
             if np.isfinite(loud):
                 self.gain = 10 ** ((self.target - loud) / 20)
-        return limit(audio * self.gain, self.peak, self.sample_rate).astype(np.float32)
+        out = limit(audio * self.gain, self.peak, self.sample_rate)
+        if measurable:
+            # Limiting peaky speech lowers its loudness; make up the difference
+            # once (the second limit pass changes little).
+            loud = self.meter.integrated_loudness(out.astype(np.float64))
+            if np.isfinite(loud) and loud < self.target - 0.2:
+                self.gain *= 10 ** ((self.target - loud) / 20)
+                out = limit(audio * self.gain, self.peak, self.sample_rate)
+        return out.astype(np.float32)
 
 
 def limit(audio: np.ndarray, ceiling: float, sample_rate: int, window_s: float = 0.005) -> np.ndarray:
