@@ -34,6 +34,14 @@ class TeethTexture:
     offset: tuple[float, float]   # texture top-left minus the upper-lip centre, rest pixels
 
 
+def _polygon_mask(poly: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Anti-aliased uint8 mask (0..255) of a polygon given in sub-pixel coordinates."""
+    mask = np.zeros(shape, np.uint8)
+    pts = np.round(poly * (1 << _SHIFT)).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA, shift=_SHIFT)
+    return mask
+
+
 def teeth_from_photo(image: np.ndarray, landmarks: np.ndarray, rest_gap: float) -> TeethTexture | None:
     """Cut the teeth region between the photo's inner lips, if the mouth shows them (>= 2 px)."""
     if rest_gap < 2.0:
@@ -43,9 +51,7 @@ def teeth_from_photo(image: np.ndarray, landmarks: np.ndarray, rest_gap: float) 
     x1, y1 = np.ceil(poly.max(0)).astype(int) + 2
     x0, y0 = max(x0, 0), max(y0, 0)
     rgb = image[y0:y1, x0:x1].astype(np.float32)
-    mask = np.zeros(rgb.shape[:2], np.uint8)
-    pts = np.round((poly - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA, shift=_SHIFT)
+    mask = _polygon_mask(poly - [x0, y0], rgb.shape[:2])
     # Keep the bright part (teeth), not the dark gaps or the lip edge.
     lum = rgb.mean(2)
     bright = np.clip((lum - 90) / 60.0, 0, 1)
@@ -76,9 +82,7 @@ def paint_mouth(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     bw, bh = x1 - x0, y1 - y0
-    mask = np.zeros((bh, bw), np.uint8)
-    pts = np.round((poly - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA, shift=_SHIFT)
+    mask = _polygon_mask(poly - [x0, y0], (bh, bw))
     alpha = mask.astype(np.float32) / 255.0
     alpha *= float(np.clip((gap - 0.75) / 2.5, 0.0, 1.0))
 
