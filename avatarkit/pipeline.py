@@ -24,7 +24,7 @@ import numpy as np
 from .compose.layout import SceneCompositor
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
-from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt, write_text_atomic
+from .media.captions import AI_CUE, Cue, atomic_path, phrase_cues, to_srt, to_vtt, write_text_atomic
 from .media.writer import VideoWriter
 from .motion.animate import PhonemeMotion
 from .render.base import make_renderer
@@ -175,8 +175,9 @@ class Pipeline:
             tokens = tokens_for(it.phrase, script, voice.language)
             if tokens:
                 utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
-                norm = normalizers.setdefault(voice.id, LoudnessNormalizer(SAMPLE_RATE))
-                utt.audio = norm(utt.audio)
+                if voice.id not in normalizers:
+                    normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
+                utt.audio = normalizers[voice.id](utt.audio)
             else:
                 utt = Utterance(np.zeros(0, np.float32), SAMPLE_RATE)
             total = utt.num_samples + it.pad_ms * SAMPLE_RATE // 1000
@@ -189,7 +190,7 @@ class Pipeline:
         try:
             frame = np.empty((script.height, script.width, 3), np.uint8)
             fresh = True
-            comps: dict[int, tuple[SceneCompositor, object]] = {}
+            scene_index = None
             # Lead-in: silence with idle motion before the first word.
             lead = _Item(0, items[0].voice, Phrase(()), LEAD_IN_MS)
             queue: list[tuple[_Item, Future]] = [(lead, pool.submit(synth, lead))]
@@ -205,21 +206,16 @@ class Pipeline:
                     next_i += 1
                 utt, t_speech = fut.result()
                 timings["speech"] += t_speech
-                if it.scene not in comps:
-                    comps.clear()
+                start_frame = sample_pos // spf
+                if it.scene != scene_index:
                     scene: Scene = script.scenes[it.scene]
                     t0 = time.perf_counter()
                     comp = SceneCompositor(rigs[scene.avatar], scene.background, scene.layout,
                                            script.width, script.height, title=script.title)
                     bound = self.renderer.bind(comp.rig)
-                    comps[it.scene] = (comp, bound)
-                    fresh = True
                     timings["compose"] += time.perf_counter() - t0
-                comp, bound = comps[it.scene]
-                start_frame = sample_pos // spf
-                sid = script.scenes[it.scene].id
-                if not scene_spans or scene_spans[-1][0] != sid:
-                    scene_spans.append((sid, start_frame, start_frame))
+                    scene_index, fresh = it.scene, True
+                    scene_spans.append((scene.id, start_frame, start_frame))
                 t0 = time.perf_counter()
                 track = self.motion.animate(utt, fps=fps, start_frame=start_frame,
                                             gestures=it.phrase.gestures)
@@ -249,7 +245,8 @@ class Pipeline:
                         thumb = frame.copy()
                 sample_pos += utt.num_samples
                 trim_memory()
-                scene_spans[-1] = (sid, scene_spans[-1][1], sample_pos // spf)
+                sid, first, _ = scene_spans[-1]
+                scene_spans[-1] = (sid, first, sample_pos // spf)
                 if it is not lead:
                     done += 1
                 if progress:
@@ -272,15 +269,12 @@ class Pipeline:
 
 
 def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
-    import os
-
     from PIL import Image
 
     from .media.writer import AI_NOTICE
 
-    tmp = path.with_name(f".{path.name}.partial")
-    Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
 
 
 def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str = "warp",
