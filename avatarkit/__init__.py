@@ -3,12 +3,15 @@
     import avatarkit
     result = avatarkit.render("samples/welcome.yaml", out_dir="out")
     print(result.video)   # out/welcome.en.mp4
+    avatarkit.lipsync("samples/avatar.png", "talk.wav", "talk.mp4")   # speak a recording
 
 Every output is labelled AI-generated (in the picture, the captions and the
 file metadata).
 """
 
+from .audio.io import AudioError
 from .errors import AvatarkitError, FaceError, RenderError, ScriptError, VoiceError
+from .lipsync import LipsyncResult, lipsync
 from .pipeline import Pipeline, ProgressEvent, RenderResult, render
 from .script import Background, Phrase, Scene, Script, Segment, load_script, parse_text
 from .speech.voice import Voice, get_voice, list_voices
@@ -16,7 +19,7 @@ from .speech.voice import Voice, get_voice, list_voices
 __version__ = "0.1.0"
 
 __all__ = [
-    "AvatarkitError", "Background", "FaceError", "Phrase", "Pipeline", "ProgressEvent",
+    "AudioError", "AvatarkitError", "Background", "LipsyncResult", "FaceError", "Phrase", "Pipeline", "ProgressEvent",
     "RenderError", "RenderResult", "Scene", "Script", "ScriptError", "Segment", "Voice",
-    "VoiceError", "get_voice", "list_voices", "load_script", "parse_text", "render",
+    "VoiceError", "get_voice", "lipsync", "list_voices", "load_script", "parse_text", "render",
 ]

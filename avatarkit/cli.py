@@ -58,7 +58,7 @@ def render(
         _fail(e)
     except KeyboardInterrupt:
         console.print("interrupted; no partial output was kept")
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=130) from None
     speed = result.wall_s / max(result.duration, 1e-9)
     console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
                   f"{speed:.2f} s of compute per s of video)")
@@ -92,9 +92,9 @@ def say(
     """Speak TEXT with a voice into a WAV file and print its phoneme timings."""
     import soundfile as sf
 
+    from .pipeline import SAMPLE_RATE, tokens_for
     from .script import parse_text
     from .script.model import Script
-    from .pipeline import SAMPLE_RATE, tokens_for
     from .speech.engines.base import make_engine
     from .speech.loudness import LoudnessNormalizer
     from .speech.voice import get_voice
@@ -139,6 +139,49 @@ def check(script: Path = typer.Argument(..., help="Script file to validate.")):
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)
     console.print(f"[green]ok[/] {script}: {len(s.scenes)} scenes, {n} phrases, "
                   f"{s.width}x{s.height} at {s.fps} fps")
+
+
+@app.command()
+def lipsync(
+    avatar: Path = typer.Option(..., help="Avatar photo (PNG or JPEG with one face)."),
+    audio: Path = typer.Option(..., help="Recording to speak: WAV, FLAC, MP3, M4A or a video's audio track."),
+    out: Path = typer.Option(..., "--out", "-o", help="MP4 file to write."),
+    motion: str = typer.Option("learned", help="Audio motion kind: learned, loudness or still."),
+    model: Optional[Path] = typer.Option(None, help="Audio-to-motion model folder (default: the shipped one)."),
+    background: str = typer.Option("studio", help="Background kind (studio, gradient, solid) or a colour '#rrggbb'."),
+    layout: str = typer.Option("full", help="Layout kind (full, pip)."),
+    size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),
+    fps: int = typer.Option(25, help="Frames per second (must divide 48000)."),
+):
+    """Animate AVATAR speaking the recording AUDIO, streamed (any length, constant memory)."""
+    from .lipsync import LipsyncProgress
+    from .lipsync import lipsync as lipsync_api
+    from .script.model import Background
+
+    try:
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise AvatarkitError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+        bg = Background("solid", (background,)) if background.startswith("#") else Background(background)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:.1f}/{task.total:.1f} s"), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task(f"lip sync {audio.name}", total=None)
+
+            def progress(ev: LipsyncProgress):
+                bar.update(task, completed=ev.done_s, total=ev.total_s or None)
+
+            result = lipsync_api(avatar, audio, out, motion=motion, model_path=model, fps=fps,
+                                 resolution=(w, h), background=bg, layout=layout, progress=progress)
+    except AvatarkitError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        console.print("interrupted; no partial output was kept")
+        raise typer.Exit(code=130) from None
+    speed = result.wall_s / max(result.duration, 1e-9)
+    console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
+                  f"{speed:.2f} s of compute per s of video)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -21,18 +21,20 @@ from typing import Callable
 
 import numpy as np
 
+from .audio.io import audio_info, load_audio
 from .compose.layout import SceneCompositor
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .media.captions import AI_CUE, Cue, atomic_path, phrase_cues, to_srt, to_vtt, write_text_atomic
 from .media.writer import VideoWriter
 from .motion.animate import PhonemeMotion
+from .motion.audio import AudioMotion
 from .render.base import make_renderer
 from .script.model import Phrase, Scene, Script
 from .script.parse import load_script
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
-from .speech.utterance import Token, Utterance
+from .speech.utterance import Token, Utterance, Word
 from .speech.voice import Voice, get_voice
 
 SAMPLE_RATE = 48_000
@@ -77,6 +79,23 @@ class _Item:
     voice: str
     phrase: Phrase
     pad_ms: int
+    audio: Path | None = None   # a recording spoken instead of synthesised text
+
+
+def recorded_utterance(path: Path, phrase: Phrase, sample_rate: int = SAMPLE_RATE) -> Utterance:
+    """A user's recording as an `Utterance` at `sample_rate` Hz, loudness-normalised.
+
+    It has no phones; the phrase's words (its captions, if the segment gave
+    text) are spread over the voiced part in proportion to their length.
+    """
+    audio = LoudnessNormalizer(sample_rate)(load_audio(path, sample_rate))
+    level = np.abs(audio)
+    loud = np.flatnonzero(level > 10 ** (-40 / 20) * max(level.max(), 1e-9))
+    a, b = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, audio.size)
+    lengths = np.array([len(m.text) + 1 for m in phrase.words], np.float64)
+    edges = a + np.concatenate([[0], np.cumsum(lengths)]) / max(lengths.sum(), 1) * (b - a)
+    words = [Word(m.text, int(edges[i]), int(edges[i + 1]), i, m.emphasis) for i, m in enumerate(phrase.words)]
+    return Utterance(audio, sample_rate, words=words, text=phrase.text)
 
 
 def tokens_for(phrase: Phrase, script: Script, language: str) -> list[Token]:
@@ -121,6 +140,7 @@ class Pipeline:
                  preset: str = "veryfast", crf: int = 21):
         self.renderer = make_renderer(renderer)
         self.motion = motion or PhonemeMotion()
+        self.audio_motion: AudioMotion | None = None   # loaded when a script has recordings
         self.voices_dir = voices_dir
         self.preset, self.crf = preset, crf
         self._engines: dict[str, object] = {}
@@ -136,7 +156,7 @@ class Pipeline:
             for seg in scene.segments:
                 for k, ph in enumerate(seg.phrases):
                     gap = SEGMENT_GAP_MS if k == len(seg.phrases) - 1 else 0
-                    items.append(_Item(si, seg.voice, ph, ph.pause_ms + gap))
+                    items.append(_Item(si, seg.voice, ph, ph.pause_ms + gap, seg.audio))
             items[-1].pad_ms += SCENE_GAP_MS if si < len(script.scenes) - 1 else TAIL_MS
         return items
 
@@ -157,9 +177,14 @@ class Pipeline:
         trim_memory = _memory_trimmer()
         # Resolve everything that can fail on bad input before any output exists.
         items = self._plan(script)
-        voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
+        voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items if not it.audio}}
         for v in voices.values():
             self._engine(v)
+        for it in items:
+            if it.audio:
+                audio_info(it.audio)
+                if self.audio_motion is None:
+                    self.audio_motion = AudioMotion()
         rigs = {sc.avatar: load_avatar(sc.avatar) for sc in script.scenes}
 
         timings = {s: 0.0 for s in STAGES}
@@ -171,9 +196,11 @@ class Pipeline:
 
         def synth(it: _Item) -> tuple[Utterance, float]:
             t0 = time.perf_counter()
-            voice = voices[it.voice]
-            tokens = tokens_for(it.phrase, script, voice.language)
-            if tokens:
+            voice = voices.get(it.voice)
+            tokens = tokens_for(it.phrase, script, voice.language) if voice else []
+            if it.audio:
+                utt = recorded_utterance(it.audio, it.phrase)
+            elif tokens:
                 utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
                 if voice.id not in normalizers:
                     normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
@@ -217,8 +244,8 @@ class Pipeline:
                     scene_index, fresh = it.scene, True
                     scene_spans.append((scene.id, start_frame, start_frame))
                 t0 = time.perf_counter()
-                track = self.motion.animate(utt, fps=fps, start_frame=start_frame,
-                                            gestures=it.phrase.gestures)
+                motion = self.audio_motion if it.audio else self.motion
+                track = motion.animate(utt, fps=fps, start_frame=start_frame, gestures=it.phrase.gestures)
                 timings["motion"] += time.perf_counter() - t0
                 cues.extend(phrase_cues(utt.words, sample_pos, SAMPLE_RATE))
                 t0 = time.perf_counter()
@@ -226,7 +253,7 @@ class Pipeline:
                 timings["encode"] += time.perf_counter() - t0
                 n = len(track)
                 mid = None
-                if thumb is None and utt.phones:
+                if thumb is None and (utt.phones or it.audio):
                     # A thumbnail of someone speaking: the widest-open frame of the first phrase.
                     mid = int(np.argmax(track["jaw"]))
                 for i in range(n):

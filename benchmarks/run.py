@@ -124,8 +124,9 @@ def main() -> None:
     head = f"{'case':>16} {'video s':>8} {'wall/s':>7} " + " ".join(f"{s:>8}" for s in stages) + f" {'peak MiB':>9}  RSS at 10/50/100%"
     print(head)
     for r in rows:
+        rss = "/".join(f"{v:.0f}" for v in r["rss_mib_at"].values())
         print(f"{r['target_s']:>5.0f} s {r['resolution']:>9} {r['video_s']:>8.1f} {r['wall_per_video_s']:>7.3f} "
-              + " ".join(f"{r['stages_per_video_s'][s]:>8.3f}" for s in stages) + f" {r['peak_rss_mib']:>9.0f}  " + "/".join(f"{v:.0f}" for v in r["rss_mib_at"].values()))
+              + " ".join(f"{r['stages_per_video_s'][s]:>8.3f}" for s in stages) + f" {r['peak_rss_mib']:>9.0f}  {rss}")
 
 
 if __name__ == "__main__":

@@ -84,12 +84,13 @@ class Lexicon:
 
 @dataclass
 class Segment:
-    """A piece of text (or a bare pause) spoken by one voice."""
+    """A piece of text spoken by one voice, a recording (`audio`, with its text as captions), or a pause."""
 
     phrases: list[Phrase]
     voice: str
     text: str = ""
     line: int | None = None
+    audio: Path | None = None
 
 
 @dataclass

@@ -15,8 +15,7 @@ import yaml
 
 from ..errors import ScriptError
 from .markup import parse_duration_ms, parse_text
-from .model import (BACKGROUND_KINDS, LAYOUTS, Background, Lexicon, LexiconEntry, Phrase,
-                    Scene, Script, Segment)
+from .model import BACKGROUND_KINDS, LAYOUTS, Background, Lexicon, LexiconEntry, Phrase, Scene, Script, Segment
 
 FORMAT_VERSION = 1
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -166,9 +165,9 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
             raise ctx.err("no avatar: set defaults.avatar or the scene's avatar", sc.line, f"{f}.avatar")
         voice = ctx.get(sc, "voice", str, f, default=d_voice)
         segs_raw = ctx.get(sc, "segments", list, f, required=True)
-        segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice)
+        segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice, base)
                     for j, s in enumerate(segs_raw)]
-        if not any(p.words for s in segments for p in s.phrases):
+        if not any(s.audio or p.words for s in segments for p in s.phrases):
             raise ctx.err("scene has nothing to say", sc.line, f"{f}.segments")
         scenes.append(Scene(sid, segments, avatar, _background(ctx, sc, f, d_background),
                             _layout(ctx, sc, f, d_layout)))
@@ -245,17 +244,31 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background) -> Backgrou
     return Background(kind, tuple(colors))
 
 
-def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str) -> Segment:
+def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path) -> Segment:
     if isinstance(raw, str):
         raw_map = _Map(text=raw)
         raw_map.line, raw_map.lines = line, {"text": line}
         raw = raw_map
     if not isinstance(raw, _Map):
-        raise ctx.err("a segment is text, or a mapping with text (and voice) or pause", line, field)
-    ctx.check_keys(raw, {"text", "voice", "pause"}, field)
-    if ("text" in raw) == ("pause" in raw):
-        raise ctx.err("a segment has either text or pause", raw.line, field)
+        raise ctx.err("a segment is text, or a mapping with text (and voice), audio or pause", line, field)
+    ctx.check_keys(raw, {"text", "voice", "pause", "audio"}, field)
+    if "pause" in raw and ("text" in raw or "audio" in raw):
+        raise ctx.err("a pause segment has no text or audio", raw.line, field)
+    if not ("text" in raw or "pause" in raw or "audio" in raw):
+        raise ctx.err("a segment needs text, audio or pause", raw.line, field)
     seg_voice = ctx.get(raw, "voice", str, field, default=voice)
+    if "audio" in raw:
+        rel = ctx.get(raw, "audio", str, field, required=True)
+        audio = Path(rel).expanduser()
+        audio = audio if audio.is_absolute() else base / audio
+        if not audio.is_file():
+            raise ctx.err(f"audio file {rel!r} not found (looked at {audio})", raw.lines["audio"], f"{field}.audio")
+        text = ctx.get(raw, "text", str, field, default="") or ""
+        phrases = parse_text(text, file=ctx.file, line=raw.lines.get("text", raw.line),
+                             field=f"{field}.text") if text.strip() else []
+        # A recording is one unit of speech; its text only becomes captions.
+        words = tuple(w for ph in phrases for w in ph.words)
+        return Segment([Phrase(words, (), 0)], seg_voice, text, raw.line, audio=audio)
     if "pause" in raw:
         try:
             ms = parse_duration_ms(raw["pause"])

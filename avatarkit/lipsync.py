@@ -1,0 +1,157 @@
+"""Lip sync from a recording: an avatar speaks a user's own audio, streamed.
+
+`lipsync(avatar, audio, out)` decodes the recording twice in step, at 48 kHz
+for the soundtrack and at 16 kHz for the motion model, and renders each
+video frame as soon as the model's look-ahead has seen enough audio. Nothing
+grows with the length of the input, so an hour of narration renders in the
+same memory as a minute. Errors in the inputs (a missing or unreadable
+avatar, a file that is not audio, an unknown motion kind) are raised before
+the output file is created; an interrupted render leaves no partial MP4.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio.io import audio_info, stream_audio
+from .compose.layout import SceneCompositor
+from .errors import RenderError
+from .face.rig import load_avatar
+from .media.writer import VideoWriter
+from .motion.audio import AudioMotion
+from .render.base import make_renderer
+from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
+
+SAMPLE_RATE = 48_000
+STAGES = ("audio", "motion", "render", "compose", "encode")
+
+
+@dataclass(frozen=True)
+class LipsyncProgress:
+    """Seconds of video written so far, of `total_s` (0 if the container does not say)."""
+
+    done_s: float
+    total_s: float
+
+
+@dataclass
+class LipsyncResult:
+    video: Path
+    frames: int
+    fps: int
+    timings: dict[str, float]   # seconds of compute per stage
+    wall_s: float
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+
+def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: str = "learned",
+            model_path: str | Path | None = None, renderer: str = "warp", fps: int = 25,
+            resolution: tuple[int, int] = (1280, 720), background: Background | None = None,
+            layout: str = "full", title: str = "",
+            progress: Callable[[LipsyncProgress], None] | None = None) -> LipsyncResult:
+    """Render `avatar` (a photo) speaking the recording `audio` into the MP4 `out`.
+
+    `audio` is any file PyAV reads (WAV, FLAC, MP3, M4A, the audio track of
+    a video) at any rate, mono or stereo. `motion` is an audio motion kind
+    (`learned`, `loudness`, `still`). The video is `resolution` pixels at `fps`
+    frames per second and exactly covers the audio, rounded up to a frame.
+    """
+    if SAMPLE_RATE % fps:
+        raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
+    if layout not in LAYOUTS:
+        raise RenderError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    bg = background or Background("studio")
+    if bg.kind not in BACKGROUND_KINDS or bg.kind == "photo":
+        raise RenderError(f"unknown background {bg.kind!r}; expected one of solid, gradient, studio")
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise RenderError(f"{out}: the output must be an .mp4 file")
+    info = audio_info(audio)
+    rig = load_avatar(avatar)
+    model = AudioMotion(motion, model_path=str(model_path) if model_path else None)
+    width, height = resolution
+
+    timings = {s: 0.0 for s in STAGES}
+    wall0 = time.perf_counter()
+    t0 = time.perf_counter()
+    comp = SceneCompositor(rig, bg, layout, width, height, title=title)
+    bound = make_renderer(renderer).bind(comp.rig)
+    timings["compose"] += time.perf_counter() - t0
+    spf = SAMPLE_RATE // fps
+    mel_rate = model.mel.sample_rate
+
+    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync")
+    frame = np.empty((height, width, 3), np.uint8)
+    state = {"fresh": True}
+
+    def draw(track):
+        if track is None:
+            return
+        for i in range(len(track)):
+            t0 = time.perf_counter()
+            av_frame = bound.render_frame(track.frame(i))
+            t1 = time.perf_counter()
+            comp.compose(av_frame, frame, fresh=state["fresh"])
+            state["fresh"] = False
+            t2 = time.perf_counter()
+            writer.write_frame(frame)
+            timings["render"] += t1 - t0
+            timings["compose"] += t2 - t1
+            timings["encode"] += time.perf_counter() - t2
+
+    try:
+        stream = model.stream(fps)
+        hi = stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4)
+        written = 0        # 48 kHz samples sent to the encoder
+        consumed = 0       # 16 kHz samples sent to the model
+        blocks16 = stream_audio(audio, mel_rate, block=mel_rate * 4)
+        while True:
+            t0 = time.perf_counter()
+            block = next(blocks16, None)
+            timings["audio"] += time.perf_counter() - t0
+            if block is None:
+                break
+            consumed += block.size
+            t0 = time.perf_counter()
+            track = stream.push(block)
+            timings["motion"] += time.perf_counter() - t0
+            draw(track)
+            # Keep the soundtrack level with the pictures so the muxer interleaves them.
+            while written * mel_rate < consumed * SAMPLE_RATE:
+                t0 = time.perf_counter()
+                pcm = next(hi, None)
+                timings["audio"] += time.perf_counter() - t0
+                if pcm is None:
+                    break
+                t0 = time.perf_counter()
+                writer.write_audio(np.clip(pcm, -1, 1))
+                timings["encode"] += time.perf_counter() - t0
+                written += pcm.size
+            if progress:
+                progress(LipsyncProgress(writer.frames_written / fps, info.duration))
+        for pcm in hi:
+            writer.write_audio(np.clip(pcm, -1, 1))
+            written += pcm.size
+        total = max(1, -(-written // spf))
+        writer.write_audio(np.zeros(total * spf - written, np.float32))
+        t0 = time.perf_counter()
+        track = stream.finish(total)
+        timings["motion"] += time.perf_counter() - t0
+        draw(track)
+        t0 = time.perf_counter()
+        writer.close()
+        timings["encode"] += time.perf_counter() - t0
+    except BaseException:
+        writer.abort()
+        raise
+    if progress:
+        progress(LipsyncProgress(writer.frames_written / fps, info.duration))
+    return LipsyncResult(out, writer.frames_written, fps, timings, time.perf_counter() - wall0)

@@ -1,0 +1,226 @@
+"""Motion from audio alone: the learned model and two baselines, one interface.
+
+Each audio motion model maps mono audio to per-10-ms cues (`OUTPUTS`: the
+five mouth channels, `voice` and `onset`); `AudioMotion` turns the cues
+into a `MotionTrack` at the video rate, adding blinks and a head that sways
+while someone speaks, nods on word onsets and settles in pauses, the same
+way `PhonemeMotion` does from phoneme times. Kinds:
+
+* `learned`: `Audio2Motion`, the shipped network (default);
+* `loudness`: jaw opening follows the short-term level, nothing else moves
+  with speech (the usual baseline);
+* `still`: the mouth stays at rest (lower bound).
+
+`AudioMotion.stream` keeps memory constant for recordings of any length.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..audio.features import LogMel, MelConfig, resample
+from ..errors import AvatarkitError
+from ..models.audio2motion import OUTPUTS, Audio2Motion
+from ..speech.utterance import Utterance
+from .animate import MotionConfig
+from .idle import blink, sway
+from .track import CHANNELS, MotionTrack
+
+KINDS = ("learned", "loudness", "still")
+_REST = {"jaw": 0.0, "wide": 0.0, "round": 0.0, "press": 0.25, "dental": 0.0, "voice": 0.0, "onset": 0.0}
+_LIMITS = {"jaw": (0, 1), "wide": (-1, 1), "round": (0, 1), "press": (0, 1), "dental": (0, 1),
+           "voice": (0, 1), "onset": (0, 1)}
+
+
+class LoudnessCues:
+    """Baseline: jaw from the level of each 10 ms frame relative to the recording's loud parts."""
+
+    def __init__(self, mel: MelConfig | None = None, floor_db: float = 35.0):
+        self.features = LogMel(mel or MelConfig())
+        self.floor_db = floor_db
+        self.config = type("Cfg", (), {"mel": self.features.config, "lookahead": 0})()
+
+    @staticmethod
+    def level(feats: np.ndarray) -> np.ndarray:
+        return np.log10(np.exp(feats).sum(1) + 1e-12) * 10
+
+    def predict_features(self, feats: np.ndarray, ref: float | None = None) -> np.ndarray:
+        energy = self.level(feats)
+        if ref is None:
+            ref = float(np.percentile(energy, 95)) if energy.size else 0.0
+        jaw = np.clip((energy - (ref - self.floor_db)) / self.floor_db, 0, 1) ** 1.5
+        out = np.zeros((feats.shape[0], len(OUTPUTS)), np.float32)
+        out[:, OUTPUTS.index("jaw")] = jaw
+        out[:, OUTPUTS.index("press")] = _REST["press"] * (1 - jaw)
+        out[:, OUTPUTS.index("voice")] = jaw > 0.1
+        return out
+
+    def stream(self):
+        return _Passthrough(self)
+
+
+class StillCues(LoudnessCues):
+    """Lower bound: the mouth never moves."""
+
+    def predict_features(self, feats: np.ndarray, ref: float | None = None) -> np.ndarray:
+        out = np.zeros((feats.shape[0], len(OUTPUTS)), np.float32)
+        for i, k in enumerate(OUTPUTS):
+            out[:, i] = _REST[k]
+        return out
+
+
+class _Passthrough:
+    def __init__(self, cues):
+        self.cues = cues
+        self.ref: float | None = None
+
+    def push(self, feats):
+        if self.ref is None and feats.shape[0]:
+            # A stream fixes its loud reference on the first block it sees.
+            self.ref = float(np.percentile(self.cues.level(feats), 95))
+        return self.cues.predict_features(feats, self.ref)
+
+    def finish(self):
+        return np.zeros((0, len(OUTPUTS)), np.float32)
+
+
+def make_cues(kind: str = "learned", model_path: str | None = None):
+    """The cue model for a kind (see module docstring)."""
+    if kind == "learned":
+        return Audio2Motion.from_pretrained(model_path) if model_path else Audio2Motion.from_pretrained()
+    if kind == "loudness":
+        return LoudnessCues()
+    if kind == "still":
+        return StillCues()
+    raise AvatarkitError(f"unknown audio motion kind {kind!r}; known: {', '.join(KINDS)}")
+
+
+def _smooth(x: np.ndarray, k: int) -> np.ndarray:
+    if k <= 1 or x.size == 0:
+        return x
+    w = np.hanning(k + 2)[1:-1]
+    return np.convolve(np.pad(x, (k // 2, k - 1 - k // 2), mode="edge"), w / w.sum(), "valid")
+
+
+class AudioMotion:
+    """Motion from a recording; kind `learned`, `loudness` or `still` (see module docstring)."""
+
+    def __init__(self, kind: str = "learned", config: MotionConfig | None = None, model_path: str | None = None):
+        self.kind = kind
+        self.cues = make_cues(kind, model_path)
+        self.config = config or MotionConfig()
+        self.mel = self.cues.config.mel
+
+    # -- cues → track -----------------------------------------------------
+    def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0) -> MotionTrack:
+        """A `MotionTrack` of `count` frames from 100 Hz `cues`; `cues[0]` is cue frame `cue_offset`.
+
+        Video frame i (global `start_frame + i`) is sampled at its centre,
+        (start_frame + i + 0.5) / fps seconds, by linear interpolation of the
+        cue frames, whose centres are at (j + 0.5) * hop / rate seconds.
+        """
+        rate = self.mel.frame_rate
+        g = np.arange(start_frame, start_frame + count)
+        pos = (g + 0.5) / fps * rate - 0.5 - cue_offset
+        j = np.arange(cues.shape[0])
+        vals = {}
+        for i, k in enumerate(OUTPUTS):
+            lo, hi = _LIMITS[k]
+            col = np.interp(pos, j, cues[:, i]) if cues.shape[0] else np.full(count, _REST[k])
+            vals[k] = np.clip(col, lo, hi)
+        return self._compose(vals, fps, g)
+
+    def _compose(self, vals: dict, fps: int, g: np.ndarray) -> MotionTrack:
+        cfg = self.config
+        out = {k: vals[k] for k in ("jaw", "wide", "round", "press", "dental")}
+        if self.kind == "still":
+            head = {c: np.zeros(g.size) for c in ("yaw", "pitch", "roll")}
+            out["blink"] = blink(g, fps, cfg.seed)
+        else:
+            activity = np.clip(vals["voice"], 0, 1)
+            scale = cfg.pause_stillness + (1 - cfg.pause_stillness) * activity
+            head = {c: v * scale for c, v in sway(g, fps, cfg.seed).items()}
+            head["pitch"] = head["pitch"] + cfg.word_nod * vals["onset"]
+            out["blink"] = blink(g, fps, cfg.seed)
+        out["brows"] = np.zeros(g.size)
+        out.update(head)
+        return MotionTrack(fps, int(g[0]) if g.size else 0,
+                           {c: np.asarray(out[c], np.float32) for c in CHANNELS})
+
+    # -- whole inputs -----------------------------------------------------
+    def cues_for(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """100 Hz cues (frames, OUTPUTS) for mono `audio` at `sample_rate` Hz."""
+        x = resample(audio, sample_rate, self.mel.sample_rate)
+        return self.cues.predict_features(self.cues.features(x))
+
+    def animate_audio(self, audio: np.ndarray, sample_rate: int, *, fps: int, start_frame: int = 0,
+                      frames: int | None = None) -> MotionTrack:
+        """Motion for a whole recording: `frames` frames (default: enough to cover it) at `fps`."""
+        if frames is None:
+            frames = max(1, -(-audio.size * fps // sample_rate))
+        c = self.cues_for(audio, sample_rate)
+        # The cue clock starts with this audio, the track's at global `start_frame`.
+        return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate)
+
+    def animate(self, utt: Utterance, *, fps: int, start_frame: int = 0, gestures: Sequence = ()) -> MotionTrack:
+        """`PhonemeMotion`-compatible: motion for an utterance from its audio alone (gestures ignored)."""
+        sr = utt.sample_rate
+        if sr % fps or utt.num_samples % (sr // fps):
+            raise ValueError("utterance must cover a whole number of frames")
+        return self.animate_audio(utt.audio, sr, fps=fps, start_frame=start_frame,
+                                  frames=utt.num_samples // (sr // fps))
+
+    # -- streams ----------------------------------------------------------
+    def stream(self, fps: int) -> "MotionStream":
+        """Incremental motion for a recording pushed in blocks of 16 kHz samples."""
+        return MotionStream(self, fps)
+
+
+class MotionStream:
+    """Push 16 kHz audio blocks, get `MotionTrack` pieces whose frames are complete."""
+
+    def __init__(self, motion: AudioMotion, fps: int):
+        self.motion, self.fps = motion, fps
+        self.features = LogMel(motion.mel).stream()
+        self.outputs = motion.cues.stream()
+        self.cues = np.zeros((0, len(OUTPUTS)), np.float32)
+        self.cue0 = 0        # global index of self.cues[0]
+        self.frame = 0       # next video frame to emit
+        self.timings = {"features": 0.0, "network": 0.0, "track": 0.0}   # seconds of compute
+
+    def _emit(self, upto: int) -> MotionTrack | None:
+        count = upto - self.frame
+        if count <= 0:
+            return None
+        tr = self.motion.track(self.cues, self.fps, self.frame, count, cue_offset=self.cue0)
+        self.frame = upto
+        # Keep the cue frames the next video frame still interpolates from.
+        keep_from = max(0, int(np.floor((self.frame + 0.5) / self.fps * self.motion.mel.frame_rate - 0.5)) - self.cue0 - 1)
+        self.cues = self.cues[keep_from:]
+        self.cue0 += keep_from
+        return tr
+
+    def push(self, block: np.ndarray) -> MotionTrack | None:
+        t0 = time.perf_counter()
+        feats = self.features.push(block)
+        t1 = time.perf_counter()
+        new = self.outputs.push(feats)
+        t2 = time.perf_counter()
+        self.cues = np.concatenate([self.cues, new])
+        have = self.cue0 + self.cues.shape[0]  # cue frames known: [0, have)
+        rate = self.motion.mel.frame_rate
+        # Frame i needs cue frame floor(pos) + 1 with pos = (i + 0.5) / fps * rate - 0.5.
+        upto = int(np.floor(((have - 1) + 0.5) / rate * self.fps - 0.5)) if have else 0
+        track = self._emit(upto)
+        self.timings["features"] += t1 - t0
+        self.timings["network"] += t2 - t1
+        self.timings["track"] += time.perf_counter() - t2
+        return track
+
+    def finish(self, total_frames: int) -> MotionTrack | None:
+        """The remaining frames up to `total_frames` (the video's length)."""
+        self.cues = np.concatenate([self.cues, self.outputs.push(self.features.finish()), self.outputs.finish()])
+        return self._emit(total_frames)
