@@ -32,6 +32,8 @@ from .motion.audio import AudioMotion
 from .render.base import make_renderer
 from .script.model import Phrase, Scene, Script
 from .script.parse import load_script
+from .speech.align import MAX_SECONDS as MAX_ALIGN_S
+from .speech.align import align
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
 from .speech.utterance import Token, Utterance, Word
@@ -82,13 +84,19 @@ class _Item:
     audio: Path | None = None   # a recording spoken instead of synthesised text
 
 
-def recorded_utterance(path: Path, phrase: Phrase, sample_rate: int = SAMPLE_RATE) -> Utterance:
+def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
+                       sample_rate: int = SAMPLE_RATE) -> Utterance:
     """A user's recording as an `Utterance` at `sample_rate` Hz, loudness-normalised.
 
-    It has no phones; the phrase's words (its captions, if the segment gave
-    text) are spread over the voiced part in proportion to their length.
+    When the segment gave text (its captions) and a `voice`, the words are
+    timed by aligning the text, spoken by that voice, to the recording
+    (`speech.align`); otherwise they are spread over the voiced part in
+    proportion to their length.
     """
     audio = LoudnessNormalizer(sample_rate)(load_audio(path, sample_rate))
+    if phrase.words and voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
+        text = " ".join(m.text for m in phrase.words)
+        return align(audio, sample_rate, text, voice)
     level = np.abs(audio)
     loud = np.flatnonzero(level > 10 ** (-40 / 20) * max(level.max(), 1e-9))
     a, b = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, audio.size)
@@ -177,7 +185,7 @@ class Pipeline:
         trim_memory = _memory_trimmer()
         # Resolve everything that can fail on bad input before any output exists.
         items = self._plan(script)
-        voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items if not it.audio}}
+        voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
         for v in voices.values():
             self._engine(v)
         for it in items:
@@ -196,10 +204,10 @@ class Pipeline:
 
         def synth(it: _Item) -> tuple[Utterance, float]:
             t0 = time.perf_counter()
-            voice = voices.get(it.voice)
-            tokens = tokens_for(it.phrase, script, voice.language) if voice else []
+            voice = voices[it.voice]
+            tokens = tokens_for(it.phrase, script, voice.language)
             if it.audio:
-                utt = recorded_utterance(it.audio, it.phrase)
+                utt = recorded_utterance(it.audio, it.phrase, voice)
             elif tokens:
                 utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
                 if voice.id not in normalizers:

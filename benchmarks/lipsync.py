@@ -2,6 +2,7 @@
 
     python benchmarks/lipsync.py            # motion: 60 s and 60 min; lipsync render: 60 s at 720p25
     python benchmarks/lipsync.py --quick    # motion on 60 s only
+    python benchmarks/lipsync.py --long     # also a 10-minute lipsync render (resident memory over time)
 
 The narration is 60 s of Piper speech (en-us-joe), written as a 44.1 kHz
 MP3 like a user's file; the 60-minute input is that narration repeated.
@@ -103,16 +104,22 @@ def _rss() -> float:
 def lipsync_case(path: Path) -> dict:
     import avatarkit
 
+    samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        r = avatarkit.lipsync(ROOT / "samples" / "avatar.png", path, Path(tmp) / "talk.mp4")
-    return {"case": "lipsync_720p25", "video_s": round(r.duration, 2), "wall_per_video_s": round(r.wall_s / r.duration, 3),
+        r = avatarkit.lipsync(ROOT / "samples" / "avatar.png", path, Path(tmp) / "talk.mp4",
+                              progress=lambda ev: samples.append((ev.done_s, _rss())))
+    return {"case": f"lipsync_720p25_{r.duration / 60:.0f}min", "video_s": round(r.duration, 2),
+            "wall_per_video_s": round(r.wall_s / r.duration, 3),
             "stages_per_video_s": {k: round(v / r.duration, 4) for k, v in r.timings.items()},
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_mib_at": {f"{int(q * 100)}%": next(m for t, m in samples if t >= q * samples[-1][0])
+                           for q in (0.1, 0.5, 1.0)}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--long", action="store_true", help="also render 10 min of lip sync (memory over time)")
     ap.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
@@ -126,6 +133,8 @@ def main() -> None:
         cases = [("motion", one)]
         if not args.quick:
             cases += [("motion", make_narration(60, Path(tmp))), ("lipsync", one)]
+        if args.long:
+            cases += [("lipsync", make_narration(10, Path(tmp)))]
         for kind, path in cases:
             print(f"{kind} on {path.name} ...", file=sys.stderr, flush=True)
             p = subprocess.run([sys.executable, __file__, "--case", kind, str(path)],
