@@ -184,6 +184,15 @@ def lipsync(
                   f"{speed:.2f} s of compute per s of video)")
 
 
+def _eval_app():
+    from .eval.cli import eval_app
+
+    return eval_app
+
+
+app.add_typer(_eval_app(), name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     os.environ.setdefault("GLOG_minloglevel", "2")
     app()

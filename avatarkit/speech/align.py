@@ -1,9 +1,10 @@
 """Align a transcript to a recording by speaking it and warping time (DTW).
 
 The transcript is synthesised with a voice of the recording's language; both
-signals become standardised log-mel frames at 50 Hz, dynamic time warping finds the monotone
-path between them, and every phone and word boundary of the synthetic
-utterance is carried through that path onto the recording's clock. The
+signals become log-mel frames at 50 Hz, standardised on their speech;
+dynamic time warping finds the monotone path between them, and every phone
+and word boundary of the synthetic utterance is carried through that path
+onto the recording's clock. The
 result is an `Utterance` whose audio is the recording, with phones and words
 timed to it, so `PhonemeMotion` and the caption writer can use it as if it
 were synthesised. Accuracy is a few tens of milliseconds on clean read
@@ -22,15 +23,7 @@ from .utterance import Phone, Token, Utterance, Word
 FEATURE_RATE = 16000
 MAX_SECONDS = 600.0      # the DTW cost matrix grows with the square of the length
 PHRASE_GAP_S = 0.25
-
-
-def _features(audio: np.ndarray, sr: int, mel: LogMel) -> np.ndarray:
-    # Per-band standardised log-mel at 50 Hz: on voices of different engines
-    # and speakers it aligned word starts better (median 26 ms) than cepstra.
-    f = mel(resample(audio, sr, FEATURE_RATE))
-    n = f.shape[0] // 2 * 2
-    f = 0.5 * (f[0:n:2] + f[1:n:2])
-    return ((f - f.mean(0)) / (f.std(0) + 1e-6)).astype(np.float64)
+SPEECH_RANGE = 6.9       # natural-log power (30 dB) below the loud frames that still counts as speech
 
 
 def synthesize_transcript(text: str, voice, voices_dir=None) -> Utterance:
@@ -59,41 +52,98 @@ def synthesize_transcript(text: str, voice, voices_dir=None) -> Utterance:
     return Utterance(np.concatenate(audio), sr, phones, words, text)
 
 
-def align(recording: np.ndarray, sample_rate: int, transcript: Utterance | str, voice=None) -> Utterance:
+def time_map(synth: np.ndarray, real: np.ndarray, frame_rate: float, open_end: bool = False):
+    """A function from synthetic time to real time (seconds), from DTW of two log-mel sequences.
+
+    Both are normalised per recording (mean and deviation of the frames
+    within 30 dB of the loud parts) and pooled to half the frame rate to
+    keep the cost matrix small (a minute is 3000 x 3000). Both start
+    together; with `open_end` the real audio may stop part-way through the
+    synthetic one (a truncated video): the path ends at the synthetic frame
+    with the lowest accumulated cost, and synthetic times past it map to
+    None.
+    """
+    import librosa
+    from scipy.spatial.distance import cdist
+
+    pool = 2 if min(synth.shape[0], real.shape[0]) >= 2 else 1
+    rate = frame_rate / pool
+
+    def prep(x):
+        # Statistics of the speech only: the share of silence differs between the two recordings.
+        level = x.mean(1)
+        loud = x[level >= np.percentile(level, 95) - SPEECH_RANGE]
+        x = (x - loud.mean(0)) / (loud.std(0) + 1e-6)
+        m = x.shape[0] // pool * pool
+        return x[:m].reshape(-1, pool, x.shape[1]).mean(1)
+
+    S, R = prep(synth), prep(real)
+    # Rows are real frames, columns synthetic ones.
+    D, steps = librosa.sequence.dtw(C=cdist(R, S), backtrack=False, return_steps=True)
+    n, m = D.shape
+    end = m - 1
+    if open_end:
+        # Every real frame costs once whatever the end, and each synthetic frame past the true end
+        # adds a mismatch, so the plain accumulated cost (not length-normalised) picks the end.
+        end = int(np.argmin(D[-1]))
+    wp = _backtrack(steps, n - 1, end)
+    s_idx = np.unique(wp[:, 1])
+    r_mean = np.array([wp[wp[:, 1] == k, 0].mean() for k in s_idx])
+    s_t, r_t = (s_idx + 0.5) / rate, (r_mean + 0.5) / rate
+    stop = (end + 1) / rate
+
+    def warp(t: float) -> float | None:
+        if open_end and t > stop:
+            return None
+        return float(np.interp(t, s_t, r_t))
+
+    return warp
+
+
+def _backtrack(steps: np.ndarray, row: int, col: int) -> np.ndarray:
+    """The (row, col) DTW path from (0, 0) to (row, col), from librosa's step matrix (default steps)."""
+    moves = ((1, 1), (0, 1), (1, 0))  # librosa's default step_sizes_sigma, in step-index order
+    path = [(row, col)]
+    while row > 0 or col > 0:
+        if row == 0:
+            col -= 1
+        elif col == 0:
+            row -= 1
+        else:
+            dr, dc = moves[int(steps[row, col])]
+            row, col = row - dr, col - dc
+        path.append((row, col))
+    return np.array(path[::-1])
+
+
+def align(recording: np.ndarray, sample_rate: int, transcript: Utterance | str, voice=None, *,
+          open_end: bool = False) -> Utterance:
     """The recording (mono, `sample_rate` Hz) as an `Utterance` timed by its transcript.
 
     `transcript` is text (spoken with `voice`, default `en-us-joe`) or an
     already synthesised `Utterance`. Times in the result are samples of the
-    recording at `sample_rate`.
+    recording at `sample_rate`. With `open_end` the recording may stop part
+    way through the transcript (a cut clip); words past its end are dropped.
     """
     dur = recording.size / sample_rate
     if dur > MAX_SECONDS:
         raise AvatarkitError(f"recording is {dur:.0f} s; alignment works on pieces up to {MAX_SECONDS:.0f} s")
     tts = transcript if isinstance(transcript, Utterance) else synthesize_transcript(transcript, voice or "en-us-joe")
-    import librosa
-
     mel = LogMel(MelConfig())
-    a = _features(tts.audio, tts.sample_rate, mel)
-    b = _features(recording, sample_rate, mel)
-    _, path = librosa.sequence.dtw(X=a.T, Y=b.T, metric="euclidean")
-    path = path[::-1]
-    # One recording time per synthetic frame: the mean of the frames it was matched to.
-    fr = 50.0
-    tts_idx, rec_idx = path[:, 0], path[:, 1]
-    frames = np.arange(a.shape[0])
-    rec_of = np.array([rec_idx[tts_idx == i].mean() if np.any(tts_idx == i) else np.nan for i in frames])
-    ok = ~np.isnan(rec_of)
-    rec_of = np.interp(frames, frames[ok], rec_of[ok])
-    rec_of = np.maximum.accumulate(rec_of)
+    warp = time_map(mel(resample(tts.audio, tts.sample_rate, FEATURE_RATE)),
+                    mel(resample(recording, sample_rate, FEATURE_RATE)), mel.config.frame_rate, open_end=open_end)
 
-    def warp(sample: int) -> int:
-        t = sample / tts.sample_rate * fr - 0.5            # synthetic frame position
-        r = np.interp(t, frames, rec_of)
-        return int(np.clip(round((r + 0.5) / fr * sample_rate), 0, recording.size))
+    def to_rec(sample: int) -> int | None:
+        t = warp(sample / tts.sample_rate)
+        return None if t is None else int(np.clip(round(t * sample_rate), 0, recording.size))
 
-    phones = []
+    phones, words = [], []
     for p in tts.phones:
-        s, e = warp(p.start), warp(p.end)
-        phones.append(Phone(p.symbol, s, max(e, s + 1)))
-    words = [Word(w.text, warp(w.start), max(warp(w.end), warp(w.start) + 1), w.index, w.emphasis) for w in tts.words]
+        s, e = to_rec(p.start), to_rec(p.end)
+        if s is not None and e is not None:
+            phones.append(Phone(p.symbol, s, max(e, s + 1)))
+    for w in tts.words:
+        s, e = to_rec(w.start), to_rec(w.end)
+        if s is not None and e is not None:
+            words.append(Word(w.text, s, max(e, s + 1), w.index, w.emphasis))
     return Utterance(np.asarray(recording, np.float32), sample_rate, phones, words, tts.text)

@@ -1,0 +1,78 @@
+"""`avatarkit eval`: evaluation commands, a thin shell over `avatarkit.eval`.
+
+Kept apart from the main CLI module so the evaluation code (and its heavier
+imports) loads only when an eval command runs; the main CLI mounts
+`eval_app` under the name `eval`.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import AvatarkitError
+from .lipsync import DEFAULT_METHODS, METHODS
+
+eval_app = typer.Typer(
+    help="Measure how well generated motion matches real talking faces. Scores are computed on "
+         "AI-generated re-animations of the input videos.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+
+@eval_app.callback()
+def _group() -> None:
+    # A callback keeps `lipsync` a named subcommand even while it is the only one.
+    pass
+
+
+@eval_app.command()
+def lipsync(
+    videos: list[Path] = typer.Argument(..., help="Real talking-face videos with sound (MP4, MOV, MKV, ...)."),
+    methods: str = typer.Option(",".join(DEFAULT_METHODS),
+                                help=f"Comma-separated methods to score; known: {', '.join(METHODS)}."),
+    model: Optional[Path] = typer.Option(None, help="Audio2Motion model folder for `learned` "
+                                                    "(default: the shipped weights)."),
+    max_seconds: float = typer.Option(60.0, help="Score only the first this many seconds of each video."),
+    json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
+    voice: str = typer.Option("en-us-joe", help="Voice that speaks the transcript (VIDEO.txt) for `phoneme`."),
+):
+    """Re-animate the first frame of each VIDEO from its audio with each method and compare with the real mouth.
+
+    Per video and overall (frame-weighted): correlation of mouth opening,
+    mouth landmark distance after alignment (fraction of inter-ocular
+    distance), audio-visual offset (frames, + = generated late) and lip
+    jitter. `phoneme` needs a transcript next to the video (VIDEO.txt).
+    """
+    from .lipsync import evaluate
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    stdout = Console()
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("loading models", total=None)
+
+            def progress(ev):
+                bar.update(task, description=f"{escape(ev.video.name)}: {ev.stage}", completed=ev.done,
+                           total=ev.total)
+
+            report = evaluate(videos, names, model_path=model, max_seconds=max_seconds, progress=progress,
+                              voice=voice)
+        if json is not None:
+            try:
+                json.write_text(jsonlib.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+            except OSError as e:
+                raise AvatarkitError(f"{json}: cannot write the JSON report ({e.strerror or e})") from None
+    except AvatarkitError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(code=2) from None
+    stdout.print(report.rich_table())
+    if json is not None:
+        err.print(f"[green]wrote[/] {json}")

@@ -1,0 +1,544 @@
+"""The lip-sync evaluation harness: how well does each motion method follow real speech?
+
+For each real talking-face video, the harness measures the real mouth with
+MediaPipe, then re-animates the video's FIRST frame from its audio alone
+with each method and measures the generated frames with exactly the same
+code, so any bias of the landmark detector hits real and generated alike.
+The re-animations are AI-generated video; only the numbers leave the
+harness. Frames are downscaled (height at most `MAX_HEIGHT`) before anything
+else, which keeps MediaPipe and the renderer fast without changing what is
+measured, since every length is a fraction of the inter-ocular distance.
+
+Methods: `learned`, `loudness` and `still` (`AudioMotion` kinds), `phoneme`
+(the transcript spoken by a voice, aligned to the real audio by DTW, then
+`PhonemeMotion`; only where a transcript exists) and the optional control
+`shuffled` (the real landmarks with one-second blocks permuted: real mouth
+shapes at chance timing).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import AvatarkitError, FaceError
+from . import metrics as M
+
+if TYPE_CHECKING:
+    from ..face.rig import FaceRig
+    from ..motion.track import MotionTrack
+
+MAX_HEIGHT = 512        # pixels; frames taller than this are scaled down first
+MAX_LAG = 10            # frames searched either side for the audio-visual offset
+SAMPLE_RATE = 16_000    # Hz; the audio models' own rate
+METHODS = ("learned", "phoneme", "loudness", "still", "shuffled")
+DEFAULT_METHODS = ("learned", "phoneme", "loudness", "still")
+LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: Pearson r of mouth opening; "
+          "LMD: lip landmark distance after alignment, fraction of IOD; offset: lag in frames, + = generated "
+          "late; jitter: lip 2nd difference, fraction of IOD")
+AI_NOTE = ("Generated rows are measured on AI-generated re-animations of each video's first frame, "
+           "driven by the video's audio alone; 'real' rows are the original video.")
+
+
+class EvalError(AvatarkitError):
+    """An input video the harness cannot score (unreadable, no video track, no face in the first frame)."""
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Sent while a video is measured: `done` of `total` frames of `stage` ("real" or a method)."""
+
+    video: Path
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass
+class MethodScore:
+    """One method on one video (or overall): metrics over the frames with a face in both videos.
+
+    `frames` is how many frames were scored; `face_found` the fraction of
+    generated frames MediaPipe found a face in; `pearson` the correlation of
+    mouth opening with the real video; `lmd` the mean lip landmark distance
+    (fraction of IOD); `offset` the best-matching lag in frames (positive =
+    generated is late; overall, the frame-weighted mean of the videos'
+    lags) and `offset_corr` the correlation there; `jitter` the mean second
+    difference of the generated lip landmarks (fraction of IOD per frame²).
+    `unavailable` says why a method was not scored (its metrics are NaN).
+    """
+
+    method: str
+    frames: int = 0
+    face_found: float = math.nan
+    pearson: float = math.nan
+    lmd: float = math.nan
+    offset: float = math.nan
+    offset_corr: float = math.nan
+    jitter: float = math.nan
+    unavailable: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: _json_num(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class VideoReport:
+    """All methods on one video: `frames` scored at `fps`, the real video's face-found fraction and jitter."""
+
+    path: Path
+    fps: float
+    frames: int
+    face_found: float
+    real_jitter: float
+    methods: dict[str, MethodScore] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps if self.fps else 0.0
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "fps": self.fps, "frames": self.frames, "seconds": self.seconds,
+                "face_found": _json_num(self.face_found), "real_jitter": _json_num(self.real_jitter),
+                "methods": {k: v.to_dict() for k, v in self.methods.items()}}
+
+
+@dataclass
+class Report:
+    """Scores for several videos; `overall` is the frame-weighted mean over videos, per method."""
+
+    videos: list[VideoReport]
+
+    def overall(self) -> dict[str, MethodScore]:
+        """Per method: each metric averaged over videos, weighted by the frames scored in each."""
+        names = list(dict.fromkeys(m for v in self.videos for m in v.methods))
+        out = {}
+        for name in names:
+            scores = [v.methods[name] for v in self.videos if name in v.methods]
+            done = [s for s in scores if s.unavailable is None]
+            if not done:
+                reasons = sorted({s.unavailable or "" for s in scores})
+                out[name] = MethodScore(name, unavailable="; ".join(reasons))
+                continue
+            agg = MethodScore(name, frames=sum(s.frames for s in done))
+            for k in ("face_found", "pearson", "lmd", "offset", "offset_corr", "jitter"):
+                setattr(agg, k, _weighted([getattr(s, k) for s in done], [s.frames for s in done]))
+            out[name] = agg
+        return out
+
+    def real_jitter(self) -> float:
+        """The real videos' lip jitter, weighted by their frame counts (fraction of IOD per frame²)."""
+        return _weighted([v.real_jitter for v in self.videos], [v.frames * v.face_found for v in self.videos])
+
+    def to_dict(self) -> dict:
+        return {"note": AI_NOTE, "videos": [v.to_dict() for v in self.videos],
+                "overall": {k: v.to_dict() for k, v in self.overall().items()},
+                "real_jitter": _json_num(self.real_jitter())}
+
+    def rich_table(self):
+        """A `rich.table.Table`: per-video rows, then the overall rows; why a method was unavailable goes below."""
+        from rich.table import Table
+
+        missing: dict[tuple[str, str], list[str]] = {}
+
+        def cells(s: MethodScore, where: str) -> list[str]:
+            if s.unavailable is not None:
+                missing.setdefault((s.method, s.unavailable), []).append(where)
+                return [s.method, "n/a", "", "", "", "", ""]
+            off = f"{s.offset:+.1f}" if math.isfinite(s.offset) else "–"
+            return [s.method, str(s.frames), _pct(s.face_found), _f(s.pearson), _f(s.lmd), off, _f(s.jitter, 4)]
+
+        t = Table(title="Lip-sync evaluation")
+        for col in ("video", "method", "frames", "face", "corr ↑", "LMD ↓", "offset", "jitter"):
+            t.add_column(col, justify="left" if col in ("video", "method") else "right")
+        for v in self.videos:
+            t.add_row(v.path.name, "real", str(v.frames), _pct(v.face_found), "", "", "", _f(v.real_jitter, 4))
+            for s in v.methods.values():
+                t.add_row("", *cells(s, v.path.name))
+            t.add_section()
+        if len(self.videos) > 1:
+            t.add_row("overall", "real", str(sum(v.frames for v in self.videos)), "", "", "", "",
+                      _f(self.real_jitter(), 4))
+            for s in self.overall().values():
+                if s.unavailable is None:
+                    t.add_row("", *cells(s, "all videos"))
+        notes = [f"{m} unavailable on {', '.join(w)}: {why}" for (m, why), w in missing.items()]
+        t.caption = "\n".join([*notes, LEGEND, AI_NOTE])
+        t.caption_justify = "left"
+        return t
+
+    def table(self, width: int = 120) -> str:
+        """The report as plain text (see `rich_table`)."""
+        from rich.console import Console
+
+        buf = io.StringIO()
+        Console(file=buf, width=width, color_system=None).print(self.rich_table())
+        return buf.getvalue()
+
+
+def _json_num(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def _weighted(values: Sequence[float], weights: Sequence[float]) -> float:
+    v, w = np.asarray(values, np.float64), np.asarray(weights, np.float64)
+    ok = np.isfinite(v) & (w > 0)
+    return float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else math.nan
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if math.isfinite(x) else "–"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if math.isfinite(x) else "–"
+
+
+# -- scoring two landmark sequences ------------------------------------------
+
+def score(real: np.ndarray, generated: np.ndarray, method: str = "", max_lag: int = MAX_LAG) -> MethodScore:
+    """Score a generated landmark sequence against the real one, both (frames, 478, 2) pixels, NaN = no face.
+
+    Both are aligned onto the first real frame with a face, made canonical
+    (IOD = 1), by a similarity fitted on `metrics.STABLE`; frames missing in
+    either sequence drop out of the comparisons (jitter, which compares the
+    generated video only with itself, uses all its frames with a face).
+    """
+    real, generated = np.asarray(real, np.float64), np.asarray(generated, np.float64)
+    n = min(real.shape[0], generated.shape[0])
+    real, generated = real[:n, :, :2], generated[:n, :, :2]
+    found_r, found_g = M.valid_frames(real), M.valid_frames(generated)
+    both = found_r & found_g
+    out = MethodScore(method, frames=int(both.sum()), face_found=float(found_g.mean()) if n else math.nan)
+    if not both.any():
+        return out
+    ref = M.canonical(real[np.flatnonzero(found_r)[0]])
+    ar, ag = M.align_sequence(real, ref), M.align_sequence(generated, ref)
+    out.jitter = M.jitter(ag)  # the generated video's own smoothness, on all its frames with a face
+    ag[~both] = np.nan
+    ar[~both] = np.nan
+    open_r, open_g = M.mouth_opening(real), M.mouth_opening(generated)
+    open_r[~both] = np.nan
+    open_g[~both] = np.nan
+    off = M.av_offset(open_g, open_r, max_lag)
+    out.pearson = M.pearson(open_g, open_r)
+    out.lmd = M.lmd(ag, ar)
+    out.offset = float(off.lag) if off.lag is not None else math.nan
+    out.offset_corr = off.correlation
+    return out
+
+
+def real_jitter(real: np.ndarray) -> float:
+    """Lip jitter of a real sequence (fraction of IOD per frame²), aligned like `score` aligns it."""
+    real = np.asarray(real, np.float64)[..., :2]
+    found = M.valid_frames(real)
+    if not found.any():
+        return math.nan
+    return M.jitter(M.align_sequence(real, M.canonical(real[np.flatnonzero(found)[0]])))
+
+
+# -- reading a video -----------------------------------------------------------
+
+def _forget_tracked_face() -> None:
+    """Show MediaPipe's tracking-mode face mesh an empty frame, so the next sequence starts from detection.
+
+    Without it, where the tracker looks in the first frames depends on the
+    sequence measured before, and scores depend on the order of methods.
+    Skipped before the first sequence, whose first frame MediaPipe's
+    start-up chatter is silenced on.
+    """
+    from ..face.detect import try_detect_landmarks
+
+    if _TRACKER["used"]:
+        try_detect_landmarks(np.zeros((64, 64, 3), np.uint8))
+    _TRACKER["used"] = True
+
+
+_TRACKER = {"used": False}
+
+
+@dataclass
+class Clip:
+    """The scored part of a video: `fps`, its first frame (RGB), real landmarks and audio at `SAMPLE_RATE`."""
+
+    path: Path
+    fps: float
+    first: np.ndarray
+    real: np.ndarray       # (frames, 478, 2) pixels of the downscaled frames, NaN = no face
+    audio: np.ndarray      # mono float32, sample 0 = the first frame's start
+    truncated: bool = False  # the video goes on past `max_seconds`
+
+    @property
+    def frames(self) -> int:
+        return int(self.real.shape[0])
+
+
+def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX_HEIGHT,
+              progress: Callable[[EvalProgress], None] | None = None,
+              on_first: Callable[[np.ndarray], None] | None = None) -> Clip:
+    """Decode up to `max_seconds` of a video, measure its face in every frame, and load its audio.
+
+    Frames are scaled down to at most `max_height` pixels high. The audio is
+    shifted by the time between its stream's start and the first video
+    frame, so audio sample 0 plays with video frame 0. Assumes a constant
+    frame rate. `on_first`
+    sees the first frame before the rest is decoded, so a caller can reject
+    a video early.
+    """
+    import av
+
+    from ..audio.io import stream_audio
+    from ..face.detect import try_detect_landmarks
+
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"{path}: no such video file")
+    # Audio first: a file without sound fails before any decoding. Only what can be scored is kept.
+    blocks, have = [], 0
+    for block in stream_audio(path, SAMPLE_RATE):
+        blocks.append(block)
+        have += block.size
+        if have > (max_seconds + 2) * SAMPLE_RATE:
+            break
+    audio = np.concatenate(blocks)
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise EvalError(f"{path}: not a video PyAV can read ({e.__class__.__name__})") from None
+    try:
+        if not container.streams.video:
+            raise EvalError(f"{path}: has no video track")
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        rate = vs.average_rate or vs.guessed_rate
+        if not rate:
+            raise EvalError(f"{path}: the video track has no frame rate")
+        fps = float(rate)
+        limit = max(1, int(max_seconds * fps))
+        v_start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
+        a_start = v_start
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            a_start = float(a.start_time * a.time_base) if a.start_time is not None else v_start
+        total = min(limit, vs.frames) if vs.frames else limit
+        first = None
+        real = []
+        truncated = False
+        _forget_tracked_face()
+        try:
+            for frame in container.decode(vs):
+                if len(real) >= limit:
+                    truncated = True
+                    break
+                h, w = frame.height, frame.width
+                s = min(1.0, max_height / h)
+                rgb = frame.reformat(width=max(2, round(w * s)), height=max(2, round(h * s)),
+                                     format="rgb24").to_ndarray()
+                if first is None:
+                    first = rgb
+                    if frame.time is not None:
+                        v_start = float(frame.time)
+                    if on_first:
+                        on_first(rgb)
+                pts = try_detect_landmarks(rgb)
+                real.append(np.full((478, 2), np.nan) if pts is None else pts[:, :2].astype(np.float64))
+                if progress:
+                    progress(EvalProgress(path, "real", len(real), total))
+        except av.error.FFmpegError as e:
+            raise EvalError(f"{path}: the video track is damaged: {e}") from None
+    finally:
+        container.close()
+    if first is None:
+        raise EvalError(f"{path}: the video track holds no frames")
+    shift = round((a_start - v_start) * SAMPLE_RATE)
+    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
+    audio = audio[: round(len(real) / fps * SAMPLE_RATE)]
+    return Clip(path, fps, first, np.stack(real), audio.astype(np.float32), truncated)
+
+
+# -- generating --------------------------------------------------------------
+
+def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Render `track` on `rig` with the warp renderer and measure each full frame: (frames, 478, 2), NaN = no face."""
+    from ..face.detect import try_detect_landmarks
+    from ..render.base import make_renderer
+
+    bound = make_renderer("warp").bind(rig)
+    canvas = rig.image.copy()
+    _forget_tracked_face()
+    out = np.full((len(track), 478, 2), np.nan)
+    for i in range(len(track)):
+        f = bound.render_frame(track.frame(i))
+        x0, y0, x1, y1 = f.box
+        canvas[y0:y1, x0:x1] = f.rgb
+        pts = try_detect_landmarks(canvas)
+        if pts is not None:
+            out[i] = pts[:, :2]
+        if progress:
+            progress(i + 1)
+    return out
+
+
+class PhonemeMethod:
+    """The `phoneme` method: a transcript spoken by `voice`, its phone times moved onto the real audio.
+
+    The synthetic and the real audio are aligned by DTW on mean- and
+    variance-normalised log-mel frames (20 ms); each phone and word boundary
+    is carried through the DTW path to real time, and `PhonemeMotion`
+    animates those times. It measures the phoneme path given a correct
+    transcript; the voice is only a timing reference. Piper voices add
+    random variation, so scores move by a few hundredths between runs.
+    """
+
+    def __init__(self, voice: str = "en-us-joe"):
+        from ..speech.voice import get_voice
+
+        self.voice = get_voice(voice)
+        self._engine = None
+
+    def track(self, clip: Clip, text: str) -> MotionTrack:
+        """The `MotionTrack` of `clip.frames` frames for `text` aligned to `clip.audio`."""
+        from ..motion.animate import PhonemeMotion
+        from ..speech.align import align
+        from ..speech.utterance import Phone, Utterance, Word
+
+        aligned = align(clip.audio, SAMPLE_RATE, text, self.voice, open_end=clip.truncated)
+        # PhonemeMotion wants a whole number of samples per frame at an integer rate: run it on a
+        # clock where frame k starts at k / round(fps) (a ~0.1% stretch for 29.97 fps), 1000 samples a frame.
+        fps_int = max(1, round(clip.fps))
+        spf = 1000
+
+        def to_v(sample: int) -> int:
+            return round(sample / SAMPLE_RATE * clip.fps * spf)
+
+        phones = [Phone(p.symbol, to_v(p.start), to_v(p.end)) for p in aligned.phones if to_v(p.end) > to_v(p.start)]
+        words = [Word(w.text, to_v(w.start), max(to_v(w.start), to_v(w.end)), w.index, w.emphasis)
+                 for w in aligned.words]
+        n = clip.frames
+        utt = Utterance(np.zeros(n * spf, np.float32), fps_int * spf, phones, words, text)
+        return PhonemeMotion().animate(utt, fps=fps_int, start_frame=0)
+
+
+def load_methods(methods: Sequence[str], model_path: str | Path | None = None,
+                 voice: str = "en-us-joe") -> dict[str, object]:
+    """The motion model of each requested method, or a string saying why it is unavailable.
+
+    An explicit `model_path` that cannot be loaded is an error (the user
+    asked for it); missing shipped weights only make `learned` unavailable.
+    """
+    from ..models.audio2motion import ModelError
+    from ..motion.audio import AudioMotion
+
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise EvalError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    if not methods:
+        raise EvalError(f"no methods given; known: {', '.join(METHODS)}")
+    out: dict[str, object] = {}
+    for m in dict.fromkeys(methods):
+        if m in ("loudness", "still"):
+            out[m] = AudioMotion(m)
+        elif m == "learned":
+            try:
+                out[m] = AudioMotion("learned", model_path=str(model_path) if model_path else None)
+            except ModelError as e:
+                if model_path:
+                    raise
+                out[m] = f"no trained model ({e})"
+        elif m == "phoneme":
+            out[m] = PhonemeMethod(voice)
+        else:
+            out[m] = m
+    return out
+
+
+def transcript_for(path: Path, transcripts: Mapping[str, str] | None = None) -> str | None:
+    """The transcript of a video: `transcripts[str(path)]` or `[path.name]`, else the side file `<stem>.txt`."""
+    if transcripts:
+        for key in (str(path), path.name):
+            if key in transcripts:
+                return transcripts[key]
+    side = path.with_suffix(".txt")
+    if side.is_file():
+        text = side.read_text(encoding="utf-8").strip()
+        return text or None
+    return None
+
+
+def evaluate_video(path: str | Path, methods: Sequence[str] = DEFAULT_METHODS, model_path: str | Path | None = None,
+                   max_seconds: float = 60.0, progress: Callable[[EvalProgress], None] | None = None, *,
+                   transcript: str | None = None, voice: str = "en-us-joe") -> VideoReport:
+    """Score each method on one video (its first `max_seconds` seconds); see the module docstring.
+
+    `transcript` (default: the side file `<stem>.txt`) enables `phoneme`,
+    spoken by `voice`. Raises `EvalError` when the video cannot be read or
+    has no usable face in its first frame; a method that cannot run on this
+    video is reported as unavailable instead.
+    """
+    path = Path(path)
+    text = transcript if transcript is not None else transcript_for(path)
+    return _evaluate_video(path, load_methods(methods, model_path, voice), max_seconds, progress, text)
+
+
+def evaluate(paths: Sequence[str | Path], methods: Sequence[str] = DEFAULT_METHODS,
+             model_path: str | Path | None = None, max_seconds: float = 60.0,
+             progress: Callable[[EvalProgress], None] | None = None, *,
+             transcripts: Mapping[str, str] | None = None, voice: str = "en-us-joe") -> Report:
+    """Score every video (see `evaluate_video`); models load once for all of them.
+
+    `transcripts` maps a video's path or file name to its transcript; videos
+    not in it use their side file `<stem>.txt` if there is one.
+    """
+    models = load_methods(methods, model_path, voice)
+    return Report([_evaluate_video(Path(p), models, max_seconds, progress, transcript_for(Path(p), transcripts))
+                   for p in paths])
+
+
+def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
+                    progress: Callable[[EvalProgress], None] | None, text: str | None) -> VideoReport:
+    from ..face.rig import rig_from_image
+
+    rigs = []
+
+    def build_rig(first: np.ndarray) -> None:
+        try:
+            rigs.append(rig_from_image(first, source="first frame"))
+        except FaceError as e:
+            reason = str(e).removeprefix("first frame: ")
+            raise EvalError(f"{path}: no usable face in the first frame ({reason})") from None
+
+    clip = read_clip(path, max_seconds, progress=progress, on_first=build_rig)
+    rig = rigs[0]
+    n = clip.frames
+    report = VideoReport(path, clip.fps, n, float(M.valid_frames(clip.real).mean()), real_jitter(clip.real))
+    for name, model in models.items():
+        def tick(i, name=name):
+            if progress:
+                progress(EvalProgress(path, name, i, n))
+
+        if isinstance(model, str) and name != "shuffled":
+            report.methods[name] = MethodScore(name, unavailable=model)
+            continue
+        if name == "shuffled":
+            gen = M.block_shuffle(clip.real, max(1, round(clip.fps)), seed=0)
+        elif isinstance(model, PhonemeMethod):
+            if not text:
+                report.methods[name] = MethodScore(name, unavailable=f"no transcript ({path.with_suffix('.txt').name})")
+                continue
+            gen = reanimate(rig, model.track(clip, text), tick)
+        else:
+            gen = reanimate(rig, model.animate_audio(clip.audio, SAMPLE_RATE, fps=clip.fps, frames=n), tick)
+        report.methods[name] = score(clip.real, gen, name)
+    return report
