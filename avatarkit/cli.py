@@ -122,7 +122,8 @@ def say(
 
 @app.command()
 def check(script: Path = typer.Argument(..., help="Script file to validate.")):
-    """Validate SCRIPT (format, voices, avatar photos) without rendering."""
+    """Validate SCRIPT (format, voices, avatar photos, recordings) without rendering."""
+    from .audio.io import audio_info
     from .face.rig import load_avatar
     from .script import load_script
     from .speech.engines.base import make_engine
@@ -134,6 +135,9 @@ def check(script: Path = typer.Argument(..., help="Script file to validate.")):
             make_engine(get_voice(ref))
         for sc in s.scenes:
             load_avatar(sc.avatar)
+            for seg in sc.segments:
+                if seg.audio:
+                    audio_info(seg.audio)
     except AvatarkitError as e:
         _fail(e)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)

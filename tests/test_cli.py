@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("render", "voices", "say", "check"):
+    for cmd in ("render", "voices", "say", "check", "lipsync", "eval"):
         assert cmd in r.output
     r = runner.invoke(app, ["render", "--help"])
     assert "--out" in r.output and "--renderer" in r.output
@@ -57,3 +57,24 @@ def test_render_from_the_shell(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "tiny.en.mp4").exists()
     assert "wrote" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_lipsync_command_renders_and_rejects_bad_audio(tmp_path):
+    from .audiofiles import speech, write_audio
+
+    x, sr, _ = speech(seconds_of_words=1)
+    wav = write_audio(tmp_path / "talk.flac", x, sr)
+    out = tmp_path / "talk.mp4"
+    r = runner.invoke(app, ["lipsync", "--avatar", str(SAMPLES / "avatar.png"), "--audio", str(wav),
+                            "-o", str(out), "--size", "320x180"])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and "wrote" in r.output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio " * 200)
+    r = runner.invoke(app, ["lipsync", "--avatar", str(SAMPLES / "avatar.png"), "--audio", str(notes),
+                            "-o", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 2 and "notes.txt" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.mp4").exists()
+    r = runner.invoke(app, ["lipsync", "--avatar", str(SAMPLES / "avatar.png"), "--audio", str(wav),
+                            "-o", str(tmp_path / "y.mp4"), "--size", "big"])
+    assert r.exit_code == 2 and "WIDTHxHEIGHT" in r.output

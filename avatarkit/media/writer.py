@@ -10,11 +10,11 @@ browsers can start playing before the download ends.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
-from fractions import Fraction
 import numpy as np
 
 AI_NOTICE = "AI-generated video (avatarkit): synthetic voice and animated face."

@@ -159,6 +159,10 @@ class Audio2Motion:
             raise ModelError(f"{w_path}: weights do not match config.json ({str(e).splitlines()[0]})") from None
         return cls(cfg, net)
 
+    @property
+    def device(self):
+        return next(self.net.parameters()).device
+
     # -- inference --------------------------------------------------------
     def predict_features(self, feats: np.ndarray, chunk: int = 3000) -> np.ndarray:
         """Outputs (T, len(outputs)) for log-mel frames (T, n_mels); processed in chunks of `chunk` frames.
@@ -176,8 +180,8 @@ class Audio2Motion:
         with torch.inference_mode():
             for a in range(0, t, chunk):
                 b = min(t, a + chunk)
-                x = torch.from_numpy(np.ascontiguousarray(padded[a:b + r - 1]))[None]
-                outs.append(self.net(x)[0].numpy())
+                x = torch.from_numpy(np.ascontiguousarray(padded[a:b + r - 1]))[None].to(self.device)
+                outs.append(self.net(x)[0].cpu().numpy())
         if not outs:
             return np.zeros((0, len(cfg.outputs)), np.float32)
         return np.concatenate(outs).astype(np.float32)
@@ -204,8 +208,8 @@ class OutputStream:
     def _run(self, count: int) -> np.ndarray:
         torch = _torch()
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(self.buf[:count + self.r - 1]))[None]
-            y = self.model.net(x)[0].numpy().astype(np.float32)
+            x = torch.from_numpy(np.ascontiguousarray(self.buf[:count + self.r - 1]))[None].to(self.model.device)
+            y = self.model.net(x)[0].cpu().numpy().astype(np.float32)
         self.buf = self.buf[count:]
         return y
 

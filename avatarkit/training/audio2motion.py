@@ -88,12 +88,15 @@ def train(args) -> dict:
     hours = len(x_all) / cfg.mel.frame_rate / 3600
     print(f"data: {len(x_all)} frames ({hours:.2f} h) in {t_data:.0f} s", flush=True)
 
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
     net = build_network(cfg)
     net.feature_mean.copy_(torch.from_numpy(x_all.mean(0)))
     net.feature_std.copy_(torch.from_numpy(x_all.std(0) + 1e-3))
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
-    w = torch.tensor([WEIGHTS[k] for k in OUTPUTS])
+    w = torch.tensor([WEIGHTS[k] for k in OUTPUTS], device=device)
     r, la = cfg.receptive_field, cfg.lookahead
     ctx = r - 1
     rng = np.random.default_rng(args.seed)
@@ -104,8 +107,8 @@ def train(args) -> dict:
     for step in range(1, args.steps + 1):
         net.train()
         starts = rng.integers(0, len(x_all) - args.crop - ctx, size=args.batch)
-        xb = torch.stack([x_t[s:s + args.crop + ctx] for s in starts])
-        yb = torch.stack([y_t[s + ctx - la:s + ctx - la + args.crop] for s in starts])
+        xb = torch.stack([x_t[s:s + args.crop + ctx] for s in starts]).to(device)
+        yb = torch.stack([y_t[s + ctx - la:s + ctx - la + args.crop] for s in starts]).to(device)
         pred = net(xb)
         err = (pred - yb).abs() * w
         vel = ((pred[:, 1:] - pred[:, :-1]) - (yb[:, 1:] - yb[:, :-1])).abs() * w
@@ -123,8 +126,9 @@ def train(args) -> dict:
                   f"jaw r={m['corr_jaw']:.3f}  {time.perf_counter() - t1:.0f} s", flush=True)
     net.eval()
     final = evaluate(model, val_data)
+    net.cpu()
     meta = {
-        "command": "python -m avatarkit.training.audio2motion " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m avatarkit.training.audio2motion", *args.argv]),
         "seed": args.seed,
         "data": {"train_examples": args.examples, "train_frames": int(len(x_all)), "train_hours": round(hours, 3),
                  "held_out_examples": args.val, "held_out_frames": int(len(val_data[0])),
@@ -133,7 +137,8 @@ def train(args) -> dict:
         "final_validation": final,
         "history": history,
         "seconds": {"data": round(t_data, 1), "training": round(time.perf_counter() - t1, 1)},
-        "machine": f"{platform.machine()} {mp.cpu_count()} cpus, torch {torch.__version__}, {args.threads} threads",
+        "machine": f"{platform.machine()} {mp.cpu_count()} cpus, torch {torch.__version__}, {args.threads} threads, "
+                   f"device {device}",
     }
     model.save_pretrained(args.out, meta)
     print(f"saved {args.out}: held-out loss {final['loss']:.4f}, jaw r={final['corr_jaw']:.3f}", flush=True)
@@ -156,7 +161,10 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    args.argv = argv
     Path(args.out).mkdir(parents=True, exist_ok=True)
     meta = train(args)
     print(json.dumps(meta["final_validation"], indent=1))
