@@ -6,10 +6,9 @@ import numpy as np
 
 from avatarkit.audio.features import LogMel
 from avatarkit.models.audio2motion import OUTPUTS
-from avatarkit.training.augment import augment, music_bed
-from avatarkit.training.data import (HELD_OUT_LANGUAGES, HELD_OUT_VARIANTS, TRAIN_LANGUAGES, TRAIN_VARIANTS,
-                                     Spec, make_example, sample_specs)
 from avatarkit.training.audio2motion import main as train_main
+from avatarkit.training.augment import augment, music_bed
+from avatarkit.training.data import HELD_OUT_LANGUAGES, HELD_OUT_VARIANTS, TRAIN_LANGUAGES, TRAIN_VARIANTS, Spec, make_example, sample_specs
 
 
 def test_targets_follow_the_audio_frame_by_frame():
