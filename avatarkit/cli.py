@@ -169,7 +169,7 @@ def lipsync(
             raise AvatarkitError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
         bg = Background("solid", (background,)) if background.startswith("#") else Background(background)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.completed:.1f}/{task.total:.1f} s"), TimeElapsedColumn(),
+                      TextColumn("{task.completed:.1f} s of video"), TimeElapsedColumn(),
                       console=console) as bar:
             task = bar.add_task(f"lip sync {audio.name}", total=None)
 

@@ -25,6 +25,13 @@ def test_targets_follow_the_audio_frame_by_frame():
     assert jaw[voice < 0.5].mean() < jaw[voice > 0.5].mean()
 
 
+def test_clips_without_speech_target_a_resting_mouth():
+    feats, y, audio = make_example(Spec(3, "none", ""), LogMel())
+    assert feats.shape[0] == y.shape[0] == -(-audio.size // 160) and np.abs(audio).max() > 0
+    assert np.all(y[:, OUTPUTS.index("jaw")] == 0) and np.all(y[:, OUTPUTS.index("voice")] == 0)
+    assert np.all(y[:, OUTPUTS.index("press")] == 0.25)
+
+
 def test_augmentation_keeps_time_and_length():
     rng = np.random.default_rng(3)
     _, _, clean = make_example(Spec(11, "espeak", "es", "", 175, 50, clean=True), LogMel())
@@ -45,7 +52,7 @@ def test_held_out_specs_never_use_a_training_language_with_a_training_voice():
     for s in held:
         assert s.language in HELD_OUT_LANGUAGES or s.variant in HELD_OUT_VARIANTS
     train = sample_specs(400, 0)
-    assert {s.engine for s in train} == {"espeak", "piper"}
+    assert {s.engine for s in train} == {"espeak", "piper", "none"}
     for s in train:
         if s.engine == "espeak":
             assert s.language in TRAIN_LANGUAGES and s.variant in TRAIN_VARIANTS

