@@ -71,6 +71,9 @@ def tts_set(n: int, folder: Path) -> list[Path]:
         lead = np.zeros(SR // 2, np.float32)
         utt = utt.padded(lead.size, lead.size)
         name = f"tts{k:02d}-{spec.language}-{spec.variant or 'default'}.mp4"
+        if (folder / name).exists():
+            paths.append(folder / name)
+            continue
         paths.append(reference_video(utt, folder / name))
         print(f"  reference {name}", file=sys.stderr, flush=True)
     return paths
@@ -85,6 +88,9 @@ def real_set(src: Path, folder: Path, max_seconds: float) -> list[Path]:
         text = wav.with_suffix(".txt").read_text().strip()
         audio = load_audio(wav, SR)
         if audio.size > max_seconds * SR:
+            continue
+        if (folder / f"{wav.stem}.mp4").exists():
+            paths.append(folder / f"{wav.stem}.mp4")
             continue
         audio = np.concatenate([np.zeros(SR // 2, np.float32), audio, np.zeros(SR // 2, np.float32)])
         utt = align(audio, SR, text, "en-us-joe")
@@ -109,23 +115,30 @@ def main() -> None:
     ap.add_argument("--real", default=str(ROOT / "benchmarks" / "real_speech"),
                     help="folder of <name>.wav + <name>.txt ('none': skip)")
     ap.add_argument("--max-seconds", type=float, default=80.0, help="skip longer recordings")
+    ap.add_argument("--work", help="keep the reference videos here and reuse them (default: a temporary folder)")
+    ap.add_argument("--references-only", action="store_true", help="make the reference videos, score nothing")
     args = ap.parse_args()
     res = ROOT / "benchmarks" / "results"
     res.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work) if args.work else Path(tmp)
         if args.tts:
-            d = Path(tmp) / "tts"
-            d.mkdir()
-            out = score(tts_set(args.tts, d), "held-out TTS (unseen languages / voices)")
-            (res / "quality_tts.json").write_text(json.dumps(out, indent=1))
+            d = work / "tts"
+            d.mkdir(parents=True, exist_ok=True)
+            paths = tts_set(args.tts, d)
+            if not args.references_only:
+                out = score(paths, "held-out TTS (unseen languages / voices)")
+                (res / "quality_tts.json").write_text(json.dumps(out, indent=1))
         if args.real != "none":
             src = Path(args.real)
             if not any(src.glob("*.wav")):
                 sys.exit(f"no recordings in {src}: run benchmarks/fetch_real_speech.py first")
-            d = Path(tmp) / "real"
-            d.mkdir()
-            out = score(real_set(src, d, args.max_seconds), "real speech (reference: aligned phoneme path)")
-            (res / "quality_real.json").write_text(json.dumps(out, indent=1))
+            d = work / "real"
+            d.mkdir(parents=True, exist_ok=True)
+            paths = real_set(src, d, args.max_seconds)
+            if not args.references_only:
+                out = score(paths, "real speech (reference: aligned phoneme path)")
+                (res / "quality_real.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -196,6 +196,23 @@ def test_report_overall_is_frame_weighted_and_serialisable():
     assert "AI-generated" in text and "phoneme unavailable on a.mp4, b.mp4" in text
 
 
+def test_overall_offset_is_the_peak_of_the_pooled_cross_correlation():
+    """A long video lagging 1 frame outweighs a short one whose noisy peak is at -6."""
+    lags = np.arange(-10, 11)
+
+    def curve(peak, height):
+        return list(height * np.exp(-0.5 * ((lags - peak) / 2.0) ** 2))
+
+    def video(name, frames, peak, height):
+        return VideoReport(Path(name), 25.0, frames, 1.0, 0.01, {
+            "learned": MethodScore("learned", frames, 1.0, 0.6, 0.03, float(peak), height, 0.02,
+                                   xcorr=curve(peak, height))})
+
+    rep = Report([video("long.mp4", 900, 1, 0.7), video("short.mp4", 100, -6, 0.9)])
+    assert rep.overall()["learned"].offset == 1.0
+    assert json.loads(json.dumps(rep.to_dict()))["overall"]["learned"]["xcorr"][11] > 0.5
+
+
 # -- the harness on a real render ------------------------------------------------
 
 @pytest.fixture(scope="module")

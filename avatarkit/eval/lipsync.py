@@ -83,9 +83,12 @@ class MethodScore:
     offset_corr: float = math.nan
     jitter: float = math.nan
     unavailable: str | None = None
+    xcorr: list[float] | None = None   # correlation at lags -MAX_LAG..MAX_LAG (frames)
 
     def to_dict(self) -> dict:
-        return {k: _json_num(v) for k, v in asdict(self).items()}
+        d = {k: _json_num(v) for k, v in asdict(self).items() if k != "xcorr"}
+        d["xcorr"] = [_json_num(v) for v in self.xcorr] if self.xcorr is not None else None
+        return d
 
 
 @dataclass
@@ -127,8 +130,21 @@ class Report:
                 out[name] = MethodScore(name, unavailable="; ".join(reasons))
                 continue
             agg = MethodScore(name, frames=sum(s.frames for s in done))
-            for k in ("face_found", "pearson", "lmd", "offset", "offset_corr", "jitter"):
+            for k in ("face_found", "pearson", "lmd", "jitter"):
                 setattr(agg, k, _weighted([getattr(s, k) for s in done], [s.frames for s in done]))
+            # The overall offset is the peak of the frame-weighted mean cross-correlation curve: a
+            # systematic lag shows there, while per-video peaks of short clips wander with noise.
+            curves = [(np.asarray(s.xcorr), s.frames) for s in done if s.xcorr is not None]
+            if curves:
+                stack = np.array([c for c, _ in curves])
+                w = np.array([f for _, f in curves], np.float64)[:, None] * np.isfinite(stack)
+                mean = np.where(w.sum(0) > 0, np.nansum(np.nan_to_num(stack) * w, 0) / np.maximum(w.sum(0), 1e-12), np.nan)
+                if np.isfinite(mean).any():
+                    lags = np.arange(mean.size) - mean.size // 2
+                    best = np.nanmax(mean)
+                    cand = lags[np.isclose(mean, best, rtol=0, atol=1e-12)]
+                    agg.offset, agg.offset_corr = float(cand[np.argmin(np.abs(cand))]), float(best)
+                agg.xcorr = [float(v) for v in mean]
             out[name] = agg
         return out
 
@@ -231,6 +247,7 @@ def score(real: np.ndarray, generated: np.ndarray, method: str = "", max_lag: in
     open_r[~both] = np.nan
     open_g[~both] = np.nan
     off = M.av_offset(open_g, open_r, max_lag)
+    out.xcorr = [float(v) for v in M.cross_correlation(open_g, open_r, max_lag)]
     out.pearson = M.pearson(open_g, open_r)
     out.lmd = M.lmd(ag, ar)
     out.offset = float(off.lag) if off.lag is not None else math.nan
