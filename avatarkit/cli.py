@@ -28,6 +28,17 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def _interrupted() -> None:
+    console.print("interrupted; no partial output was kept")
+    raise typer.Exit(code=130) from None
+
+
+def _wrote_video(result) -> None:
+    speed = result.wall_s / max(result.duration, 1e-9)
+    console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
+                  f"{speed:.2f} s of compute per s of video)")
+
+
 @app.command()
 def render(
     script: Path = typer.Argument(..., help="Script file (YAML, see docs/script-format.md)."),
@@ -57,11 +68,8 @@ def render(
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
-        console.print("interrupted; no partial output was kept")
-        raise typer.Exit(code=130) from None
-    speed = result.wall_s / max(result.duration, 1e-9)
-    console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
-                  f"{speed:.2f} s of compute per s of video)")
+        _interrupted()
+    _wrote_video(result)
     for p in (result.vtt, result.srt, result.thumbnail):
         console.print(f"[green]wrote[/] {p}")
 
@@ -181,11 +189,8 @@ def lipsync(
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
-        console.print("interrupted; no partial output was kept")
-        raise typer.Exit(code=130) from None
-    speed = result.wall_s / max(result.duration, 1e-9)
-    console.print(f"[green]wrote[/] {result.video} ({result.duration:.1f} s, {result.frames} frames, "
-                  f"{speed:.2f} s of compute per s of video)")
+        _interrupted()
+    _wrote_video(result)
 
 
 def _eval_app():

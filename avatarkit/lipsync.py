@@ -24,6 +24,7 @@ from .errors import RenderError
 from .face.rig import load_avatar
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
+from .pipeline import draw_track
 from .render.base import make_renderer
 from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
 
@@ -90,22 +91,10 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
 
     writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync")
     frame = np.empty((height, width, 3), np.uint8)
-    state = {"fresh": True}
 
     def draw(track):
-        if track is None:
-            return
-        for i in range(len(track)):
-            t0 = time.perf_counter()
-            av_frame = bound.render_frame(track.frame(i))
-            t1 = time.perf_counter()
-            comp.compose(av_frame, frame, fresh=state["fresh"])
-            state["fresh"] = False
-            t2 = time.perf_counter()
-            writer.write_frame(frame)
-            timings["render"] += t1 - t0
-            timings["compose"] += t2 - t1
-            timings["encode"] += time.perf_counter() - t2
+        if track is not None:
+            draw_track(track, bound, comp, writer, frame, timings, fresh=writer.frames_written == 0)
 
     try:
         stream = model.stream(fps)

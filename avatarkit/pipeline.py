@@ -259,25 +259,20 @@ class Pipeline:
                 t0 = time.perf_counter()
                 writer.write_audio(utt.audio)
                 timings["encode"] += time.perf_counter() - t0
-                n = len(track)
                 mid = None
                 if thumb is None and (utt.phones or it.audio):
                     # A thumbnail of someone speaking: the widest-open frame of the first phrase.
                     mid = int(np.argmax(track["jaw"]))
-                for i in range(n):
-                    t0 = time.perf_counter()
-                    av_frame = bound.render_frame(track.frame(i))
-                    t1 = time.perf_counter()
-                    comp.compose(av_frame, frame, fresh=fresh)
-                    fresh = False
-                    t2 = time.perf_counter()
-                    writer.write_frame(frame)
-                    t3 = time.perf_counter()
-                    timings["render"] += t1 - t0
-                    timings["compose"] += t2 - t1
-                    timings["encode"] += t3 - t2
+                grabbed: list[np.ndarray] = []
+
+                def grab(i: int, mid=mid, grabbed=grabbed) -> None:
                     if i == mid:
-                        thumb = frame.copy()
+                        grabbed.append(frame.copy())
+
+                draw_track(track, bound, comp, writer, frame, timings, fresh=fresh, after=grab)
+                fresh = False
+                if grabbed:
+                    thumb = grabbed[0]
                 sample_pos += utt.num_samples
                 trim_memory()
                 sid, first, _ = scene_spans[-1]
@@ -301,6 +296,30 @@ class Pipeline:
         return RenderResult(paths["mp4"], paths["vtt"], paths["srt"], paths["jpg"],
                             writer.frames_written, fps, timings, time.perf_counter() - wall0,
                             scene_spans)
+
+
+def draw_track(track, bound, comp: SceneCompositor, writer: VideoWriter, frame: np.ndarray,
+               timings: dict[str, float], *, fresh: bool, after: Callable[[int], object] | None = None) -> None:
+    """Render, composite and encode every frame of `track` through the reused RGB buffer `frame`.
+
+    `bound` is a renderer bound to `comp.rig`; `fresh` repaints the whole
+    background on the first frame (a new scene). Seconds of compute are added
+    to `timings["render"]`, `["compose"]` and `["encode"]`; `after(i)` runs
+    once frame i is written.
+    """
+    for i in range(len(track)):
+        t0 = time.perf_counter()
+        av_frame = bound.render_frame(track.frame(i))
+        t1 = time.perf_counter()
+        comp.compose(av_frame, frame, fresh=fresh and i == 0)
+        t2 = time.perf_counter()
+        writer.write_frame(frame)
+        t3 = time.perf_counter()
+        timings["render"] += t1 - t0
+        timings["compose"] += t2 - t1
+        timings["encode"] += t3 - t2
+        if after:
+            after(i)
 
 
 def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
