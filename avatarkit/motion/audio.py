@@ -17,6 +17,7 @@ way `PhonemeMotion` does from phoneme times. Kinds:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -35,13 +36,19 @@ _LIMITS = {"jaw": (0, 1), "wide": (-1, 1), "round": (0, 1), "press": (0, 1), "de
            "voice": (0, 1), "onset": (0, 1)}
 
 
+@dataclass(frozen=True)
+class _CueConfig:
+    mel: MelConfig
+    lookahead: int = 0
+
+
 class LoudnessCues:
     """Baseline: jaw from the level of each 10 ms frame relative to the recording's loud parts."""
 
     def __init__(self, mel: MelConfig | None = None, floor_db: float = 35.0):
         self.features = LogMel(mel or MelConfig())
         self.floor_db = floor_db
-        self.config = type("Cfg", (), {"mel": self.features.config, "lookahead": 0})()
+        self.config = _CueConfig(self.features.config)
 
     @staticmethod
     def level(feats: np.ndarray) -> np.ndarray:
@@ -98,13 +105,6 @@ def make_cues(kind: str = "learned", model_path: str | None = None):
     raise AvatarkitError(f"unknown audio motion kind {kind!r}; known: {', '.join(KINDS)}")
 
 
-def _smooth(x: np.ndarray, k: int) -> np.ndarray:
-    if k <= 1 or x.size == 0:
-        return x
-    w = np.hanning(k + 2)[1:-1]
-    return np.convolve(np.pad(x, (k // 2, k - 1 - k // 2), mode="edge"), w / w.sum(), "valid")
-
-
 class AudioMotion:
     """Motion from a recording; kind `learned`, `loudness` or `still` (see module docstring)."""
 
@@ -136,15 +136,14 @@ class AudioMotion:
     def _compose(self, vals: dict, fps: int, g: np.ndarray) -> MotionTrack:
         cfg = self.config
         out = {k: vals[k] for k in ("jaw", "wide", "round", "press", "dental")}
+        out["blink"] = blink(g, fps, cfg.seed)
         if self.kind == "still":
             head = {c: np.zeros(g.size) for c in ("yaw", "pitch", "roll")}
-            out["blink"] = blink(g, fps, cfg.seed)
         else:
             activity = np.clip(vals["voice"], 0, 1)
             scale = cfg.pause_stillness + (1 - cfg.pause_stillness) * activity
             head = {c: v * scale for c, v in sway(g, fps, cfg.seed).items()}
             head["pitch"] = head["pitch"] + cfg.word_nod * vals["onset"]
-            out["blink"] = blink(g, fps, cfg.seed)
         out["brows"] = np.zeros(g.size)
         out.update(head)
         return MotionTrack(fps, int(g[0]) if g.size else 0,
@@ -184,7 +183,7 @@ class MotionStream:
 
     def __init__(self, motion: AudioMotion, fps: int):
         self.motion, self.fps = motion, fps
-        self.features = LogMel(motion.mel).stream()
+        self.features = motion.cues.features.stream()
         self.outputs = motion.cues.stream()
         self.cues = np.zeros((0, len(OUTPUTS)), np.float32)
         self.cue0 = 0        # global index of self.cues[0]
