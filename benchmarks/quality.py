@@ -99,10 +99,10 @@ def real_set(src: Path, folder: Path, max_seconds: float) -> list[Path]:
     return paths
 
 
-def score(paths: list[Path], label: str) -> dict:
+def score(paths: list[Path], label: str, model: str | None = None) -> dict:
     from avatarkit.eval.lipsync import evaluate
 
-    report = evaluate(paths, methods=METHODS, max_seconds=120)
+    report = evaluate(paths, methods=METHODS, model_path=model, max_seconds=120)
     print(f"\n{label}\n" + report.table(), flush=True)
     out = report.to_dict()
     out["set"] = label
@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=80.0, help="skip longer recordings")
     ap.add_argument("--work", help="keep the reference videos here and reuse them (default: a temporary folder)")
     ap.add_argument("--references-only", action="store_true", help="make the reference videos, score nothing")
+    ap.add_argument("--model", help="audio-to-motion model folder to score (default: the shipped one)")
+    ap.add_argument("--tag", default="", help="suffix of the result files, e.g. a model name")
     args = ap.parse_args()
     res = ROOT / "benchmarks" / "results"
     res.mkdir(parents=True, exist_ok=True)
@@ -127,8 +129,8 @@ def main() -> None:
             d.mkdir(parents=True, exist_ok=True)
             paths = tts_set(args.tts, d)
             if not args.references_only:
-                out = score(paths, "held-out TTS (unseen languages / voices)")
-                (res / "quality_tts.json").write_text(json.dumps(out, indent=1))
+                out = score(paths, "held-out TTS (unseen languages / voices)", args.model)
+                (res / f"quality_tts{args.tag}.json").write_text(json.dumps(out, indent=1))
         if args.real != "none":
             src = Path(args.real)
             if not any(src.glob("*.wav")):
@@ -137,8 +139,8 @@ def main() -> None:
             d.mkdir(parents=True, exist_ok=True)
             paths = real_set(src, d, args.max_seconds)
             if not args.references_only:
-                out = score(paths, "real speech (reference: aligned phoneme path)")
-                (res / "quality_real.json").write_text(json.dumps(out, indent=1))
+                out = score(paths, "real speech (reference: aligned phoneme path)", args.model)
+                (res / f"quality_real{args.tag}.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,18 @@ def test_held_out_specs_never_use_a_training_language_with_a_training_voice():
     assert sample_specs(20, 5) == sample_specs(20, 5)
 
 
+def test_vocal_tract_warp_moves_spectral_peaks_and_keeps_identity():
+    import torch
+
+    from avatarkit.training.audio2motion import warp_mel_axis
+
+    x = torch.zeros(2, 5, 64)
+    x[:, :, 20] = 1.0                      # one "formant" in band 20
+    y = warp_mel_axis(x, torch.tensor([1.0, 1.25]))
+    assert torch.equal(y[0], x[0])
+    assert int(y[1, 0].argmax()) == 25     # band 25 reads band 25 / 1.25 = 20
+
+
 def test_training_script_writes_a_loadable_model_with_its_record(tmp_path):
     import json
 

@@ -57,6 +57,24 @@ def make_dataset(specs: list[Spec], workers: int, label: str, progress=True):
     return np.concatenate(feats), np.concatenate(ys), starts
 
 
+def warp_mel_axis(x, alphas):
+    """Vocal-tract-length perturbation on log-mel crops (B, T, F): band k takes band k / alpha.
+
+    Stretching the frequency axis by 0.85-1.15 moves formants as a longer or
+    shorter vocal tract would, so a few voices stand in for many speakers.
+    """
+    import torch
+
+    f = x.shape[-1]
+    src = (torch.arange(f, dtype=x.dtype)[None, :] / alphas[:, None]).clamp(0, f - 1)   # (B, F)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=f - 1)
+    w = (src - lo)[:, None, :]
+    idx_lo = lo[:, None, :].expand(-1, x.shape[1], -1)
+    idx_hi = hi[:, None, :].expand(-1, x.shape[1], -1)
+    return x.gather(2, idx_lo) * (1 - w) + x.gather(2, idx_hi) * w
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     d = np.sqrt((a * a).sum() * (b * b).sum())
@@ -80,7 +98,8 @@ def train(args) -> dict:
     cfg = Audio2MotionConfig(width=args.width, lookahead=args.lookahead)
     t0 = time.perf_counter()
     print(f"making {args.examples} training examples ({args.workers} workers)", flush=True)
-    train_data = make_dataset(sample_specs(args.examples, args.seed), args.workers, "train")
+    train_data = make_dataset(sample_specs(args.examples, args.seed, piper_share=args.piper_share),
+                              args.workers, "train")
     print(f"making {args.val} held-out examples (unseen languages or voices)", flush=True)
     val_data = make_dataset(sample_specs(args.val, args.seed + 1, held_out=True), args.workers, "held-out")
     t_data = time.perf_counter() - t0
@@ -107,7 +126,10 @@ def train(args) -> dict:
     for step in range(1, args.steps + 1):
         net.train()
         starts = rng.integers(0, len(x_all) - args.crop - ctx, size=args.batch)
-        xb = torch.stack([x_t[s:s + args.crop + ctx] for s in starts]).to(device)
+        xb = torch.stack([x_t[s:s + args.crop + ctx] for s in starts])
+        if args.vtlp > 0:
+            xb = warp_mel_axis(xb, 1 + args.vtlp * (2 * torch.rand(args.batch) - 1))
+        xb = xb.to(device)
         yb = torch.stack([y_t[s + ctx - la:s + ctx - la + args.crop] for s in starts]).to(device)
         pred = net(xb)
         err = (pred - yb).abs() * w
@@ -134,6 +156,7 @@ def train(args) -> dict:
                  "held_out_examples": args.val, "held_out_frames": int(len(val_data[0])),
                  "held_out": "eSpeak NG in it/pl/fi, or training languages with unseen voice variants"},
         "steps": args.steps, "batch": args.batch, "crop_frames": args.crop, "lr": args.lr,
+        "piper_share": args.piper_share, "vtlp": args.vtlp,
         "final_validation": final,
         "history": history,
         "seconds": {"data": round(t_data, 1), "training": round(time.perf_counter() - t1, 1)},
@@ -162,6 +185,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--piper-share", type=float, default=0.4, help="share of training speech from the Piper voice")
+    p.add_argument("--vtlp", type=float, default=0.12, help="frequency-axis stretch range (0 = off)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     args.argv = argv
