@@ -164,6 +164,7 @@ def lipsync(
     layout: str = typer.Option("full", help="Layout kind (full, pip)."),
     size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),
     fps: int = typer.Option(25, help="Frames per second (must divide 48000)."),
+    loudness: str = typer.Option("-16", help="Soundtrack loudness in LUFS, or 'keep' for the recording's own level."),
 ):
     """Animate AVATAR speaking the recording AUDIO, streamed (any length, constant memory)."""
     from .lipsync import LipsyncProgress
@@ -176,6 +177,10 @@ def lipsync(
         except ValueError:
             raise AvatarkitError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
         bg = Background("solid", (background,)) if background.startswith("#") else Background(background)
+        try:
+            target = None if loudness == "keep" else float(loudness)
+        except ValueError:
+            raise AvatarkitError(f"--loudness {loudness!r}: expected LUFS like -16, or 'keep'") from None
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed:.1f} s of video"), TimeElapsedColumn(),
                       console=console) as bar:
@@ -185,7 +190,8 @@ def lipsync(
                 bar.update(task, completed=ev.done_s, total=ev.total_s or None)
 
             result = lipsync_api(avatar, audio, out, motion=motion, model_path=model, fps=fps,
-                                 resolution=(w, h), background=bg, layout=layout, progress=progress)
+                                 resolution=(w, h), background=bg, layout=layout, loudness=target,
+                                 progress=progress)
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:

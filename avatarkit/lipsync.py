@@ -27,6 +27,7 @@ from .motion.audio import AudioMotion
 from .pipeline import draw_track
 from .render.base import make_renderer
 from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
+from .speech.loudness import TARGET_LUFS, StreamLoudness, limit_stream, stream_gain
 
 SAMPLE_RATE = 48_000
 STAGES = ("audio", "motion", "render", "compose", "encode")
@@ -56,7 +57,7 @@ class LipsyncResult:
 def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: str = "learned",
             model_path: str | Path | None = None, renderer: str = "warp", fps: int = 25,
             resolution: tuple[int, int] = (1280, 720), background: Background | None = None,
-            layout: str = "full", title: str = "",
+            layout: str = "full", title: str = "", loudness: float | None = TARGET_LUFS,
             progress: Callable[[LipsyncProgress], None] | None = None) -> LipsyncResult:
     """Render `avatar` (a photo) speaking the recording `audio` into the MP4 `out`.
 
@@ -64,6 +65,9 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     a video) at any rate, mono or stereo. `motion` is an audio motion kind
     (`learned`, `loudness`, `still`). The video is `resolution` pixels at `fps`
     frames per second and exactly covers the audio, rounded up to a frame.
+    The soundtrack is brought to `loudness` LUFS (integrated, measured in a
+    first streamed pass; peaks limited below -1 dBFS); None keeps the
+    recording's level. The model sees the recording as it is either way.
     """
     if SAMPLE_RATE % fps:
         raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
@@ -96,9 +100,20 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         if track is not None:
             draw_track(track, bound, comp, writer, frame, timings, fresh=writer.frames_written == 0)
 
+    gain = 1.0
+    if loudness is not None:
+        t0 = time.perf_counter()
+        meter = StreamLoudness()
+        for pcm in stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4):
+            meter.push(pcm)
+        gain = stream_gain(meter, loudness)
+        timings["audio"] += time.perf_counter() - t0
+
     try:
         stream = model.stream(fps)
         hi = stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4)
+        if loudness is not None:
+            hi = limit_stream(hi, gain, SAMPLE_RATE)
         written = 0        # 48 kHz samples sent to the encoder
         consumed = 0       # 16 kHz samples sent to the model
         blocks16 = stream_audio(audio, mel_rate, block=mel_rate * 4)

@@ -48,6 +48,36 @@ def test_lipsync_writes_a_video_covering_the_recording(synced, narration):
     assert not list(result.video.parent.glob(".*partial*"))
 
 
+def test_soundtrack_is_brought_to_the_target_loudness(synced, narration, tmp_path):
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(48000)
+    _, _, audio = _decode(synced[0].video)
+    assert meter.integrated_loudness(audio.astype(np.float64)) == pytest.approx(-16, abs=1.0)
+    kept = avatarkit.lipsync(AVATAR, narration[0], tmp_path / "keep.mp4", resolution=(320, 180),
+                             loudness=None, motion="still")
+    _, _, audio_kept = _decode(kept.video)
+    from avatarkit.audio.io import load_audio
+
+    # The level of the decoder's own mono downmix of the stereo MP3.
+    src = meter.integrated_loudness(load_audio(narration[0], 48000).astype(np.float64))
+    assert meter.integrated_loudness(audio_kept.astype(np.float64)) == pytest.approx(src, abs=1.0)
+
+
+def test_stream_loudness_matches_bs1770():
+    import pyloudnorm
+
+    from avatarkit.speech.loudness import StreamLoudness
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(48000 * 7) * np.sin(np.arange(48000 * 7) / 20000) ** 4 * 0.1
+    x[48000 * 2:48000 * 3] = 0
+    s = StreamLoudness()
+    for i in range(0, x.size, 12345):
+        s.push(x[i:i + 12345])
+    assert s.integrated() == pytest.approx(pyloudnorm.Meter(48000).integrated_loudness(x), abs=0.15)
+
+
 def test_mouth_follows_the_recording_and_rests_in_silence(synced):
     result, _ = synced
     _, frames, audio = _decode(result.video)

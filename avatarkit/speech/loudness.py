@@ -62,3 +62,85 @@ def limit(audio: np.ndarray, ceiling: float, sample_rate: int, window_s: float =
     gain = uniform_filter1d(minimum_filter1d(need, 2 * w + 1), w)
     out = audio * np.minimum(gain, need)  # the smoothing may leave a sliver over; never exceed
     return out
+
+
+# ITU-R BS.1770 K-weighting at 48 kHz: a high shelf (head effects) then a high pass (RLB).
+_K_SOS_48K = np.array([
+    [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585],
+    [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621],
+])
+
+
+class StreamLoudness:
+    """Integrated loudness (LUFS, BS.1770 gating) of 48 kHz audio pushed in blocks of any size.
+
+    Only one mean square per 100 ms is kept, so an hour costs 36 000 floats.
+    """
+
+    RATE = 48_000
+
+    def __init__(self):
+        from scipy.signal import sosfilt_zi
+
+        self.zi = sosfilt_zi(_K_SOS_48K) * 0.0
+        self.rest = np.zeros(0)
+        self.squares: list[float] = []
+        self.peak = 0.0
+
+    def push(self, block: np.ndarray) -> None:
+        from scipy.signal import sosfilt
+
+        x = np.asarray(block, np.float64)
+        if x.size:
+            self.peak = max(self.peak, float(np.abs(x).max()))
+        y, self.zi = sosfilt(_K_SOS_48K, x, zi=self.zi)
+        y = np.concatenate([self.rest, y])
+        step = self.RATE // 10
+        n = y.size // step
+        if n:
+            self.squares += list((y[: n * step].reshape(n, step) ** 2).mean(1))
+        self.rest = y[n * step:]
+
+    def integrated(self) -> float:
+        """Gated integrated loudness in LUFS (-inf for silence or under 0.4 s)."""
+        q = np.asarray(self.squares)
+        if q.size < 4:
+            return float("-inf")
+        blocks = np.convolve(q, np.ones(4) / 4, "valid")           # 400 ms windows, 75 % overlap
+        lufs = -0.691 + 10 * np.log10(np.maximum(blocks, 1e-20))
+        keep = blocks[lufs > -70]
+        if keep.size == 0:
+            return float("-inf")
+        rel = -0.691 + 10 * np.log10(keep.mean()) - 10
+        keep = blocks[(lufs > -70) & (lufs > rel)]
+        return float(-0.691 + 10 * np.log10(keep.mean()))
+
+
+def stream_gain(loudness: StreamLoudness, target_lufs: float = TARGET_LUFS) -> float:
+    """The linear gain that brings a measured stream to `target_lufs` (1.0 for silence)."""
+    loud = loudness.integrated()
+    if not np.isfinite(loud):
+        return 1.0
+    return float(10 ** ((target_lufs - loud) / 20))
+
+
+def limit_stream(blocks, gain: float, sample_rate: int, peak_dbfs: float = PEAK_DBFS):
+    """Apply `gain` to a stream of blocks and `limit` the peaks, block for block (one block of delay).
+
+    Each block is limited with 10 ms of its neighbours on both sides, so the
+    limiter's 5 ms ramps do not stop at block edges; every output block has
+    the size of its input block.
+    """
+    ceiling = 10 ** (peak_dbfs / 20)
+    ctx = sample_rate // 100
+    prev, tail = None, np.zeros(0, np.float32)
+    for cur in blocks:
+        cur = np.asarray(cur, np.float32) * gain
+        if prev is not None:
+            seg = limit(np.concatenate([tail, prev, cur[:ctx]]), ceiling, sample_rate)
+            yield seg[tail.size:tail.size + prev.size].astype(np.float32)
+            tail = prev[-ctx:]
+        prev = cur
+    if prev is not None:
+        seg = limit(np.concatenate([tail, prev]), ceiling, sample_rate)
+        yield seg[tail.size:].astype(np.float32)
