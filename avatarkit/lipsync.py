@@ -93,13 +93,6 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     spf = SAMPLE_RATE // fps
     mel_rate = model.mel.sample_rate
 
-    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync")
-    frame = np.empty((height, width, 3), np.uint8)
-
-    def draw(track):
-        if track is not None:
-            draw_track(track, bound, comp, writer, frame, timings, fresh=writer.frames_written == 0)
-
     gain = 1.0
     if loudness is not None:
         t0 = time.perf_counter()
@@ -109,7 +102,15 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         gain = stream_gain(meter, loudness)
         timings["audio"] += time.perf_counter() - t0
 
-    try:
+    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync")
+    frame = np.empty((height, width, 3), np.uint8)
+
+    def draw(track):
+        if track is not None:
+            draw_track(track, bound, comp, writer, frame, timings, fresh=writer.frames_written == 0)
+
+    # The writer aborts (no partial file) on any exception, and closes on success.
+    with writer:
         stream = model.stream(fps)
         hi = stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4)
         if loudness is not None:
@@ -153,9 +154,6 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         t0 = time.perf_counter()
         writer.close()
         timings["encode"] += time.perf_counter() - t0
-    except BaseException:
-        writer.abort()
-        raise
     if progress:
         progress(LipsyncProgress(writer.frames_written / fps, info.duration))
     return LipsyncResult(out, writer.frames_written, fps, timings, time.perf_counter() - wall0)

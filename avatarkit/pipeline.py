@@ -205,10 +205,9 @@ class Pipeline:
         def synth(it: _Item) -> tuple[Utterance, float]:
             t0 = time.perf_counter()
             voice = voices[it.voice]
-            tokens = tokens_for(it.phrase, script, voice.language)
             if it.audio:
                 utt = recorded_utterance(it.audio, it.phrase, voice)
-            elif tokens:
+            elif tokens := tokens_for(it.phrase, script, voice.language):
                 utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
                 if voice.id not in normalizers:
                     normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
