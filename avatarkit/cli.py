@@ -43,7 +43,7 @@ def _wrote_video(result) -> None:
 def render(
     script: Path = typer.Argument(..., help="Script file (YAML, see docs/script-format.md)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-    renderer: str = typer.Option("warp", help="Renderer kind (warp)."),
+    renderer: str = typer.Option("warp", help="Default renderer kind (warp, diffusion); a scene's `renderer:` wins."),
     name: Optional[str] = typer.Option(None, help="Base name of the output files (default: script name)."),
     voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
 ):
@@ -206,6 +206,17 @@ def _eval_app():
 
 
 app.add_typer(_eval_app(), name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
+
+
+def _avatar_cli():
+    from . import avatar_cli
+
+    return avatar_cli
+
+
+app.add_typer(_avatar_cli().avatar_app, name="avatar",
+              help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
+app.command(name="dub")(_avatar_cli().dub)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -147,6 +147,7 @@ class Pipeline:
     def __init__(self, renderer: str = "warp", motion=None, voices_dir: list[str | Path] | None = None,
                  preset: str = "veryfast", crf: int = 21):
         self.renderer = make_renderer(renderer)
+        self._renderers = {renderer: self.renderer}
         self.motion = motion or PhonemeMotion()
         self.audio_motion: AudioMotion | None = None   # loaded when a script has recordings
         self.voices_dir = voices_dir
@@ -193,7 +194,10 @@ class Pipeline:
                 audio_info(it.audio)
                 if self.audio_motion is None:
                     self.audio_motion = AudioMotion()
-        rigs = {sc.avatar: load_avatar(sc.avatar) for sc in script.scenes}
+        rigs = {sc.avatar: _scene_rig(sc.avatar) for sc in script.scenes}
+        for sc in script.scenes:
+            if sc.renderer and sc.renderer not in self._renderers:
+                self._renderers[sc.renderer] = make_renderer(sc.renderer)
 
         timings = {s: 0.0 for s in STAGES}
         normalizers: dict[str, LoudnessNormalizer] = {}
@@ -246,7 +250,7 @@ class Pipeline:
                     t0 = time.perf_counter()
                     comp = SceneCompositor(rigs[scene.avatar], scene.background, scene.layout,
                                            script.width, script.height, title=script.title)
-                    bound = self.renderer.bind(comp.rig)
+                    bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
                     timings["compose"] += time.perf_counter() - t0
                     scene_index, fresh = it.scene, True
                     scene_spans.append((scene.id, start_frame, start_frame))
@@ -295,6 +299,15 @@ class Pipeline:
         return RenderResult(paths["mp4"], paths["vtt"], paths["srt"], paths["jpg"],
                             writer.frames_written, fps, timings, time.perf_counter() - wall0,
                             scene_spans)
+
+
+def _scene_rig(avatar: Path):
+    """The rig of a scene's avatar: a photo's, or a footage avatar's idle-loop frame."""
+    if avatar.is_dir():
+        from .render.diffusion import footage_rig
+
+        return footage_rig(avatar)
+    return load_avatar(avatar)
 
 
 def draw_track(track, bound, comp: SceneCompositor, writer: VideoWriter, frame: np.ndarray,

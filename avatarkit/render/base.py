@@ -58,7 +58,7 @@ def register_renderer(kind: str):
 
 def make_renderer(kind: str = "warp", **config) -> Renderer:
     """Build a renderer by kind (`warp` is the CPU default)."""
-    from . import warp  # noqa: F401
+    from . import diffusion, warp  # noqa: F401
 
     try:
         return _RENDERERS[kind](**config)

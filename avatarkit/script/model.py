@@ -13,6 +13,7 @@ from pathlib import Path
 
 GESTURES = ("nod", "shake", "tilt", "brows")
 LAYOUTS = ("full", "pip")
+RENDERERS = ("warp", "diffusion")
 BACKGROUND_KINDS = ("solid", "gradient", "studio", "photo")
 
 
@@ -95,13 +96,14 @@ class Segment:
 
 @dataclass
 class Scene:
-    """A run of segments sharing an avatar, background and layout."""
+    """A run of segments sharing an avatar, background, layout and renderer kind."""
 
     id: str
     segments: list[Segment]
-    avatar: Path
+    avatar: Path              # a photo, or the folder of an avatar made from footage
     background: Background
     layout: str
+    renderer: str | None = None   # a renderer kind; None: the pipeline's default
 
 
 @dataclass

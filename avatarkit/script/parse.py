@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import ScriptError
 from .markup import parse_duration_ms, parse_text
-from .model import BACKGROUND_KINDS, LAYOUTS, Background, Lexicon, LexiconEntry, Phrase, Scene, Script, Segment
+from .model import BACKGROUND_KINDS, LAYOUTS, RENDERERS, Background, Lexicon, LexiconEntry, Phrase, Scene, Script, Segment
 
 FORMAT_VERSION = 1
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -133,7 +133,8 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     if not isinstance(defaults, _Map):
         defaults = _Map()
         defaults.lines, defaults.line = {}, 1
-    ctx.check_keys(defaults, {"avatar", "voice", "background", "layout", "resolution", "fps"}, "defaults")
+    ctx.check_keys(defaults, {"avatar", "voice", "background", "layout", "renderer", "resolution", "fps"},
+                   "defaults")
     resolution = _resolution(ctx, defaults)
     fps = ctx.get(defaults, "fps", int, "defaults", default=25)
     if not 1 <= fps <= 60 or 48000 % fps:
@@ -143,6 +144,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     d_voice = ctx.get(defaults, "voice", str, "defaults", default="en-us-joe")
     d_background = _background(ctx, defaults, "defaults", Background())
     d_layout = _layout(ctx, defaults, "defaults", "full")
+    d_renderer = _renderer(ctx, defaults, "defaults", None)
 
     lexicon = _lexicon(ctx, data)
 
@@ -155,7 +157,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         f = f"scenes[{i}]"
         if not isinstance(sc, _Map):
             raise ctx.err("a scene must be a mapping with segments", scenes_raw.lines[i], f)
-        ctx.check_keys(sc, {"id", "avatar", "voice", "background", "layout", "segments"}, f)
+        ctx.check_keys(sc, {"id", "avatar", "voice", "background", "layout", "renderer", "segments"}, f)
         sid = str(ctx.get(sc, "id", (str, int), f, default=f"scene{i + 1}"))
         if sid in ids:
             raise ctx.err(f"scene id {sid!r} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
@@ -169,8 +171,12 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
                     for j, s in enumerate(segs_raw)]
         if not any(s.audio or p.words for s in segments for p in s.phrases):
             raise ctx.err("scene has nothing to say", sc.line, f"{f}.segments")
+        renderer = _renderer(ctx, sc, f, d_renderer)
+        if renderer == "diffusion" and not avatar.is_dir():
+            raise ctx.err(f"renderer 'diffusion' needs an avatar made from footage (`avatarkit avatar add`), "
+                          f"not the photo {avatar.name}", sc.lines.get("renderer", sc.line), f"{f}.renderer")
         scenes.append(Scene(sid, segments, avatar, _background(ctx, sc, f, d_background),
-                            _layout(ctx, sc, f, d_layout)))
+                            _layout(ctx, sc, f, d_layout), renderer))
     name = file.stem if file else "video"
     return Script(title=title, scenes=scenes, resolution=resolution, fps=fps, language=language,
                   lexicon=lexicon, name=name, source=file)
@@ -201,9 +207,25 @@ def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) ->
         return default
     p = Path(raw).expanduser()
     p = p if p.is_absolute() else base / p
-    if not p.is_file():
-        raise ctx.err(f"avatar file {raw!r} not found (looked at {p})", m.lines["avatar"], f"{field}.avatar")
-    return p
+    if p.is_file():
+        return p
+    from ..face.avatar import avatars_home, is_avatar_folder
+
+    if is_avatar_folder(p):
+        return p
+    named = avatars_home() / raw
+    if "/" not in raw and is_avatar_folder(named):
+        return named
+    raise ctx.err(f"avatar {raw!r} is neither an image file (looked at {p}) nor an avatar made with "
+                  f"`avatarkit avatar add` (looked at {named})", m.lines["avatar"], f"{field}.avatar")
+
+
+def _renderer(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
+    v = ctx.get(m, "renderer", str, field, default=default)
+    if v is not None and v not in RENDERERS:
+        raise ctx.err(f"unknown renderer {v!r}; expected one of {', '.join(RENDERERS)}",
+                      m.lines.get("renderer"), f"{field}.renderer")
+    return v
 
 
 def _layout(ctx: _Ctx, m: _Map, field: str, default: str) -> str:

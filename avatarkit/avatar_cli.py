@@ -1,0 +1,162 @@
+"""`avatarkit avatar ...` and `avatarkit dub`: thin shells over `face.avatar`, `training.mouth` and `dub`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import AvatarkitError
+
+avatar_app = typer.Typer(
+    help="Personal avatars made from a person's footage (with their consent): add, train, list, show, remove.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err)
+
+
+HOME_HELP = "Folder holding avatars (default: $AVATARKIT_HOME or ~/.avatarkit)."
+
+
+@avatar_app.command()
+def add(
+    name: str = typer.Argument(..., help="Avatar name: lowercase letters, digits, '-' or '_'."),
+    footage: Path = typer.Option(..., help="Video of the person talking to the camera (2-5 minutes is best)."),
+    consent: Path = typer.Option(..., help="The person's consent document (kept inside the avatar folder)."),
+    home: Optional[Path] = typer.Option(None, help=HOME_HELP),
+):
+    """Make avatar NAME from FOOTAGE: landmarks per frame, usable and neutral frames, idle loops."""
+    from .face.avatar import add_avatar
+
+    try:
+        with _bar() as bar:
+            task = bar.add_task(f"intake {footage.name}", total=None, info="")
+            a = add_avatar(name, footage, consent, home=home,
+                           progress=lambda d, n: bar.update(task, completed=d, total=n or None))
+    except AvatarkitError as e:
+        _fail(e)
+    f, i = a.meta["footage"], a.meta["intake"]
+    err.print(f"[green]added[/] {a.name} at {a.folder}: {f['frames']} frames at {f['fps']:g} fps, "
+              f"{i['usable']} usable, {len(i['loops'])} idle loops; next: `avatarkit avatar train {a.name}`")
+
+
+@avatar_app.command()
+def train(
+    name: str = typer.Argument(..., help="Avatar name or folder."),
+    steps: int = typer.Option(3000, help="Training steps (a later run with more steps resumes)."),
+    size: Optional[int] = typer.Option(None, help="Crop size in pixels (default: 256 on a GPU, 128 on the CPU)."),
+    batch: Optional[int] = typer.Option(None, help="Crops per step (default: 32 on a GPU, 8 on the CPU)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    until: float = typer.Option(1.0, help="Train on this leading share of the footage; the rest validates."),
+    preview_every: int = typer.Option(250, help="Write a preview PNG every N steps."),
+    home: Optional[Path] = typer.Option(None, help=HOME_HELP),
+):
+    """Train avatar NAME's mouth model on its footage; resumes from its last checkpoint."""
+    from .face.avatar import open_avatar
+    from .training.mouth import TrainSettings
+    from .training.mouth import train as train_api
+
+    try:
+        a = open_avatar(name, home)
+        settings = TrainSettings(steps=steps, size=size, batch=batch, device=device, until=until,
+                                 preview_every=preview_every, checkpoint_every=min(250, preview_every))
+        with _bar() as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage, done, total, info):
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total, info="")
+                text = f"loss {info['loss']:.4f}" if "loss" in info else ""
+                bar.update(tasks[stage], completed=done, total=total, info=text)
+
+            model = train_api(a, settings, progress=progress)
+    except AvatarkitError as e:
+        _fail(e)
+    info = model.training_info
+    err.print(f"[green]trained[/] {a.name}: {info['steps']} steps on {info['device']} in {info['seconds']:.0f} s, "
+              f"validation error {info['validation_loss']}; previews in {a.model_dir / 'previews'}")
+
+
+@avatar_app.command("list")
+def list_(home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
+    """List avatars."""
+    from .face.avatar import list_avatars
+
+    t = Table("name", "frames", "usable", "trained", "folder")
+    for a in list_avatars(home):
+        t.add_row(a.name, str(a.meta["footage"]["frames"]), str(a.meta["intake"]["usable"]),
+                  "yes" if a.trained else "no", str(a.folder))
+    Console().print(t)
+
+
+@avatar_app.command()
+def show(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
+    """Print an avatar's record (footage, intake, consent, model) as JSON."""
+    import json
+
+    from .face.avatar import open_avatar
+
+    try:
+        a = open_avatar(name, home)
+    except AvatarkitError as e:
+        _fail(e)
+    print(json.dumps(a.meta, indent=2))
+
+
+@avatar_app.command()
+def remove(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
+    """Delete an avatar folder, its footage copy, consent record and model."""
+    from .face.avatar import remove_avatar
+
+    try:
+        err.print(f"removed {remove_avatar(name, home)}")
+    except AvatarkitError as e:
+        _fail(e)
+
+
+def dub(
+    video: Path = typer.Argument(..., help="The video to dub (the person must have a trained avatar)."),
+    out: Path = typer.Option(..., "--out", "-o", help="MP4 file to write."),
+    audio: Optional[Path] = typer.Option(None, help="New speech as a recording (WAV, FLAC, MP3, M4A, ...)."),
+    text: Optional[Path] = typer.Option(None, help="New speech as a text file (.txt), spoken by --voice."),
+    voice: Optional[str] = typer.Option(None, help="Voice for --text (see `avatarkit voices`)."),
+    avatar: Optional[str] = typer.Option(None, help="The person's avatar (default: the one made from VIDEO)."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    home: Optional[Path] = typer.Option(None, help=HOME_HELP),
+):
+    """Re-animate the face in VIDEO to new speech; everything else in the frame stays as filmed."""
+    from .dub import dub as dub_api
+
+    try:
+        with _bar() as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(ev):
+                if ev.stage not in tasks:
+                    tasks[ev.stage] = bar.add_task(ev.stage, total=ev.total or None, info="")
+                bar.update(tasks[ev.stage], completed=ev.done, total=ev.total or None)
+
+            r = dub_api(video, out, audio=audio, text=text, voice=voice, avatar=avatar, home=home,
+                        steps=steps, device=device, progress=progress)
+    except AvatarkitError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        err.print("interrupted; no partial output was kept")
+        raise typer.Exit(code=130) from None
+    err.print(f"[green]wrote[/] {r.video} ({r.duration:.1f} s, {r.frames} frames, {r.painted} repainted, "
+              f"{r.wall_s / max(r.duration, 1e-9):.2f} s of compute per s of video)")

@@ -1,0 +1,224 @@
+"""Dubbing: the face in an existing video speaks new audio; everything else stays as filmed.
+
+`dub(video, out, audio=...)` or `dub(video, out, text=..., voice=...)`:
+
+1. The new speech: a recording (any format PyAV reads), or text spoken by a
+   catalogue voice; brought to -16 LUFS.
+2. Motion for it from the audio-to-motion model (`motion.audio`), at the
+   video's frame rate.
+3. A landmark pass over the video (MediaPipe, tracking mode). When the video
+   is the footage an avatar was made from, intake's landmarks are reused.
+4. Frame by frame, in batches: the person's `MouthRig` moves the lips and
+   jaw of that frame's own landmarks to the new motion, and the avatar's
+   mouth model repaints the mouth region only (`render.diffusion`). Frames
+   where tracking failed are written untouched.
+
+Timing: when the new speech is longer than the video, the video's timeline
+is stretched evenly (frames repeated at regular intervals, at most 1.5x) so
+it ends with the speech; when shorter, the video keeps its length and the
+speech is followed by silence with the mouth at rest. The original sound is
+replaced. The output is written to a hidden partial file and renamed when
+complete.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio.io import load_audio
+from .errors import RenderError
+from .face.avatar import Avatar, AvatarError, find_by_footage, open_avatar
+from .face.crop import face_pose, smooth_poses
+from .face.footage import _judge, video_frames, video_info
+from .media.writer import VideoWriter
+from .motion.audio import AudioMotion
+from .render.diffusion import MouthPainter, load_personal
+from .speech.loudness import LoudnessNormalizer
+
+SAMPLE_RATE = 48_000
+MAX_STRETCH = 1.5
+STAGES = ("speech", "motion", "landmarks", "render", "encode")
+
+
+@dataclass
+class DubResult:
+    """The dubbed video, its length, how many frames were repainted and seconds per stage."""
+
+    video: Path
+    frames: int
+    fps: int
+    painted: int
+    stretch: float
+    timings: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+
+@dataclass(frozen=True)
+class DubProgress:
+    stage: str
+    done: int
+    total: int
+
+
+def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | None,
+               voices_dir=None) -> np.ndarray:
+    """The new speech as mono float32 at 48 kHz, loudness-normalised; from `audio` or from `text` + `voice`."""
+    if (audio is None) == (text is None):
+        raise RenderError("give exactly one of audio (a recording) or text (with a voice)")
+    if audio is not None:
+        x = load_audio(audio, SAMPLE_RATE)
+    else:
+        from .speech.engines.base import make_engine
+        from .speech.utterance import Token
+        from .speech.voice import get_voice
+
+        if voice is None:
+            raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
+        p = Path(text)
+        words = (p.read_text(encoding="utf-8") if p.suffix == ".txt" and p.is_file() else str(text)).split()
+        if not words:
+            raise RenderError(f"{text}: no words to speak")
+        v = get_voice(voice, voices_dir)
+        utt = make_engine(v).synthesize([Token(w) for w in words]).resampled(SAMPLE_RATE)
+        x = utt.audio
+    return LoudnessNormalizer(SAMPLE_RATE)(x)
+
+
+def video_landmarks(video: Path, avatar: Avatar | None,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(landmarks (N, 478, 2) pixels, usable (N,) bool) of every frame of `video`."""
+    from .errors import FaceError
+    from .face.detect import detect_landmarks
+
+    if avatar is not None and avatar.meta.get("footage", {}).get("sha256") == _digest(video):
+        return avatar.track.landmarks[:, :, :2], avatar.track.good
+    fps, w, h, total = video_info(video)
+    pts, good = [], []
+    for i, rgb in enumerate(video_frames(video)):
+        try:
+            p = detect_landmarks(rgb, source=str(video), static=False)
+        except FaceError:
+            p = None
+        ok = _judge(p, w, h) is None
+        pts.append(p[:, :2] if ok else np.full((478, 2), np.nan, np.float32))
+        good.append(ok)
+        if progress and i % 25 == 0:
+            progress(i, total)
+    return np.stack(pts), np.array(good)
+
+
+def _digest(path: Path) -> str:
+    from .face.avatar import _sha256
+
+    return _sha256(path)
+
+
+def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, text: str | Path | None = None,
+        voice: str | None = None, avatar: str | Path | None = None, home: str | Path | None = None,
+        motion: str = "learned", steps: int | None = None, batch: int = 8, device: str = "auto",
+        progress: Callable[[DubProgress], None] | None = None) -> DubResult:
+    """Dub `video` into the MP4 `out` with new speech; see the module docstring.
+
+    `avatar` names the person's trained avatar (default: the avatar made from
+    this very video file). `steps` overrides the model's sampling steps;
+    `batch` frames are generated per model call.
+    """
+    video, out = Path(video), Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise RenderError(f"{out}: the output must be an .mp4 file")
+    if out.resolve() == video.resolve():
+        raise RenderError(f"{out}: the output would overwrite the input video")
+    if not video.is_file():
+        raise RenderError(f"{video}: video not found")
+    fps_f, width, height, _ = video_info(video)
+    fps = int(round(fps_f))
+    if SAMPLE_RATE % fps:
+        raise RenderError(f"{video}: frame rate {fps_f:g} is not supported (use 24, 25, 30, 48, 50 or 60)")
+    if width % 2 or height % 2:
+        raise RenderError(f"{video}: frame size {width}x{height} must be even")
+    av_ = open_avatar(avatar, home) if avatar is not None else find_by_footage(video, home)
+    if av_ is None:
+        raise AvatarError(f"{video}: no avatar was made from this video; make and train one first "
+                          f"(`avatarkit avatar add NAME --footage {video} --consent FILE`, "
+                          f"`avatarkit avatar train NAME`) or pass --avatar NAME")
+    dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
+    _, model, mouth, reference = load_personal(str(av_.folder), dev)
+    timings = {s: 0.0 for s in STAGES}
+    wall0 = time.perf_counter()
+    report = (lambda stage: (lambda d, n: progress(DubProgress(stage, d, n)))) if progress else (lambda stage: None)
+
+    t0 = time.perf_counter()
+    speech = speech_for(audio, text, voice)
+    timings["speech"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    points, good = video_landmarks(video, av_, report("landmarks"))
+    timings["landmarks"] += time.perf_counter() - t0
+    n_video = len(good)
+    spf = SAMPLE_RATE // fps
+    n_speech = -(-speech.size // spf)
+    n_out = max(n_video, n_speech)
+    stretch = n_out / n_video
+    if stretch > MAX_STRETCH:
+        raise RenderError(f"the new speech ({speech.size / SAMPLE_RATE:.1f} s) is more than {MAX_STRETCH}x "
+                          f"as long as {video} ({n_video / fps:.1f} s); shorten it or use a longer video")
+    speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])
+    t0 = time.perf_counter()
+    track = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
+    timings["motion"] += time.perf_counter() - t0
+    poses = smooth_poses(np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(points, good)]))
+    source = np.minimum((np.arange(n_out) * n_video) // n_out, n_video - 1)   # output frame -> video frame
+    painter = MouthPainter(model, reference, steps)
+    painted = 0
+
+    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)")
+    with writer:
+        writer.write_audio(speech)
+        frames_in = video_frames(video)
+        current, current_i = None, -1
+        pending: list[tuple[np.ndarray, int]] = []
+
+        def flush():
+            nonlocal painted
+            todo = [(f, j) for f, j in pending if good[source[j]]]
+            t1 = time.perf_counter()
+            if todo:
+                painter.paint([f for f, _ in todo], [poses[source[j]] for _, j in todo],
+                              [mouth.retarget(points[source[j]], track.frame(j), poses[source[j]]) for _, j in todo])
+                painted += len(todo)
+            t2 = time.perf_counter()
+            for f, _ in pending:
+                writer.write_frame(f)
+            timings["render"] += t2 - t1
+            timings["encode"] += time.perf_counter() - t2
+            pending.clear()
+
+        for j in range(n_out):
+            while current_i < source[j]:
+                t1 = time.perf_counter()
+                current = next(frames_in)
+                current_i += 1
+                timings["encode"] += time.perf_counter() - t1
+            pending.append((current.copy(), j))
+            if len(pending) == batch:
+                flush()
+                if progress:
+                    progress(DubProgress("render", j + 1, n_out))
+        flush()
+    if progress:
+        progress(DubProgress("render", n_out, n_out))
+    return DubResult(out, n_out, fps, painted, stretch, timings, time.perf_counter() - wall0)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

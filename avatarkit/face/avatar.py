@@ -1,0 +1,193 @@
+"""Personal avatars: a movable folder made from a person's footage, with their consent.
+
+Layout of `<home>/avatars/<name>/`:
+
+| file | what |
+| --- | --- |
+| `avatar.json` | name, source footage digest, frame size and rate, intake summary, consent record |
+| `footage.<ext>` | the footage as given (frames are read from it, never re-encoded) |
+| `track.npz` | intake: landmarks per frame, usable frames, neutral frames, idle loops |
+| `audio.wav` | the footage's sound, when it has any (48 kHz mono) |
+| `consent/` | the consent document as given |
+| `model/` | the trained mouth model (`MouthDiffusion.save_pretrained`) |
+
+`home` is `$AVATARKIT_HOME`, else `~/.avatarkit`. Nothing refers to
+absolute paths, so the folder can be copied to another machine. An avatar
+is created in a hidden temporary folder and renamed into place when
+intake succeeded, so a failed `add` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from ..errors import AvatarkitError
+from .footage import FootageTrack, analyse_footage
+
+AVATAR_FILE = "avatar.json"
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class AvatarError(AvatarkitError):
+    """An avatar that cannot be created, found or used."""
+
+
+def avatars_home(home: str | Path | None = None) -> Path:
+    """The folder holding avatar folders: `home/avatars`, `$AVATARKIT_HOME/avatars` or `~/.avatarkit/avatars`."""
+    base = Path(home) if home else Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
+    return base / "avatars"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Avatar:
+    """An avatar folder; `meta` is the content of its `avatar.json`."""
+
+    folder: Path
+    meta: dict
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def footage(self) -> Path:
+        return self.folder / self.meta["footage"]["file"]
+
+    @property
+    def audio(self) -> Path | None:
+        p = self.folder / "audio.wav"
+        return p if p.is_file() else None
+
+    @property
+    def model_dir(self) -> Path:
+        return self.folder / "model"
+
+    @property
+    def trained(self) -> bool:
+        return (self.model_dir / "config.json").is_file()
+
+    @cached_property
+    def track(self) -> FootageTrack:
+        return FootageTrack.load(self.folder / "track.npz")
+
+    def save_meta(self) -> None:
+        tmp = self.folder / (AVATAR_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
+        tmp.replace(self.folder / AVATAR_FILE)
+
+
+def is_avatar_folder(path: str | Path) -> bool:
+    return (Path(path) / AVATAR_FILE).is_file()
+
+
+def open_avatar(ref: str | Path, home: str | Path | None = None) -> Avatar:
+    """Open an avatar by name (in `avatars_home`) or by folder path; `AvatarError` if there is none."""
+    p = Path(ref)
+    folder = p if is_avatar_folder(p) else avatars_home(home) / str(ref)
+    if not is_avatar_folder(folder):
+        raise AvatarError(f"no avatar {str(ref)!r} (looked for {folder / AVATAR_FILE}); "
+                          f"create one with `avatarkit avatar add {p.name} --footage VIDEO --consent FILE`")
+    try:
+        meta = json.loads((folder / AVATAR_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise AvatarError(f"{folder / AVATAR_FILE}: unreadable ({e})") from None
+    return Avatar(folder, meta)
+
+
+def list_avatars(home: str | Path | None = None) -> list[Avatar]:
+    root = avatars_home(home)
+    if not root.is_dir():
+        return []
+    return [open_avatar(p) for p in sorted(root.iterdir()) if is_avatar_folder(p)]
+
+
+def find_by_footage(video: str | Path, home: str | Path | None = None) -> Avatar | None:
+    """The avatar made from exactly this video file (same SHA-256), if any."""
+    digest = _sha256(Path(video))
+    for a in list_avatars(home):
+        if a.meta.get("footage", {}).get("sha256") == digest:
+            return a
+    return None
+
+
+def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str | Path | None = None,
+               progress: Callable[[int, int], None] | None = None, max_frames: int | None = None) -> Avatar:
+    """Create avatar `name` from `footage` (a talking video) and a `consent` document.
+
+    Runs footage intake (`face.footage.analyse_footage`), copies the video,
+    its sound and the consent document into the new folder and records the
+    consent's SHA-256 and the time it was given. Raises `AvatarError` for a
+    bad name, an existing avatar, or a missing consent file, before any work.
+    """
+    from ..audio.io import AudioError, load_audio
+
+    if not NAME.match(name):
+        raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
+    footage, consent = Path(footage), Path(consent)
+    if not footage.is_file():
+        raise AvatarError(f"{footage}: footage not found")
+    if not consent.is_file():
+        raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
+                          f"their recorded consent (a signed form, a statement on video, ...)")
+    root = avatars_home(home)
+    folder = root / name
+    if folder.exists():
+        raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        track = analyse_footage(footage, progress=progress, max_frames=max_frames)
+        track.save(tmp / "track.npz")
+        shutil.copyfile(footage, tmp / f"footage{footage.suffix.lower() or '.mp4'}")
+        has_audio = True
+        try:
+            import soundfile as sf
+
+            sf.write(tmp / "audio.wav", load_audio(footage, 48_000), 48_000, subtype="PCM_16")
+        except AudioError:
+            has_audio = False
+        (tmp / "consent").mkdir()
+        shutil.copyfile(consent, tmp / "consent" / consent.name)
+        meta = {
+            "name": name,
+            "kind": "footage",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "footage": {"file": f"footage{footage.suffix.lower() or '.mp4'}", "source": footage.name,
+                        "sha256": _sha256(footage), "fps": track.fps, "width": track.width,
+                        "height": track.height, "frames": track.frames, "audio": has_audio},
+            "intake": {"usable": int(track.good.sum()), "rejected": track.rejected,
+                       "neutral": track.neutral, "loops": [list(x) for x in track.loops]},
+            "consent": {"file": f"consent/{consent.name}", "sha256": _sha256(consent),
+                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        }
+        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_avatar(folder)
+
+
+def remove_avatar(name: str, home: str | Path | None = None) -> Path:
+    a = open_avatar(name, home)
+    shutil.rmtree(a.folder)
+    return a.folder

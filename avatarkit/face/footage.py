@@ -1,0 +1,241 @@
+"""Footage intake: a talking video becomes landmarks, usable frames, neutral frames and idle loops.
+
+One pass decodes the video (PyAV) and runs MediaPipe's face mesh in
+tracking mode on every frame. A frame is rejected when tracking is not to
+be trusted: no face or several, a face too small to animate, cut off by
+the edge, turned far from the camera, or a landmark jump no real head
+makes in one frame. From the usable frames it picks neutral frames (mouth
+closed, facing the camera) and idle loops: stretches of 2-8 seconds whose
+last frame is close to their first in head pose, so a scene longer than
+the footage plays a loop again and again without a freeze or a jump.
+
+All positions are pixels of the footage frame; frame indices count from 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import FaceError
+from . import landmarks as lm
+from .crop import face_pose
+
+MIN_IOD_PX = 20
+MAX_JUMP_IOD = 0.25      # stable points moving more than this in one frame: a tracking glitch
+MAX_TURN = 0.45          # nose offset from the eye midline, in IOD: turned too far
+LOOP_SECONDS = (2.0, 8.0)
+STABLE = lm.LEFT_EYE_CORNERS + lm.RIGHT_EYE_CORNERS + (lm.NOSE_TIP, 168, 6)
+
+
+@dataclass
+class FootageTrack:
+    """What intake learned about a video; `landmarks` is NaN on rejected frames."""
+
+    fps: float
+    width: int
+    height: int
+    landmarks: np.ndarray                  # (N, 478, 3) float32 pixels
+    good: np.ndarray                       # (N,) bool
+    rejected: dict[str, int] = field(default_factory=dict)
+    neutral: list[int] = field(default_factory=list)
+    loops: list[tuple[int, int]] = field(default_factory=list)   # [start, end) frame ranges
+
+    @property
+    def frames(self) -> int:
+        return int(self.good.shape[0])
+
+    def save(self, path: str | Path) -> None:
+        np.savez_compressed(path, fps=self.fps, size=np.array([self.width, self.height]),
+                            landmarks=self.landmarks.astype(np.float32), good=self.good,
+                            neutral=np.array(self.neutral, np.int64),
+                            loops=np.array(self.loops, np.int64).reshape(-1, 2),
+                            rejected_keys=np.array(list(self.rejected), dtype=str),
+                            rejected_counts=np.array(list(self.rejected.values()), np.int64))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FootageTrack":
+        with np.load(path) as z:
+            return cls(float(z["fps"]), int(z["size"][0]), int(z["size"][1]), z["landmarks"], z["good"],
+                       dict(zip(z["rejected_keys"].tolist(), z["rejected_counts"].tolist())),
+                       z["neutral"].tolist(), [tuple(r) for r in z["loops"].tolist()])
+
+
+def video_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
+    """Yield the RGB uint8 frames of a video file from frame `start` on (decoded in order)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise FaceError(f"{path}: not a readable video ({e})") from None
+    with container:
+        if not container.streams.video:
+            raise FaceError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i >= start:
+                yield frame.to_ndarray(format="rgb24")
+
+
+def video_info(path: str | Path) -> tuple[float, int, int, int]:
+    """(fps, width, height, approximate frame count) of a video file; `FaceError` if unreadable."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise FaceError(f"{path}: has no video stream")
+            s = c.streams.video[0]
+            fps = float(s.average_rate or s.guessed_rate or 25)
+            n = s.frames or int(round(float(c.duration or 0) / 1e6 * fps))
+            return fps, s.codec_context.width, s.codec_context.height, n
+    except (av.error.FFmpegError, OSError) as e:
+        raise FaceError(f"{path}: not a readable video ({e})") from None
+
+
+def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
+    if points is None:
+        return "no single face"
+    pose = face_pose(points)
+    iod = float(np.hypot(pose[2], pose[3]))
+    if iod < MIN_IOD_PX:
+        return "face too small"
+    lower = points[list(lm.FACE_OVAL), :2]
+    if lower[:, 0].min() < 0 or lower[:, 0].max() > w or lower[:, 1].max() > h:
+        return "face cut off"
+    u = pose[2:] / iod
+    turn = abs(float(np.dot(points[lm.NOSE_TIP, :2] - pose[:2], u))) / iod
+    if turn > MAX_TURN:
+        return "turned away"
+    return None
+
+
+def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
+                    max_frames: int | None = None) -> FootageTrack:
+    """Run intake on a video file; `progress(done, total)` is called every 25 frames.
+
+    Raises `FaceError` when the video cannot be read or fewer than 2 seconds
+    of it are usable.
+    """
+    from .detect import detect_landmarks
+
+    fps, w, h, total = video_info(path)
+    pts_all, reasons = [], []
+    for i, rgb in enumerate(video_frames(path)):
+        if max_frames is not None and i >= max_frames:
+            break
+        try:
+            pts = detect_landmarks(rgb, source=str(path), static=False)
+        except FaceError:
+            pts = None
+        reason = _judge(pts, w, h)
+        pts_all.append(pts if pts is not None else np.full((478, 3), np.nan, np.float32))
+        reasons.append(reason)
+        if progress and i % 25 == 0:
+            progress(i, total)
+    n = len(pts_all)
+    if n == 0:
+        raise FaceError(f"{path}: no frames could be decoded")
+    L = np.stack(pts_all).astype(np.float32)
+    # Jumps: stable points moving further in one frame than a head can, relative to the face size.
+    iod = np.array([np.hypot(*face_pose(p)[2:]) if r is None else np.nan for p, r in zip(L, reasons)])
+    step = np.linalg.norm(np.diff(L[:, list(STABLE), :2], axis=0), axis=2).mean(1) / np.maximum(iod[1:], 1)
+    for i in np.flatnonzero(step > MAX_JUMP_IOD):
+        for j in (i, i + 1):
+            if reasons[j] is None:
+                reasons[j] = "tracking jump"
+    good = np.array([r is None for r in reasons])
+    rejected: dict[str, int] = {}
+    for r in reasons:
+        if r is not None:
+            rejected[r] = rejected.get(r, 0) + 1
+    L[~good] = np.nan
+    if good.sum() < 2 * fps:
+        detail = ", ".join(f"{k}: {v}" for k, v in rejected.items())
+        raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}); "
+                        f"use footage of one person facing the camera")
+    track = FootageTrack(fps, w, h, L, good, rejected)
+    track.neutral = neutral_frames(track)
+    track.loops = idle_loops(track)
+    if progress:
+        progress(n, n)
+    return track
+
+
+def mouth_gap(points: np.ndarray) -> float:
+    """Inner-lip opening at the lip centre divided by the eye distance (0 = closed)."""
+    pose = face_pose(points)
+    iod = float(np.hypot(pose[2], pose[3]))
+    u = pose[2:] / iod
+    v = np.array([-u[1], u[0]])
+    return max(0.0, float(np.dot(points[lm.LOWER_LIP_CENTER, :2] - points[lm.UPPER_LIP_CENTER, :2], v))) / iod
+
+
+def neutral_frames(track: FootageTrack, count: int = 8) -> list[int]:
+    """Up to `count` usable frames with the mouth closed and the face square to the camera, spread out."""
+    idx = np.flatnonzero(track.good)
+    scores = []
+    for i in idx:
+        p = track.landmarks[i]
+        pose = face_pose(p)
+        iod = float(np.hypot(pose[2], pose[3]))
+        turn = abs(float(np.dot(p[lm.NOSE_TIP, :2] - pose[:2], pose[2:] / iod))) / iod
+        scores.append(mouth_gap(p) + turn)
+    scores = np.array(scores)
+    order = idx[np.argsort(scores)]
+    chosen: list[int] = []
+    spacing = max(1, int(track.fps))
+    for i in order:
+        if all(abs(int(i) - c) >= spacing for c in chosen):
+            chosen.append(int(i))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _pose_distance(a: np.ndarray, b: np.ndarray) -> float:
+    iod = float(np.hypot(a[2], a[3]))
+    return float(np.linalg.norm(a[:2] - b[:2]) / iod + np.linalg.norm(a[2:] - b[2:]) / iod)
+
+
+def idle_loops(track: FootageTrack, count: int = 4) -> list[tuple[int, int]]:
+    """Up to `count` non-overlapping [start, end) ranges of usable frames whose ends meet smoothly.
+
+    A loop's cost is how far head position, size and angle at `end` are from
+    `start` (in IOD), plus the same for the velocities, so playing `start`
+    after `end - 1` continues the motion. Falls back to the longest usable
+    run when no loop is below the cost limit.
+    """
+    n, fps = track.frames, track.fps
+    lo, hi = int(LOOP_SECONDS[0] * fps), int(LOOP_SECONDS[1] * fps)
+    poses = np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(track.landmarks, track.good)])
+    bad = np.concatenate([[0], np.cumsum(~track.good)])
+    cands = []
+    for a in range(1, n - lo, max(1, int(fps // 5))):
+        for b in range(a + lo, min(n - 1, a + hi)):
+            if bad[b + 1] - bad[a - 1] > 0:
+                break
+            velocity = np.linalg.norm((poses[a] - poses[a - 1]) - (poses[b + 1] - poses[b])) / np.hypot(*poses[a][2:])
+            cands.append((_pose_distance(poses[a], poses[b]) + velocity, a, b))
+    cands.sort()
+    loops: list[tuple[int, int]] = []
+    for cost, a, b in cands:
+        if cost > 0.08 or len(loops) == count:
+            break
+        if all(b <= s or a >= e for s, e in loops):
+            loops.append((a, b))
+    if not loops:
+        runs, start = [], None
+        for i, g in enumerate(list(track.good) + [False]):
+            if g and start is None:
+                start = i
+            elif not g and start is not None:
+                runs.append((start, i))
+                start = None
+        loops = [max(runs, key=lambda r: r[1] - r[0])]
+    return loops

@@ -1,0 +1,309 @@
+"""Footage avatars, the mouth diffusion model, its training, the diffusion renderer and dubbing.
+
+The footage is a real avatarkit render (the sample photo speaking eSpeak
+speech through the warp renderer), so intake, training and dubbing run on
+frames MediaPipe really tracks. Models are tiny ones built from a config.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from avatarkit.errors import AvatarkitError, FaceError, RenderError, ScriptError
+from avatarkit.face.avatar import AvatarError, add_avatar, list_avatars, open_avatar
+from avatarkit.face.crop import crop_matrix, from_crop, mouth_mask, paste, to_crop
+from avatarkit.face.footage import mouth_gap
+from avatarkit.face.mouthrig import MouthRig
+from avatarkit.models.mouth_diffusion import ModelError, MouthDiffusion, MouthDiffusionConfig
+
+from .audiofiles import speech, write_audio
+from .conftest import SAMPLES
+
+TINY = MouthDiffusionConfig(size=32, patch=2, block_out_channels=(8, 16), norm_num_groups=4,
+                            attention=False, steps=2)
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory) -> Path:
+    """A 7 s talking-head video with sound: the sample avatar speaking through the warp renderer."""
+    import avatarkit
+
+    d = tmp_path_factory.mktemp("footage")
+    audio, sr, _ = speech(7)
+    wav = write_audio(d / "talk.wav", audio, sr)
+    out = d / "talk.mp4"
+    avatarkit.lipsync(SAMPLES / "avatar.png", wav, out, resolution=(320, 240), fps=25)
+    return out
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, footage) -> Path:
+    """An avatar home with `talk` made from the footage and trained for a few tiny steps."""
+    from avatarkit.training.mouth import TrainSettings, train
+
+    h = tmp_path_factory.mktemp("home")
+    consent = h / "consent.txt"
+    consent.write_text("I agree to my likeness being used for training videos.")
+    a = add_avatar("talk", footage, consent, home=h)
+    train(a, TrainSettings(steps=4, size=32, batch=4, preview_every=2, checkpoint_every=2), config=TINY)
+    return h
+
+
+def _batch(config: MouthDiffusionConfig, n: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    s = config.size
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
+    target = torch.stack([torch.stack([torch.sin(3 * xx + k), torch.cos(2 * yy - k), xx * yy]) for k in range(n)]) * 0.8
+    cond = torch.rand((n, 9, s, s), generator=g) * 2 - 1
+    return target, cond
+
+
+# -- crop geometry and paste-back -------------------------------------------------------------
+
+def test_crop_maps_points_there_and_back():
+    from avatarkit.face.rig import load_avatar
+
+    rig = load_avatar(SAMPLES / "avatar.png")
+    from avatarkit.face.crop import face_pose
+
+    m = crop_matrix(face_pose(rig.landmarks), 128)
+    pts = rig.landmarks[:, :2]
+    back = from_crop(to_crop(pts, m), m)
+    assert np.abs(back - pts).max() < 1e-3
+    c = to_crop(pts, m)
+    mouth = c[[13, 14, 61, 291]]
+    # The mouth sits inside the crop, in the region the mask covers.
+    hard, alpha = mouth_mask(128)
+    for x, y in mouth:
+        assert 0 < x < 128 and 0 < y < 128
+        assert hard[int(y), int(x)] == 1 and alpha[int(y), int(x)] > 0.5
+    # The paste weight is exactly zero on and outside the mask's edge.
+    assert alpha[hard == 0].max() == 0.0
+
+
+def test_paste_leaves_every_pixel_outside_the_mask_bit_identical():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    orig = frame.copy()
+    pose = np.array([160.0, 100.0, 58.0, 9.0])     # a tilted face with 59 px between the eyes
+    m = crop_matrix(pose, 64)
+    generated = np.full((64, 64, 3), 7, np.uint8)
+    box = paste(frame, generated, m)
+    changed = np.any(frame != orig, axis=2)
+    assert changed.sum() > 500
+    ys, xs = np.nonzero(changed)
+    assert xs.min() >= box[0] and xs.max() < box[2] and ys.min() >= box[1] and ys.max() < box[3]
+    # Every changed pixel maps into the crop's mask; everything else is bit-identical.
+    hard, _ = mouth_mask(64)
+    inside = to_crop(np.stack([xs + 0.0, ys + 0.0], 1), m)
+    hx = np.clip(inside[:, 0].astype(int), 0, 63)
+    hy = np.clip(inside[:, 1].astype(int), 0, 63)
+    near = [hard[max(0, y - 1):y + 2, max(0, x - 1):x + 2].max() for x, y in zip(hx, hy)]
+    assert min(near) == 1
+    np.testing.assert_array_equal(frame[~changed], orig[~changed])
+    # Deep inside the mask the generated pixels are pasted as they are.
+    cx, cy = from_crop(np.array([[32.0, 40.0]]), m)[0]
+    assert (frame[int(cy), int(cx)] == 7).all()
+
+
+# -- the model --------------------------------------------------------------------------------
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ModelError, match="multiple"):
+        MouthDiffusionConfig(size=36, block_out_channels=(8, 16, 32))
+    with pytest.raises(ModelError, match="scheduler"):
+        MouthDiffusionConfig(scheduler="euler")
+    with pytest.raises(ModelError, match="unknown"):
+        MouthDiffusionConfig.from_dict({"size": 32, "flag_relative": True})
+
+
+def test_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    model = MouthDiffusion(TINY)
+    target, cond = _batch(TINY)
+    opt = torch.optim.Adam(model.unet.parameters(), lr=3e-3)
+
+    def loss_now():
+        with torch.no_grad():
+            return model.loss(target, cond, torch.Generator().manual_seed(5)).item()
+
+    before = loss_now()
+    for step in range(40):
+        loss = model.loss(target, cond, torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss_now() < 0.6 * before
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
+def test_save_load_round_trip_gives_identical_samples(tmp_path, scheduler):
+    torch.manual_seed(0)
+    config = MouthDiffusionConfig.from_dict({**TINY.to_dict(), "scheduler": scheduler})
+    model = MouthDiffusion(config)
+    _, cond = _batch(config, n=3)
+    a = model.sample(cond)
+    assert a.shape == (3, 3, 32, 32)
+    assert a.abs().max() <= 1.0
+    model.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = MouthDiffusion.from_pretrained(tmp_path / "m")
+    assert loaded.config == config
+    assert torch.equal(loaded.sample(cond), a)
+    # Every frame starts from the same noise: identical conditions give identical crops.
+    same = model.sample(cond[:1].expand(2, -1, -1, -1))
+    assert torch.equal(same[0], same[1])
+
+
+def test_loading_a_folder_that_is_no_model_says_so(tmp_path):
+    with pytest.raises(ModelError, match="not a trained mouth model"):
+        MouthDiffusion.from_pretrained(tmp_path)
+
+
+# -- footage intake and avatar folders ---------------------------------------------------------
+
+def test_intake_finds_usable_neutral_and_loop_frames(home, footage):
+    a = open_avatar("talk", home)
+    t = a.track
+    n = a.meta["footage"]["frames"]
+    assert n == t.frames and abs(n - 7 * 25) < 40
+    assert t.good.mean() > 0.95
+    assert a.meta["footage"]["audio"] and a.audio is not None
+    gaps = np.array([mouth_gap(p) for p in t.landmarks[t.good]])
+    neutral = np.array([mouth_gap(t.landmarks[i]) for i in t.neutral])
+    assert len(t.neutral) >= 3 and neutral.max() <= np.percentile(gaps, 40)
+    assert t.loops and all(0 <= s < e <= n for s, e in t.loops)
+    # Consent travels with the avatar, with its digest.
+    c = a.meta["consent"]
+    assert (a.folder / c["file"]).read_text().startswith("I agree") and len(c["sha256"]) == 64
+    assert [x.name for x in list_avatars(home)] == ["talk"]
+
+
+def test_avatar_add_refuses_bad_input_and_leaves_nothing(tmp_path, footage):
+    consent = tmp_path / "c.txt"
+    consent.write_text("yes")
+    with pytest.raises(AvatarError, match="consent"):
+        add_avatar("anna", footage, tmp_path / "missing.pdf", home=tmp_path)
+    with pytest.raises(AvatarError, match="name"):
+        add_avatar("Anna Smith", footage, consent, home=tmp_path)
+    blank = tmp_path / "blank.mp4"
+    with av.open(str(blank), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        for _ in range(30):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 90, np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with pytest.raises(FaceError, match=r"only 0 of 30 frames"):
+        add_avatar("anna", blank, consent, home=tmp_path)
+    assert not any((tmp_path / "avatars").iterdir())
+
+
+def test_mouth_rig_opens_and_closes_the_mouth(home):
+    a = open_avatar("talk", home)
+    rig = MouthRig.fit(a.track)
+    p = a.track.landmarks[a.track.neutral[0]]
+    closed = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.0, "press": 1.0}), np.zeros(478)])
+    half = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.5}), np.zeros(478)])
+    full = mouth_gap(np.c_[rig.retarget(p, {"jaw": 1.0}), np.zeros(478)])
+    assert closed < 0.01 < half < full
+    assert abs(full - rig.open_range[2]) < 0.25 * rig.open_range[2]
+
+
+# -- training --------------------------------------------------------------------------------
+
+def test_training_saves_a_loadable_model_with_previews_and_resumes(home):
+    from avatarkit.training.mouth import TrainSettings, train
+
+    a = open_avatar("talk", home)
+    m = a.model_dir
+    for f in ("config.json", "training.json", "reference.png", "mouthrig.json", "unet/config.json",
+              "scheduler/scheduler_config.json", "checkpoint/state.pt", "previews/step_000004.png"):
+        assert (m / f).is_file(), f
+    info = json.loads((m / "training.json").read_text())
+    assert info["steps"] == 4 and info["device"] == "cpu" and info["validation_loss"] is None
+    steps = []
+    train(a, TrainSettings(steps=6, size=32, batch=4, preview_every=2, checkpoint_every=2), config=TINY,
+          progress=lambda stage, d, n, i: steps.append(d) if stage == "train" else None)
+    assert steps == [5, 6]   # resumed from the checkpoint at step 4
+    assert json.loads((m / "training.json").read_text())["steps"] == 6
+
+
+# -- dubbing and the diffusion renderer --------------------------------------------------------
+
+def _frames(path: Path) -> tuple[list[np.ndarray], float]:
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        dur = sum(f.samples for f in c.decode(audio=0)) / 48000
+    return frames, dur
+
+
+def test_dub_repaints_only_the_mouth_and_follows_the_new_audio(home, footage, tmp_path):
+    from avatarkit.dub import dub
+
+    audio, sr, _ = speech(8, voice="en-us+f3", rate=150)
+    wav = write_audio(tmp_path / "new.wav", audio, sr)
+    out = tmp_path / "dubbed.mp4"
+    r = dub(footage, out, audio=wav, home=home)
+    src, _ = _frames(footage)
+    got, dur = _frames(out)
+    speech_frames = int(np.ceil(audio.size / sr * 25))
+    assert len(got) == r.frames == max(len(src), speech_frames)
+    assert abs(dur - r.frames / 25) < 0.05
+    assert r.painted >= 0.9 * r.frames
+    # Everything above the nose is the source video, up to the codec.
+    a = open_avatar("talk", home)
+    eye_y = int(np.nanmax(a.track.landmarks[:, 168, 1]))
+    for j in range(0, r.frames, 20):
+        k = min(j * len(src) // r.frames, len(src) - 1)
+        diff = np.abs(got[j][:eye_y].astype(int) - src[k][:eye_y]).mean()
+        assert diff < 3.0, (j, diff)
+    # Output is labelled AI-generated.
+    with av.open(str(out)) as c:
+        assert "AI-generated" in c.metadata.get("comment", "")
+
+
+def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
+    from avatarkit.dub import dub
+
+    other = tmp_path / "other.mp4"
+    shutil.copyfile(footage, other)
+    with open(other, "ab") as f:
+        f.write(b"\0")   # a different file: no avatar was made from it
+    wav = write_audio(tmp_path / "a.wav", speech(2)[0], speech(2)[1])
+    with pytest.raises(AvatarError, match="no avatar was made from this video"):
+        dub(other, tmp_path / "o.mp4", audio=wav, home=home)
+    with pytest.raises(RenderError, match="exactly one"):
+        dub(footage, tmp_path / "o.mp4", audio=wav, text="hello", home=home)
+    with pytest.raises(AvatarkitError, match="none.wav: no such file"):
+        dub(footage, tmp_path / "o.mp4", audio=tmp_path / "none.wav", home=home)
+    assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".o.*"))
+
+
+def test_script_scene_with_the_diffusion_renderer(home, tmp_path, monkeypatch):
+    import avatarkit
+
+    monkeypatch.setenv("AVATARKIT_HOME", str(home.parent / home.name))
+    script = tmp_path / "s.yaml"
+    script.write_text("avatarkit: 1\ntitle: Footage avatar\ndefaults:\n  resolution: 320x240\n  voice: en-us-joe\n"
+                      "scenes:\n  - avatar: talk\n    renderer: diffusion\n    background: photo\n"
+                      "    segments:\n      - text: Hello from my own footage.\n")
+    r = avatarkit.render(script, tmp_path / "out")
+    frames, dur = _frames(r.video)
+    assert len(frames) == r.frames and frames[0].shape == (240, 320, 3)
+    assert abs(dur - r.frames / 25) < 0.05
+    # A photo with the diffusion renderer is refused at parse time, with the line.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"avatarkit: 1\ntitle: x\nscenes:\n  - avatar: {SAMPLES / 'avatar.png'}\n"
+                   "    renderer: diffusion\n    segments:\n      - text: Hi.\n")
+    with pytest.raises(ScriptError, match=r"bad.yaml:5: scenes\[0\].renderer: renderer 'diffusion' needs"):
+        avatarkit.load_script(bad)
