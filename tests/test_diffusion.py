@@ -307,3 +307,43 @@ def test_script_scene_with_the_diffusion_renderer(home, tmp_path, monkeypatch):
                    "    renderer: diffusion\n    segments:\n      - text: Hi.\n")
     with pytest.raises(ScriptError, match=r"bad.yaml:5: scenes\[0\].renderer: renderer 'diffusion' needs"):
         avatarkit.load_script(bad)
+
+
+def said(result) -> str:
+    """CLI output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def test_avatar_and_dub_commands_from_the_shell(footage, tmp_path):
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+
+    runner = CliRunner()
+    home = tmp_path / "home"
+    consent = tmp_path / "consent.txt"
+    consent.write_text("recorded consent")
+    r = runner.invoke(app, ["avatar", "add", "anna", "--footage", str(footage), "--consent", str(tmp_path / "no.pdf"),
+                            "--home", str(home)])
+    assert r.exit_code == 2 and "consent document not found" in said(r)
+    r = runner.invoke(app, ["avatar", "add", "anna", "--footage", str(footage), "--consent", str(consent),
+                            "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert "added anna" in said(r) and "avatar train anna" in said(r)
+    r = runner.invoke(app, ["dub", str(footage), "-o", str(tmp_path / "d.mp4"), "--audio", str(tmp_path / "x.wav"),
+                            "--home", str(home)])
+    assert r.exit_code == 2 and "no trained mouth model" in said(r)
+    r = runner.invoke(app, ["avatar", "train", "anna", "--steps", "2", "--size", "32", "--batch", "2",
+                            "--preview-every", "1", "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert "trained anna: 2 steps on cpu" in said(r)
+    assert (home / "avatars" / "anna" / "model" / "previews" / "step_000002.png").is_file()
+    r = runner.invoke(app, ["avatar", "list", "--home", str(home)])
+    assert "anna" in r.output and "yes" in r.output
+    wav = write_audio(tmp_path / "new.wav", *speech(3)[:2])
+    r = runner.invoke(app, ["dub", str(footage), "-o", str(tmp_path / "d.mp4"), "--audio", str(wav),
+                            "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert "repainted" in said(r) and (tmp_path / "d.mp4").is_file()
+    r = runner.invoke(app, ["avatar", "remove", "anna", "--home", str(home)])
+    assert r.exit_code == 0 and not (home / "avatars" / "anna").exists()
