@@ -132,6 +132,7 @@ def say(
 def check(script: Path = typer.Argument(..., help="Script file to validate.")):
     """Validate SCRIPT (format, voices, avatar photos, recordings) without rendering."""
     from .audio.io import audio_info
+    from .face.avatar import open_avatar
     from .face.rig import load_avatar
     from .script import load_script
     from .speech.engines.base import make_engine
@@ -142,7 +143,15 @@ def check(script: Path = typer.Argument(..., help="Script file to validate.")):
         for ref in sorted({seg.voice for sc in s.scenes for seg in sc.segments}):
             make_engine(get_voice(ref))
         for sc in s.scenes:
-            load_avatar(sc.avatar)
+            if sc.avatar.is_dir():
+                from .render.diffusion import check_trained
+
+                if sc.renderer == "diffusion":
+                    check_trained(sc.avatar)
+                else:
+                    open_avatar(sc.avatar)
+            else:
+                load_avatar(sc.avatar)
             for seg in sc.segments:
                 if seg.audio:
                     audio_info(seg.audio)

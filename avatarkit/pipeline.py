@@ -196,6 +196,10 @@ class Pipeline:
                     self.audio_motion = AudioMotion()
         rigs = {sc.avatar: _scene_rig(sc.avatar) for sc in script.scenes}
         for sc in script.scenes:
+            if (sc.renderer or self.renderer.kind) == "diffusion":
+                from .render.diffusion import check_trained
+
+                check_trained(sc.avatar)
             if sc.renderer and sc.renderer not in self._renderers:
                 self._renderers[sc.renderer] = make_renderer(sc.renderer)
 

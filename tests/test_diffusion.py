@@ -292,11 +292,16 @@ def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
 def test_script_scene_with_the_diffusion_renderer(home, tmp_path, monkeypatch):
     import avatarkit
 
-    monkeypatch.setenv("AVATARKIT_HOME", str(home.parent / home.name))
+    monkeypatch.setenv("AVATARKIT_HOME", str(home))
     script = tmp_path / "s.yaml"
     script.write_text("avatarkit: 1\ntitle: Footage avatar\ndefaults:\n  resolution: 320x240\n  voice: en-us-joe\n"
                       "scenes:\n  - avatar: talk\n    renderer: diffusion\n    background: photo\n"
                       "    segments:\n      - text: Hello from my own footage.\n")
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+
+    assert CliRunner().invoke(app, ["check", str(script)]).exit_code == 0
     r = avatarkit.render(script, tmp_path / "out")
     frames, dur = _frames(r.video)
     assert len(frames) == r.frames and frames[0].shape == (240, 320, 3)

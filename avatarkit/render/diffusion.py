@@ -89,13 +89,19 @@ def reference_crop(avatar: Avatar, model: MouthDiffusion) -> np.ndarray:
 @lru_cache(maxsize=4)
 def load_personal(folder: str, device: str = "cpu") -> tuple[Avatar, MouthDiffusion, MouthRig, np.ndarray]:
     """(avatar, model, mouth rig, reference crop) of a trained footage avatar folder, cached."""
-    avatar = open_avatar(folder)
-    if not avatar.trained:
-        raise RenderError(f"avatar {avatar.name!r} has no trained mouth model yet; run `avatarkit avatar train {avatar.name}`")
+    avatar = check_trained(folder)
     model = MouthDiffusion.from_pretrained(avatar.model_dir, device=device)
     rig_path = avatar.model_dir / "mouthrig.json"
     rig = MouthRig.load(rig_path) if rig_path.is_file() else MouthRig.fit(avatar.track)
     return avatar, model, rig, reference_crop(avatar, model)
+
+
+def check_trained(folder: str | Path) -> Avatar:
+    """The footage avatar in `folder`, or `RenderError` if it has no trained mouth model."""
+    avatar = open_avatar(folder)
+    if not avatar.trained:
+        raise RenderError(f"avatar {avatar.name!r} has no trained mouth model yet; run `avatarkit avatar train {avatar.name}`")
+    return avatar
 
 
 def footage_rig(folder: str | Path) -> FaceRig:

@@ -216,8 +216,10 @@ def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) ->
     named = avatars_home() / raw
     if "/" not in raw and is_avatar_folder(named):
         return named
-    raise ctx.err(f"avatar {raw!r} is neither an image file (looked at {p}) nor an avatar made with "
-                  f"`avatarkit avatar add` (looked at {named})", m.lines["avatar"], f"{field}.avatar")
+    if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+        raise ctx.err(f"avatar file {raw!r} not found (looked at {p})", m.lines["avatar"], f"{field}.avatar")
+    raise ctx.err(f"avatar {raw!r} not found: neither an image file at {p} nor an avatar made with "
+                  f"`avatarkit avatar add` at {named}", m.lines["avatar"], f"{field}.avatar")
 
 
 def _renderer(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
