@@ -52,6 +52,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128, help="crop size of the PSNR/SSIM comparison, pixels")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--save-video", type=Path, default=None, help="write real | diffusion | warp side by side")
+    ap.add_argument("--speech", type=Path, default=None,
+                    help="also dub the held-out frames with this recording and measure how each renderer's "
+                         "mouth follows the motion the learned model asks for")
     args = ap.parse_args()
 
     from avatarkit.eval.lipsync import _forget_tracked_face, real_jitter, score
@@ -145,6 +148,8 @@ def main() -> None:
     results["clip"] = {"avatar": avatar.name, "frames": len(held), "seconds": round(len(held) / track.fps, 1),
                        "train_frames": int(track.good[:start].sum()), "steps": model.config.steps if args.steps is None
                        else args.steps, "model": model.training_info.get("steps"), "size": model.config.size}
+    if args.speech:
+        results["speech"] = follow_speech(args.speech, held, real_frames, track, poses, mouth, painter, bound, rig)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.save_video:
@@ -158,6 +163,49 @@ def main() -> None:
             for i, d, wp in zip(held, outputs["diffusion"], outputs["warp"]):
                 vw.write_frame(np.concatenate([real_frames[i], d, cv2.resize(wp, (w, h))], 1))
             vw.write_audio(np.zeros(len(held) * (48000 // int(round(track.fps))), np.float32))
+
+
+def follow_speech(speech: Path, held, real_frames, track, poses, mouth, painter, bound, rig) -> dict:
+    """Dub the held-out frames with a recording; correlation and lag of measured opening vs asked jaw."""
+    from avatarkit.audio.io import load_audio
+    from avatarkit.eval import metrics as M
+    from avatarkit.eval.lipsync import _forget_tracked_face
+    from avatarkit.face.detect import try_detect_landmarks
+    from avatarkit.motion.audio import AudioMotion
+    from avatarkit.motion.track import MotionTrack
+
+    fps = int(round(track.fps))
+    audio = load_audio(speech, 48000)
+    n = min(len(held), audio.size * fps // 48000)
+    motion = AudioMotion("learned").animate_audio(audio, 48000, fps=fps, frames=n)
+    jaw = motion["jaw"][:n].astype(np.float64)
+    out = {"recording": speech.name, "seconds": round(n / fps, 1)}
+    for kind in ("diffusion", "warp"):
+        _forget_tracked_face()
+        opening = []
+        for k0 in range(0, n, 8):
+            part = list(range(k0, min(n, k0 + 8)))
+            if kind == "diffusion":
+                frames = [real_frames[held[j]].copy() for j in part]
+                painter.paint(frames, [poses[held[j]] for j in part],
+                              [mouth.retarget(track.landmarks[held[j]], motion.frame(j), poses[held[j]]) for j in part])
+            else:
+                frames = []
+                for j in part:
+                    f = bound.render_frame({**MotionTrack.zeros(1, 25).frame(0), **{c: motion.frame(j)[c] for c in
+                                            ("jaw", "wide", "round", "press", "dental")}})
+                    img = rig.image.copy()
+                    x0, y0, x1, y1 = f.box
+                    img[y0:y1, x0:x1] = f.rgb
+                    frames.append(img)
+            for f in frames:
+                p = try_detect_landmarks(f)
+                opening.append(M.mouth_opening(p[None, :, :2])[0] if p is not None else np.nan)
+        opening = np.array(opening)
+        off = M.av_offset(opening, jaw, 5)
+        out[kind] = {"corr_with_jaw": round(M.pearson(opening, jaw), 3), "offset": off.lag}
+        print("speech", kind, out[kind], flush=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ class MouthDiffusion:
                              f"train one with `avatarkit avatar train`")
         try:
             config = MouthDiffusionConfig.from_dict(json.loads(cfg_path.read_text()))
-            unet = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True)
+            unet = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True, low_cpu_mem_usage=False)
         except (ValueError, OSError, json.JSONDecodeError) as e:
             raise ModelError(f"{folder}: cannot load the mouth model ({e})") from None
         model = cls(config, unet.eval(), device)
