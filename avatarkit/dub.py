@@ -71,7 +71,10 @@ class DubProgress:
 
 def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | None,
                voices_dir=None) -> np.ndarray:
-    """The new speech as mono float32 at 48 kHz, loudness-normalised; from `audio` or from `text` + `voice`."""
+    """The new speech as mono float32 at 48 kHz, loudness-normalised; from `audio` or from `text` + `voice`.
+
+    `text` is a `Path` or a name ending in `.txt` (a UTF-8 file to read), or the words themselves.
+    """
     if (audio is None) == (text is None):
         raise RenderError("give exactly one of audio (a recording) or text (with a voice)")
     if audio is not None:
@@ -83,8 +86,14 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
 
         if voice is None:
             raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
-        p = Path(text)
-        words = (p.read_text(encoding="utf-8") if p.suffix == ".txt" and p.is_file() else str(text)).split()
+        if isinstance(text, Path) or str(text).endswith(".txt"):
+            p = Path(text)
+            try:
+                words = p.read_text(encoding="utf-8").split()
+            except (OSError, UnicodeDecodeError) as e:
+                raise RenderError(f"{p}: cannot read the text to speak ({e})") from None
+        else:
+            words = str(text).split()
         if not words:
             raise RenderError(f"{text}: no words to speak")
         v = get_voice(voice, voices_dir)

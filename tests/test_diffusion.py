@@ -286,7 +286,21 @@ def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
         dub(footage, tmp_path / "o.mp4", audio=wav, text="hello", home=home)
     with pytest.raises(AvatarkitError, match="none.wav: no such file"):
         dub(footage, tmp_path / "o.mp4", audio=tmp_path / "none.wav", home=home)
+    with pytest.raises(RenderError, match="missing.txt: cannot read"):
+        dub(footage, tmp_path / "o.mp4", text=tmp_path / "missing.txt", voice="en-espeak", home=home)
     assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".o.*"))
+
+
+def test_dub_from_text_keeps_the_video_length_when_the_speech_is_shorter(home, footage, tmp_path):
+    from avatarkit.dub import dub
+
+    script = tmp_path / "de.txt"
+    script.write_text("Guten Morgen.", encoding="utf-8")
+    r = dub(footage, tmp_path / "de.mp4", text=script, voice="de-espeak", home=home)
+    src, _ = _frames(footage)
+    got, dur = _frames(r.video)
+    assert len(got) == len(src) == r.frames and r.stretch == 1.0
+    assert abs(dur - len(src) / 25) < 0.05
 
 
 def test_script_scene_with_the_diffusion_renderer(home, tmp_path, monkeypatch):
