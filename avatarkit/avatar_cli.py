@@ -63,6 +63,7 @@ def train(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     until: float = typer.Option(1.0, help="Train on this leading share of the footage; the rest validates."),
     preview_every: int = typer.Option(250, help="Write a preview PNG every N steps."),
+    restart: bool = typer.Option(False, "--restart", help="Start afresh instead of resuming from the checkpoint."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
     """Train avatar NAME's mouth model on its footage; resumes from its last checkpoint."""
@@ -73,7 +74,8 @@ def train(
     try:
         a = open_avatar(name, home)
         settings = TrainSettings(steps=steps, size=size, batch=batch, device=device, until=until,
-                                 preview_every=preview_every, checkpoint_every=min(250, preview_every))
+                                 preview_every=preview_every, checkpoint_every=min(250, max(1, preview_every)),
+                                 restart=restart)
         with _bar() as bar:
             tasks: dict[str, int] = {}
 
@@ -86,6 +88,9 @@ def train(
             model = train_api(a, settings, progress=progress)
     except AvatarkitError as e:
         _fail(e)
+    except KeyboardInterrupt:
+        err.print(f"interrupted; run `avatarkit avatar train {name}` again to resume from the last checkpoint")
+        raise typer.Exit(code=130) from None
     info = model.training_info
     err.print(f"[green]trained[/] {a.name}: {info['steps']} steps on {info['device']} in {info['seconds']:.0f} s, "
               f"validation error {info['validation_loss']}; previews in {a.model_dir / 'previews'}")
@@ -97,7 +102,11 @@ def list_(home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     from .face.avatar import list_avatars
 
     t = Table("name", "frames", "usable", "trained", "folder")
-    for a in list_avatars(home):
+    try:
+        avatars = list_avatars(home)
+    except AvatarkitError as e:
+        _fail(e)
+    for a in avatars:
         t.add_row(a.name, str(a.meta["footage"]["frames"]), str(a.meta["intake"]["usable"]),
                   "yes" if a.trained else "no", str(a.folder))
     Console().print(t)

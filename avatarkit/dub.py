@@ -33,7 +33,7 @@ import numpy as np
 from .audio.io import load_audio
 from .errors import RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, open_avatar
-from .face.crop import face_pose, smooth_poses
+from .face.crop import track_poses
 from .face.footage import _judge, video_frames, video_info
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
@@ -183,7 +183,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     t0 = time.perf_counter()
     track = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
     timings["motion"] += time.perf_counter() - t0
-    poses = smooth_poses(np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(points, good)]))
+    poses = track_poses(points, good)
     source = np.minimum((np.arange(n_out) * n_video) // n_out, n_video - 1)   # output frame -> video frame
     painter = MouthPainter(model, reference, steps)
     painted = 0

@@ -106,8 +106,14 @@ def open_avatar(ref: str | Path, home: str | Path | None = None) -> Avatar:
                           f"create one with `avatarkit avatar add {p.name} --footage VIDEO --consent FILE`")
     try:
         meta = json.loads((folder / AVATAR_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AvatarError(f"{folder / AVATAR_FILE}: unreadable ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("footage"), dict) or "file" not in meta["footage"] \
+            or "name" not in meta or "intake" not in meta:
+        raise AvatarError(f"{folder / AVATAR_FILE}: not an avatar record (name, footage.file and intake expected)")
+    for need in (meta["footage"]["file"], "track.npz"):
+        if not (folder / need).is_file():
+            raise AvatarError(f"{folder}: {need} is missing; the avatar folder is incomplete, add it again")
     return Avatar(folder, meta)
 
 

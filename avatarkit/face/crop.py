@@ -1,14 +1,17 @@
 """The lower-face crop: where the diffusion renderer looks, and how it pastes back.
 
 Every frame's lower face is mapped by a similarity transform into a square
-canonical crop of `size` pixels: the eye line horizontal, the crop centred
-`CROP_CENTER` eye distances (IOD) below the eye midpoint and `CROP_SIDE`
-IOD wide, so mouth and chin land on the same pixels whoever speaks and
-however the head turns in the image plane. In that frame a fixed mask
-covers the mouth, cheeks below the nose and the chin: the only pixels the
-renderer may change. Paste-back warps the generated crop into the frame and
-blends it with a feathered copy of that mask whose edge is exactly zero,
-so every pixel outside the mask keeps its original value bit for bit.
+canonical crop of `size` pixels. The eye line is made level, and the unit
+of length is `s`, the distance from the eye line down to the base of the
+nose (landmark 2): mouth and chin sit at nearly the same multiples of `s`
+in every face (chin 2.5-2.6 s), while their distance in eye widths varies
+by a third between people. The crop spans `CROP_TOP` to `CROP_TOP +
+CROP_SIDE` s below the eyes. In it a fixed mask covers the upper lip up to
+just under the nose, the mouth, the cheeks beside it and the chin: the only
+pixels the renderer may change. Paste-back warps the generated crop into
+the frame and blends it with a copy of that mask feathered inward to
+exactly zero at its edge (the crop's border included), so every pixel
+outside the mask keeps its original value bit for bit.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 
 from . import landmarks as lm
 
-CROP_CENTER = 1.2    # IOD below the eye midpoint
-CROP_SIDE = 1.8      # IOD
+CROP_TOP = 0.75      # s below the eye line
+CROP_SIDE = 2.25     # s
+POSE_SIZE = 5
 JAW_LINE = (361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132)
 NOSE_BASE = (98, 97, 2, 326, 327)
 LIP_OUTER = lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER[::-1][1:-1]
@@ -38,28 +42,37 @@ def eye_centers(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def face_pose(points: np.ndarray) -> np.ndarray:
-    """(4,) float64: eye midpoint x, y (pixels), eye-line vector x, y (pixels, length = IOD).
+    """(5,) float64: eye midpoint x, y, eye-line vector x, y (length = IOD), and `s`, all in pixels.
 
-    The four numbers fix the similarity transform of the crop; video code
-    smooths them over time so the crop does not shake with tracking noise.
+    `s` is how far the base of the nose lies below the eye line. The five
+    numbers fix the crop's similarity transform; video code smooths them
+    over time (`smooth_poses`) so the crop does not shake with tracking noise.
     """
     a, b = eye_centers(points)
     d = b - a
     if d[0] < 0:
         d = -d
-    return np.array([(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, d[0], d[1]], np.float64)
+    mid = (a + b) / 2
+    u = d / max(float(np.hypot(*d)), 1e-9)
+    v = np.array([-u[1], u[0]])
+    s = float(np.dot(points[2, :2] - mid, v))
+    return np.array([mid[0], mid[1], d[0], d[1], s], np.float64)
+
+
+def pose_iod(pose: np.ndarray) -> float:
+    """The eye distance (pixels) of a `face_pose`."""
+    return float(np.hypot(pose[2], pose[3]))
 
 
 def crop_matrix(pose: np.ndarray, size: int) -> np.ndarray:
     """The 2x3 affine map from frame pixels to crop pixels for a `face_pose`."""
-    mid, d = pose[:2], pose[2:]
-    iod = float(np.hypot(*d))
-    u = d / iod
+    mid, d, s = pose[:2], pose[2:4], max(float(pose[4]), 1e-6)
+    u = d / float(np.hypot(*d))
     v = np.array([-u[1], u[0]])
-    center = mid + CROP_CENTER * iod * v
-    s = size / (CROP_SIDE * iod)
-    # crop = s * R (p - center) + size/2, with R's rows u and v.
-    R = np.stack([u, v]) * s
+    center = mid + (CROP_TOP + CROP_SIDE / 2) * s * v
+    k = size / (CROP_SIDE * s)
+    # crop = k * R (p - center) + size/2, with R's rows u and v.
+    R = np.stack([u, v]) * k
     t = size / 2 - R @ center
     return np.concatenate([R, t[:, None]], 1)
 
@@ -88,15 +101,18 @@ def mouth_mask(size: int) -> tuple[np.ndarray, np.ndarray]:
 
     `hard` is 1 inside (what the model must fill in), `alpha` the paste
     weight: 1 deep inside, ramping to exactly 0 at the hard mask's edge over
-    6 % of the crop, so the seam is invisible and nothing outside changes.
+    5 % of the crop, so the seam is invisible and nothing outside changes.
     """
     if size not in _MASKS:
         y, x = (np.mgrid[0:size, 0:size] + 0.5) / size
-        # The top edge dips under the nose and rises beside it, so smiling mouth corners are well inside.
-        hard = ((((x - 0.5) / 0.42) ** 2 + ((y - 0.62) / 0.5) ** 2) <= 1.0) & (y >= 0.32 - 0.8 * (x - 0.5) ** 2)
+        # The top edge dips just under the nose and rises beside it, so the whole upper lip is inside.
+        # A squarish super-ellipse: wide at the mouth corners (a broad smile stays inside), narrow at the chin.
+        hard = ((np.abs((x - 0.5) / 0.47) ** 3 + np.abs((y - 0.55) / 0.47) ** 3) <= 1.0) & (y >= 0.16 - 0.8 * (x - 0.5) ** 2)
         hard = hard.astype(np.uint8)
-        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 5)
-        alpha = np.clip(dist / max(1.0, 0.06 * size), 0.0, 1.0).astype(np.float32)
+        # A zero border first, so the weight also ramps down to zero at the crop's own edge.
+        padded = np.pad(hard, 1)
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        alpha = np.clip((dist - 1.0) / max(1.0, 0.05 * size), 0.0, 1.0).astype(np.float32)
         _MASKS[size] = (hard.astype(np.float32), alpha)
     return _MASKS[size]
 
@@ -152,7 +168,7 @@ def paste(frame: np.ndarray, crop_rgb: np.ndarray, matrix: np.ndarray) -> tuple[
 
 
 def smooth_poses(poses: np.ndarray, radius: int = 2) -> np.ndarray:
-    """Centred moving average of (N, 4) `face_pose`s over 2 * radius + 1 frames, NaN rows skipped.
+    """Centred moving average of (N, 5) `face_pose`s over 2 * radius + 1 frames, NaN rows skipped.
 
     Tracking noise of a pixel or two shakes a crop that is upscaled 2-4x;
     averaging the eye geometry over 5 frames (0.2 s) removes the shake and
@@ -161,7 +177,7 @@ def smooth_poses(poses: np.ndarray, radius: int = 2) -> np.ndarray:
     n = poses.shape[0]
     ok = ~np.isnan(poses).any(1)
     vals = np.where(ok[:, None], poses, 0.0)
-    c = np.concatenate([np.zeros((1, 4)), np.cumsum(vals, 0)])
+    c = np.concatenate([np.zeros((1, poses.shape[1])), np.cumsum(vals, 0)])
     k = np.concatenate([[0], np.cumsum(ok)])
     lo = np.clip(np.arange(n) - radius, 0, n)
     hi = np.clip(np.arange(n) + radius + 1, 0, n)
@@ -169,3 +185,9 @@ def smooth_poses(poses: np.ndarray, radius: int = 2) -> np.ndarray:
     out = (c[hi] - c[lo]) / np.maximum(cnt, 1)
     out[~ok] = np.nan
     return out
+
+
+def track_poses(landmarks: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Smoothed crop poses (N, 5) of a landmark sequence (N, 478, 2+), NaN where `good` is False."""
+    raw = np.array([face_pose(p) if g else np.full(POSE_SIZE, np.nan) for p, g in zip(landmarks, good)])
+    return smooth_poses(raw.reshape(-1, POSE_SIZE))

@@ -5,7 +5,7 @@ tracking mode on every frame. A frame is rejected when tracking is not to
 be trusted: no face or several, a face too small to animate, cut off by
 the edge, turned far from the camera, or a landmark jump no real head
 makes in one frame. From the usable frames it picks neutral frames (mouth
-closed, facing the camera) and idle loops: stretches of 2-8 seconds whose
+closed, facing the camera) and idle loops: stretches of 2-6 seconds whose
 last frame is close to their first in head pose, so a scene longer than
 the footage plays a loop again and again without a freeze or a jump.
 
@@ -22,12 +22,12 @@ import numpy as np
 
 from ..errors import FaceError
 from . import landmarks as lm
-from .crop import face_pose
+from .crop import POSE_SIZE, face_pose, pose_iod
 
 MIN_IOD_PX = 20
 MAX_JUMP_IOD = 0.25      # stable points moving more than this in one frame: a tracking glitch
 MAX_TURN = 0.45          # nose offset from the eye midline, in IOD: turned too far
-LOOP_SECONDS = (2.0, 8.0)
+LOOP_SECONDS = (2.0, 6.0)
 STABLE = lm.LEFT_EYE_CORNERS + lm.RIGHT_EYE_CORNERS + (lm.NOSE_TIP, 168, 6)
 
 
@@ -102,13 +102,13 @@ def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
     if points is None:
         return "no single face"
     pose = face_pose(points)
-    iod = float(np.hypot(pose[2], pose[3]))
+    iod = pose_iod(pose)
     if iod < MIN_IOD_PX:
         return "face too small"
     lower = points[list(lm.FACE_OVAL), :2]
     if lower[:, 0].min() < 0 or lower[:, 0].max() > w or lower[:, 1].max() > h:
         return "face cut off"
-    u = pose[2:] / iod
+    u = pose[2:4] / iod
     turn = abs(float(np.dot(points[lm.NOSE_TIP, :2] - pose[:2], u))) / iod
     if turn > MAX_TURN:
         return "turned away"
@@ -143,7 +143,7 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
         raise FaceError(f"{path}: no frames could be decoded")
     L = np.stack(pts_all).astype(np.float32)
     # Jumps: stable points moving further in one frame than a head can, relative to the face size.
-    iod = np.array([np.hypot(*face_pose(p)[2:]) if r is None else np.nan for p, r in zip(L, reasons)])
+    iod = np.array([pose_iod(face_pose(p)) if r is None else np.nan for p, r in zip(L, reasons)])
     step = np.linalg.norm(np.diff(L[:, list(STABLE), :2], axis=0), axis=2).mean(1) / np.maximum(iod[1:], 1)
     for i in np.flatnonzero(step > MAX_JUMP_IOD):
         for j in (i, i + 1):
@@ -170,8 +170,8 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
 def mouth_gap(points: np.ndarray) -> float:
     """Inner-lip opening at the lip centre divided by the eye distance (0 = closed)."""
     pose = face_pose(points)
-    iod = float(np.hypot(pose[2], pose[3]))
-    u = pose[2:] / iod
+    iod = pose_iod(pose)
+    u = pose[2:4] / iod
     v = np.array([-u[1], u[0]])
     return max(0.0, float(np.dot(points[lm.LOWER_LIP_CENTER, :2] - points[lm.UPPER_LIP_CENTER, :2], v))) / iod
 
@@ -183,8 +183,8 @@ def neutral_frames(track: FootageTrack, count: int = 8) -> list[int]:
     for i in idx:
         p = track.landmarks[i]
         pose = face_pose(p)
-        iod = float(np.hypot(pose[2], pose[3]))
-        turn = abs(float(np.dot(p[lm.NOSE_TIP, :2] - pose[:2], pose[2:] / iod))) / iod
+        iod = pose_iod(pose)
+        turn = abs(float(np.dot(p[lm.NOSE_TIP, :2] - pose[:2], pose[2:4] / iod))) / iod
         scores.append(mouth_gap(p) + turn)
     scores = np.array(scores)
     order = idx[np.argsort(scores)]
@@ -199,29 +199,32 @@ def neutral_frames(track: FootageTrack, count: int = 8) -> list[int]:
 
 
 def _pose_distance(a: np.ndarray, b: np.ndarray) -> float:
-    iod = float(np.hypot(a[2], a[3]))
-    return float(np.linalg.norm(a[:2] - b[:2]) / iod + np.linalg.norm(a[2:] - b[2:]) / iod)
+    return float(np.linalg.norm(a - b) / pose_iod(a))
 
 
 def idle_loops(track: FootageTrack, count: int = 4) -> list[tuple[int, int]]:
-    """Up to `count` non-overlapping [start, end) ranges of usable frames whose ends meet smoothly.
+    """Up to `count` non-overlapping [start, end) ranges of usable frames that play on from their end to their start.
 
-    A loop's cost is how far head position, size and angle at `end` are from
-    `start` (in IOD), plus the same for the velocities, so playing `start`
-    after `end - 1` continues the motion. Falls back to the longest usable
-    run when no loop is below the cost limit.
+    Playing frame `start` after `end - 1` must look like playing frame
+    `end`: the cost is how far the head pose (position, size, angle, in IOD)
+    at `start` is from `end`, plus how far the motion from `start` to
+    `start + 1` is from the motion from `end` to `end + 1`. Loops above the
+    cost limit are not kept; with none, renderers fall back to `usable_run`
+    played forwards and backwards.
     """
     n, fps = track.frames, track.fps
     lo, hi = int(LOOP_SECONDS[0] * fps), int(LOOP_SECONDS[1] * fps)
-    poses = np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(track.landmarks, track.good)])
+    poses = np.array([face_pose(p) if g else np.full(POSE_SIZE, np.nan) for p, g in zip(track.landmarks, track.good)])
     bad = np.concatenate([[0], np.cumsum(~track.good)])
     cands = []
-    for a in range(1, n - lo, max(1, int(fps // 5))):
-        for b in range(a + lo, min(n - 1, a + hi)):
-            if bad[b + 1] - bad[a - 1] > 0:
+    for a in range(0, n - lo - 1, max(1, int(fps // 5))):
+        for b in range(a + lo, min(n - 1, a + hi + 1)):
+            if bad[b + 2] - bad[a] > 0:       # frames a .. b + 1 must all be usable
                 break
-            velocity = np.linalg.norm((poses[a] - poses[a - 1]) - (poses[b + 1] - poses[b])) / np.hypot(*poses[a][2:])
-            cands.append((_pose_distance(poses[a], poses[b]) + velocity, a, b))
+            motion = np.linalg.norm((poses[a + 1] - poses[a]) - (poses[b + 1] - poses[b])) / pose_iod(poses[a])
+            cost = _pose_distance(poses[a], poses[b]) + motion
+            if np.isfinite(cost):
+                cands.append((float(cost), a, b))
     cands.sort()
     loops: list[tuple[int, int]] = []
     for cost, a, b in cands:
@@ -229,13 +232,17 @@ def idle_loops(track: FootageTrack, count: int = 4) -> list[tuple[int, int]]:
             break
         if all(b <= s or a >= e for s, e in loops):
             loops.append((a, b))
-    if not loops:
-        runs, start = [], None
-        for i, g in enumerate(list(track.good) + [False]):
-            if g and start is None:
-                start = i
-            elif not g and start is not None:
-                runs.append((start, i))
-                start = None
-        loops = [max(runs, key=lambda r: r[1] - r[0])]
     return loops
+
+
+def usable_run(track: FootageTrack, max_frames: int) -> tuple[int, int]:
+    """The first `max_frames` of the longest run of consecutive usable frames, as [start, end)."""
+    best, start = (0, 0), None
+    for i, g in enumerate(list(track.good) + [False]):
+        if g and start is None:
+            start = i
+        elif not g and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best[0], min(best[1], best[0] + max_frames)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .crop import LOWER_FACE, crop_matrix, face_pose, from_crop, to_crop
+from .crop import LOWER_FACE, crop_matrix, face_pose, from_crop, pose_iod, to_crop
 from .footage import FootageTrack, mouth_gap
 
 IDX = np.array(LOWER_FACE)
@@ -28,7 +28,7 @@ IDX = np.array(LOWER_FACE)
 
 def mouth_width(points: np.ndarray) -> float:
     pose = face_pose(points)
-    return float(np.linalg.norm(points[61, :2] - points[291, :2]) / np.hypot(pose[2], pose[3]))
+    return float(np.linalg.norm(points[61, :2] - points[291, :2]) / pose_iod(pose))
 
 
 def _design(open_: np.ndarray, width: np.ndarray) -> np.ndarray:

@@ -114,6 +114,13 @@ class MouthDiffusion:
         self.unet = (unet or build_unet(self.config)).to(device)
         self.scheduler = build_scheduler(self.config)
         self.training_info: dict = {}
+        # Training noise always comes from a DDPM schedule of the same betas: before `set_timesteps`,
+        # DPM-Solver++ keeps its sigmas in the opposite order to its timesteps, so its `add_noise` would
+        # pair timestep t with the noise level of 999 - t.
+        from diffusers import DDPMScheduler
+
+        self.noise_schedule = DDPMScheduler(num_train_timesteps=self.config.train_timesteps,
+                                            beta_schedule="squaredcos_cap_v2", prediction_type="sample")
 
     @property
     def device(self) -> torch.device:
@@ -150,7 +157,7 @@ class MouthDiffusion:
         b = target.shape[0]
         noise = torch.randn(target.shape, generator=generator, device="cpu").to(target.device)
         t = torch.randint(0, self.config.train_timesteps, (b,), generator=generator, device="cpu").to(target.device)
-        noisy = self.scheduler.add_noise(target, noise, t)
+        noisy = self.noise_schedule.add_noise(target, noise, t)
         pred = self._net(noisy, cond, t)
         err = (pred - target) ** 2
         if weight is not None:
@@ -183,8 +190,8 @@ class MouthDiffusion:
         folder.mkdir(parents=True, exist_ok=True)
         self.unet.save_pretrained(folder / "unet", safe_serialization=True)
         self.scheduler.save_pretrained(folder / "scheduler")
-        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         (folder / "training.json").write_text(json.dumps(self.training_info, indent=2) + "\n")
+        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         return folder
 
     @classmethod

@@ -24,8 +24,8 @@ import torch
 
 from ..errors import RenderError
 from ..face.avatar import Avatar, is_avatar_folder, open_avatar
-from ..face.crop import crop_matrix, cut, draw_condition, face_pose, mouth_mask, paste, smooth_poses, to_crop
-from ..face.footage import video_frames
+from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop, track_poses
+from ..face.footage import usable_run, video_frames
 from ..face.mouthrig import MouthRig
 from ..face.rig import FaceRig
 from ..models.mouth_diffusion import MouthDiffusion, to_tensor, to_uint8
@@ -66,9 +66,8 @@ class MouthPainter:
 
 
 def avatar_poses(avatar: Avatar) -> np.ndarray:
-    """Smoothed crop poses of all footage frames (N, 4), NaN on unusable frames."""
-    t = avatar.track
-    return smooth_poses(np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(t.landmarks, t.good)]))
+    """Smoothed crop poses of all footage frames (N, 5), NaN on unusable frames."""
+    return track_poses(avatar.track.landmarks, avatar.track.good)
 
 
 def reference_crop(avatar: Avatar, model: MouthDiffusion) -> np.ndarray:
@@ -104,12 +103,22 @@ def check_trained(folder: str | Path) -> Avatar:
     return avatar
 
 
+def idle_frames(avatar: Avatar) -> tuple[list[int], bool]:
+    """Footage frame indices the idle motion plays, and whether they loop (else they play forwards and back)."""
+    t = avatar.track
+    if t.loops:
+        a, b = t.loops[0]
+        return list(range(a, b)), True
+    a, b = usable_run(t, int(MAX_LOOP_S * t.fps))
+    return list(range(a, b)), False
+
+
 def footage_rig(folder: str | Path) -> FaceRig:
-    """The `FaceRig` a layout places for a footage avatar: the first frame of its idle loop."""
+    """The `FaceRig` a layout places for a footage avatar: the first frame of its idle motion."""
     from ..face.rig import rig_from_image
 
     avatar = open_avatar(folder)
-    start = avatar.track.loops[0][0] if avatar.track.loops else int(np.flatnonzero(avatar.track.good)[0])
+    start = idle_frames(avatar)[0][0]
     for k, rgb in enumerate(video_frames(avatar.footage)):
         if k == start:
             rig = rig_from_image(rgb, source=str(avatar.folder))
@@ -144,35 +153,41 @@ class BoundDiffusion:
         self.rig, self.avatar, self.mouth = rig, avatar, mouth
         self.painter = MouthPainter(model, reference, steps)
         t = avatar.track
-        a, b = t.loops[0] if t.loops else (0, t.frames)
-        b = min(b, a + int(MAX_LOOP_S * t.fps))
+        frames, self.loops = idle_frames(avatar)
+        wanted = set(frames)
         h, w = rig.image.shape[:2]
         self.scale = w / t.width
         poses = avatar_poses(avatar)
-        self.frames, self.mattes, self.poses, self.points = [], [], [], []
+        self.images, self.mattes, self.poses, self.points = [], [], [], []
         for k, rgb in enumerate(video_frames(avatar.footage)):
-            if k >= b:
+            if k > frames[-1]:
                 break
-            if k >= a and t.good[k]:
+            if k in wanted:
                 img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if (w, h) != (t.width, t.height) else rgb
-                self.frames.append(img)
-                self.mattes.append(person_matte(img))
+                self.images.append(img)
+                # uint8 mattes: a 6 s loop at 1080p is 150 frames, and float32 would add 1.2 GB.
+                self.mattes.append(np.round(person_matte(img) * 255).astype(np.uint8))
                 self.poses.append(poses[k] * self.scale)
                 self.points.append(t.landmarks[k][:, :2] * self.scale)
-        if not self.frames:
-            raise RenderError(f"avatar {avatar.name!r}: its idle loop has no usable frames")
+        if not self.images:
+            raise RenderError(f"avatar {avatar.name!r}: its idle motion has no usable frames")
         self.box = (0, 0, w, h)
         self.i = 0
 
     def render_frame(self, channels: dict[str, float]) -> AvatarFrame:
-        k = self.i % len(self.frames)
+        n = len(self.images)
+        if self.loops or n == 1:
+            k = self.i % n
+        else:   # forwards, then backwards: never a jump
+            k = self.i % (2 * n - 2)
+            k = k if k < n else 2 * n - 2 - k
         self.i += 1
-        frame = self.frames[k].copy()
+        frame = self.images[k].copy()
         target = self.mouth.retarget(self.points[k], channels, self.poses[k])
         self.painter.paint([frame], [self.poses[k]], [target])
-        return AvatarFrame(self.box, frame, self.mattes[k], target.astype(np.float32))
+        return AvatarFrame(self.box, frame, self.mattes[k].astype(np.float32) / 255.0, target.astype(np.float32))
 
-    def frames_for(self, track):
+    def frames(self, track):
         for i in range(len(track)):
             yield self.render_frame(track.frame(i))
 

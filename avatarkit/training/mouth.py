@@ -4,13 +4,13 @@ Every usable footage frame gives one example: its lower-face crop is the
 target, the same crop with the mouth masked out plus the frame's own lips
 and jaw drawn as the condition image are the inputs, and another frame of
 the same person at least a second away is the reference. Crops are cut once
-and kept in memory (4800 frames at 128 px: 240 MB). Batches are flipped
+and kept in memory with their condition images (4800 frames at 128 px: 400 MB). Batches are flipped
 left-right at random, all inputs together.
 
 Training resumes: a checkpoint (weights, EMA weights, optimiser, step,
-random state) is written every `checkpoint_every` steps into
-`<model>/checkpoint/`, and a later run with the same settings continues
-from it. A preview PNG (real | condition | generated) is written every
+random states) is written every `checkpoint_every` steps into
+`<model>/checkpoint/`, and a later run continues from it (at the crop size
+it started with; other model settings are refused unless `restart`). A preview PNG (real | condition | generated) is written every
 `preview_every` steps into `<model>/previews/`. The final EMA weights are
 saved with `save_pretrained`.
 """
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..face.avatar import Avatar
-from ..face.crop import CONDITION_CHANNELS, crop_matrix, cut, draw_condition, face_pose, mouth_mask, smooth_poses, to_crop
+from ..face.crop import CONDITION_CHANNELS, crop_matrix, cut, draw_condition, mouth_mask, to_crop, track_poses
 from ..face.footage import video_frames
 from ..models.mouth_diffusion import MouthDiffusion, MouthDiffusionConfig, to_tensor, to_uint8
 
@@ -49,6 +49,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     mask_weight: float = 4.0
+    restart: bool = False            # start afresh even when a checkpoint of other settings exists
 
 
 @dataclass
@@ -62,10 +63,8 @@ class CropSet:
 
 
 def footage_poses(avatar: Avatar) -> np.ndarray:
-    """Smoothed crop poses of every footage frame, (N, 4), NaN where the frame is unusable."""
-    t = avatar.track
-    poses = np.array([face_pose(p) if g else np.full(4, np.nan) for p, g in zip(t.landmarks, t.good)])
-    return smooth_poses(poses)
+    """Smoothed crop poses of every footage frame, (N, 5), NaN where the frame is unusable."""
+    return track_poses(avatar.track.landmarks, avatar.track.good)
 
 
 def cut_crops(avatar: Avatar, size: int, frames: np.ndarray,
@@ -151,21 +150,39 @@ def train(avatar: Avatar, settings: TrainSettings | None = None, config: MouthDi
     `progress(stage, done, total, info)` reports `crops` and `train` stages;
     `info` carries the running loss. Returns the trained model (EMA weights).
     """
+    from ..face.avatar import AvatarError
+
     s = settings or TrainSettings()
+    if min(s.steps, s.preview_every, s.checkpoint_every) < 1 or not 0 < s.until <= 1:
+        raise AvatarError("steps, preview_every and checkpoint_every must be at least 1, and until in (0, 1]")
     device = pick_device(s.device)
-    size = s.size or (256 if device == "cuda" else 128)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AvatarError(f"device {device!r}: no CUDA GPU is available here; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise AvatarError(f"device {device!r}: expected auto, cpu or cuda")
+    out = avatar.model_dir
+    ckpt_dir = out / "checkpoint"
+    state = None
+    if (ckpt_dir / "state.pt").is_file() and not s.restart:
+        try:
+            state = torch.load(ckpt_dir / "state.pt", map_location="cpu", weights_only=True)
+        except Exception as e:   # a truncated or foreign file: say so rather than crash mid-way
+            raise AvatarError(f"{ckpt_dir / 'state.pt'}: unreadable checkpoint ({e}); train with --restart") from None
+    if config is None and state is not None and s.size is None:
+        config = MouthDiffusionConfig.from_dict(state["meta"]["config"])   # resume at the size it was started
+    size = s.size or (config.size if config else (256 if device == "cuda" else 128))
     batch = s.batch or (32 if device == "cuda" else 8)
     config = config or MouthDiffusionConfig(size=size)
     if config.size != size:
         config = MouthDiffusionConfig.from_dict({**config.to_dict(), "size": size})
+    if state is not None and state["meta"]["config"] != config.to_dict():
+        raise AvatarError(f"avatar {avatar.name!r} has a checkpoint at step {state['step']} of a model with other "
+                          f"settings (size {state['meta']['config']['size']}); keep them to resume, or train with "
+                          f"--restart to start afresh")
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
-    out = avatar.model_dir
-    ckpt_dir = out / "checkpoint"
     train_idx, val_idx = split(avatar, s.until)
     if len(train_idx) < 2 * avatar.track.fps:
-        from ..face.avatar import AvatarError
-
         raise AvatarError(f"avatar {avatar.name!r}: only {len(train_idx)} usable frames to train on")
     crops = cut_crops(avatar, config.size, np.concatenate([train_idx, val_idx]),
                       progress=(lambda d, n: progress("crops", d, n, {})) if progress else None)
@@ -175,20 +192,20 @@ def train(avatar: Avatar, settings: TrainSettings | None = None, config: MouthDi
     opt = torch.optim.AdamW(model.unet.parameters(), lr=s.lr, weight_decay=0.0)
     step, history, seconds = 0, [], 0.0
     meta = {"settings": asdict(s), "config": config.to_dict()}
-    if (ckpt_dir / "state.pt").is_file():
-        state = torch.load(ckpt_dir / "state.pt", map_location=device, weights_only=False)
-        if state["meta"]["config"] == meta["config"]:
-            model.unet.load_state_dict(state["unet"])
-            ema.load_state_dict(state["ema"])
-            opt.load_state_dict(state["opt"])
-            step, history, seconds = state["step"], state["history"], state["seconds"]
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-    gen = torch.Generator().manual_seed(s.seed + step)
+    gen = torch.Generator().manual_seed(s.seed)
+    if state is not None:
+        model.unet.load_state_dict(state["unet"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, history, seconds = state["step"], state["history"], state["seconds"]
+        rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["gen_rng"])
     hard, _ = mouth_mask(config.size)
     weight = (1 + (s.mask_weight - 1) * torch.from_numpy(hard))[None, None].to(device)
-    ref_frame = int(np.searchsorted(crops.frames, avatar.track.neutral[0])) if avatar.track.neutral else 0
-    ref_frame = min(ref_frame, ntrain - 1)
+    # The reference: the best neutral frame the model trains on (not one of the held-out frames).
+    neutral = [i for i in avatar.track.neutral if i in set(train_idx.tolist())]
+    ref_frame = int(np.searchsorted(crops.frames, neutral[0])) if neutral else 0
     show = np.linspace(ntrain if len(val_idx) else 0, len(crops.frames) - 1, 4).astype(int)
     running = None
     t_start = time.perf_counter() - seconds
@@ -198,8 +215,8 @@ def train(avatar: Avatar, settings: TrainSettings | None = None, config: MouthDi
         tmp = ckpt_dir / "state.pt.tmp"
         torch.save({"meta": meta, "unet": model.unet.state_dict(), "ema": ema.state_dict(),
                     "opt": opt.state_dict(), "step": step, "history": history,
-                    "seconds": time.perf_counter() - t_start, "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state()}, tmp)
+                    "seconds": time.perf_counter() - t_start, "rng": json.dumps(rng.bit_generator.state),
+                    "torch_rng": torch.get_rng_state(), "gen_rng": gen.get_state()}, tmp)
         tmp.replace(ckpt_dir / "state.pt")
 
     model.unet.train()
@@ -237,13 +254,16 @@ def train(avatar: Avatar, settings: TrainSettings | None = None, config: MouthDi
         "validation_loss": validation_loss(final, crops, np.arange(ntrain, len(crops.frames)), ref_frame),
         "history": history, "settings": asdict(s),
     }
-    final.save_pretrained(out)
+    # `config.json` marks a usable model: remove it first and let `save_pretrained` write it last,
+    # so an interrupted save leaves "not trained", never a model with a mismatched reference.
+    (out / "config.json").unlink(missing_ok=True)
     from PIL import Image
 
     from ..face.mouthrig import MouthRig
 
     Image.fromarray(crops.images[ref_frame]).save(out / "reference.png")
     MouthRig.fit(avatar.track, train_idx).save(out / "mouthrig.json")
+    final.save_pretrained(out)
     avatar.meta["model"] = {"size": config.size, "steps": step, "device": device,
                             "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     avatar.save_meta()
