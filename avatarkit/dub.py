@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from .audio.io import load_audio
-from .errors import RenderError
+from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, open_avatar
 from .face.crop import track_poses
 from .face.footage import _judge, video_frames, video_info
@@ -80,37 +80,34 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if audio is not None:
         x = load_audio(audio, SAMPLE_RATE)
     else:
-        from .speech.engines.base import make_engine
-        from .speech.utterance import Token
-        from .speech.voice import get_voice
+        from .speech.align import synthesize_transcript
 
         if voice is None:
             raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
         if isinstance(text, Path) or str(text).endswith(".txt"):
             p = Path(text)
             try:
-                words = p.read_text(encoding="utf-8").split()
+                words = p.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise RenderError(f"{p}: cannot read the text to speak ({e})") from None
         else:
-            words = str(text).split()
-        if not words:
+            words = str(text)
+        if not words.split():
             raise RenderError(f"{text}: no words to speak")
-        v = get_voice(voice, voices_dir)
-        utt = make_engine(v).synthesize([Token(w) for w in words]).resampled(SAMPLE_RATE)
-        x = utt.audio
+        # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
+        x = synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio
     return LoudnessNormalizer(SAMPLE_RATE)(x)
 
 
 def video_landmarks(video: Path, avatar: Avatar | None,
                     progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(landmarks (N, 478, 2) pixels, usable (N,) bool) of every frame of `video`."""
-    from .errors import FaceError
-    from .face.detect import detect_landmarks
+    from .face.detect import detect_landmarks, reset_tracking
 
     if avatar is not None and avatar.meta.get("footage", {}).get("sha256") == _digest(video):
         return avatar.track.landmarks[:, :, :2], avatar.track.good
     fps, w, h, total = video_info(video)
+    reset_tracking()
     pts, good = [], []
     for i, rgb in enumerate(video_frames(video)):
         try:
@@ -148,6 +145,10 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         raise RenderError(f"{out}: the output would overwrite the input video")
     if not video.is_file():
         raise RenderError(f"{video}: video not found")
+    if steps is not None and not 1 <= steps <= 50:
+        raise RenderError(f"steps {steps}: expected 1 to 50 sampling steps")
+    if batch < 1:
+        raise RenderError(f"batch {batch}: expected at least 1 frame per model call")
     fps_f, width, height, _ = video_info(video)
     fps = int(round(fps_f))
     if SAMPLE_RATE % fps:
@@ -171,6 +172,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     t0 = time.perf_counter()
     points, good = video_landmarks(video, av_, report("landmarks"))
     timings["landmarks"] += time.perf_counter() - t0
+    if not good.any():
+        raise FaceError(f"{video}: no frame has a usable face (one person, facing the camera); nothing to dub")
     n_video = len(good)
     spf = SAMPLE_RATE // fps
     n_speech = -(-speech.size // spf)

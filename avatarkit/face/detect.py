@@ -113,6 +113,13 @@ def detect_landmarks(image: np.ndarray, *, source: str = "image", static: bool =
     return pts
 
 
+def reset_tracking() -> None:
+    """Make the next tracking-mode call start from detection, not from where the last video's face was."""
+    if "mesh-False" in _MODELS:
+        with _LOCK:
+            _run("mesh-False", _MODELS["mesh-False"], np.zeros((64, 64, 3), np.uint8))
+
+
 def try_detect_landmarks(image: np.ndarray) -> np.ndarray | None:
     """Like `detect_landmarks` in tracking mode, but None instead of an error (for measuring video)."""
     try:

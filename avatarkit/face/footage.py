@@ -77,9 +77,12 @@ def video_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
             raise FaceError(f"{path}: has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i >= start:
-                yield frame.to_ndarray(format="rgb24")
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                if i >= start:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise FaceError(f"{path}: the video is damaged after frame {i} ({e})") from None
 
 
 def video_info(path: str | Path) -> tuple[float, int, int, int]:
@@ -122,9 +125,10 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
     Raises `FaceError` when the video cannot be read or fewer than 2 seconds
     of it are usable.
     """
-    from .detect import detect_landmarks
+    from .detect import detect_landmarks, reset_tracking
 
     fps, w, h, total = video_info(path)
+    reset_tracking()
     pts_all, reasons = [], []
     for i, rgb in enumerate(video_frames(path)):
         if max_frames is not None and i >= max_frames:
