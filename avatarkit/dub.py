@@ -17,7 +17,8 @@ Timing: when the new speech is longer than the video, the video's timeline
 is stretched evenly (frames repeated at regular intervals, at most 1.5x) so
 it ends with the speech; when shorter, the video keeps its length and the
 speech is followed by silence with the mouth at rest. The original sound is
-replaced. The output is written to a hidden partial file and renamed when
+replaced, and every frame carries the AI-generated label (top right), as
+every avatarkit output does. The output is written to a hidden partial file and renamed when
 complete.
 """
 
@@ -31,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from .audio.io import load_audio
+from .compose.text import LabelStamp
 from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, open_avatar
 from .face.crop import track_poses
@@ -54,6 +56,7 @@ class DubResult:
     fps: int
     painted: int
     stretch: float
+    label_box: tuple[int, int, int, int] = (0, 0, 0, 0)   # where the AI-generated label is drawn
     timings: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
 
@@ -190,6 +193,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     source = np.minimum((np.arange(n_out) * n_video) // n_out, n_video - 1)   # output frame -> video frame
     painter = MouthPainter(model, reference, steps)
     painted = 0
+    label = LabelStamp(width, height)
 
     writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)")
     with writer:
@@ -208,6 +212,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                 painted += len(todo)
             t2 = time.perf_counter()
             for f, _ in pending:
+                label(f)
                 writer.write_frame(f)
             timings["render"] += t2 - t1
             timings["encode"] += time.perf_counter() - t2
@@ -227,7 +232,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         flush()
     if progress:
         progress(DubProgress("render", n_out, n_out))
-    return DubResult(out, n_out, fps, painted, stretch, timings, time.perf_counter() - wall0)
+    return DubResult(out, n_out, fps, painted, stretch, label.box, timings, time.perf_counter() - wall0)
 
 
 def _cuda() -> bool:

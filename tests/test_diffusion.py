@@ -301,11 +301,16 @@ def test_dub_changes_only_the_mouth_region_and_covers_the_new_audio(home, footag
         m = crop_matrix(poses[k], 64)
         region = cv2.warpAffine(alpha, m, (320, 240), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) > 0
         near = cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        x0, y0, x1, y1 = r.label_box
+        near[max(0, y0 - 4):y1 + 4, max(0, x0 - 4):x1 + 4] = True      # the AI-generated label
         diff = np.abs(got[j].astype(int) - src[k]).mean(2)
         assert diff[~near].mean() < 2.0, (j, diff[~near].mean())
         assert diff[region].mean() > 3 * diff[~near].mean() + 1, (j, diff[region].mean())
     with av.open(str(out)) as c:
         assert "AI-generated" in c.metadata.get("comment", "")
+    x0, y0, x1, y1 = r.label_box
+    assert 0 < x0 < x1 <= 320 and 0 <= y0 < y1 < 60
+    assert np.abs(got[0][y0:y1, x0:x1].astype(int) - src[0][y0:y1, x0:x1]).mean() > 10
 
 
 def test_a_dub_that_fails_half_way_leaves_no_file(home, footage, tmp_path, monkeypatch):

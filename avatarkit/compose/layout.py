@@ -23,7 +23,7 @@ from ..face.rig import FaceRig
 from ..render.base import AvatarFrame
 from ..script.model import Background
 from .background import make_background
-from .text import AI_LABEL, draw_title, label_patch
+from .text import AI_LABEL, LabelStamp, draw_title
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,8 @@ class SceneCompositor:
         box = (0, 0, iw, ih)
         matte = np.ones((ih, iw), np.float32) if photo_bg else self.rig.matte
         self._blend_into(self.base, box, self.rig.image, matte)
-        lh = max(14, int(height * 0.035))
-        self.label_rgb, self.label_a = label_patch(AI_LABEL, lh)
-        self.label_xy = (width - self.label_rgb.shape[1] - lh // 2, lh // 2)
-        self._paste_label(self.base)
+        self.label = LabelStamp(width, height, AI_LABEL)
+        self.label(self.base)
 
     def _blend_into(self, frame: np.ndarray, box, rgb: np.ndarray, matte: np.ndarray) -> None:
         p = self.placement
@@ -138,13 +136,6 @@ class SceneCompositor:
         frame[fy0:fy1, fx0:fx1] = cv2.blendLinear(sub_rgb, under, np.ascontiguousarray(a, np.float32),
                                                   np.ascontiguousarray(1.0 - a, np.float32))
 
-    def _paste_label(self, frame: np.ndarray) -> None:
-        x, y = self.label_xy
-        h, w = self.label_a.shape
-        region = frame[y:y + h, x:x + w].astype(np.float32)
-        a = self.label_a[..., None]
-        frame[y:y + h, x:x + w] = (region * (1 - a) + self.label_rgb * a + 0.5).astype(np.uint8)
-
     def compose(self, avatar: AvatarFrame, out: np.ndarray | None = None, *, fresh: bool = True
                 ) -> np.ndarray:
         """The final RGB frame (height, width, 3) for one avatar frame.
@@ -158,10 +149,9 @@ class SceneCompositor:
             np.copyto(frame, self.base)
         matte = np.ones_like(avatar.matte) if self.photo_bg else avatar.matte
         self._blend_into(frame, avatar.box, avatar.rgb, matte)
-        x, y = self.label_xy
-        h, w = self.label_a.shape
+        x, _, _, y1 = self.label.box
         p = self.placement
         bx0, by0, bx1, by1 = avatar.box
-        if bx1 + p.x > x and by0 + p.y < y + h:
-            self._paste_label(frame)
+        if bx1 + p.x > x and by0 + p.y < y1:
+            self.label(frame)
         return frame

@@ -51,3 +51,20 @@ def draw_title(frame: np.ndarray, text: str, box: tuple[int, int, int, int]) -> 
         d.text((0, y), ln, font=f, fill=color)
         y += size * 1.2
     frame[y0:y1, x0:x1] = np.asarray(img)
+
+
+class LabelStamp:
+    """The AI-generated label, made once for a frame size and pasted into frames at the top right."""
+
+    def __init__(self, width: int, height: int, text: str = AI_LABEL):
+        lh = max(14, int(height * 0.035))
+        self.rgb, self.alpha = label_patch(text, lh)
+        h, w = self.alpha.shape
+        x, y = width - w - lh // 2, lh // 2
+        self.box = (x, y, x + w, y + h)
+
+    def __call__(self, frame: np.ndarray) -> None:
+        x0, y0, x1, y1 = self.box
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        a = self.alpha[..., None]
+        frame[y0:y1, x0:x1] = (region * (1 - a) + self.rgb * a + 0.5).astype(np.uint8)
