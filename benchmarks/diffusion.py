@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -81,6 +82,7 @@ def main() -> None:
     if args.avatar:
         from avatarkit.dub import dub
         from avatarkit.face.avatar import open_avatar
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the tests' speech helper
         from tests.audiofiles import speech, write_audio
 
         a = open_avatar(args.avatar, args.home)

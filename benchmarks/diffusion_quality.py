@@ -68,6 +68,10 @@ def main() -> None:
     from avatarkit.render.warp import WarpRenderer
 
     avatar, model, mouth, reference = load_personal(str(open_avatar(args.avatar, args.home).folder))
+    trained_until = model.training_info.get("settings", {}).get("until", 1.0)
+    if trained_until > args.until + 1e-9:
+        raise SystemExit(f"the model was trained on the first {trained_until:.0%} of the footage; scoring from "
+                         f"{args.until:.0%} would score frames it has seen (train with --until {args.until})")
     track = avatar.track
     n = track.frames
     start = int(round(args.until * n))

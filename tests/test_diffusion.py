@@ -228,10 +228,13 @@ def test_mouth_rig_opens_and_closes_the_mouth(home):
     rig = MouthRig.fit(a.track)
     p = a.track.landmarks[a.track.neutral[0]]
     closed = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.0, "press": 1.0}), np.zeros(478)])
-    half = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.5}), np.zeros(478)])
-    full = mouth_gap(np.c_[rig.retarget(p, {"jaw": 1.0}), np.zeros(478)])
-    assert closed < 0.01 < half < full
-    assert abs(full - rig.open_range[2]) < 0.25 * rig.open_range[2]
+    quarter = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.25}), np.zeros(478)])
+    loud = mouth_gap(np.c_[rig.retarget(p, {"jaw": 0.5}), np.zeros(478)])
+    widest = mouth_gap(np.c_[rig.retarget(p, {"jaw": 1.2}), np.zeros(478)])
+    assert closed < 0.01 < quarter < loud < widest
+    # A loud vowel's jaw opens the mouth as far as this person does at their 95th percentile; nothing beyond 1.5x.
+    p95 = rig.open_range[2]
+    assert abs(loud - p95) < 0.25 * p95 and widest < 1.6 * p95
 
 
 # -- training --------------------------------------------------------------------------------

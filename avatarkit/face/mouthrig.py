@@ -4,8 +4,10 @@ Fitted on a footage avatar's usable frames: each frame's lips and jaw line,
 in unit crop coordinates (`face.crop` at size 1), are regressed on two
 measurements of the same frame, the lip opening and the mouth width (both
 in IOD). Motion channels map onto those two measurements through the
-person's own range (rest, and the 5th and 95th percentiles), so `jaw = 1`
-opens the mouth as wide as this person opens it when talking, not wider.
+person's own range (rest, and the 5th and 95th percentiles): a jaw value
+typical of loud vowels in running speech (`JAW_AT_P95`) opens the mouth
+as wide as this person opens it for theirs, and no jaw value opens it more
+than half as much again, beyond what the footage showed.
 
 New landmarks are applied as a change to a frame's own landmarks: target
 shape minus the shape predicted for the frame's current measurements, so
@@ -24,6 +26,11 @@ from .crop import LOWER_FACE, crop_matrix, face_pose, from_crop, pose_iod, to_cr
 from .footage import FootageTrack, mouth_gap
 
 IDX = np.array(LOWER_FACE)
+# In running speech the motion models' jaw channel reaches about 0.5 at its 95th percentile (learned
+# model on real recordings: 0.47), so that value is mapped to this person's own 95th-percentile opening
+# while talking, and louder vowels open further, up to half as much again.
+JAW_AT_P95 = 0.5
+MAX_OPEN_OVER_P95 = 1.5
 
 
 def mouth_width(points: np.ndarray) -> float:
@@ -66,7 +73,8 @@ class MouthRig:
         jaw = float(np.clip(channels.get("jaw", 0.0), 0, 1.2))
         press = float(np.clip(channels.get("press", 0.0), 0, 1))
         dental = float(np.clip(channels.get("dental", 0.0), 0, 1))
-        opening = (o_rest + jaw * (o_hi - o_rest)) * (1 - press) * (1 - 0.6 * dental)
+        opening = min(o_rest + jaw / JAW_AT_P95 * (o_hi - o_rest), MAX_OPEN_OVER_P95 * o_hi)
+        opening *= (1 - press) * (1 - 0.6 * dental)
         wide = float(np.clip(channels.get("wide", 0.0), -1, 1))
         rnd = float(np.clip(channels.get("round", 0.0), 0, 1))
         width = w_rest + max(wide, 0) * (w_hi - w_rest) + min(wide, 0) * (w_rest - w_lo) - rnd * (w_rest - w_lo)
@@ -94,7 +102,7 @@ class MouthRig:
         """Approximate motion channels (jaw, wide) measured from real landmarks, for comparisons."""
         o_rest, _, o_hi = self.open_range
         w_rest, w_lo, w_hi = self.width_range
-        jaw = (mouth_gap(points) - o_rest) / max(o_hi - o_rest, 1e-6)
+        jaw = (mouth_gap(points) - o_rest) / max(o_hi - o_rest, 1e-6) * JAW_AT_P95
         w = mouth_width(points)
         wide = (w - w_rest) / max(w_hi - w_rest, 1e-6) if w >= w_rest else (w - w_rest) / max(w_rest - w_lo, 1e-6)
         return {"jaw": float(np.clip(jaw, 0, 1.2)), "wide": float(np.clip(wide, -1, 1))}
