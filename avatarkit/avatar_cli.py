@@ -7,21 +7,17 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .cli_common import console, fail, interrupted
 from .errors import AvatarkitError
 
 avatar_app = typer.Typer(
     help="Personal avatars made from a person's footage (with their consent): add, train, list, show, remove.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True)
-
-
-def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-    raise typer.Exit(code=2)
+err = console
+_fail = fail
 
 
 def _bar() -> Progress:
@@ -89,8 +85,7 @@ def train(
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
-        err.print(f"interrupted; run `avatarkit avatar train {name}` again to resume from the last checkpoint")
-        raise typer.Exit(code=130) from None
+        interrupted(f"interrupted; run `avatarkit avatar train {name}` again to resume from the last checkpoint")
     info = model.training_info
     err.print(f"[green]trained[/] {a.name}: {info['steps']} steps on {info['device']} in {info['seconds']:.0f} s, "
               f"validation error {info['validation_loss']}; previews in {a.model_dir / 'previews'}")
@@ -165,7 +160,6 @@ def dub(
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
-        err.print("interrupted; no partial output was kept")
-        raise typer.Exit(code=130) from None
+        interrupted()
     err.print(f"[green]wrote[/] {r.video} ({r.duration:.1f} s, {r.frames} frames, {r.painted} repainted, "
               f"{r.wall_s / max(r.duration, 1e-9):.2f} s of compute per s of video)")

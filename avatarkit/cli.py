@@ -12,25 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .cli_common import console, fail, interrupted
 from .errors import AvatarkitError
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
          "captions), offline on a CPU. Every output is labelled AI-generated.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console(stderr=True)
-
-
-def _fail(e: Exception) -> None:
-    from rich.markup import escape
-
-    console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-    raise typer.Exit(code=2)
-
-
-def _interrupted() -> None:
-    console.print("interrupted; no partial output was kept")
-    raise typer.Exit(code=130) from None
+_fail, _interrupted = fail, interrupted
 
 
 def _wrote_video(result) -> None:

@@ -34,7 +34,7 @@ import numpy as np
 from .audio.io import load_audio
 from .compose.text import LabelStamp
 from .errors import FaceError, RenderError
-from .face.avatar import Avatar, AvatarError, find_by_footage, open_avatar
+from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
 from .face.crop import track_poses
 from .face.footage import _judge, video_frames, video_info
 from .media.writer import VideoWriter
@@ -102,12 +102,15 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     return LoudnessNormalizer(SAMPLE_RATE)(x)
 
 
-def video_landmarks(video: Path, avatar: Avatar | None,
+def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
                     progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(landmarks (N, 478, 2) pixels, usable (N,) bool) of every frame of `video`."""
+    """(landmarks (N, 478, 2) pixels, usable (N,) bool) of every frame of `video` (SHA-256 `digest`).
+
+    When `avatar` was made from this very file, its intake landmarks are reused.
+    """
     from .face.detect import detect_landmarks, reset_tracking
 
-    if avatar is not None and avatar.meta.get("footage", {}).get("sha256") == _digest(video):
+    if avatar is not None and avatar.meta["footage"].get("sha256") == digest:
         return avatar.track.landmarks[:, :, :2], avatar.track.good
     fps, w, h, total = video_info(video)
     reset_tracking()
@@ -123,12 +126,6 @@ def video_landmarks(video: Path, avatar: Avatar | None,
         if progress and i % 25 == 0:
             progress(i, total)
     return np.stack(pts), np.array(good)
-
-
-def _digest(path: Path) -> str:
-    from .face.avatar import _sha256
-
-    return _sha256(path)
 
 
 def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, text: str | Path | None = None,
@@ -158,7 +155,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         raise RenderError(f"{video}: frame rate {fps_f:g} is not supported (use 24, 25, 30, 48, 50 or 60)")
     if width % 2 or height % 2:
         raise RenderError(f"{video}: frame size {width}x{height} must be even")
-    av_ = open_avatar(avatar, home) if avatar is not None else find_by_footage(video, home)
+    digest = footage_digest(video)
+    av_ = open_avatar(avatar, home) if avatar is not None else find_by_footage(video, home, digest)
     if av_ is None:
         raise AvatarError(f"{video}: no avatar was made from this video; make and train one first "
                           f"(`avatarkit avatar add NAME --footage {video} --consent FILE`, "
@@ -173,7 +171,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     speech = speech_for(audio, text, voice)
     timings["speech"] += time.perf_counter() - t0
     t0 = time.perf_counter()
-    points, good = video_landmarks(video, av_, report("landmarks"))
+    points, good = video_landmarks(video, av_, digest, report("landmarks"))
     timings["landmarks"] += time.perf_counter() - t0
     if not good.any():
         raise FaceError(f"{video}: no frame has a usable face (one person, facing the camera); nothing to dub")

@@ -64,7 +64,7 @@ def main() -> None:
     from avatarkit.face.footage import video_frames
     from avatarkit.face.rig import rig_from_image
     from avatarkit.motion.track import MotionTrack
-    from avatarkit.render.diffusion import MouthPainter, avatar_poses, load_personal
+    from avatarkit.render.diffusion import MouthPainter, load_personal
     from avatarkit.render.warp import WarpRenderer
 
     avatar, model, mouth, reference = load_personal(str(open_avatar(args.avatar, args.home).folder))
@@ -78,7 +78,7 @@ def main() -> None:
     held = [i for i in range(start, n) if track.good[i]]
     if args.frames:
         held = held[: args.frames]
-    poses = avatar_poses(avatar)
+    poses = avatar.poses
     painter = MouthPainter(model, reference, args.steps)
     train_neutral = [i for i in track.neutral if i < start] or [int(np.flatnonzero(track.good)[0])]
     hard, _ = mouth_mask(args.size)

@@ -87,6 +87,13 @@ class Avatar:
     def track(self) -> FootageTrack:
         return FootageTrack.load(self.folder / "track.npz")
 
+    @cached_property
+    def poses(self):
+        """Smoothed crop poses of every footage frame (N, 5), NaN on unusable frames (`face.crop`)."""
+        from .crop import track_poses
+
+        return track_poses(self.track.landmarks, self.track.good)
+
     def save_meta(self) -> None:
         tmp = self.folder / (AVATAR_FILE + ".tmp")
         tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
@@ -124,9 +131,14 @@ def list_avatars(home: str | Path | None = None) -> list[Avatar]:
     return [open_avatar(p) for p in sorted(root.iterdir()) if is_avatar_folder(p)]
 
 
-def find_by_footage(video: str | Path, home: str | Path | None = None) -> Avatar | None:
-    """The avatar made from exactly this video file (same SHA-256), if any."""
-    digest = _sha256(Path(video))
+def footage_digest(video: str | Path) -> str:
+    """The SHA-256 (hex) an avatar records of the footage it was made from."""
+    return _sha256(Path(video))
+
+
+def find_by_footage(video: str | Path, home: str | Path | None = None, digest: str | None = None) -> Avatar | None:
+    """The avatar made from exactly this video file (same SHA-256, or the given `digest`), if any."""
+    digest = digest or _sha256(Path(video))
     for a in list_avatars(home):
         if a.meta.get("footage", {}).get("sha256") == digest:
             return a

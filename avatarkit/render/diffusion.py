@@ -24,7 +24,7 @@ import torch
 
 from ..errors import RenderError
 from ..face.avatar import Avatar, is_avatar_folder, open_avatar
-from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop, track_poses
+from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop
 from ..face.footage import usable_run, video_frames
 from ..face.mouthrig import MouthRig
 from ..face.rig import FaceRig
@@ -65,11 +65,6 @@ class MouthPainter:
         return [paste(f, g, m) for f, g, m in zip(frames, gen, mats)]
 
 
-def avatar_poses(avatar: Avatar) -> np.ndarray:
-    """Smoothed crop poses of all footage frames (N, 5), NaN on unusable frames."""
-    return track_poses(avatar.track.landmarks, avatar.track.good)
-
-
 def reference_crop(avatar: Avatar, model: MouthDiffusion) -> np.ndarray:
     """The reference crop the model was trained to look at (saved beside it, else cut from the footage)."""
     from PIL import Image
@@ -78,7 +73,7 @@ def reference_crop(avatar: Avatar, model: MouthDiffusion) -> np.ndarray:
     if p.is_file():
         return np.asarray(Image.open(p).convert("RGB"))
     i = int(model.training_info.get("reference_frame", (avatar.track.neutral or [0])[0]))
-    poses = avatar_poses(avatar)
+    poses = avatar.poses
     for k, rgb in enumerate(video_frames(avatar.footage)):
         if k == i:
             return cut(rgb, crop_matrix(poses[i], model.config.size), model.config.size)
@@ -157,7 +152,7 @@ class BoundDiffusion:
         wanted = set(frames)
         h, w = rig.image.shape[:2]
         self.scale = w / t.width
-        poses = avatar_poses(avatar)
+        poses = avatar.poses
         self.images, self.mattes, self.poses, self.points = [], [], [], []
         for k, rgb in enumerate(video_frames(avatar.footage)):
             if k > frames[-1]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..face.avatar import Avatar
-from ..face.crop import CONDITION_CHANNELS, crop_matrix, cut, draw_condition, mouth_mask, to_crop, track_poses
+from ..face.crop import CONDITION_CHANNELS, crop_matrix, cut, draw_condition, mouth_mask, to_crop
 from ..face.footage import video_frames
 from ..models.mouth_diffusion import MouthDiffusion, MouthDiffusionConfig, to_tensor, to_uint8
 
@@ -62,15 +62,10 @@ class CropSet:
     conditions: np.ndarray           # (N, 2, S, S) uint8
 
 
-def footage_poses(avatar: Avatar) -> np.ndarray:
-    """Smoothed crop poses of every footage frame, (N, 5), NaN where the frame is unusable."""
-    return track_poses(avatar.track.landmarks, avatar.track.good)
-
-
 def cut_crops(avatar: Avatar, size: int, frames: np.ndarray,
               progress: Callable[[int, int], None] | None = None) -> CropSet:
     """Cut the lower-face crops of the given footage `frames` (sorted indices of usable frames)."""
-    poses = footage_poses(avatar)
+    poses = avatar.poses
     wanted = set(int(i) for i in frames)
     last = int(frames.max()) if frames.size else -1
     images, lms = [], []
