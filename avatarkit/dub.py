@@ -36,7 +36,7 @@ from .compose.text import LabelStamp
 from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
 from .face.crop import track_poses
-from .face.footage import _judge, video_frames, video_info
+from .face.footage import track_frames, video_frames, video_info
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
 from .render.diffusion import MouthPainter, load_personal
@@ -108,24 +108,13 @@ def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
 
     When `avatar` was made from this very file, its intake landmarks are reused.
     """
-    from .face.detect import detect_landmarks, reset_tracking
-
     if avatar is not None and avatar.meta["footage"].get("sha256") == digest:
         return avatar.track.landmarks[:, :, :2], avatar.track.good
-    fps, w, h, total = video_info(video)
-    reset_tracking()
-    pts, good = [], []
-    for i, rgb in enumerate(video_frames(video)):
-        try:
-            p = detect_landmarks(rgb, source=str(video), static=False)
-        except FaceError:
-            p = None
-        ok = _judge(p, w, h) is None
-        pts.append(p[:, :2] if ok else np.full((478, 2), np.nan, np.float32))
-        good.append(ok)
-        if progress and i % 25 == 0:
-            progress(i, total)
-    return np.stack(pts), np.array(good)
+    L, reasons = track_frames(video, progress=progress)
+    good = np.array([r is None for r in reasons], bool)
+    L = L[:, :, :2].copy()
+    L[~good] = np.nan
+    return L, good
 
 
 def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, text: str | Path | None = None,

@@ -118,16 +118,13 @@ def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
     return None
 
 
-def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
-                    max_frames: int | None = None) -> FootageTrack:
-    """Run intake on a video file; `progress(done, total)` is called every 25 frames.
-
-    Raises `FaceError` when the video cannot be read or fewer than 2 seconds
-    of it are usable.
-    """
+def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
+                 max_frames: int | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """MediaPipe landmarks (N, 478, 3) pixels of every frame (NaN where no single face) and per frame
+    the reason it is unusable (None if usable; one-frame checks only, not jumps)."""
     from .detect import detect_landmarks, reset_tracking
 
-    fps, w, h, total = video_info(path)
+    _, w, h, total = video_info(path)
     reset_tracking()
     pts_all, reasons = [], []
     for i, rgb in enumerate(video_frames(path)):
@@ -137,15 +134,26 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
             pts = detect_landmarks(rgb, source=str(path), static=False)
         except FaceError:
             pts = None
-        reason = _judge(pts, w, h)
+        reasons.append(_judge(pts, w, h))
         pts_all.append(pts if pts is not None else np.full((478, 3), np.nan, np.float32))
-        reasons.append(reason)
         if progress and i % 25 == 0:
             progress(i, total)
-    n = len(pts_all)
+    L = np.stack(pts_all).astype(np.float32) if pts_all else np.zeros((0, 478, 3), np.float32)
+    return L, reasons
+
+
+def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
+                    max_frames: int | None = None) -> FootageTrack:
+    """Run intake on a video file; `progress(done, total)` is called every 25 frames.
+
+    Raises `FaceError` when the video cannot be read or fewer than 2 seconds
+    of it are usable.
+    """
+    L, reasons = track_frames(path, progress=progress, max_frames=max_frames)
+    n = len(reasons)
     if n == 0:
         raise FaceError(f"{path}: no frames could be decoded")
-    L = np.stack(pts_all).astype(np.float32)
+    fps, w, h, _ = video_info(path)
     # Jumps: stable points moving further in one frame than a head can, relative to the face size.
     iod = np.array([pose_iod(face_pose(p)) if r is None else np.nan for p, r in zip(L, reasons)])
     step = np.linalg.norm(np.diff(L[:, list(STABLE), :2], axis=0), axis=2).mean(1) / np.maximum(iod[1:], 1)

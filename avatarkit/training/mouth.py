@@ -100,12 +100,13 @@ def batch_inputs(crops: CropSet, idx: np.ndarray, refs: np.ndarray, flip: np.nda
     return target, MouthDiffusion.conditioning(masked, mask.clone(), ref, cond_img)
 
 
-def _references(rng: np.random.Generator, crops: CropSet, idx: np.ndarray, min_gap: int) -> np.ndarray:
-    n = len(crops.frames)
+def _references(rng: np.random.Generator, frames: np.ndarray, idx: np.ndarray, min_gap: int) -> np.ndarray:
+    """For each example in `idx`, a random other example at least `min_gap` footage frames away (8 tries)."""
+    n = len(frames)
     refs = rng.integers(0, n, size=len(idx))
     for k, i in enumerate(idx):
         for _ in range(8):
-            if abs(int(crops.frames[refs[k]]) - int(crops.frames[i])) >= min_gap:
+            if abs(int(frames[refs[k]]) - int(frames[i])) >= min_gap:
                 break
             refs[k] = rng.integers(0, n)
     return refs
@@ -217,8 +218,7 @@ def train(avatar: Avatar, settings: TrainSettings | None = None, config: MouthDi
     model.unet.train()
     while step < s.steps:
         idx = rng.integers(0, ntrain, size=batch)
-        refs = _references(rng, CropSet(crops.images[:ntrain], crops.landmarks[:ntrain], crops.frames[:ntrain],
-                                        crops.conditions[:ntrain]), idx, int(avatar.track.fps))
+        refs = _references(rng, crops.frames[:ntrain], idx, int(avatar.track.fps))
         target, cond = batch_inputs(crops, idx, refs, flip=rng.random(batch) < 0.5)
         loss = model.loss(target.to(device), cond.to(device), gen, weight)
         opt.zero_grad(set_to_none=True)
@@ -279,10 +279,6 @@ def validation_loss(model: MouthDiffusion, crops: CropSet, idx: np.ndarray, ref:
         gen = model.sample(cond.to(model.device)).cpu()
         errs.append((((gen - target) ** 2) * hard).sum().item() / (hard.sum().item() * 3 * len(part)))
     return round(float(np.mean(errs)), 5)
-
-
-def save_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 __all__ = ["CONDITION_CHANNELS", "TrainSettings", "train", "cut_crops", "batch_inputs", "split"]
