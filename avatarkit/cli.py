@@ -35,13 +35,33 @@ def render(
     renderer: str = typer.Option("warp", help="Default renderer kind (warp, diffusion); a scene's `renderer:` wins."),
     name: Optional[str] = typer.Option(None, help="Base name of the output files (default: script name)."),
     voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
+    brand: Optional[Path] = typer.Option(None, help="Brand kit (brand.yaml: colours, fonts, logo, intro/outro, music); "
+                                                      "overrides the script's `brand:`."),
+    aspect: Optional[str] = typer.Option(None, help="Frame shape: 16:9, 9:16 or 1:1 (with --size; overrides the script)."),
+    size: Optional[str] = typer.Option(None, help="Frame size by its short side: 480p, 720p, 1080p or 4k."),
+    captions: Optional[bool] = typer.Option(None, "--captions/--no-captions", help="Burn captions into the picture "
+                                                                                   "(default: the script's `captions:`)."),
 ):
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
+    import dataclasses
+
     from .pipeline import render as render_api
     from .script import load_script
+    from .script.model import ASPECTS, SIZES, frame_size
 
     try:
         s = load_script(script)
+        if aspect is not None and aspect not in ASPECTS:
+            raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
+        if size is not None and size.lower() not in SIZES:
+            raise AvatarkitError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
+        if aspect or size:
+            short = size.lower() if size else f"{min(s.resolution)}p"
+            if short not in SIZES:
+                raise AvatarkitError(f"--aspect needs --size: the script's {s.width}x{s.height} is not a standard size")
+            s = dataclasses.replace(s, resolution=frame_size(aspect or _aspect_of(s.width, s.height), short))
+        if captions is not None:
+            s = dataclasses.replace(s, captions=captions)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} phrases"),
                       TextColumn("{task.fields[video]:.1f} s of video"), TimeElapsedColumn(),
@@ -53,7 +73,7 @@ def render(
                 bar.update(task, completed=ev.done, total=ev.total, video=ev.video_s)
 
             result = render_api(s, out, renderer=renderer, name=name, progress=progress,
-                                voices_dir=voices_dir)
+                                voices_dir=voices_dir, brand=brand)
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
@@ -61,6 +81,33 @@ def render(
     _wrote_video(result)
     for p in (result.vtt, result.srt, result.thumbnail):
         console.print(f"[green]wrote[/] {p}")
+
+
+def _aspect_of(width: int, height: int) -> str:
+    return "16:9" if width >= 1.2 * height else "9:16" if height >= 1.2 * width else "1:1"
+
+
+@app.command(name="from-slides")
+def from_slides(
+    deck: Path = typer.Argument(..., help="Slide deck: PowerPoint .pptx, PDF, or Markdown slides (.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Script file to write (YAML), e.g. course.yaml."),
+    voice: str = typer.Option("en-us-joe", help="Voice id (see `avatarkit voices`)."),
+    avatar: str = typer.Option(..., help="Presenter: a photo, or the name of an avatar made with `avatarkit avatar add`."),
+    notes: Optional[Path] = typer.Option(None, help="Speaker notes for a PDF deck: blocks separated by a line `---`, "
+                                                    "one per page (default: DECK.notes.txt / .md beside it)."),
+    layout: str = typer.Option("beside", help="Layout of the slide scenes: beside, pip or circle."),
+    slides: str = typer.Option("auto", "--slides", help="How slides are shown: page (rendered pages; PPTX needs "
+                                                        "LibreOffice), layout (title, bullets and pictures re-laid out), "
+                                                        "or auto."),
+):
+    """Turn a slide deck into a script: one scene per slide, the speaker notes as narration."""
+    from .slides import from_slides as from_slides_api
+
+    try:
+        written = from_slides_api(deck, out, voice=voice, avatar=avatar, notes=notes, layout=layout, render=slides)
+    except AvatarkitError as e:
+        _fail(e)
+    console.print(f"[green]wrote[/] {written}  (review the narration, then: avatarkit render {written})")
 
 
 @app.command()

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .audio.io import audio_info, stream_audio
-from .compose.layout import SceneCompositor
+from .compose.scene import SceneCompositor
 from .errors import RenderError
 from .face.rig import load_avatar
 from .media.writer import VideoWriter

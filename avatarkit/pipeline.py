@@ -22,7 +22,12 @@ from typing import Callable
 import numpy as np
 
 from .audio.io import audio_info, load_audio
-from .compose.layout import SceneCompositor
+from .audio.music import MusicBed, MusicSettings
+from .compose.brand import Brand, Card
+from .compose.reveal import reveal_points
+from .compose.scene import SceneCompositor
+from .compose.staging import card_still, check_staging, resolve_brand, stage_scene
+from .compose.transition import TransitionRun
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .media.captions import AI_CUE, Cue, atomic_path, phrase_cues, to_srt, to_vtt, write_text_atomic
@@ -30,7 +35,7 @@ from .media.writer import VideoWriter
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
 from .render.base import make_renderer
-from .script.model import Phrase, Scene, Script
+from .script.model import Phrase, Scene, Script, Transition
 from .script.parse import load_script
 from .speech.align import MAX_SECONDS as MAX_ALIGN_S
 from .speech.align import align
@@ -77,11 +82,14 @@ class ProgressEvent:
 
 @dataclass
 class _Item:
-    scene: int
+    scene: int                  # index into script.scenes; -1 for a brand card
     voice: str
     phrase: Phrase
     pad_ms: int
     audio: Path | None = None   # a recording spoken instead of synthesised text
+    card: Card | None = None    # an intro or outro card instead of the presenter
+    counted: bool = True        # a phrase of the script (progress counts these)
+    k: int = -1                 # the phrase's index within its scene
 
 
 def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
@@ -159,20 +167,38 @@ class Pipeline:
             self._engines[voice.id] = make_engine(voice)
         return self._engines[voice.id]
 
-    def _plan(self, script: Script) -> list[_Item]:
+    def _plan(self, script: Script, brand: Brand) -> list[_Item]:
         items: list[_Item] = []
+        first_voice = script.scenes[0].segments[0].voice
+        if brand.intro:
+            items.append(_Item(-1, first_voice, Phrase(()), brand.intro.ms, card=brand.intro, counted=False))
         for si, scene in enumerate(script.scenes):
+            voice = scene.segments[0].voice
+            tr = scene.transition or brand.transition
+            lead = LEAD_IN_MS if si == 0 else 0
+            if tr is not None and tr.kind != "cut" and (si > 0 or brand.intro):
+                lead = max(lead, tr.ms)
+            if lead:
+                # Silence with idle motion: before the first word, and while a transition plays.
+                items.append(_Item(si, voice, Phrase(()), lead, counted=False))
+            k = 0
             for seg in scene.segments:
-                for k, ph in enumerate(seg.phrases):
-                    gap = SEGMENT_GAP_MS if k == len(seg.phrases) - 1 else 0
-                    items.append(_Item(si, seg.voice, ph, ph.pause_ms + gap, seg.audio))
+                for j, ph in enumerate(seg.phrases):
+                    gap = SEGMENT_GAP_MS if j == len(seg.phrases) - 1 else 0
+                    items.append(_Item(si, seg.voice, ph, ph.pause_ms + gap, seg.audio, k=k))
+                    k += 1
             items[-1].pad_ms += SCENE_GAP_MS if si < len(script.scenes) - 1 else TAIL_MS
+        if brand.outro:
+            items.append(_Item(-1, first_voice, Phrase(()), brand.outro.ms, card=brand.outro, counted=False))
         return items
 
     def render(self, script: Script | str | Path, out_dir: str | Path = "out", *,
-               name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None
-               ) -> RenderResult:
-        """Render `script` into `out_dir` as `<name>.<language>.mp4` with .vtt, .srt and .jpg."""
+               name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
+               brand: Brand | str | Path | None = None) -> RenderResult:
+        """Render `script` into `out_dir` as `<name>.<language>.mp4` with .vtt, .srt and .jpg.
+
+        `brand` (a `Brand` or a brand kit file) overrides the script's `brand:`.
+        """
         if not isinstance(script, Script):
             script = load_script(script)
         fps = script.fps
@@ -185,7 +211,9 @@ class Pipeline:
 
         trim_memory = _memory_trimmer()
         # Resolve everything that can fail on bad input before any output exists.
-        items = self._plan(script)
+        kit = resolve_brand(script, brand)
+        check_staging(script)
+        items = self._plan(script, kit)
         voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
         for v in voices.values():
             self._engine(v)
@@ -209,6 +237,13 @@ class Pipeline:
         thumb: np.ndarray | None = None
         scene_spans: list[tuple[str, int, int]] = []
         wall0 = time.perf_counter()
+        reveals = {si: {} for si in range(len(script.scenes))}   # scene -> phrase k -> [(word, bullet)]
+        for si, sc in enumerate(script.scenes):
+            phrases = [ph for seg in sc.segments for ph in seg.phrases]
+            for b, (k, w) in enumerate(reveal_points(sc.bullets, phrases)):
+                reveals[si].setdefault(k, []).append((w, b))
+        music = MusicBed(MusicSettings(kit.music.file, kit.music.volume_db, kit.music.duck_db), SAMPLE_RATE) \
+            if kit.music else None
 
         def synth(it: _Item) -> tuple[Utterance, float]:
             t0 = time.perf_counter()
@@ -229,18 +264,16 @@ class Pipeline:
         writer = VideoWriter(paths["mp4"], script.width, script.height, fps, SAMPLE_RATE,
                              title=script.title, preset=self.preset, crf=self.crf)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatarkit-speech")
+        comp: SceneCompositor | None = None
         try:
             frame = np.empty((script.height, script.width, 3), np.uint8)
+            out = _Output(writer)
             fresh = True
             scene_index = None
-            # Lead-in: silence with idle motion before the first word.
-            lead = _Item(0, items[0].voice, Phrase(()), LEAD_IN_MS)
-            queue: list[tuple[_Item, Future]] = [(lead, pool.submit(synth, lead))]
-            queue += [(items[0], pool.submit(synth, items[0]))]
+            queue: list[tuple[_Item, Future]] = [(items[0], pool.submit(synth, items[0]))]
             next_i = 1
             sample_pos = 0
-            cues.append(Cue(0, LEAD_IN_MS * SAMPLE_RATE // 1000, AI_CUE))
-            done = 0
+            done, total = 0, sum(it.counted for it in items)
             while queue:
                 it, fut = queue.pop(0)
                 if next_i < len(items):
@@ -249,23 +282,60 @@ class Pipeline:
                 utt, t_speech = fut.result()
                 timings["speech"] += t_speech
                 start_frame = sample_pos // spf
-                if it.scene != scene_index:
-                    scene: Scene = script.scenes[it.scene]
+                if it.card is not None or it.scene != scene_index:
                     t0 = time.perf_counter()
-                    comp = SceneCompositor(rigs[scene.avatar], scene.background, scene.layout,
-                                           script.width, script.height, title=script.title)
-                    bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
+                    if comp is not None:
+                        comp.close()
+                        comp = None
+                    if it.card is None:
+                        scene: Scene = script.scenes[it.scene]
+                        comp = stage_scene(scene, script, rigs[scene.avatar], kit, start_frame)
+                        bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
+                        scene_spans.append((scene.id, start_frame, start_frame))
+                        tr = scene.transition or kit.transition or (Transition("crossfade") if kit.intro else None)
+                    else:
+                        tr = kit.transition or Transition("crossfade")
+                    if out.last is not None and tr is not None and tr.kind != "cut":
+                        out.transition = TransitionRun(tr.kind, out.last.copy(), tr.ms * fps // 1000)
                     timings["compose"] += time.perf_counter() - t0
-                    scene_index, fresh = it.scene, True
-                    scene_spans.append((scene.id, start_frame, start_frame))
+                    scene_index, fresh = (None if it.card else it.scene), True
+                if sample_pos == 0:   # the AI-generated caption shows before the first word
+                    cues.append(Cue(0, utt.num_samples, AI_CUE))
+                t0 = time.perf_counter()
+                if music is not None and it is items[-1]:
+                    # The length is known now: the music fades out to silence over (at most) this last chunk.
+                    music.total = sample_pos + utt.num_samples
+                    music.fade_out = min(music.fade_out, utt.num_samples)
+                if music is not None:
+                    # The next phrase's first samples (its speech is ready by now) let the music duck ahead of it.
+                    ahead = queue[0][1].result()[0].audio[:SAMPLE_RATE // 10] if queue else None
+                    audio = music.mix(utt.audio, ahead)
+                else:
+                    audio = utt.audio
+                writer.write_audio(audio)
+                timings["encode"] += time.perf_counter() - t0
+                if it.card is not None:
+                    t0 = time.perf_counter()
+                    still = card_still(kit, it.card, script)
+                    timings["compose"] += time.perf_counter() - t0
+                    for _ in range(utt.num_samples // spf):
+                        t0 = time.perf_counter()
+                        out.write_frame(still)
+                        timings["encode"] += time.perf_counter() - t0
+                    sample_pos += utt.num_samples
+                    continue
                 t0 = time.perf_counter()
                 motion = self.audio_motion if it.audio else self.motion
                 track = motion.animate(utt, fps=fps, start_frame=start_frame, gestures=it.phrase.gestures)
                 timings["motion"] += time.perf_counter() - t0
-                cues.extend(phrase_cues(utt.words, sample_pos, SAMPLE_RATE))
-                t0 = time.perf_counter()
-                writer.write_audio(utt.audio)
-                timings["encode"] += time.perf_counter() - t0
+                phrase_c = phrase_cues(utt.words, sample_pos, SAMPLE_RATE)
+                cues.extend(phrase_c)
+                if script.captions:
+                    for c in phrase_c:
+                        comp.add_caption(c.text.replace("\n", " "), c.start // spf, -(-c.end // spf))
+                for w, b in reveals[it.scene].get(it.k, []):
+                    word = next((x for x in utt.words if x.index == w), None)
+                    comp.reveal(b, (sample_pos + (word.start if word else 0)) // spf)
                 mid = None
                 if thumb is None and (utt.phones or it.audio):
                     # A thumbnail of someone speaking: the widest-open frame of the first phrase.
@@ -276,7 +346,7 @@ class Pipeline:
                     if i == mid:
                         grabbed.append(frame.copy())
 
-                draw_track(track, bound, comp, writer, frame, timings, fresh=fresh, after=grab)
+                draw_track(track, bound, comp, out, frame, timings, fresh=fresh, after=grab, start=start_frame)
                 fresh = False
                 if grabbed:
                     thumb = grabbed[0]
@@ -284,10 +354,9 @@ class Pipeline:
                 trim_memory()
                 sid, first, _ = scene_spans[-1]
                 scene_spans[-1] = (sid, first, sample_pos // spf)
-                if it is not lead:
-                    done += 1
+                done += it.counted
                 if progress:
-                    progress(ProgressEvent(done, len(items), sample_pos / SAMPLE_RATE))
+                    progress(ProgressEvent(done, total, sample_pos / SAMPLE_RATE))
             t0 = time.perf_counter()
             writer.close()
             timings["encode"] += time.perf_counter() - t0
@@ -296,6 +365,8 @@ class Pipeline:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            if comp is not None:
+                comp.close()
 
         write_text_atomic(paths["vtt"], to_vtt(cues, SAMPLE_RATE, script.title))
         write_text_atomic(paths["srt"], to_srt(cues, SAMPLE_RATE))
@@ -314,20 +385,38 @@ def _scene_rig(avatar: Path):
     return load_avatar(avatar)
 
 
-def draw_track(track, bound, comp: SceneCompositor, writer: VideoWriter, frame: np.ndarray,
-               timings: dict[str, float], *, fresh: bool, after: Callable[[int], object] | None = None) -> None:
+class _Output:
+    """The writer seen through the running transition; remembers the last frame written."""
+
+    def __init__(self, writer: VideoWriter):
+        self.writer = writer
+        self.transition: TransitionRun | None = None
+        self.last: np.ndarray | None = None
+
+    def write_frame(self, rgb: np.ndarray) -> None:
+        if self.transition is not None:
+            rgb = self.transition.apply(rgb)
+            if self.transition.done:
+                self.transition = None
+        self.writer.write_frame(rgb)
+        self.last = rgb
+
+
+def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,
+               fresh: bool, after: Callable[[int], object] | None = None, start: int | None = None) -> None:
     """Render, composite and encode every frame of `track` through the reused RGB buffer `frame`.
 
-    `bound` is a renderer bound to `comp.rig`; `fresh` repaints the whole
-    background on the first frame (a new scene). Seconds of compute are added
-    to `timings["render"]`, `["compose"]` and `["encode"]`; `after(i)` runs
-    once frame i is written.
+    `bound` is a renderer bound to `comp.rig`; `writer` has `write_frame`;
+    `fresh` repaints the whole background on the first frame (a new
+    scene); `start` is the track's first frame on the video's clock (for
+    timed overlays). Seconds of compute are added to `timings["render"]`,
+    `["compose"]` and `["encode"]`; `after(i)` runs once frame i is written.
     """
     for i in range(len(track)):
         t0 = time.perf_counter()
         av_frame = bound.render_frame(track.frame(i))
         t1 = time.perf_counter()
-        comp.compose(av_frame, frame, fresh=fresh and i == 0)
+        comp.compose(av_frame, frame, fresh=fresh and i == 0, index=None if start is None else start + i)
         t2 = time.perf_counter()
         writer.write_frame(frame)
         t3 = time.perf_counter()
@@ -349,10 +438,10 @@ def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
 
 def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str = "warp",
            name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
-           voices_dir: list[str | Path] | None = None) -> RenderResult:
+           voices_dir: list[str | Path] | None = None, brand: Brand | str | Path | None = None) -> RenderResult:
     """Render a script (a `Script` or a path to its YAML) to `out_dir`; see `Pipeline.render`."""
     return Pipeline(renderer=renderer, voices_dir=voices_dir).render(
-        script, out_dir, name=name, progress=progress)
+        script, out_dir, name=name, progress=progress, brand=brand)
 
 
 __all__ = ["AvatarkitError", "Pipeline", "ProgressEvent", "RenderResult", "render", "tokens_for"]

@@ -1,29 +1,53 @@
-"""Layouts: where the avatar sits in the frame, and the per-frame compositing.
+"""Layouts: where the presenter, the slide, the captions and the lower third go in a frame.
 
-`full` frames the presenter head-and-shoulders in the centre of the frame;
-`pip` puts them in a round picture-in-picture bubble in the lower right
-corner, leaving the rest of the frame to the background (and, later, slides)
-with the video title. With a generated background the person is matted out
-by MediaPipe selfie segmentation; with `background: photo` the photo itself
-fills the avatar's area.
+A layout kind names an arrangement; `frame_layout` turns it into pixel
+rectangles for one frame size, adapting to the frame's shape:
 
-Everything that does not move is composited once into `base`; per frame
-only the renderer's changed box is blended, as under + (avatar - under) * a.
+* `full`: the presenter alone, head and shoulders in the middle (intros, talks).
+* `beside`: the slide on one side and the presenter on the other; in a
+  portrait or square frame the slide goes on top and the presenter below.
+* `pip`: the slide fills the frame; the presenter, cut out, stands in the
+  lower right corner.
+* `circle`: the slide fills the frame; the presenter is in a round bubble.
+
+Sizes are fractions of the frame's short side, so a layout looks the same
+at 720p, 1080p and 4K; the presenter's size is set by their face height,
+which keeps every photo framed the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 
 from ..face import landmarks as lm
 from ..face.rig import FaceRig
-from ..render.base import AvatarFrame
-from ..script.model import Background
-from .background import make_background
-from .text import AI_LABEL, LabelStamp, draw_title
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle of frame pixels: top-left (`x`, `y`), width `w`, height `h`."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def x1(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y1(self) -> int:
+        return self.y + self.h
+
+    def fit(self, aspect: float) -> "Rect":
+        """The largest rectangle of `aspect` (width / height) centred inside this one."""
+        w, h = self.w, int(round(self.w / aspect))
+        if h > self.h:
+            w, h = int(round(self.h * aspect)), self.h
+        return Rect(self.x + (self.w - w) // 2, self.y + (self.h - h) // 2, w, h)
 
 
 @dataclass(frozen=True)
@@ -35,123 +59,124 @@ class Placement:
     y: int
 
 
-def place(rig: FaceRig, layout: str, width: int, height: int, photo_bg: bool) -> Placement:
-    """Choose scale and position of the avatar photo for a layout (frame pixels)."""
+@dataclass(frozen=True)
+class FrameLayout:
+    """One layout at one frame size, in frame pixels.
+
+    `face_h` / `eyes` / `face_x`: the presenter's face height and where their
+    eye line and face centre go; `bubble`: (cx, cy, radius) of a round
+    presenter window, or None; `panel`: where the slide goes, or None;
+    `captions`: the band burned-in captions are centred in; `band`: where a
+    lower third or a title band starts (its left edge and baseline region).
+    """
+
+    kind: str
+    width: int
+    height: int
+    face_h: float
+    face_x: float
+    eyes: float
+    panel: Rect | None
+    captions: Rect
+    band: Rect
+    bubble: tuple[float, float, float] | None = None
+
+    @property
+    def orientation(self) -> str:
+        return orientation(self.width, self.height)
+
+
+def orientation(width: int, height: int) -> str:
+    """`landscape`, `portrait` or `square` (within 20 %) for a frame size in pixels."""
+    if width >= 1.2 * height:
+        return "landscape"
+    if height >= 1.2 * width:
+        return "portrait"
+    return "square"
+
+
+def frame_layout(kind: str, width: int, height: int, top: int = 0) -> FrameLayout:
+    """The rectangles of layout `kind` for a `width` x `height` frame (pixels).
+
+    `top` keeps the slide panel below that many pixels (a logo in a top corner).
+    """
+    fl = _frame_layout(kind, width, height)
+    if fl.panel is not None and top > fl.panel.y:
+        p = fl.panel
+        fl = replace(fl, panel=Rect(p.x, top, p.w, max(p.h - (top - p.y), p.h // 2)))
+    return fl
+
+
+def _frame_layout(kind: str, width: int, height: int) -> FrameLayout:
+    W, H = width, height
+    u = min(W, H)
+    o = orientation(W, H)
+    m = int(round(0.04 * u))               # outer margin
+    cap_h = int(round(0.15 * u))
+
+    def r(x, y, w, h) -> Rect:
+        return Rect(int(round(x)), int(round(y)), int(round(w)), int(round(h)))
+
+    if kind == "full":
+        face_h = 0.30 * H if o == "landscape" else 0.36 * u
+        eyes = 0.40 * H if o == "landscape" else 0.42 * H
+        return FrameLayout(kind, W, H, face_h, W / 2, eyes, None,
+                           r(m, H - m - cap_h, W - 2 * m, cap_h), r(m * 1.5, 0.70 * H, 0.6 * W, 0.16 * H))
+    if kind == "beside":
+        if o == "landscape":
+            panel = r(m, 1.5 * m, 0.63 * W - m, H - 1.5 * m - cap_h - 1.5 * m)
+            return FrameLayout(kind, W, H, 0.27 * H, 0.815 * W, 0.36 * H, panel,
+                               r(m, panel.y1 + 0.3 * m, panel.w, cap_h), r(0.655 * W, 0.74 * H, 0.33 * W, 0.14 * H))
+        top = 1.5 * m if o == "portrait" else m
+        ph = (W - 2 * m) * 9 / 16 if o == "portrait" else 0.54 * H
+        panel = r(m, top, W - 2 * m, ph)
+        eyes = panel.y1 + (0.30 * H if o == "portrait" else 0.17 * H)
+        face_h = 0.17 * H if o == "portrait" else 0.19 * H
+        return FrameLayout(kind, W, H, face_h, W / 2 if o == "portrait" else 0.72 * W, eyes, panel,
+                           r(m, H - m - cap_h, W - 2 * m, cap_h),
+                           r(m, panel.y1 + 0.04 * H, 0.5 * W, 0.12 * H))
+    # pip and circle: the slide takes the frame, the presenter a corner.
+    panel = r(m, m, W - 2 * m, H - 2 * m)
+    corner = 0.36 * u if o != "portrait" else 0.42 * u
+    cx, cy = W - m - corner / 2, H - m - corner / 2
+    cap_w = W - 3 * m - corner if o == "landscape" else W - 2 * m
+    cap_y = H - m - cap_h if o == "landscape" else cy - corner / 2 - cap_h - m
+    captions = r(m, cap_y, cap_w, cap_h)
+    if o != "landscape":    # the slide ends above the captions, which sit above the presenter
+        panel = r(m, m, W - 2 * m, cap_y - 2 * m)
+    band = r(m * 1.5, cap_y - 0.2 * H, 0.5 * W, 0.12 * H)
+    if kind == "circle":
+        return FrameLayout(kind, W, H, 0.42 * corner, cx, cy - 0.12 * corner, panel, captions, band,
+                           bubble=(cx, cy, corner / 2))
+    return FrameLayout(kind, W, H, 0.40 * corner, cx, H - 0.78 * corner, panel, captions, band)
+
+
+def place(rig: FaceRig, layout: FrameLayout, photo_bg: bool = False) -> Placement:
+    """Scale and position of the avatar photo in a frame layout (frame pixels).
+
+    The face is scaled to the layout's face height and its eyes put on the
+    layout's eye line. The body continues below the photo's edge, so the
+    photo is never left floating above the frame's bottom. With
+    `photo_bg` the photo itself is the backdrop and must cover the frame.
+    """
     L = rig.landmarks[:, :2]
     oval = L[list(lm.FACE_OVAL)]
     face_h = float(L[lm.CHIN, 1] - oval[:, 1].min())
     face_cx = float(oval[:, 0].mean())
     eyes_y = float(np.mean([c[1] for c in rig.eye_centers]))
     ih, iw = rig.image.shape[:2]
-    if layout == "pip":
-        diameter = 0.42 * height
-        scale = 0.42 * diameter / face_h
-        cx = width - 0.05 * height - diameter / 2
-        cy = height - 0.05 * height - diameter / 2
-        return Placement(scale, int(round(cx - face_cx * scale)), int(round(cy - 0.12 * diameter - eyes_y * scale)))
-    scale = 0.30 * height / face_h
-    if photo_bg:
-        scale = max(scale, width / iw, height / ih)
-    x = width / 2 - face_cx * scale
-    y = 0.40 * height - eyes_y * scale
-    # The body continues below the photo's edge: never leave a gap under it.
-    y = max(y, height - ih * scale)
-    if photo_bg:
-        x = min(0.0, max(x, width - iw * scale))
-        y = min(0.0, max(y, height - ih * scale))
+    W, H = layout.width, layout.height
+    scale = layout.face_h / face_h
+    if layout.bubble is None and ih > eyes_y:
+        # A short photo would end above the frame's bottom: enlarge it (up to 1.6x) so the body reaches it.
+        scale = max(scale, min((H - layout.eyes) / (ih - eyes_y), 1.6 * scale))
+    if photo_bg and layout.kind == "full":
+        scale = max(scale, W / iw, H / ih)
+    x = layout.face_x - face_cx * scale
+    y = layout.eyes - eyes_y * scale
+    if layout.bubble is None:
+        y = max(y, H - ih * scale)
+    if photo_bg and layout.kind == "full":
+        x = min(0.0, max(x, W - iw * scale))
+        y = min(0.0, max(y, H - ih * scale))
     return Placement(scale, int(round(x)), int(round(y)))
-
-
-def decontaminate(image: np.ndarray, matte: np.ndarray) -> np.ndarray:
-    """Replace the photo's old background showing through the matte's soft edge.
-
-    Edge pixels (matte below ~0.95) mix the person with the original
-    backdrop, which shows as a light halo on a new background. They are
-    pulled towards the local colour of the person (a normalised blur of the
-    pixels well inside the matte), more so the more transparent they are.
-    """
-    k = max(5, int(round(min(image.shape[:2]) * 0.02)) | 1)
-    inner = (matte > 0.97).astype(np.float32)
-    img = image.astype(np.float32)
-    num = cv2.blur(img * inner[..., None], (k, k))
-    den = cv2.blur(inner, (k, k))[..., None]
-    local = np.where(den > 1e-3, num / np.maximum(den, 1e-3), img)
-    w = np.clip((matte - 0.55) / 0.4, 0.0, 1.0)[..., None]
-    w = w * w * (3 - 2 * w)
-    return np.clip(img * w + local * (1 - w) + 0.5, 0, 255).astype(np.uint8)
-
-
-class SceneCompositor:
-    """Composites a bound avatar over a scene's background for one layout."""
-
-    def __init__(self, rig: FaceRig, background: Background, layout: str, width: int, height: int,
-                 title: str = ""):
-        self.width, self.height = width, height
-        photo_bg = background.kind == "photo"
-        self.placement = place(rig, layout, width, height, photo_bg)
-        bg = make_background(background if not photo_bg else Background("studio"), width, height)
-        under = bg.astype(np.float32)
-        clip = np.ones((height, width), np.float32)
-        if layout == "pip":
-            d = 0.42 * height
-            cx, cy = width - 0.05 * height - d / 2, height - 0.05 * height - d / 2
-            yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-            dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-            clip = np.clip((d / 2 - dist) / 1.5 + 0.5, 0, 1)
-            ring = np.clip(1.0 - np.abs(dist - d / 2 - 2.5) / 2.5, 0, 1)[..., None]
-            inner = make_background(Background("studio", ("#d9dde3", "#ffffff")), width, height)
-            under = under * (1 - clip[..., None]) + inner.astype(np.float32) * clip[..., None]
-            under = under * (1 - ring) + 255.0 * ring
-            if title:
-                tmp = under.astype(np.uint8)
-                draw_title(tmp, title, (int(0.07 * width), int(0.1 * height),
-                                        int(cx - d / 2 - 0.05 * width), int(0.62 * height)))
-                under = tmp.astype(np.float32)
-        self.under = np.clip(under, 0, 255).astype(np.uint8)
-        self.clip = clip
-        self.photo_bg = photo_bg
-        self.rig = rig.scaled(self.placement.scale)
-        if not photo_bg:
-            self.rig = replace(self.rig, image=decontaminate(self.rig.image, self.rig.matte))
-        # Static composite of the whole (unanimated) avatar layer.
-        self.base = self.under.copy()
-        ih, iw = self.rig.image.shape[:2]
-        box = (0, 0, iw, ih)
-        matte = np.ones((ih, iw), np.float32) if photo_bg else self.rig.matte
-        self._blend_into(self.base, box, self.rig.image, matte)
-        self.label = LabelStamp(width, height, AI_LABEL)
-        self.label(self.base)
-
-    def _blend_into(self, frame: np.ndarray, box, rgb: np.ndarray, matte: np.ndarray) -> None:
-        p = self.placement
-        x0, y0 = box[0] + p.x, box[1] + p.y
-        h, w = rgb.shape[:2]
-        fx0, fy0 = max(x0, 0), max(y0, 0)
-        fx1, fy1 = min(x0 + w, self.width), min(y0 + h, self.height)
-        if fx1 <= fx0 or fy1 <= fy0:
-            return
-        sub_rgb = rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
-        a = matte[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0] * self.clip[fy0:fy1, fx0:fx1]
-        under = self.under[fy0:fy1, fx0:fx1]
-        frame[fy0:fy1, fx0:fx1] = cv2.blendLinear(sub_rgb, under, np.ascontiguousarray(a, np.float32),
-                                                  np.ascontiguousarray(1.0 - a, np.float32))
-
-    def compose(self, avatar: AvatarFrame, out: np.ndarray | None = None, *, fresh: bool = True
-                ) -> np.ndarray:
-        """The final RGB frame (height, width, 3) for one avatar frame.
-
-        With `out` and `fresh=False` only the avatar's box is redrawn: valid
-        when `out` holds this compositor's previous frame (the box is the same
-        every frame), and it saves copying the whole frame.
-        """
-        frame = self.base.copy() if out is None else out
-        if out is not None and fresh:
-            np.copyto(frame, self.base)
-        matte = np.ones_like(avatar.matte) if self.photo_bg else avatar.matte
-        self._blend_into(frame, avatar.box, avatar.rgb, matte)
-        x, _, _, y1 = self.label.box
-        p = self.placement
-        bx0, by0, bx1, by1 = avatar.box
-        if bx1 + p.x > x and by0 + p.y < y1:
-            self.label(frame)
-        return frame

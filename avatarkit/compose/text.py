@@ -1,4 +1,4 @@
-"""Text drawn into frames: the AI-generated label and titles (Pillow's bundled font)."""
+"""The AI-generated label drawn into frames (Pillow's bundled font: no font package needed)."""
 
 from __future__ import annotations
 
@@ -24,33 +24,6 @@ def label_patch(text: str, height: int) -> tuple[np.ndarray, np.ndarray]:
     d.text((height // 2, height / 2), text, font=f, fill=(255, 255, 255, 235), anchor="lm")
     arr = np.asarray(img).astype(np.float32)
     return arr[..., :3].astype(np.uint8), arr[..., 3] / 255.0
-
-
-def draw_title(frame: np.ndarray, text: str, box: tuple[int, int, int, int]) -> None:
-    """Draw a wrapped title into `box` (x0, y0, x1, y1) of an RGB frame, in place."""
-    x0, y0, x1, y1 = box
-    region = frame[y0:y1, x0:x1]
-    lum = float(region.mean())
-    color = (20, 24, 30) if lum > 150 else (250, 250, 250)
-    img = Image.fromarray(region)
-    d = ImageDraw.Draw(img)
-    size = max(12, (y1 - y0) // 6)
-    f = font(size)
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        trial = (line + " " + w).strip()
-        if f.getlength(trial) > (x1 - x0) and line:
-            lines.append(line)
-            line = w
-        else:
-            line = trial
-    if line:
-        lines.append(line)
-    y = (y1 - y0 - len(lines) * size * 1.2) / 2
-    for ln in lines:
-        d.text((0, y), ln, font=f, fill=color)
-        y += size * 1.2
-    frame[y0:y1, x0:x1] = np.asarray(img)
 
 
 class LabelStamp:

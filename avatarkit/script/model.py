@@ -12,9 +12,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GESTURES = ("nod", "shake", "tilt", "brows")
-LAYOUTS = ("full", "pip")
+LAYOUTS = ("full", "beside", "pip", "circle")
 RENDERERS = ("warp", "diffusion")
-BACKGROUND_KINDS = ("solid", "gradient", "studio", "photo")
+BACKGROUND_KINDS = ("solid", "gradient", "studio", "office", "blur", "photo")
+TRANSITIONS = ("cut", "crossfade", "slide")
+ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+SIZES = {"480p": 480, "720p": 720, "1080p": 1080, "4k": 2160}
+SLIDE_IMAGES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+SLIDE_VIDEOS = (".mp4", ".mov", ".webm", ".mkv", ".m4v")
+SLIDE_PAGES = (".pdf", ".pptx")
+
+
+def frame_size(aspect: str, size: str) -> tuple[int, int]:
+    """Width and height in pixels for an aspect (`16:9`) and a size (`1080p`: the short side)."""
+    a, b = ASPECTS[aspect]
+    short = SIZES[size]
+    if a >= b:
+        return 2 * round(short * a / b / 2), short
+    return short, 2 * round(short * b / a / 2)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,36 @@ class Background:
 
     kind: str = "studio"
     colors: tuple[str, ...] = ()
+    drift: bool = False          # a slow camera drift over the backdrop
+
+
+@dataclass(frozen=True)
+class SlideRef:
+    """What a scene shows beside the presenter: an image, a video, or a page of a PDF or PPTX (1-based)."""
+
+    file: Path
+    page: int = 1
+
+    @property
+    def kind(self) -> str:
+        ext = self.file.suffix.lower()
+        return "image" if ext in SLIDE_IMAGES else "video" if ext in SLIDE_VIDEOS else ext[1:]
+
+
+@dataclass(frozen=True)
+class LowerThird:
+    """A name and role shown in a band at the start of a scene."""
+
+    name: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How a scene replaces the one before it: `cut`, `crossfade` or `slide`, over `ms` milliseconds."""
+
+    kind: str = "cut"
+    ms: int = 600
 
 
 @dataclass(frozen=True)
@@ -101,9 +146,14 @@ class Scene:
     id: str
     segments: list[Segment]
     avatar: Path              # a photo, or the folder of an avatar made from footage
-    background: Background
+    background: Background | None   # None: the brand kit's, else the studio
     layout: str
     renderer: str | None = None   # a renderer kind; None: the pipeline's default
+    slide: SlideRef | None = None
+    title: str = ""
+    bullets: tuple[str, ...] = ()
+    lower_third: LowerThird | None = None
+    transition: Transition | None = None   # into this scene; None: the brand kit's, else a cut
 
 
 @dataclass
@@ -118,6 +168,8 @@ class Script:
     lexicon: Lexicon = field(default_factory=Lexicon)
     name: str = "video"
     source: Path | None = None
+    captions: bool = False        # burn the captions into the picture
+    brand: Path | None = None     # a brand kit file (brand.yaml)
 
     @property
     def width(self) -> int:

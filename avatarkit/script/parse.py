@@ -11,84 +11,37 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ScriptError
 from .markup import parse_duration_ms, parse_text
-from .model import BACKGROUND_KINDS, LAYOUTS, RENDERERS, Background, Lexicon, LexiconEntry, Phrase, Scene, Script, Segment
+from .model import (
+    ASPECTS,
+    BACKGROUND_KINDS,
+    LAYOUTS,
+    RENDERERS,
+    SIZES,
+    SLIDE_IMAGES,
+    SLIDE_PAGES,
+    SLIDE_VIDEOS,
+    TRANSITIONS,
+    Background,
+    Lexicon,
+    LexiconEntry,
+    LowerThird,
+    Phrase,
+    Scene,
+    Script,
+    Segment,
+    SlideRef,
+    Transition,
+    frame_size,
+)
+from .yamlmap import Ctx as _Ctx
+from .yamlmap import Map as _Map
+from .yamlmap import load_yaml
 
 FORMAT_VERSION = 1
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
-
-class _Map(dict):
-    """A YAML mapping that remembers the line of each key (1-based)."""
-
-    line: int = 0
-    lines: dict
-
-
-class _List(list):
-    line: int = 0
-    lines: list
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader, node):
-    loader.flatten_mapping(node)
-    out = _Map()
-    out.line = node.start_mark.line + 1
-    out.lines = {}
-    for k, v in node.value:
-        key = loader.construct_object(k, deep=True)
-        if key in out:
-            raise ScriptError(f"duplicate key {key!r}", line=k.start_mark.line + 1)
-        out[key] = loader.construct_object(v, deep=True)
-        # Block scalars (`text: |`) start on the line after their indicator.
-        out.lines[key] = v.start_mark.line + 1 + (getattr(v, "style", None) in ("|", ">"))
-    return out
-
-
-def _construct_seq(loader, node):
-    out = _List(loader.construct_object(v, deep=True) for v in node.value)
-    out.line = node.start_mark.line + 1
-    out.lines = [v.start_mark.line + 1 for v in node.value]
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-class _Ctx:
-    def __init__(self, file: Path | None):
-        self.file = file
-
-    def err(self, msg: str, line: int | None, field: str) -> ScriptError:
-        return ScriptError(msg, file=self.file, line=line, field=field)
-
-    def check_keys(self, m: _Map, allowed: set[str], field: str) -> None:
-        for k in m:
-            if k not in allowed:
-                raise self.err(f"unknown field {k!r}; expected one of {', '.join(sorted(allowed))}",
-                               m.lines.get(k, m.line), f"{field}.{k}" if field else str(k))
-
-    def get(self, m: _Map, key: str, kind: type | tuple, field: str, default: Any = None,
-            required: bool = False) -> Any:
-        f = f"{field}.{key}" if field else key
-        if key not in m or m[key] is None:
-            if required:
-                raise self.err(f"field {key!r} is required", m.line, f)
-            return default
-        v = m[key]
-        if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.err(f"expected {names}, got {type(v).__name__} {v!r}", m.lines[key], f)
-        return v
 
 
 def load_script(path: str | Path) -> Script:
@@ -107,19 +60,9 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     """Parse script YAML `text`; `file` is used for error messages and relative paths."""
     file = Path(file) if file is not None else None
     ctx = _Ctx(file)
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    except ScriptError as e:
-        e.file = str(file) if file else None
-        raise
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise ctx.err(f"not valid YAML: {e.problem or e.context}",
-                      mark.line + 1 if mark else None, "") from None
-    if not isinstance(data, _Map):
-        raise ctx.err("a script must be a YAML mapping with title, defaults and scenes", 1, "")
+    data = load_yaml(text, ctx, "a script (title, defaults and scenes)")
     base = file.parent if file else Path.cwd()
-    ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes"}, "")
+    ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes", "brand"}, "")
     version = ctx.get(data, "avatarkit", int, "", default=FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise ctx.err(f"unsupported format version {version}; this avatarkit reads version {FORMAT_VERSION}",
@@ -133,8 +76,8 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     if not isinstance(defaults, _Map):
         defaults = _Map()
         defaults.lines, defaults.line = {}, 1
-    ctx.check_keys(defaults, {"avatar", "voice", "background", "layout", "renderer", "resolution", "fps"},
-                   "defaults")
+    ctx.check_keys(defaults, {"avatar", "voice", "background", "layout", "renderer", "resolution", "aspect", "fps",
+                              "captions", "transition"}, "defaults")
     resolution = _resolution(ctx, defaults)
     fps = ctx.get(defaults, "fps", int, "defaults", default=25)
     if not 1 <= fps <= 60 or 48000 % fps:
@@ -142,9 +85,12 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
                       defaults.lines.get("fps"), "defaults.fps")
     d_avatar = _avatar(ctx, defaults, "defaults", base, None)
     d_voice = ctx.get(defaults, "voice", str, "defaults", default="en-us-joe")
-    d_background = _background(ctx, defaults, "defaults", Background())
+    d_background = _background(ctx, defaults, "defaults", None)
     d_layout = _layout(ctx, defaults, "defaults", "full")
     d_renderer = _renderer(ctx, defaults, "defaults", None)
+    d_transition = _transition(ctx, defaults, "defaults", None)
+    captions = ctx.get(defaults, "captions", bool, "defaults", default=False)
+    brand = _file(ctx, data, "brand", "", base, (".yaml", ".yml"))
 
     lexicon = _lexicon(ctx, data)
 
@@ -157,7 +103,8 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         f = f"scenes[{i}]"
         if not isinstance(sc, _Map):
             raise ctx.err("a scene must be a mapping with segments", scenes_raw.lines[i], f)
-        ctx.check_keys(sc, {"id", "avatar", "voice", "background", "layout", "renderer", "segments"}, f)
+        ctx.check_keys(sc, {"id", "avatar", "voice", "background", "layout", "renderer", "segments", "slide",
+                            "title", "bullets", "lower_third", "transition"}, f)
         sid = str(ctx.get(sc, "id", (str, int), f, default=f"scene{i + 1}"))
         if sid in ids:
             raise ctx.err(f"scene id {sid!r} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
@@ -169,36 +116,120 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         segs_raw = ctx.get(sc, "segments", list, f, required=True)
         segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice, base)
                     for j, s in enumerate(segs_raw)]
-        if not any(s.audio or p.words for s in segments for p in s.phrases):
-            raise ctx.err("scene has nothing to say", sc.line, f"{f}.segments")
+        if not any(s.audio or p.words for s in segments for p in s.phrases) \
+                and not any(k in sc for k in ("slide", "title", "bullets")):
+            raise ctx.err("scene has nothing to say or show (give text, audio, a slide, a title or bullets)",
+                          sc.line, f"{f}.segments")
         renderer = _renderer(ctx, sc, f, d_renderer)
         if renderer == "diffusion" and not avatar.is_dir():
             raise ctx.err(f"renderer 'diffusion' needs an avatar made from footage (`avatarkit avatar add`), "
                           f"not the photo {avatar.name}", sc.lines.get("renderer", sc.line), f"{f}.renderer")
-        scenes.append(Scene(sid, segments, avatar, _background(ctx, sc, f, d_background),
-                            _layout(ctx, sc, f, d_layout), renderer))
+        background = _background(ctx, sc, f, d_background)
+        slide = _slide(ctx, sc, f, base)
+        if background is not None and background.kind == "blur" and slide is None:
+            raise ctx.err("background 'blur' blurs the scene's slide, and this scene has none",
+                          sc.lines.get("background", sc.line), f"{f}.background")
+        bullets = ctx.get(sc, "bullets", list, f, default=[])
+        for j, b in enumerate(bullets):
+            if not isinstance(b, str) or not b.strip():
+                raise ctx.err(f"a bullet is a line of text, got {b!r}", bullets.lines[j], f"{f}.bullets[{j}]")
+        scenes.append(Scene(sid, segments, avatar, background, _layout(ctx, sc, f, d_layout), renderer,
+                            slide=slide, title=ctx.get(sc, "title", str, f, default=""),
+                            bullets=tuple(b.strip() for b in bullets), lower_third=_lower_third(ctx, sc, f),
+                            transition=_transition(ctx, sc, f, d_transition)))
     name = file.stem if file else "video"
     return Script(title=title, scenes=scenes, resolution=resolution, fps=fps, language=language,
-                  lexicon=lexicon, name=name, source=file)
+                  lexicon=lexicon, name=name, source=file, captions=captions, brand=brand)
 
 
 def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
-    raw = ctx.get(d, "resolution", (str, list), "defaults", default="1280x720")
-    presets = {"720p": (1280, 720), "1080p": (1920, 1080), "480p": (854, 480)}
-    if isinstance(raw, str) and raw in presets:
-        return presets[raw]
+    raw = ctx.get(d, "resolution", (str, list), "defaults", default="720p")
+    aspect = ctx.get(d, "aspect", str, "defaults")
+    if aspect is not None and aspect not in ASPECTS:
+        raise ctx.err(f"aspect {aspect!r} must be one of {', '.join(ASPECTS)}", d.lines["aspect"], "defaults.aspect")
+    if isinstance(raw, str) and raw.lower() in SIZES:
+        return frame_size(aspect or "16:9", raw.lower())
+    if aspect is not None:
+        raise ctx.err(f"aspect goes with a size ({', '.join(SIZES)}), not with resolution {raw!r}",
+                      d.lines["aspect"], "defaults.aspect")
     m = re.fullmatch(r"(\d+)\s*x\s*(\d+)", raw) if isinstance(raw, str) else None
     if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
         w, h = raw
     elif m:
         w, h = int(m.group(1)), int(m.group(2))
     else:
-        raise ctx.err(f"resolution {raw!r} must be WIDTHxHEIGHT like 1280x720, or 720p/1080p",
+        raise ctx.err(f"resolution {raw!r} must be WIDTHxHEIGHT like 1280x720, or one of {', '.join(SIZES)}",
                       d.lines.get("resolution"), "defaults.resolution")
-    if w % 2 or h % 2 or not (160 <= w <= 3840 and 160 <= h <= 2160):
-        raise ctx.err(f"resolution {w}x{h} must be even and between 160x160 and 3840x2160",
+    if w % 2 or h % 2 or not (160 <= w <= 3840 and 160 <= h <= 3840):
+        raise ctx.err(f"resolution {w}x{h} must be even, each side between 160 and 3840",
                       d.lines.get("resolution"), "defaults.resolution")
     return w, h
+
+
+def _file(ctx: _Ctx, m: _Map, key: str, field: str, base: Path, exts: tuple[str, ...]) -> Path | None:
+    """An existing file named by `key`, relative to `base`, with one of the extensions `exts`."""
+    raw = ctx.get(m, key, str, field)
+    if raw is None:
+        return None
+    f = f"{field}.{key}" if field else key
+    p = Path(raw).expanduser()
+    p = p if p.is_absolute() else base / p
+    if p.suffix.lower() not in exts:
+        raise ctx.err(f"{raw!r} is not a {' / '.join(exts)} file", m.lines[key], f)
+    if not p.is_file():
+        raise ctx.err(f"file {raw!r} not found (looked at {p})", m.lines[key], f)
+    return p
+
+
+def _slide(ctx: _Ctx, m: _Map, field: str, base: Path) -> SlideRef | None:
+    raw = ctx.get(m, "slide", (str, dict), field)
+    if raw is None:
+        return None
+    f = f"{field}.slide"
+    exts = SLIDE_IMAGES + SLIDE_VIDEOS + SLIDE_PAGES
+    if isinstance(raw, str):
+        return SlideRef(_file(ctx, m, "slide", field, base, exts))
+    ctx.check_keys(raw, {"file", "page"}, f)
+    path = _file(ctx, raw, "file", f, base, exts)
+    if path is None:
+        raise ctx.err("field 'file' is required", raw.line, f"{f}.file")
+    page = ctx.get(raw, "page", int, f, default=1)
+    ref = SlideRef(path, page)
+    if page < 1 or page > 1 and ref.kind not in ("pdf", "pptx"):
+        raise ctx.err(f"page {page}: pages start at 1, and only PDF and PPTX files have more than one",
+                      raw.lines["page"], f"{f}.page")
+    return ref
+
+
+def _lower_third(ctx: _Ctx, m: _Map, field: str) -> LowerThird | None:
+    raw = ctx.get(m, "lower_third", dict, field)
+    if raw is None:
+        return None
+    f = f"{field}.lower_third"
+    ctx.check_keys(raw, {"name", "role"}, f)
+    return LowerThird(ctx.get(raw, "name", str, f, required=True), ctx.get(raw, "role", str, f, default=""))
+
+
+def _transition(ctx: _Ctx, m: _Map, field: str, default: Transition | None) -> Transition | None:
+    raw = ctx.get(m, "transition", (str, dict), field)
+    if raw is None:
+        return default
+    f = f"{field}.transition"
+    line = m.lines["transition"]
+    if isinstance(raw, str):
+        kind, ms = raw, Transition().ms
+    else:
+        ctx.check_keys(raw, {"kind", "duration"}, f)
+        kind = ctx.get(raw, "kind", str, f, required=True)
+        try:
+            ms = parse_duration_ms(raw.get("duration", f"{Transition().ms}ms"), what="duration")
+        except ValueError as e:
+            raise ctx.err(str(e), raw.lines.get("duration", line), f"{f}.duration") from None
+        if not 0 < ms <= 3000:
+            raise ctx.err("a transition lasts between 1ms and 3s", raw.lines.get("duration", line), f"{f}.duration")
+    if kind not in TRANSITIONS:
+        raise ctx.err(f"unknown transition {kind!r}; expected one of {', '.join(TRANSITIONS)}", line, f)
+    return Transition(kind, ms)
 
 
 def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) -> Path | None:
@@ -238,7 +269,7 @@ def _layout(ctx: _Ctx, m: _Map, field: str, default: str) -> str:
     return v
 
 
-def _background(ctx: _Ctx, m: _Map, field: str, default: Background) -> Background:
+def _background(ctx: _Ctx, m: _Map, field: str, default: Background | None) -> Background | None:
     raw = ctx.get(m, "background", (str, dict), field)
     f = f"{field}.background"
     if raw is None:
@@ -250,7 +281,7 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background) -> Backgrou
         else:
             raw_map = {"kind": raw}
     else:
-        ctx.check_keys(raw, {"kind", "colors", "color"}, f)
+        ctx.check_keys(raw, {"kind", "colors", "color", "drift"}, f)
         raw_map = dict(raw)
         if "color" in raw_map:
             raw_map["colors"] = [raw_map.pop("color")]
@@ -261,11 +292,15 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background) -> Backgrou
     colors = raw_map.get("colors") or []
     if not isinstance(colors, list) or not all(isinstance(c, str) and _HEX.match(c) for c in colors):
         raise ctx.err(f"colors must be a list of '#rrggbb' strings, got {colors!r}", line, f"{f}.colors")
-    need = {"solid": (1, 1), "gradient": (2, 2), "studio": (0, 2), "photo": (0, 0)}[kind]
+    need = {"solid": (1, 1), "gradient": (0, 3), "studio": (0, 2), "office": (0, 2), "blur": (0, 0),
+            "photo": (0, 0)}[kind]
     if colors and not need[0] <= len(colors) <= need[1] or len(colors) < need[0]:
         raise ctx.err(f"a {kind} background takes {need[0]}-{need[1]} colours, got {len(colors)}",
                       line, f"{f}.colors")
-    return Background(kind, tuple(colors))
+    drift = raw_map.get("drift", False)
+    if not isinstance(drift, bool):
+        raise ctx.err(f"drift is true or false, got {drift!r}", line, f"{f}.drift")
+    return Background(kind, tuple(colors), drift)
 
 
 def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path) -> Segment:

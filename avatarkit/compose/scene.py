@@ -1,0 +1,279 @@
+"""The per-scene compositor: background, slide, presenter and overlays into final frames.
+
+Layers, bottom to top: the background (static, or drifting), the slide panel
+(a rendered page, a video, or a re-laid-out card), the presenter (matted,
+or in a round bubble), then overlays (bullets, lower third, captions, logo
+and the AI-generated label).
+
+Everything that does not move is composited once into `base`. Per frame
+only the renderer's changed box is blended and the overlays that cross it
+restamped; the whole frame is repainted only when the overlays change (a
+caption appears, a fade steps) or when a layer below the presenter moves
+(camera drift, a video slide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from ..face.rig import FaceRig
+from ..render.base import AvatarFrame
+from ..script.model import Background, LowerThird
+from .background import make_background
+from .brand import Brand
+from .elements import Look, band, caption, logo, over, slide_card
+from .layout import FrameLayout, Rect, frame_layout, place
+from .overlay import NEVER, Overlay, OverlayStack
+from .text import AI_LABEL, label_patch
+
+LOWER_THIRD_S = (0.4, 5.5)      # shown from..until this many seconds into the scene
+TITLE_S = 4.0
+
+
+def decontaminate(image: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """Replace the photo's old background showing through the matte's soft edge.
+
+    Edge pixels (matte below ~0.95) mix the person with the original
+    backdrop, which shows as a light halo on a new background. They are
+    pulled towards the local colour of the person (a normalised blur of the
+    pixels well inside the matte), more so the more transparent they are.
+    """
+    k = max(5, int(round(min(image.shape[:2]) * 0.02)) | 1)
+    inner = (matte > 0.97).astype(np.float32)
+    img = image.astype(np.float32)
+    num = cv2.blur(img * inner[..., None], (k, k))
+    den = cv2.blur(inner, (k, k))[..., None]
+    local = np.where(den > 1e-3, num / np.maximum(den, 1e-3), img)
+    w = np.clip((matte - 0.55) / 0.4, 0.0, 1.0)[..., None]
+    w = w * w * (3 - 2 * w)
+    return np.clip(img * w + local * (1 - w) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _shadowed(rgb: np.ndarray, u: int) -> tuple[np.ndarray, int]:
+    """A page image with a soft drop shadow around it, as RGBA, and the shadow's margin in pixels."""
+    h, w = rgb.shape[:2]
+    s = max(2, int(0.012 * u))
+    out = np.zeros((h + 2 * s, w + 2 * s, 4), np.uint8)
+    a = np.zeros(out.shape[:2], np.float32)
+    a[s + s // 3:s + s // 3 + h, s:s + w] = 0.45
+    out[..., 3] = np.clip(cv2.GaussianBlur(a, (0, 0), s / 2) * 255, 0, 255).astype(np.uint8)
+    out[s:s + h, s:s + w, :3] = rgb
+    out[s:s + h, s:s + w, 3] = 255
+    return out, s
+
+
+class SceneCompositor:
+    """Composites a bound avatar, a scene's slide and overlays for one layout and frame size.
+
+    `slide` is an RGB page image, an object with `frame(i)` returning RGB
+    frames (a video slide), or None; with `title` or `bullets` the slide is
+    re-laid out as a card and `slide` becomes its picture. `start` is the
+    scene's first frame on the video's clock; overlay times are frames on
+    that clock.
+    """
+
+    def __init__(self, rig: FaceRig, background: Background, layout: str, width: int, height: int,
+                 title: str = "", *, brand: Brand | None = None, slide=None, bullets: tuple[str, ...] = (),
+                 lower_third: LowerThird | None = None, start: int = 0, fps: int = 25, language: str = "en",
+                 label: bool = True):
+        self.width, self.height, self.fps, self.start = width, height, fps, start
+        self.brand = brand or Brand()
+        self.look = Look(self.brand, min(width, height), language)
+        lg = logo(self.look, width, height)
+        top = lg.box[3] + int(0.02 * self.look.u) if lg is not None and lg.y < height / 2 else 0
+        fl: FrameLayout = frame_layout(layout, width, height, top)
+        self.layout = fl
+        self.photo_bg = background.kind == "photo" and layout == "full"
+        self.placement = place(rig, fl, self.photo_bg)
+        self.video = slide if slide is not None and hasattr(slide, "frame") else None
+        page = slide if isinstance(slide, np.ndarray) else None
+        bg_kind = background if not (self.photo_bg or background.kind == "photo") else Background("studio")
+        blur_src = page if page is not None else (self.video.frame(0) if self.video is not None else None)
+        self.drift = None
+        if bg_kind.drift:
+            from .background import BackgroundDrift, make_drift_background
+
+            self.drift = BackgroundDrift(make_drift_background(bg_kind, width, height, slide=blur_src),
+                                         width, height, fps)
+            bg = self.drift.frame(0, np.empty((height, width, 3), np.uint8))
+        else:
+            bg = make_background(bg_kind, width, height, slide=blur_src) if bg_kind.kind == "blur" \
+                else make_background(bg_kind, width, height)
+        self.panel_rgba: tuple[np.ndarray, int, int] | None = None   # static panel layer (RGBA, x, y)
+        self.video_rect: Rect | None = None
+        self.overlays = OverlayStack()
+        self._bullets: list[Overlay] = []
+        if fl.panel is not None:
+            self._make_panel(fl.panel, page, title, bullets)
+        self.bg = bg
+        self.under = self._under(bg)
+        self.clip = None
+        if fl.bubble is not None:
+            self._make_bubble(fl.bubble)
+        self.rig = rig.scaled(self.placement.scale)
+        if not self.photo_bg:
+            self.rig = replace(self.rig, image=decontaminate(self.rig.image, self.rig.matte))
+        self.base = self._with_avatar(self.under)
+        self._add_overlays(fl, title, lower_third, lg, label)
+        self._state = None
+        self.i = start
+
+    # -- static layers -------------------------------------------------------
+    def _make_panel(self, panel: Rect, page: np.ndarray | None, title: str, bullets: tuple[str, ...]) -> None:
+        u = self.look.u
+        if title or bullets or (page is None and self.video is None):
+            card = slide_card(self.look, panel, title or "", bullets, page)
+            self.panel_rgba = (card.rgba, panel.x, panel.y)
+            fade = max(1, self.fps // 3)
+            for rgba, x, y in card.bullets:
+                self._bullets.append(self.overlays.add(Overlay.from_rgba(
+                    rgba, panel.x + x, panel.y + y, start=NEVER, fade_in=fade, slide=int(0.012 * u))))
+            return
+        if page is not None:
+            fit = panel.fit(page.shape[1] / page.shape[0])
+            img = cv2.resize(page, (fit.w, fit.h), interpolation=cv2.INTER_AREA if fit.w < page.shape[1]
+                             else cv2.INTER_CUBIC)
+            rgba, s = _shadowed(img, u)
+            self.panel_rgba = (rgba, fit.x - s, fit.y - s)
+            return
+        first = self.video.frame(0)
+        self.video_rect = panel.fit(first.shape[1] / first.shape[0])
+
+    def _under(self, bg: np.ndarray) -> np.ndarray:
+        under = bg.copy()
+        if self.panel_rgba is not None:
+            rgba, x, y = self.panel_rgba
+            canvas = np.dstack([under, np.full(under.shape[:2], 255, np.uint8)])
+            over(canvas, rgba, x, y)
+            under = np.ascontiguousarray(canvas[..., :3])
+        return under
+
+    def _make_bubble(self, bubble: tuple[float, float, float]) -> None:
+        cx, cy, r = bubble
+        H, W = self.height, self.width
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+        self.clip = np.clip((r - dist) / 1.5 + 0.5, 0, 1).astype(np.float32)
+        ring_w = max(2.0, 0.004 * self.look.u)
+        ring = np.clip(1.0 - np.abs(dist - r - ring_w) / ring_w, 0, 1)[..., None]
+        inner = make_background(Background("studio", ("#d9dde3", "#ffffff")), W, H).astype(np.float32)
+        under = self.under.astype(np.float32)
+        under = under * (1 - self.clip[..., None]) + inner * self.clip[..., None]
+        under = under * (1 - ring) + 255.0 * ring
+        self.under = np.clip(under + 0.5, 0, 255).astype(np.uint8)
+
+    def _with_avatar(self, under: np.ndarray) -> np.ndarray:
+        base = under.copy()
+        ih, iw = self.rig.image.shape[:2]
+        matte = np.ones((ih, iw), np.float32) if self.photo_bg else self.rig.matte
+        self._blend_into(base, under, (0, 0, iw, ih), self.rig.image, matte)
+        return base
+
+    def _add_overlays(self, fl: FrameLayout, title: str, lower_third: LowerThird | None, lg: Overlay | None,
+                      label: bool) -> None:
+        fps, s0 = self.fps, self.start
+        if fl.panel is None and title:
+            self.overlays.add(band(self.look, title, "", fl.band, s0, s0 + int(TITLE_S * fps), fps, big=True))
+            s0 += int(TITLE_S * fps)
+        if lower_third is not None:
+            a, b = LOWER_THIRD_S
+            self.overlays.add(band(self.look, lower_third.name, lower_third.role, fl.band,
+                                   s0 + int(a * fps), s0 + int(b * fps), fps))
+        if lg is not None:
+            self.overlays.add(lg)
+        if label:
+            lh = max(14, int(self.height * 0.035)) if self.height <= self.width else max(14, int(self.width * 0.035))
+            rgb, alpha = label_patch(AI_LABEL, lh)
+            h, w = alpha.shape
+            right = lg is None or lg.x < self.width / 2
+            x = self.width - w - lh // 2 if right else lh // 2
+            self.overlays.add(Overlay(rgb, alpha, x, lh // 2))
+
+    # -- timed overlays ------------------------------------------------------
+    @property
+    def bullets(self) -> int:
+        """How many bullets the slide card has (each revealed by `reveal`)."""
+        return len(self._bullets)
+
+    def reveal(self, k: int, frame: int) -> None:
+        """Show bullet `k` from `frame` on (the video's clock); a bullet already shown keeps its time."""
+        if k < len(self._bullets):      # a bullet that did not fit on the card has nothing to show
+            self._bullets[k].start = min(self._bullets[k].start, frame)
+
+    def add_caption(self, text: str, start: int, end: int) -> None:
+        """Burn in a caption over frames [start, end) of the video's clock."""
+        self.overlays.drop_before(start)
+        self.overlays.add(caption(self.look, text, self.layout.captions, start, end))
+
+    # -- per frame -----------------------------------------------------------
+    def _blend_into(self, frame: np.ndarray, under: np.ndarray, box, rgb: np.ndarray, matte: np.ndarray) -> None:
+        p = self.placement
+        x0, y0 = box[0] + p.x, box[1] + p.y
+        h, w = rgb.shape[:2]
+        fx0, fy0 = max(x0, 0), max(y0, 0)
+        fx1, fy1 = min(x0 + w, self.width), min(y0 + h, self.height)
+        if fx1 <= fx0 or fy1 <= fy0:
+            return
+        sub_rgb = rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+        a = matte[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+        if self.clip is not None:
+            a = a * self.clip[fy0:fy1, fx0:fx1]
+        frame[fy0:fy1, fx0:fx1] = cv2.blendLinear(sub_rgb, under[fy0:fy1, fx0:fx1], np.ascontiguousarray(a, np.float32),
+                                                  np.ascontiguousarray(1.0 - a, np.float32))
+
+    def _moving_under(self, i: int) -> np.ndarray:
+        under = self.drift.frame(i - self.start, np.empty_like(self.bg)) if self.drift is not None else self.bg.copy()
+        if self.drift is not None and self.panel_rgba is not None:
+            under = self._under(under)
+        elif self.drift is None:
+            under = self.under.copy()
+        if self.video is not None:
+            r = self.video_rect
+            img = self.video.frame(i - self.start)
+            under[r.y:r.y1, r.x:r.x1] = cv2.resize(img, (r.w, r.h), interpolation=cv2.INTER_AREA)
+        return under
+
+    def compose(self, avatar: AvatarFrame, out: np.ndarray | None = None, *, fresh: bool = True,
+                index: int | None = None) -> np.ndarray:
+        """The final RGB frame (height, width, 3) for one avatar frame at frame `index` of the video.
+
+        With `out` and `fresh=False` only what changed is redrawn: valid when
+        `out` holds this compositor's previous frame. `index` defaults to
+        one more than the previous call's.
+        """
+        i = self.i if index is None else index
+        self.i = i + 1
+        frame = np.empty_like(self.base) if out is None else out
+        state = self.overlays.state(i)
+        matte = np.ones_like(avatar.matte) if self.photo_bg else avatar.matte
+        if self.drift is not None or self.video is not None:
+            under = self._moving_under(i)
+            np.copyto(frame, self._with_avatar(under))
+            self._blend_into(frame, under, avatar.box, avatar.rgb, matte)
+            self.overlays.stamp(frame, i)
+        elif out is None or fresh or state != self._state:
+            np.copyto(frame, self.base)
+            self._blend_into(frame, self.under, avatar.box, avatar.rgb, matte)
+            self.overlays.stamp(frame, i)
+        else:
+            self._blend_into(frame, self.under, avatar.box, avatar.rgb, matte)
+            p = self.placement
+            bx0, by0, bx1, by1 = avatar.box
+            self.overlays.stamp(frame, i, clip=(bx0 + p.x, by0 + p.y, bx1 + p.x, by1 + p.y))
+        self._state = state
+        return frame
+
+    def close(self) -> None:
+        """Release the video slide's decoder, if any."""
+        if self.video is not None:
+            self.video.close()
+
+    def still(self, index: int) -> np.ndarray:
+        """The frame at `index` with the presenter at rest (covers, thumbnails, transitions)."""
+        under = self._moving_under(index) if (self.drift is not None or self.video is not None) else self.under
+        frame = self._with_avatar(under)
+        self.overlays.stamp(frame, index)
+        return frame

@@ -1,0 +1,171 @@
+"""Compositing checked by pixels: layouts at every aspect, the logo, captions, bullets, transitions, brand kits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatarkit.compose.brand import Brand, load_brand
+from avatarkit.compose.layout import frame_layout
+from avatarkit.compose.reveal import reveal_points
+from avatarkit.compose.scene import SceneCompositor
+from avatarkit.compose.transition import TransitionRun
+from avatarkit.errors import ScriptError
+from avatarkit.face import landmarks as lm
+from avatarkit.render.base import make_renderer
+from avatarkit.script import parse_text
+from avatarkit.script.model import Background, LowerThird
+
+SIZES = {"16:9": (640, 360), "9:16": (360, 640), "1:1": (480, 480)}
+
+
+def _frame(comp: SceneCompositor, index: int = 0) -> np.ndarray:
+    bound = make_renderer("warp").bind(comp.rig)
+    return comp.compose(bound.render_frame({}), index=index)
+
+
+def _brand(tmp_path, **logo) -> Brand:
+    Image.new("RGBA", (100, 50), (255, 0, 255, 255)).save(tmp_path / "logo.png")
+    fields = "\n".join(f"  {k}: {v}" for k, v in logo.items())
+    (tmp_path / "brand.yaml").write_text(f"logo:\n  file: logo.png\n{fields}\n", encoding="utf-8")
+    return load_brand(tmp_path / "brand.yaml")
+
+
+@pytest.mark.parametrize("position", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_logo_is_where_the_brand_kit_says(rig, tmp_path, position):
+    W, H = SIZES["16:9"]
+    brand = _brand(tmp_path, position=position, size=0.2, margin=0.05)
+    frame = _frame(SceneCompositor(rig, Background("studio"), "beside", W, H, "Title", brand=brand))
+    magenta = (frame[..., 0] > 230) & (frame[..., 1] < 30) & (frame[..., 2] > 230)
+    ys, xs = np.nonzero(magenta)
+    w, h, m = 0.2 * W, 0.2 * W / 2, 0.05 * H
+    x0 = m if position.endswith("left") else W - m - w
+    y0 = m if position.startswith("top") else H - m - h
+    assert abs(xs.min() - x0) <= 2 and abs(xs.max() + 1 - (x0 + w)) <= 2
+    assert abs(ys.min() - y0) <= 2 and abs(ys.max() + 1 - (y0 + h)) <= 2
+    # The slide panel keeps clear of a logo at the top.
+    fl = frame_layout("beside", W, H, int(y0 + h + 0.02 * H))
+    if position.startswith("top"):
+        assert fl.panel.y >= y0 + h
+
+
+@pytest.mark.parametrize("aspect", list(SIZES))
+@pytest.mark.parametrize("layout", ["full", "beside", "pip", "circle"])
+def test_every_layout_keeps_the_face_inside_the_frame(rig, aspect, layout):
+    W, H = SIZES[aspect]
+    comp = SceneCompositor(rig, Background("studio"), layout, W, H, "A title", bullets=("One", "Two"))
+    p = comp.placement
+    face = rig.landmarks[list(lm.FACE_OVAL), :2] * p.scale + np.array([p.x, p.y])
+    assert face[:, 0].min() >= 0 and face[:, 0].max() <= W and face[:, 1].min() >= 0 and face[:, 1].max() <= H
+    panel = comp.layout.panel
+    if layout == "beside":
+        # The slide and the face do not overlap.
+        inside = ((face[:, 0] > panel.x) & (face[:, 0] < panel.x1) & (face[:, 1] > panel.y) & (face[:, 1] < panel.y1))
+        assert not inside.any()
+    if layout == "circle":
+        cx, cy, r = comp.layout.bubble
+        assert np.hypot(face[:, 0] - cx, face[:, 1] - cy).max() < 1.15 * r
+    # The face is big enough to read a mouth: at least 8 % of the short side.
+    assert np.ptp(face[:, 1]) >= 0.08 * min(W, H)
+
+
+def test_right_to_left_caption_starts_at_the_right(rig):
+    from avatarkit.compose.typeset import TextStyle, render_block
+
+    W, H = 960, 540
+    comp = SceneCompositor(rig, Background("solid", ("#204060",)), "pip", W, H, "", language="he", label=False)
+    before = _frame(comp, 0).copy()
+    first, rest = "שלום", "לכולם וברוכים הבאים"
+    comp.add_caption(f"{first} {rest}", 1, 50)
+    after = _frame(comp, 1)
+    by, bx = np.nonzero(np.abs(after.astype(int) - before.astype(int)).sum(-1) > 60)   # the caption box
+    text = np.zeros(after.shape[:2], bool)
+    box = np.s_[by.min() + 2:by.max() - 1, bx.min() + 2:bx.max() - 1]
+    text[box] = after[box].min(-1) > 200            # white letters on the dark caption box
+    ys, xs = np.nonzero(text)
+    x0, x1 = xs.min(), xs.max() + 1
+    size = int(round(0.046 * min(W, H)))
+    word = render_block(first, TextStyle(size=size, weight=600), 2000).rgba[..., 3] > 128
+    wcols = word.any(0)
+    w1 = int(np.flatnonzero(wcols)[-1] - np.flatnonzero(wcols)[0] + 1)
+    profile = text[:, x0:x1].sum(0).astype(float)
+    ref = word[:, np.flatnonzero(wcols)[0]:np.flatnonzero(wcols)[0] + w1].sum(0).astype(float)
+
+    def corr(a, b):
+        return float(np.corrcoef(a, b)[0, 1])
+
+    # The first word (in reading order) is the rightmost one, the rest lies to its left.
+    assert corr(profile[-w1:], ref) > 0.8
+    assert corr(profile[:w1], ref) < 0.5
+    assert x1 - x0 > 2 * w1
+
+
+def test_bullets_appear_when_the_narration_names_them(rig):
+    phrases = parse_text("Welcome. First, keep every receipt you get. Then submit the report within thirty days. "
+                         "Finally ask your manager.")
+    points = reveal_points(("Keep receipts", "Submit reports on time", "Manager approval"), phrases)
+    words = [[m.text for m in ph.words] for ph in phrases]
+    assert [words[p][w] for p, w in points] == ["keep", "submit", "manager."]
+    # A bullet nobody names still appears, in order, before the scene ends.
+    points = reveal_points(("Keep receipts", "Unrelated words", "Manager approval"), phrases)
+    assert points[0] <= points[1] <= points[2]
+
+    W, H = 640, 360
+    comp = SceneCompositor(rig, Background("studio"), "beside", W, H, "Steps", bullets=("Alpha", "Beta"), fps=25,
+                           label=False)
+    assert comp.bullets == 2
+    b0 = comp._bullets[0]
+    x0, y0, x1, y1 = b0.x, b0.y, b0.x + b0.alpha.shape[1], b0.y + b0.alpha.shape[0]
+    comp.reveal(0, 10)
+    region = [_frame(comp, i)[y0:y1, x0:x1].astype(int).copy() for i in (0, 9, 10, 30)]
+    assert np.abs(region[0] - region[1]).max() == 0          # nothing before the word
+    assert np.abs(region[3] - region[0]).max() > 100         # the bullet's ink after its fade-in
+    assert 0 < np.abs(region[2] - region[0]).mean() < np.abs(region[3] - region[0]).mean()   # fading in
+
+
+def test_lower_third_shows_for_its_span_only(rig):
+    comp = SceneCompositor(rig, Background("studio"), "full", 640, 360, "", lower_third=LowerThird("Anna", "Trainer"),
+                           fps=25, label=False)
+    f = [_frame(comp, i).copy() for i in (0, 50, 200)]
+    band = comp.layout.band
+    sl = np.s_[band.y:band.y + band.h, band.x:band.x + band.w]
+    assert np.abs(f[1][sl].astype(int) - f[0][sl]).max() > 100
+    assert np.abs(f[2][sl].astype(int) - f[0][sl]).max() == 0
+
+
+def test_transitions_blend_and_push():
+    old = np.zeros((20, 40, 3), np.uint8)
+    new = np.full((20, 40, 3), 200, np.uint8)
+    fade = TransitionRun("crossfade", old, 4)
+    levels = [float(fade.apply(new).mean()) for _ in range(5)]
+    assert levels[0] > 0 and levels[3] < 200 and all(a < b for a, b in zip(levels[:4], levels[1:4]))
+    assert levels[4] == 200 and fade.done
+    push = TransitionRun("slide", old, 3)
+    mid = push.apply(new)
+    cols = mid[0, :, 0]
+    k = int((cols == 200).sum())
+    assert 0 < k < 40 and (cols[:40 - k] == 0).all() and (cols[40 - k:] == 200).all()   # new comes in from the right
+
+
+def test_brand_kit_errors_name_file_line_and_field(tmp_path):
+    p = tmp_path / "brand.yaml"
+    p.write_text("colors:\n  primary: blue\n", encoding="utf-8")
+    with pytest.raises(ScriptError, match=r"brand.yaml:2: colors.primary: 'blue' is not a colour"):
+        load_brand(p)
+    p.write_text("logo:\n  file: missing.png\n", encoding="utf-8")
+    with pytest.raises(ScriptError, match=r"brand.yaml:2: logo.file: a logo image 'missing.png' not found"):
+        load_brand(p)
+    p.write_text("logo: {file: x.png, position: middle}\n", encoding="utf-8")
+    with pytest.raises(ScriptError, match=r"logo.position: unknown position 'middle'"):
+        load_brand(p)
+    p.write_text("intro: {title: Hi, duration: 90s}\n", encoding="utf-8")
+    with pytest.raises(ScriptError, match=r"intro.duration"):
+        load_brand(p)
+
+
+def test_sample_brand_kit_loads():
+    from .conftest import SAMPLES
+
+    b = load_brand(SAMPLES / "brand.yaml")
+    assert b.logo.file.is_file() and b.music.file.is_file() and b.intro.title and b.transition.kind == "crossfade"
