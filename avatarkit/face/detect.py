@@ -128,14 +128,10 @@ def try_detect_landmarks(image: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def person_matte(image: np.ndarray) -> np.ndarray:
-    """Soft foreground matte (H, W) float32 in [0, 1] of the person in an RGB image.
-
-    Uses MediaPipe selfie segmentation (the general model), then smooths the
-    edge so hair and shoulders blend into a new background without a halo.
-    """
-    import cv2
-
+def segmentation_mask(image: np.ndarray) -> np.ndarray:
+    """MediaPipe selfie segmentation's own mask (H, W) float32 in [0, 1] of an RGB uint8 image (the general model)."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FaceError(f"matte: expected an RGB uint8 image, got shape {getattr(image, 'shape', None)}")
     with _LOCK:
         if "seg" not in _MODELS:
             _quiet_mediapipe()
@@ -144,8 +140,16 @@ def person_matte(image: np.ndarray) -> np.ndarray:
             with _silenced_stderr():
                 _MODELS["seg"] = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         mask = _run("seg", _MODELS["seg"], np.ascontiguousarray(image)).segmentation_mask
-    mask = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
-    # Sharpen the model's soft output around 0.6 (a little inside its edge, against halos), then feather by ~1% of the size.
-    mask = np.clip((mask - 0.6) * 3.0 + 0.5, 0.0, 1.0)
-    k = max(3, int(round(min(image.shape[:2]) * 0.006)) | 1)
-    return cv2.GaussianBlur(mask, (k, k), 0)
+    return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
+
+
+def person_matte(image: np.ndarray) -> np.ndarray:
+    """Soft foreground matte (H, W) float32 in [0, 1] of the person in an RGB image.
+
+    MediaPipe's mask, refined by `matting.refine_matte`: the edge follows the
+    photo's own boundary (hair, shoulders) in a narrow band, holes inside the
+    person are filled and stray specks dropped.
+    """
+    from .matting import refine_matte
+
+    return refine_matte(image, segmentation_mask(image))

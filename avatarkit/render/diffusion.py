@@ -143,7 +143,7 @@ class BoundDiffusion:
 
     def __init__(self, rig: FaceRig, avatar: Avatar, model: MouthDiffusion, mouth: MouthRig,
                  reference: np.ndarray, steps: int | None):
-        from ..face.detect import person_matte
+        from ..face.matting import MatteSequence
 
         self.rig, self.avatar, self.mouth = rig, avatar, mouth
         self.painter = MouthPainter(model, reference, steps)
@@ -153,19 +153,22 @@ class BoundDiffusion:
         h, w = rig.image.shape[:2]
         self.scale = w / t.width
         poses = avatar.poses
-        self.images, self.mattes, self.poses, self.points = [], [], [], []
+        self.images, self.poses, self.points = [], [], []
+        # Mattes averaged over neighbouring frames of the loop, in its playback order, so they do not shimmer.
+        seq = MatteSequence(loop=self.loops)
         for k, rgb in enumerate(video_frames(avatar.footage)):
             if k > frames[-1]:
                 break
             if k in wanted:
                 img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if (w, h) != (t.width, t.height) else rgb
                 self.images.append(img)
-                # uint8 mattes: a 6 s loop at 1080p is 150 frames, and float32 would add 1.2 GB.
-                self.mattes.append(np.round(person_matte(img) * 255).astype(np.uint8))
+                seq.add(img)
                 self.poses.append(poses[k] * self.scale)
                 self.points.append(t.landmarks[k][:, :2] * self.scale)
         if not self.images:
             raise RenderError(f"avatar {avatar.name!r}: its idle motion has no usable frames")
+        # uint8 mattes: a 6 s loop at 1080p is 150 frames, and float32 would add 1.2 GB.
+        self.mattes = [np.round(seq.matte(i, img) * 255).astype(np.uint8) for i, img in enumerate(self.images)]
         self.box = (0, 0, w, h)
         self.i = 0
 
