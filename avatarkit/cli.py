@@ -165,8 +165,9 @@ def say(
 
 
 @app.command()
-def check(script: Path = typer.Argument(..., help="Script file to validate.")):
-    """Validate SCRIPT (format, voices, avatar photos, recordings) without rendering."""
+def check(script: Path = typer.Argument(..., help="Script file to validate."),
+          brand: Optional[Path] = typer.Option(None, help="Brand kit to validate with the script.")):
+    """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit) without rendering."""
     from .audio.io import audio_info
     from .face.avatar import open_avatar
     from .face.rig import load_avatar
@@ -191,11 +192,15 @@ def check(script: Path = typer.Argument(..., help="Script file to validate.")):
             for seg in sc.segments:
                 if seg.audio:
                     audio_info(seg.audio)
+        from .compose.staging import check_staging, resolve_brand
+
+        check_staging(s)
+        kit = resolve_brand(s, brand)
     except AvatarkitError as e:
         _fail(e)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)
     console.print(f"[green]ok[/] {script}: {len(s.scenes)} scenes, {n} phrases, "
-                  f"{s.width}x{s.height} at {s.fps} fps")
+                  f"{s.width}x{s.height} at {s.fps} fps" + (f", brand kit {kit.source}" if kit.source else ""))
 
 
 @app.command()

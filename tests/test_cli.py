@@ -17,10 +17,12 @@ runner = CliRunner()
 def test_help_lists_every_command():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("render", "voices", "say", "check", "lipsync", "eval", "avatar", "dub"):
+    for cmd in ("render", "from-slides", "voices", "say", "check", "lipsync", "eval", "avatar", "dub"):
         assert cmd in r.output
     r = runner.invoke(app, ["render", "--help"])
     assert "--out" in r.output and "--renderer" in r.output
+    for flag in ("--brand", "--aspect", "--size", "--captions"):
+        assert flag in r.output
 
 
 def test_check_reports_file_line_field(tmp_path):
@@ -78,3 +80,34 @@ def test_lipsync_command_renders_and_rejects_bad_audio(tmp_path):
     r = runner.invoke(app, ["lipsync", "--avatar", str(SAMPLES / "avatar.png"), "--audio", str(wav),
                             "-o", str(tmp_path / "y.mp4"), "--size", "big"])
     assert r.exit_code == 2 and "WIDTHxHEIGHT" in r.output
+
+
+def test_from_slides_then_a_portrait_branded_render(tmp_path):
+    import av
+    import numpy as np
+
+    from avatarkit.face.detect import try_detect_landmarks
+
+    course = tmp_path / "course.yaml"
+    r = runner.invoke(app, ["from-slides", str(SAMPLES / "deck.md"), "-o", str(course),
+                            "--avatar", str(SAMPLES / "avatar.png"), "--voice", "en-us-joe"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["check", str(course), "--brand", str(SAMPLES / "brand.yaml")])
+    assert r.exit_code == 0 and "brand kit" in r.output, r.output
+    r = runner.invoke(app, ["render", str(course), "--aspect", "4:3"])
+    assert r.exit_code == 2 and "--aspect '4:3'" in r.output
+    r = subprocess.run([sys.executable, "-m", "avatarkit", "render", str(course), "-o", str(tmp_path / "out"),
+                        "--brand", str(SAMPLES / "brand.yaml"), "--aspect", "9:16", "--size", "480p", "--captions"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "out" / "course.en.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i % 50 == 25]
+    assert frames[0].shape == (854, 480, 3)
+    # MediaPipe finds the whole face inside the portrait frame wherever the presenter is shown.
+    found = [pts for f in frames if (pts := try_detect_landmarks(f)) is not None]
+    assert len(found) >= len(frames) // 2
+    for pts in found:
+        assert pts[:, 0].min() > 0 and pts[:, 0].max() < 480 and pts[:, 1].min() > 0 and pts[:, 1].max() < 854
+        assert np.ptp(pts[:, 1]) > 60
+    r = runner.invoke(app, ["from-slides", str(tmp_path / "missing.pptx"), "-o", str(course), "--avatar", "x.png"])
+    assert r.exit_code == 2 and "missing.pptx" in r.output and "Traceback" not in r.output

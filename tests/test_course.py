@@ -118,3 +118,16 @@ def test_speech_is_louder_than_the_music_at_every_moment_someone_speaks(music_re
     assert len(quiet) > 20 and np.median(quiet) > -50
     # It ends in silence: the last 50 ms of the video are faded out.
     assert rms_db(mixed[-hop:]) < -60
+
+
+def test_scene_changes_do_not_click(music_renders):
+    """Around each scene change (a crossfade, then a slide transition) the waveform has no jump."""
+    with_music, _ = music_renders
+    _, mixed = _decode(with_music.video)
+    step = np.abs(np.diff(mixed.astype(np.float64)))
+    spf = 48_000 // 25
+    typical = np.percentile(step, 99.9)
+    for _, first, _ in with_music.scenes:
+        a = first * spf
+        around = step[max(a - 2400, 0):a + 2400]
+        assert around.max() <= typical, (first, around.max(), typical)

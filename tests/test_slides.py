@@ -329,7 +329,11 @@ def test_from_slides_relays_out_the_sample_deck_without_libreoffice(tmp_path, mo
     out = from_slides(DECK, tmp_path / "course" / "course.yaml", voice="en-us-joe", avatar="avatar.png")
     doc = _load(out)
     assert doc["avatarkit"] == 1 and doc["title"] == TITLES[0] and doc["language"] == "en"
-    assert doc["defaults"] == {"avatar": "avatar.png", "voice": "en-us-joe", "layout": "beside", "background": "studio"}
+    assert doc["defaults"] == {"avatar": "avatar.png", "voice": "en-us-joe", "layout": "beside"}
+    # A photo given from the current folder is written relative to the script, so the script finds it.
+    photo = Path(os.path.relpath(DECK.parent / "avatar.png"))
+    doc2 = _load(from_slides(DECK, tmp_path / "c2" / "course.yaml", voice="en-us-joe", avatar=str(photo)))
+    assert (tmp_path / "c2" / doc2["defaults"]["avatar"]).resolve() == (DECK.parent / "avatar.png").resolve()
     scenes = doc["scenes"]
     assert [s["id"] for s in scenes] == ["slide1", "slide2", "slide3", "slide4"]
     # The title slide introduces the presenter: full frame, title only.

@@ -24,7 +24,7 @@ from ..render.base import AvatarFrame
 from ..script.model import Background, LowerThird
 from .background import make_background
 from .brand import Brand
-from .elements import Look, band, caption, logo, over, slide_card
+from .elements import Look, band, caption, logo, slide_card
 from .layout import FrameLayout, Rect, frame_layout, place
 from .overlay import NEVER, Overlay, OverlayStack
 from .text import AI_LABEL, label_patch
@@ -109,10 +109,13 @@ class SceneCompositor:
         if fl.panel is not None:
             self._make_panel(fl.panel, page, title, bullets)
         self.bg = bg
-        self.under = self._under(bg)
+        self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int, int]]] = []
+        if self.panel_rgba is not None:
+            self._add_layer(*self.panel_rgba)
         self.clip = None
         if fl.bubble is not None:
             self._make_bubble(fl.bubble)
+        self.under = self._under(bg)
         self.rig = rig.scaled(self.placement.scale)
         if not self.photo_bg:
             self.rig = replace(self.rig, image=decontaminate(self.rig.image, self.rig.matte))
@@ -142,28 +145,40 @@ class SceneCompositor:
         first = self.video.frame(0)
         self.video_rect = panel.fit(first.shape[1] / first.shape[0])
 
+    def _add_layer(self, rgba: np.ndarray, x: int, y: int) -> None:
+        """A static layer over the background (slide panel, bubble), kept as RGB and alpha clipped to the frame."""
+        h, w = rgba.shape[:2]
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, self.width), min(y + h, self.height)
+        if x1 <= x0 or y1 <= y0:
+            return
+        sub = rgba[y0 - y:y1 - y, x0 - x:x1 - x]
+        a = np.ascontiguousarray(sub[..., 3], np.float32) / 255.0
+        self.layers.append((np.ascontiguousarray(sub[..., :3]), a, np.ascontiguousarray(1.0 - a), (x0, y0, x1, y1)))
+
     def _under(self, bg: np.ndarray) -> np.ndarray:
+        """The background with the static layers blended over it (everything below the presenter)."""
         under = bg.copy()
-        if self.panel_rgba is not None:
-            rgba, x, y = self.panel_rgba
-            canvas = np.dstack([under, np.full(under.shape[:2], 255, np.uint8)])
-            over(canvas, rgba, x, y)
-            under = np.ascontiguousarray(canvas[..., :3])
+        for rgb, a, na, (x0, y0, x1, y1) in self.layers:
+            under[y0:y1, x0:x1] = cv2.blendLinear(rgb, under[y0:y1, x0:x1], a, na)
         return under
 
     def _make_bubble(self, bubble: tuple[float, float, float]) -> None:
         cx, cy, r = bubble
         H, W = self.height, self.width
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-        self.clip = np.clip((r - dist) / 1.5 + 0.5, 0, 1).astype(np.float32)
         ring_w = max(2.0, 0.004 * self.look.u)
-        ring = np.clip(1.0 - np.abs(dist - r - ring_w) / ring_w, 0, 1)[..., None]
-        inner = make_background(Background("studio", ("#d9dde3", "#ffffff")), W, H).astype(np.float32)
-        under = self.under.astype(np.float32)
-        under = under * (1 - self.clip[..., None]) + inner * self.clip[..., None]
-        under = under * (1 - ring) + 255.0 * ring
-        self.under = np.clip(under + 0.5, 0, 255).astype(np.uint8)
+        x0, y0 = max(int(cx - r - 3 * ring_w), 0), max(int(cy - r - 3 * ring_w), 0)
+        x1, y1 = min(int(cx + r + 3 * ring_w) + 1, W), min(int(cy + r + 3 * ring_w) + 1, H)
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+        clip = np.clip((r - dist) / 1.5 + 0.5, 0, 1).astype(np.float32)
+        self.clip = np.zeros((H, W), np.float32)
+        self.clip[y0:y1, x0:x1] = clip
+        ring = np.clip(1.0 - np.abs(dist - r - ring_w) / ring_w, 0, 1)
+        inner = make_background(Background("studio", ("#d9dde3", "#ffffff")), W, H)[y0:y1, x0:x1].astype(np.float32)
+        a = np.maximum(clip, ring)
+        rgb = (inner * clip[..., None] + 255.0 * ring[..., None]) / np.maximum(a, 1e-6)[..., None]
+        rgba = np.dstack([np.clip(rgb + 0.5, 0, 255), np.clip(a * 255 + 0.5, 0, 255)]).astype(np.uint8)
+        self._add_layer(rgba, x0, y0)
 
     def _with_avatar(self, under: np.ndarray) -> np.ndarray:
         base = under.copy()
@@ -225,10 +240,9 @@ class SceneCompositor:
                                                   np.ascontiguousarray(1.0 - a, np.float32))
 
     def _moving_under(self, i: int) -> np.ndarray:
-        under = self.drift.frame(i - self.start, np.empty_like(self.bg)) if self.drift is not None else self.bg.copy()
-        if self.drift is not None and self.panel_rgba is not None:
-            under = self._under(under)
-        elif self.drift is None:
+        if self.drift is not None:
+            under = self._under(self.drift.frame(i - self.start, np.empty_like(self.bg)))
+        else:
             under = self.under.copy()
         if self.video is not None:
             r = self.video_rect

@@ -43,8 +43,8 @@ def from_slides(deck_path: str | Path, out_yaml: str | Path, *, voice: str, avat
     """Write an avatarkit script (YAML) presenting `deck_path` and return its path.
 
     `voice` is a voice reference (its language becomes the script's),
-    `avatar` a photo path relative to the script's folder or an avatar name
-    (written as given), `notes` an optional notes file (see `read_deck`),
+    `avatar` a photo (a path from the current folder, written relative to
+    the script's folder) or the name of a footage avatar, `notes` an optional notes file (see `read_deck`),
     `layout` the presenter's place beside the slides (`full`, `beside`,
     `pip`, `circle`), and `render` `page`, `layout` or `auto` (pages when
     the deck can be rendered: a PDF, or a PPTX with LibreOffice installed).
@@ -87,7 +87,8 @@ def from_slides(deck_path: str | Path, out_yaml: str | Path, *, voice: str, avat
         "avatarkit": 1,
         "title": deck.title,
         "language": language,
-        "defaults": {"avatar": avatar, "voice": voice, "layout": layout, "background": "studio"},
+        # No background: the brand kit's applies at render time, else the studio.
+        "defaults": {"avatar": _avatar_ref(avatar, out_yaml.parent), "voice": voice, "layout": layout},
         "scenes": scenes,
     }
     text = HEADER.format(name=" ".join(deck_path.name.split())) + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100)
@@ -205,6 +206,14 @@ def _segments(slide: Slide, deck: Deck) -> list[dict]:
         except ScriptError as e:
             raise SlideError(f"slide {slide.page}: notes do not make valid narration: {e.message}", file=deck.path) from None
     return [{"text": t} for t in texts] or [{"pause": SILENT_SLIDE}]
+
+
+def _avatar_ref(avatar: str, folder: Path) -> str:
+    """A photo that exists from here, as a path from the script's folder; anything else (a name) as given."""
+    p = Path(avatar).expanduser()
+    if p.is_file():
+        return _rel(p.resolve(), folder.resolve())
+    return avatar
 
 
 def _clear_old_pictures(assets: Path) -> None:
