@@ -169,3 +169,44 @@ def test_sample_brand_kit_loads():
 
     b = load_brand(SAMPLES / "brand.yaml")
     assert b.logo.file.is_file() and b.music.file.is_file() and b.intro.title and b.transition.kind == "crossfade"
+
+
+def test_a_video_slide_plays_in_the_panel(rig, tmp_path):
+    from avatarkit.media.writer import VideoWriter
+    from avatarkit.slides import VideoSlide
+
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, 160, 90, 25) as w:
+        for i in range(50):
+            w.write_frame(np.full((90, 160, 3), (0, 0, 220) if i < 25 else (220, 0, 0), np.uint8))
+            w.write_audio(np.zeros(1920, np.float32))
+    video = VideoSlide(path, 25, 640, 360)
+    comp = SceneCompositor(rig, Background("studio"), "beside", 640, 360, "", slide=video, label=False)
+    r = comp.video_rect
+    centre = np.s_[r.y + r.h // 4:r.y1 - r.h // 4, r.x + r.w // 4:r.x1 - r.w // 4]
+    first, later = _frame(comp, 5)[centre].mean((0, 1)), _frame(comp, 40)[centre].mean((0, 1))
+    assert first[2] > 180 and first[0] < 40          # blue in the first second
+    assert later[0] > 180 and later[2] < 40          # red in the second
+    comp.close()
+
+
+def test_blur_background_is_the_slide_blurred(rig):
+    slide = np.zeros((90, 160, 3), np.uint8)
+    slide[:, :80] = (250, 200, 0)
+    comp = SceneCompositor(rig, Background("blur"), "full", 640, 360, "", slide=slide, label=False)
+    bg = comp.bg.astype(int)
+    assert bg[:, :200, 0].mean() > bg[:, 440:, 0].mean() + 40    # the slide's bright left half, softened
+    assert np.abs(np.diff(bg[180, :, 0])).max() < 12             # no sharp edge left
+
+
+def test_long_captions_become_pages_not_cut_short(rig):
+    comp = SceneCompositor(rig, Background("studio"), "full", 360, 640, "", language="ja", label=False)
+    text = "これは長い日本語の字幕です。句読点のあとで改行されるべきではありません。字幕は途中で切れずに、順番に表示されます。"
+    comp.add_caption(text, 10, 110)
+    pages = [o for o in comp.overlays.items if o.start >= 10]
+    assert len(pages) >= 2
+    spans = [(o.start, o.end) for o in pages]
+    assert spans[0][0] == 10 and spans[-1][1] == 110 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    from avatarkit.compose.elements import caption_pages
+
+    assert "".join(p.replace("\n", "") for p in caption_pages(comp.look, text, comp.layout.captions)) == text

@@ -91,6 +91,26 @@ def test_error_in_block_text_names_its_line(tmp_path):
      "scenes[0].segments[0].pause", "duration"),
     ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - segments:\n      - pause: 1s\n", 4,
      "scenes[0].segments", "nothing to say"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - slide: deck.key\n    segments: [hi]\n", 4,
+     "scenes[0].slide", "is not a"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - slide: {file: gone.pdf, page: 2}\n    segments: [hi]\n", 4,
+     "scenes[0].slide.file", "not found"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - slide: {file: AVATAR, page: 2}\n    segments: [hi]\n", 4,
+     "scenes[0].slide.page", "only PDF and PPTX"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - bullets: [ok, 3]\n    segments: [hi]\n", 4,
+     "scenes[0].bullets[1]", "a bullet is a line of text"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - lower_third: {role: Trainer}\n    segments: [hi]\n", 4,
+     "scenes[0].lower_third.name", "required"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - transition: {kind: wipe}\n    segments: [hi]\n", 4,
+     "scenes[0].transition", "unknown transition"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - transition: {kind: slide, duration: 9s}\n    segments: [hi]\n",
+     4, "scenes[0].transition.duration", "between"),
+    ("title: t\ndefaults: {avatar: AVATAR}\nscenes:\n  - background: blur\n    segments: [hi]\n", 4,
+     "scenes[0].background", "has none"),
+    ("title: t\ndefaults: {avatar: AVATAR, resolution: 1280x720, aspect: 9:16}\nscenes:\n  - segments: [hi]\n", 2,
+     "defaults.aspect", "goes with a size"),
+    ("title: t\ndefaults: {avatar: AVATAR, resolution: 4000x2000}\nscenes:\n  - segments: [hi]\n", 2,
+     "defaults.resolution", "between 160 and 3840"),
 ])
 def test_validation_errors_name_line_and_field(tmp_path, body, line, field, msg):
     p = _script(body, tmp_path)
@@ -122,3 +142,28 @@ def test_lexicon_lookup_by_language():
     assert s.lexicon.lookup("SQL", "de-DE").say == "es ku el"
     assert s.lexicon.lookup("LMS.", "en").ipa == "ɛl ɛm ɛs"
     assert s.lexicon.lookup("SQL", "fr") is None
+
+
+def test_slide_fields_and_sizes(tmp_path):
+    s = parse_script(textwrap.dedent(f"""\
+        title: t
+        defaults: {{avatar: {SAMPLES / 'avatar.png'}, resolution: 1080p, aspect: "9:16", captions: true,
+                   transition: crossfade}}
+        scenes:
+          - layout: beside
+            slide: {{file: {SAMPLES / 'deck.pptx'}, page: 3}}
+            title: Steps
+            bullets: [One, Two]
+            lower_third: {{name: Anna Berg, role: Trainer}}
+            background: {{kind: office, drift: true}}
+            transition: {{kind: slide, duration: 800ms}}
+            segments: [hi]
+          - layout: circle
+            segments: [bye]
+        """))
+    assert s.resolution == (1080, 1920) and s.captions
+    a, b = s.scenes
+    assert a.slide.kind == "pptx" and a.slide.page == 3 and a.bullets == ("One", "Two") and a.title == "Steps"
+    assert a.lower_third.name == "Anna Berg" and a.background.drift and a.background.kind == "office"
+    assert (a.transition.kind, a.transition.ms) == ("slide", 800) and b.transition.kind == "crossfade"
+    assert b.background is None      # the brand kit's, else the studio, at render time

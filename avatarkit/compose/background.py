@@ -31,6 +31,7 @@ from ..script.model import Background
 
 STUDIO_DEFAULT = ("#2b3a4a", "#8fa3b8")
 OFFICE_DEFAULT = ("#a9aeb1", "#f3b869")     # a cool light-grey wall, warm tungsten lights
+GRADIENT_DEFAULT = ("#16324f", "#3d7ea6")   # deep blue to steel blue
 DRIFT_MARGIN = 0.07                        # a drift background is this much larger than the frame on each axis
 LOW = 4                                    # smooth kinds are drawn at 1/LOW of the output size or smaller,
 LOW_SHORT = 280                            # at most about this many pixels on the short side (4K costs as 1080p)
@@ -117,7 +118,7 @@ def _colors(bg: Background, n_min: int, n_max: int, default: tuple[str, ...]) ->
 
 
 def _gradient(bg: Background, cv: _Canvas) -> np.ndarray:
-    cols = _colors(bg, 2, 3, ())
+    cols = _colors(bg, 2, 3, GRADIENT_DEFAULT)
     # Frame corners map to t = 0 (top-left) and 1 (bottom-right).
     t = np.clip(0.5 * cv.fx + 0.5 * cv.fy, 0.0, 1.0)[..., None]
     if len(cols) == 2:

@@ -18,7 +18,7 @@ from .background import hex_rgb
 from .brand import Brand, Card
 from .layout import Rect
 from .overlay import Overlay
-from .typeset import TextStyle, render_block
+from .typeset import TextStyle, render_block, wrap
 
 
 def _rounded(w: int, h: int, radius: int, color: str, opacity: float) -> np.ndarray:
@@ -71,12 +71,28 @@ class Look:
                          weight=weight, font=font, language=self.language, **extra)
 
 
-def caption(look: Look, text: str, band: Rect, start: int, end: int) -> Overlay:
-    """A burned-in caption (at most two balanced lines) centred at the bottom of `band`, frames [start, end)."""
-    c = look.brand.colors
+def caption_style(look: Look) -> TextStyle:
+    """The style of burned-in captions: white semi-bold, outlined when there is no box behind it."""
     boxed = look.brand.caption_style == "box"
-    style = look.style(0.046, color="#ffffff", weight=600, align="center",
-                       stroke=0 if boxed else max(2, int(0.004 * look.u)), stroke_color="#000000", shadow=not boxed)
+    return look.style(0.046, color="#ffffff", weight=600, align="center",
+                      stroke=0 if boxed else max(2, int(0.004 * look.u)), stroke_color="#000000", shadow=not boxed)
+
+
+def caption_pages(look: Look, text: str, band: Rect) -> list[str]:
+    """`text` broken into caption pages of at most two lines that fit `band` (joined by newlines).
+
+    A cue too long for two lines at this frame width (a long phrase in a
+    narrow portrait frame, or a sentence of Japanese, which has no spaces
+    to cut cues at) is shown as several pages in turn, never cut short.
+    """
+    lines = wrap(text, caption_style(look), int(band.w * 0.92), balance=True)
+    return ["\n".join(lines[i:i + 2]) for i in range(0, len(lines), 2)] or [""]
+
+
+def caption(look: Look, text: str, band: Rect, start: int, end: int) -> Overlay:
+    """A burned-in caption page (one or two lines) centred at the bottom of `band`, frames [start, end)."""
+    boxed = look.brand.caption_style == "box"
+    style = caption_style(look)
     block = render_block(text, style, int(band.w * 0.92), max_lines=2, balance=True)
     rgba = block.rgba
     if boxed:
@@ -86,7 +102,6 @@ def caption(look: Look, text: str, band: Rect, start: int, end: int) -> Overlay:
         over(box, rgba, pad, pad // 2)
         rgba = box
     h, w = rgba.shape[:2]
-    del c
     return Overlay.from_rgba(rgba, band.x + (band.w - w) // 2, band.y1 - h, start=start, end=end)
 
 

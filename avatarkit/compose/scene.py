@@ -24,7 +24,7 @@ from ..render.base import AvatarFrame
 from ..script.model import Background, LowerThird
 from .background import make_background
 from .brand import Brand
-from .elements import Look, band, caption, logo, slide_card
+from .elements import Look, band, caption, caption_pages, logo, slide_card
 from .layout import FrameLayout, Rect, frame_layout, place
 from .overlay import NEVER, Overlay, OverlayStack
 from .text import AI_LABEL, label_patch
@@ -219,9 +219,18 @@ class SceneCompositor:
             self._bullets[k].start = min(self._bullets[k].start, frame)
 
     def add_caption(self, text: str, start: int, end: int) -> None:
-        """Burn in a caption over frames [start, end) of the video's clock."""
+        """Burn in a caption over frames [start, end) of the video's clock.
+
+        Text longer than two lines is shown as pages in turn, each for a
+        share of the time in proportion to its length.
+        """
         self.overlays.drop_before(start)
-        self.overlays.add(caption(self.look, text, self.layout.captions, start, end))
+        pages = caption_pages(self.look, text, self.layout.captions)
+        weights = np.cumsum([max(len(p), 1) for p in pages], dtype=np.float64)
+        cuts = [start] + [start + int(round((end - start) * w / weights[-1])) for w in weights]
+        for page, a, b in zip(pages, cuts[:-1], cuts[1:]):
+            if b > a:
+                self.overlays.add(caption(self.look, page, self.layout.captions, a, b))
 
     # -- per frame -----------------------------------------------------------
     def _blend_into(self, frame: np.ndarray, under: np.ndarray, box, rgb: np.ndarray, matte: np.ndarray) -> None:

@@ -144,7 +144,9 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
 
 def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
     raw = ctx.get(d, "resolution", (str, list), "defaults", default="720p")
-    aspect = ctx.get(d, "aspect", str, "defaults")
+    aspect = ctx.get(d, "aspect", (str, int), "defaults")
+    if isinstance(aspect, int):     # YAML 1.1 reads an unquoted 9:16 as the base-60 number 556
+        aspect = f"{aspect // 60}:{aspect % 60}"
     if aspect is not None and aspect not in ASPECTS:
         raise ctx.err(f"aspect {aspect!r} must be one of {', '.join(ASPECTS)}", d.lines["aspect"], "defaults.aspect")
     if isinstance(raw, str) and raw.lower() in SIZES:
