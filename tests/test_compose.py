@@ -210,3 +210,18 @@ def test_long_captions_become_pages_not_cut_short(rig):
     from avatarkit.compose.elements import caption_pages
 
     assert "".join(p.replace("\n", "") for p in caption_pages(comp.look, text, comp.layout.captions)) == text
+
+
+@pytest.mark.parametrize("aspect", list(SIZES))
+@pytest.mark.parametrize("layout", ["full", "beside", "pip", "circle"])
+def test_lower_third_captions_and_logo_never_cover_each_other(rig, tmp_path, aspect, layout):
+    W, H = SIZES[aspect]
+    comp = SceneCompositor(rig, Background("studio"), layout, W, H, "", brand=_brand(tmp_path, size=0.2),
+                           lower_third=LowerThird("Anna Berg", "Finance trainer"), fps=25)
+    comp.add_caption("Keep every receipt, even the small ones from the taxi ride home.", 0, 500)
+    boxes = [o.box for o in comp.overlays.items]
+    assert len(boxes) >= 4                         # logo, label, lower third, a caption page
+    for i, a in enumerate(boxes):
+        assert 0 <= a[0] and a[2] <= W and 0 <= a[1] and a[3] <= H, a
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)

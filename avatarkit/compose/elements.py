@@ -106,8 +106,11 @@ def caption(look: Look, text: str, band: Rect, start: int, end: int) -> Overlay:
 
 
 def band(look: Look, title: str, subtitle: str, at: Rect, start: int, end: int, fps: int, *,
-         big: bool = False) -> Overlay:
-    """A lower third (name and role) or, with `big`, a title band: an accent bar and a light card."""
+         big: bool = False, bottom: int | None = None) -> Overlay:
+    """A lower third (name and role) or, with `big`, a title band: an accent bar and a light card.
+
+    The card's top-left is `at`'s, moved up if needed so it ends above `bottom` (pixels).
+    """
     c = look.brand.colors
     t = render_block(title, look.style(0.062 if big else 0.05, weight=700, heading=True), int(at.w * 0.9), max_lines=2)
     parts = [t.rgba]
@@ -126,7 +129,8 @@ def band(look: Look, title: str, subtitle: str, at: Rect, start: int, end: int, 
         over(card, p, w - pad - p.shape[1] if rtl else bar + pad, y)
         y += p.shape[0]
     fade = max(1, fps // 3)
-    return Overlay.from_rgba(card, at.x, at.y, start=start, end=end, fade_in=fade, fade_out=fade,
+    y = at.y if bottom is None else max(0, min(at.y, bottom - h))
+    return Overlay.from_rgba(card, at.x, y, start=start, end=end, fade_in=fade, fade_out=fade,
                              slide=int(0.02 * look.u))
 
 

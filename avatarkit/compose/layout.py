@@ -142,9 +142,11 @@ def _frame_layout(kind: str, width: int, height: int) -> FrameLayout:
     cap_w = W - 3 * m - corner if o == "landscape" else W - 2 * m
     cap_y = H - m - cap_h if o == "landscape" else cy - corner / 2 - cap_h - m
     captions = r(m, cap_y, cap_w, cap_h)
-    if o != "landscape":    # the slide ends above the captions, which sit above the presenter
-        panel = r(m, m, W - 2 * m, cap_y - 2 * m)
     band = r(m * 1.5, cap_y - 0.2 * H, 0.5 * W, 0.12 * H)
+    if o != "landscape":
+        # The slide ends above the captions, which sit above the presenter; a lower third goes beside them.
+        panel = r(m, m, W - 2 * m, cap_y - 2 * m)
+        band = r(m * 1.5, cy - corner / 2 + m, W - corner - 3.5 * m, 0.12 * H)
     if kind == "circle":
         return FrameLayout(kind, W, H, 0.42 * corner, cx, cy - 0.12 * corner, panel, captions, band,
                            bubble=(cx, cy, corner / 2))

@@ -190,13 +190,17 @@ class SceneCompositor:
     def _add_overlays(self, fl: FrameLayout, title: str, lower_third: LowerThird | None, lg: Overlay | None,
                       label: bool) -> None:
         fps, s0 = self.fps, self.start
+        gap = int(0.015 * self.look.u)
+        # Bands end above the captions when they sit above them, else above the frame's bottom margin.
+        bottom = fl.captions.y - gap if fl.band.y < fl.captions.y else self.height - 2 * gap
         if fl.panel is None and title:
-            self.overlays.add(band(self.look, title, "", fl.band, s0, s0 + int(TITLE_S * fps), fps, big=True))
+            self.overlays.add(band(self.look, title, "", fl.band, s0, s0 + int(TITLE_S * fps), fps, big=True,
+                                   bottom=bottom))
             s0 += int(TITLE_S * fps)
         if lower_third is not None:
             a, b = LOWER_THIRD_S
             self.overlays.add(band(self.look, lower_third.name, lower_third.role, fl.band,
-                                   s0 + int(a * fps), s0 + int(b * fps), fps))
+                                   s0 + int(a * fps), s0 + int(b * fps), fps, bottom=bottom))
         if lg is not None:
             self.overlays.add(lg)
         if label:
