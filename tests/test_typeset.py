@@ -8,19 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from avatarkit.compose.bidi import bidi_levels, paragraph_level, visual_order
 from avatarkit.compose.fonts import BUNDLED, BundledFont, FontError, bundled_path, font_stack
-from avatarkit.compose.typeset import (
-    ELLIPSIS,
-    TextStyle,
-    bidi_levels,
-    clusters,
-    measure,
-    paragraph_level,
-    render_block,
-    units,
-    visual_order,
-    wrap,
-)
+from avatarkit.compose.typeset import ELLIPSIS, TextStyle, clusters, measure, render_block, units, wrap
 from avatarkit.errors import AvatarkitError
 
 SAMPLES = {
