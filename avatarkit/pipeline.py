@@ -30,7 +30,8 @@ from .compose.staging import card_still, check_staging, resolve_brand, stage_sce
 from .compose.transition import TransitionRun
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
-from .media.captions import AI_CUE, Cue, atomic_path, phrase_cues, to_srt, to_vtt, write_text_atomic
+from .files import atomic_path, write_text_atomic
+from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from .media.writer import VideoWriter
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion

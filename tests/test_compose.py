@@ -156,6 +156,7 @@ def test_brand_kit_errors_name_file_line_and_field(tmp_path):
     p.write_text("logo:\n  file: missing.png\n", encoding="utf-8")
     with pytest.raises(ScriptError, match=r"brand.yaml:2: logo.file: a logo image 'missing.png' not found"):
         load_brand(p)
+    Image.new("RGBA", (8, 8)).save(tmp_path / "x.png")
     p.write_text("logo: {file: x.png, position: middle}\n", encoding="utf-8")
     with pytest.raises(ScriptError, match=r"logo.position: unknown position 'middle'"):
         load_brand(p)

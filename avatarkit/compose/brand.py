@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ScriptError
 from ..script.markup import parse_duration_ms
 from ..script.model import BACKGROUND_KINDS, TRANSITIONS, Background, Transition
-from ..script.yamlmap import Ctx, Map, load_yaml
+from ..script.yamlmap import Ctx, Map, load_yaml, read_text
 
 LOGO_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
 CAPTION_STYLES = ("box", "outline")
@@ -87,14 +86,8 @@ class Brand:
 def load_brand(path: str | Path) -> Brand:
     """Read and validate a brand kit file; raise `ScriptError` naming file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScriptError(f"cannot read brand kit: {e.strerror or e}", file=path) from None
-    except UnicodeDecodeError:
-        raise ScriptError("brand kit is not UTF-8 text", file=path) from None
     ctx = Ctx(path)
-    data = load_yaml(text, ctx, "a brand kit")
+    data = load_yaml(read_text(path, "brand kit"), ctx, "a brand kit")
     base = path.parent
     ctx.check_keys(data, {"name", "colors", "fonts", "logo", "intro", "outro", "music", "background",
                           "transition", "captions"}, "")
@@ -166,21 +159,30 @@ def _fraction(ctx: Ctx, m: Map, key: str, field: str, default: float, lo: float,
     return float(v)
 
 
-def _logo(ctx: Ctx, data: Map, base: Path) -> Logo | None:
-    raw = ctx.get(data, "logo", (str, dict), "")
+def _file_entry(ctx: Ctx, data: Map, key: str, keys: set[str], base: Path, exts: tuple[str, ...],
+                what: str) -> tuple[Path, Map | None] | None:
+    """A field given as a file path, or as a mapping with `file` and other `keys`: (path, the mapping or None)."""
+    raw = ctx.get(data, key, (str, dict), "")
     if raw is None:
         return None
     if isinstance(raw, str):
-        return Logo(_path(ctx, data, "logo", "", base, _IMAGES, "a logo image"))
+        return _path(ctx, data, key, "", base, exts, what), None
+    ctx.check_keys(raw, keys | {"file"}, key)
+    return _path(ctx, raw, "file", key, base, exts, what), raw
+
+
+def _logo(ctx: Ctx, data: Map, base: Path) -> Logo | None:
+    entry = _file_entry(ctx, data, "logo", {"position", "size", "margin", "opacity"}, base, _IMAGES, "a logo image")
+    if entry is None or entry[1] is None:
+        return entry and Logo(entry[0])
+    path, raw = entry
     f = "logo"
-    ctx.check_keys(raw, {"file", "position", "size", "margin", "opacity"}, f)
     pos = ctx.get(raw, "position", str, f, default="top-left")
     if pos not in LOGO_POSITIONS:
         raise ctx.err(f"unknown position {pos!r}; expected one of {', '.join(LOGO_POSITIONS)}",
                       raw.lines["position"], f"{f}.position")
-    return Logo(_path(ctx, raw, "file", f, base, _IMAGES, "a logo image"), pos,
-                _fraction(ctx, raw, "size", f, 0.12, 0.02, 0.5), _fraction(ctx, raw, "margin", f, 0.035, 0.0, 0.2),
-                _fraction(ctx, raw, "opacity", f, 1.0, 0.0, 1.0))
+    return Logo(path, pos, _fraction(ctx, raw, "size", f, 0.12, 0.02, 0.5),
+                _fraction(ctx, raw, "margin", f, 0.035, 0.0, 0.2), _fraction(ctx, raw, "opacity", f, 1.0, 0.0, 1.0))
 
 
 def _ms(ctx: Ctx, m: Map, key: str, field: str, default_ms: int, lo: int, hi: int) -> int:
@@ -205,16 +207,12 @@ def _card(ctx: Ctx, data: Map, key: str) -> Card | None:
 
 
 def _music(ctx: Ctx, data: Map, base: Path) -> Music | None:
-    raw = ctx.get(data, "music", (str, dict), "")
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return Music(_path(ctx, data, "music", "", base, _AUDIO, "an audio file"))
-    f = "music"
-    ctx.check_keys(raw, {"file", "volume", "ducking"}, f)
-    return Music(_path(ctx, raw, "file", f, base, _AUDIO, "an audio file"),
-                 _fraction(ctx, raw, "volume", f, -20.0, -60.0, 0.0),
-                 _fraction(ctx, raw, "ducking", f, -12.0, -60.0, 0.0))
+    entry = _file_entry(ctx, data, "music", {"volume", "ducking"}, base, _AUDIO, "an audio file")
+    if entry is None or entry[1] is None:
+        return entry and Music(entry[0])
+    path, raw = entry
+    return Music(path, _fraction(ctx, raw, "volume", "music", -20.0, -60.0, 0.0),
+                 _fraction(ctx, raw, "ducking", "music", -12.0, -60.0, 0.0))
 
 
 def _background(ctx: Ctx, data: Map) -> Background | None:

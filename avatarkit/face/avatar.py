@@ -19,7 +19,6 @@ intake succeeded, so a failed `add` leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AvatarkitError
+from ..files import sha256_file
 from .footage import FootageTrack, analyse_footage
 
 AVATAR_FILE = "avatar.json"
@@ -47,12 +47,6 @@ def avatars_home(home: str | Path | None = None) -> Path:
     return base / "avatars"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -133,12 +127,12 @@ def list_avatars(home: str | Path | None = None) -> list[Avatar]:
 
 def footage_digest(video: str | Path) -> str:
     """The SHA-256 (hex) an avatar records of the footage it was made from."""
-    return _sha256(Path(video))
+    return sha256_file(Path(video))
 
 
 def find_by_footage(video: str | Path, home: str | Path | None = None, digest: str | None = None) -> Avatar | None:
     """The avatar made from exactly this video file (same SHA-256, or the given `digest`), if any."""
-    digest = digest or _sha256(Path(video))
+    digest = digest or sha256_file(Path(video))
     for a in list_avatars(home):
         if a.meta.get("footage", {}).get("sha256") == digest:
             return a
@@ -190,11 +184,11 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
             "kind": "footage",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "footage": {"file": f"footage{footage.suffix.lower() or '.mp4'}", "source": footage.name,
-                        "sha256": _sha256(footage), "fps": track.fps, "width": track.width,
+                        "sha256": sha256_file(footage), "fps": track.fps, "width": track.width,
                         "height": track.height, "frames": track.frames, "audio": has_audio},
             "intake": {"usable": int(track.good.sum()), "rejected": track.rejected,
                        "neutral": track.neutral, "loops": [list(x) for x in track.loops]},
-            "consent": {"file": f"consent/{consent.name}", "sha256": _sha256(consent),
+            "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
                         "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         }
         (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")

@@ -8,11 +8,7 @@ boundaries using the voice's word times.
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
 
 from ..speech.utterance import Word
 
@@ -101,25 +97,3 @@ def to_srt(cues: list[Cue], sample_rate: int) -> str:
     for i, c in enumerate(_clean(cues), 1):
         lines += [str(i), f"{_ts(c.start, sample_rate, ',')} --> {_ts(c.end, sample_rate, ',')}", c.text, ""]
     return "\n".join(lines)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path` to write; move it into place on success.
-
-    Readers never see a half-written file, and a failure leaves nothing behind.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file (see `atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)

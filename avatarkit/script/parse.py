@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import ScriptError
 from .markup import parse_duration_ms, parse_text
 from .model import (
     ASPECTS,
@@ -37,7 +36,7 @@ from .model import (
 )
 from .yamlmap import Ctx as _Ctx
 from .yamlmap import Map as _Map
-from .yamlmap import load_yaml
+from .yamlmap import load_yaml, read_text
 
 FORMAT_VERSION = 1
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -47,13 +46,7 @@ _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 def load_script(path: str | Path) -> Script:
     """Read and validate a script file; raise `ScriptError` naming file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScriptError(f"cannot read script: {e.strerror or e}", file=path) from None
-    except UnicodeDecodeError:
-        raise ScriptError("script is not UTF-8 text", file=path) from None
-    return parse_script(text, file=path)
+    return parse_script(read_text(path, "script"), file=path)
 
 
 def parse_script(text: str, *, file: str | Path | None = None) -> Script:

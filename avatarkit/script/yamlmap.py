@@ -83,6 +83,16 @@ class Ctx:
         return v
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file's contents; `ScriptError` naming the file (and `what` it is) when unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScriptError(f"cannot read {what}: {e.strerror or e}", file=path) from None
+    except UnicodeDecodeError:
+        raise ScriptError(f"{what} is not UTF-8 text", file=path) from None
+
+
 def load_yaml(text: str, ctx: Ctx, what: str) -> Map:
     """Parse YAML `text` into `Map`/`List` values; a non-mapping document is an error naming `what`."""
     try:

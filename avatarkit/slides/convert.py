@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ScriptError
+from ..files import atomic_path
 from ..script import parse_text
 from ..speech.voice import get_voice
 from .deck import DECK_KINDS, PDFIUM_LOCK, open_pdf, read_deck
@@ -233,24 +234,20 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 def _copy_atomic(src: Path, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            shutil.copyfile(src, tmp)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise SlideError(f"cannot write {path}: {e}", file=path) from None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise SlideError(f"cannot write {path}: {e}", file=path) from None
 
 

@@ -11,7 +11,6 @@ scene but scenes often show the same page.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..files import sha256_file
 from .deck import PDFIUM_LOCK, open_pdf
 from .model import SlideError
 
@@ -175,7 +175,7 @@ def office_pdf(path: str | Path, *, timeout_s: float = CONVERT_TIMEOUT_S) -> Pat
     known = _converted.get(key)
     if known is not None and known.is_file():
         return known
-    target = cache / f"{_sha256(path)}.pdf"
+    target = cache / f"{sha256_file(path)}.pdf"
     with _CONVERT_LOCK:
         if not target.is_file():
             soffice = libreoffice()
@@ -214,9 +214,3 @@ def _convert(soffice: str, path: Path, target: Path, timeout_s: float) -> None:
         os.replace(part, target)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
