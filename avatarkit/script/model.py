@@ -156,6 +156,29 @@ class Scene:
     transition: Transition | None = None   # into this scene; None: the brand kit's, else a cut
 
 
+@dataclass(frozen=True)
+class LanguageSpec:
+    """A language the script is translated into (BCP-47 `code`) and the voice that speaks it (None: the catalogue's first)."""
+
+    code: str
+    voice: str | None = None
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    """A term translators must treat alike: kept as is (`translate=False`) or rendered as `targets[language]`."""
+
+    term: str
+    translate: bool = True
+    targets: tuple[tuple[str, str], ...] = ()     # (language, rendering)
+    note: str = ""
+
+    def target(self, language: str) -> str | None:
+        """The term's rendering for `language` (`de-DE` falls back to `de`), or None."""
+        table = dict(self.targets)
+        return table.get(language) or table.get(language.split("-")[0])
+
+
 @dataclass
 class Script:
     """A whole video: settings, lexicon and scenes. Build one in code or with `load_script`."""
@@ -170,6 +193,8 @@ class Script:
     source: Path | None = None
     captions: bool = False        # burn the captions into the picture
     brand: Path | None = None     # a brand kit file (brand.yaml)
+    languages: tuple[LanguageSpec, ...] = ()     # translations (the script's own `language` is the source)
+    glossary: tuple[GlossaryTerm, ...] = ()
 
     @property
     def width(self) -> int:

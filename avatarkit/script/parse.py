@@ -23,6 +23,8 @@ from .model import (
     SLIDE_VIDEOS,
     TRANSITIONS,
     Background,
+    GlossaryTerm,
+    LanguageSpec,
     Lexicon,
     LexiconEntry,
     LowerThird,
@@ -55,7 +57,8 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     ctx = _Ctx(file)
     data = load_yaml(text, ctx, "a script (title, defaults and scenes)")
     base = file.parent if file else Path.cwd()
-    ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes", "brand"}, "")
+    ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes", "brand", "languages",
+                          "glossary"}, "")
     version = ctx.get(data, "avatarkit", int, "", default=FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise ctx.err(f"unsupported format version {version}; this avatarkit reads version {FORMAT_VERSION}",
@@ -132,7 +135,8 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
                             transition=_transition(ctx, sc, f, d_transition)))
     name = file.stem if file else "video"
     return Script(title=title, scenes=scenes, resolution=resolution, fps=fps, language=language,
-                  lexicon=lexicon, name=name, source=file, captions=captions, brand=brand)
+                  lexicon=lexicon, name=name, source=file, captions=captions, brand=brand,
+                  languages=_languages(ctx, data, language), glossary=_glossary(ctx, data))
 
 
 def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
@@ -366,3 +370,54 @@ def _lexicon(ctx: _Ctx, data: _Map) -> Lexicon:
             out[str(word).casefold()] = e
         lex.entries[lang.casefold()] = out
     return lex
+
+
+def _languages(ctx: _Ctx, data: _Map, source: str) -> tuple[LanguageSpec, ...]:
+    raw = ctx.get(data, "languages", dict, "")
+    if raw is None:
+        return ()
+    out = []
+    for code, spec in raw.items():
+        f = f"languages.{code}"
+        line = raw.lines.get(code)
+        if not isinstance(code, str) or not _LANG.match(code):
+            raise ctx.err(f"{code!r} is not a language tag like de or pt-BR", line, f)
+        if code.casefold() == source.casefold():
+            raise ctx.err(f"{code} is the script's own language; list only the languages it is translated into", line, f)
+        if spec is None or isinstance(spec, str):
+            out.append(LanguageSpec(code, spec))
+            continue
+        if not isinstance(spec, _Map):
+            raise ctx.err("expected a voice id, or a mapping with voice", line, f)
+        ctx.check_keys(spec, {"voice"}, f)
+        out.append(LanguageSpec(code, ctx.get(spec, "voice", str, f)))
+    return tuple(out)
+
+
+def _glossary(ctx: _Ctx, data: _Map) -> tuple[GlossaryTerm, ...]:
+    raw = ctx.get(data, "glossary", dict, "")
+    if raw is None:
+        return ()
+    out = []
+    for term, spec in raw.items():
+        f = f"glossary.{term}"
+        line = raw.lines.get(term)
+        if spec is None:
+            spec = _Map()
+            spec.line, spec.lines = line, {}
+        if not isinstance(spec, _Map):
+            raise ctx.err("expected a mapping: translate: false, language: rendering, note", line, f)
+        translate = ctx.get(spec, "translate", bool, f, default=True)
+        note = ctx.get(spec, "note", str, f, default="")
+        targets = []
+        for k, v in spec.items():
+            if k in ("translate", "note"):
+                continue
+            if not isinstance(k, str) or not _LANG.match(k) or not isinstance(v, str):
+                raise ctx.err(f"unknown field {k!r}: expected translate, note, or a language tag with its rendering",
+                              spec.lines.get(k, line), f"{f}.{k}")
+            targets.append((k, v))
+        if not translate and targets:
+            raise ctx.err("a term kept as is (translate: false) has no renderings", line, f)
+        out.append(GlossaryTerm(str(term), translate, tuple(targets), note))
+    return tuple(out)
