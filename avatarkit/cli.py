@@ -41,25 +41,25 @@ def render(
     size: Optional[str] = typer.Option(None, help="Frame size by its short side: 480p, 720p, 1080p or 4k."),
     captions: Optional[bool] = typer.Option(None, "--captions/--no-captions", help="Burn captions into the picture "
                                                                                    "(default: the script's `captions:`)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Render these languages of a translated script: 'all' or "
+                                                            "a list like de,fr (one MP4 each; finished ones are reused)."),
 ):
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
 
     from .pipeline import render as render_api
     from .script import load_script
-    from .script.model import ASPECTS, SIZES, frame_size
 
     try:
         s = load_script(script)
-        if aspect is not None and aspect not in ASPECTS:
-            raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
-        if size is not None and size.lower() not in SIZES:
-            raise AvatarkitError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
-        if aspect or size:
-            short = size.lower() if size else f"{min(s.resolution)}p"
-            if short not in SIZES:
-                raise AvatarkitError(f"--aspect needs --size: the script's {s.width}x{s.height} is not a standard size")
-            s = dataclasses.replace(s, resolution=frame_size(aspect or _aspect_of(s.width, s.height), short))
+        resolution = frame_override(s.resolution, aspect, size)
+        if lang is not None:
+            results = _render_languages(script, out, lang, brand, resolution, captions, renderer)
+            for r in results.values():
+                _wrote_video(r)
+            return
+        if resolution:
+            s = dataclasses.replace(s, resolution=resolution)
         if captions is not None:
             s = dataclasses.replace(s, captions=captions)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -81,6 +81,50 @@ def render(
     _wrote_video(result)
     for p in (result.vtt, result.srt, result.thumbnail):
         console.print(f"[green]wrote[/] {p}")
+
+
+def frame_override(current: tuple[int, int], aspect: str | None, size: str | None) -> tuple[int, int] | None:
+    """The frame size `--aspect` and `--size` ask for (pixels), or None when neither is given."""
+    from .script.model import ASPECTS, SIZES, frame_size
+
+    if aspect is not None and aspect not in ASPECTS:
+        raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
+    if size is not None and size.lower() not in SIZES:
+        raise AvatarkitError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
+    if not (aspect or size):
+        return None
+    w, h = current
+    short = size.lower() if size else f"{min(w, h)}p"
+    if short not in SIZES:
+        raise AvatarkitError(f"--aspect needs --size: the script's {w}x{h} is not a standard size")
+    return frame_size(aspect or _aspect_of(w, h), short)
+
+
+def course_progress():
+    """A rich progress bar for a course rendered language by language, and its callback."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[video]:.1f} s of video"),
+                   TimeElapsedColumn(), console=console)
+    tasks: dict[str, int] = {}
+
+    def update(cp) -> None:
+        if cp.language not in tasks:
+            tasks[cp.language] = bar.add_task(f"{cp.language} ({cp.index + 1}/{cp.total})", total=None, video=0.0)
+        t = tasks[cp.language]
+        if cp.reused:
+            bar.update(t, description=f"{cp.language} ({cp.index + 1}/{cp.total}) up to date", total=1, completed=1)
+        elif cp.event is not None:
+            bar.update(t, completed=cp.event.done, total=cp.event.total, video=cp.event.video_s)
+
+    return bar, update
+
+
+def _render_languages(script, out, lang, brand, resolution, captions, renderer):
+    from .course import render_course
+
+    bar, update = course_progress()
+    with bar:
+        return render_course(script, out, languages=lang, brand=brand, resolution=resolution, captions=captions,
+                             renderer=renderer, progress=update)
 
 
 def _aspect_of(width: int, height: int) -> str:
@@ -267,6 +311,17 @@ def _avatar_cli():
 app.add_typer(_avatar_cli().avatar_app, name="avatar",
               help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
 app.command(name="dub")(_avatar_cli().dub)
+
+
+def _course_cli():
+    from . import course_cli
+
+    return course_cli
+
+
+app.command(name="export")(_course_cli().export)
+app.add_typer(_course_cli().localize_app, name="localize",
+              help="Translate a script: `avatarkit localize export|import|translate|status`.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

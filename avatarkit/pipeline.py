@@ -263,7 +263,7 @@ class Pipeline:
             return utt.padded(0, total - utt.num_samples), time.perf_counter() - t0
 
         writer = VideoWriter(paths["mp4"], script.width, script.height, fps, SAMPLE_RATE,
-                             title=script.title, preset=self.preset, crf=self.crf)
+                             title=script.title, preset=self.preset, crf=self.crf, language=script.language)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatarkit-speech")
         comp: SceneCompositor | None = None
         try:

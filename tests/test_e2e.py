@@ -26,6 +26,7 @@ def _decode(path):
     with av.open(str(path)) as c:
         a = c.streams.audio[0]
         info["audio_codec"] = a.codec_context.name
+        info["audio_language"] = a.metadata.get("language")
         info["sample_rate"] = a.codec_context.sample_rate
         audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
     return info, frames, audio
@@ -55,6 +56,7 @@ def test_mp4_is_browser_playable_h264_aac(rendered, decoded):
     assert info["fps"] == 25
     assert info["audio_codec"] == "aac" and info["sample_rate"] == 48000
     assert "AI-generated" in info["metadata"].get("comment", "")
+    assert info["audio_language"] == "eng"          # the script's language, as MP4 track headers write it
     data = rendered[0].video.read_bytes()
     # faststart: the index (moov) comes before the media data (mdat).
     assert 0 <= data.find(b"moov") < data.find(b"mdat")

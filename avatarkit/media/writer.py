@@ -19,17 +19,30 @@ import numpy as np
 
 AI_NOTICE = "AI-generated video (avatarkit): synthetic voice and animated face."
 
+# ISO 639-1 -> ISO 639-2/T, the language codes MP4 track headers carry.
+_ISO639_2 = dict(pair.split(":") for pair in (
+    "ar:ara bg:bul bn:ben ca:cat cs:ces da:dan de:deu el:ell en:eng es:spa et:est fa:fas fi:fin fr:fra he:heb "
+    "hi:hin hr:hrv hu:hun id:ind it:ita ja:jpn ko:kor lt:lit lv:lav ms:msa nl:nld no:nor nb:nob pl:pol pt:por "
+    "ro:ron ru:rus sk:slk sl:slv sr:srp sv:swe sw:swa ta:tam th:tha tr:tur uk:ukr ur:urd vi:vie zh:zho").split())
+
+
+def track_language(tag: str) -> str:
+    """The ISO 639-2 code an MP4 track header wants for a BCP-47 tag (`de-DE` -> `deu`); `und` if unknown."""
+    primary = tag.split("-")[0].lower()
+    return primary if len(primary) == 3 else _ISO639_2.get(primary, "und")
+
 
 class VideoWriter:
     """Write RGB frames (H, W, 3 uint8) and mono float audio to an MP4 file.
 
     `sample_rate` must be a multiple of `fps` so that every frame covers a
-    whole number of audio samples. `preset`/`crf` are libx264's.
+    whole number of audio samples. `preset`/`crf` are libx264's; `language`
+    (BCP-47) tags the audio track and the file.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: int = 25,
                  sample_rate: int = 48000, *, title: str = "", preset: str = "veryfast",
-                 crf: int = 21, threads: int = 0):
+                 crf: int = 21, threads: int = 0, language: str | None = None):
         if width % 2 or height % 2:
             raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
         if sample_rate % fps:
@@ -54,6 +67,9 @@ class VideoWriter:
         a = self._c.add_stream("aac", rate=sample_rate)
         a.layout = "mono"
         a.bit_rate = 128_000
+        if language:
+            a.metadata["language"] = track_language(language)
+            self._c.metadata["language"] = language
         self._a = a
         self._closed = False
 

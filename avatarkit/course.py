@@ -1,0 +1,165 @@
+"""A course: one script in all its languages, rendered and packaged for an LMS in one call.
+
+`render_course` renders the script once per language (the source and every
+translation the script lists), each with its own voice, so every
+language's timing follows its own audio. A finished language is kept
+with a small record of what it was made from (the script, its
+translations, the brand kit, the frame size); a rerun renders only the
+languages whose inputs changed or whose render did not finish, so a crash
+in a twenty-language batch loses at most the language in progress.
+`export_course` then packages the renditions (SCORM 1.2, SCORM 2004,
+cmi5 or HTML5) with the captions of every language.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import AvatarkitError
+from .files import sha256_file, write_text_atomic
+from .pipeline import ProgressEvent, RenderResult, render
+from .script.model import Script
+from .script.parse import load_script
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CourseProgress:
+    """Sent as a course renders: which language (`index` of `total`), and that language's own progress."""
+
+    language: str
+    index: int
+    total: int
+    event: ProgressEvent | None = None
+    reused: bool = False
+
+
+def course_languages(script: Script, languages: str | list[str] | None = "all") -> list[str]:
+    """The languages to render: "all" (the source, then every listed translation), a list, or "de,fr"."""
+    from .localize import script_languages
+
+    known = script_languages(script)
+    if languages in (None, "all"):
+        return known
+    wanted = [x.strip() for x in languages.split(",")] if isinstance(languages, str) else list(languages)
+    for lang in wanted:
+        if lang not in known:
+            raise AvatarkitError(f"language {lang!r} is not one of this script's languages ({', '.join(known)}); "
+                                 "add it under `languages:` in the script")
+    return wanted
+
+
+def _inputs_key(script_path: Path, language: str, brand: Path | None, extra: dict) -> str:
+    """A digest of everything a rendition is made from (files by content, settings by value)."""
+    from .localize import store_path
+
+    h = hashlib.sha256()
+    files = [script_path, store_path(script_path)] + ([brand] if brand else [])
+    for f in files:
+        h.update(str(f.name).encode())
+        h.update(sha256_file(f).encode() if f.is_file() else b"-")
+    h.update(json.dumps({"language": language, "version": RECORD_VERSION, **extra}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def render_course(script_path: str | Path, out_dir: str | Path, *, languages: str | list[str] | None = "all",
+                  brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
+                  captions: bool | None = None, renderer: str = "warp", force: bool = False,
+                  progress: Callable[[CourseProgress], None] | None = None) -> dict[str, RenderResult]:
+    """Render `script_path` in each language into `out_dir` as `<name>.<lang>.mp4` (+ .vtt, .srt, .jpg).
+
+    Returns the results by language. A language whose record (`<name>.<lang>.json`)
+    matches its inputs is reused unless `force`; `resolution` (pixels) and
+    `captions` override the script's.
+    """
+    from .localize import load_localized
+
+    script_path, out_dir = Path(script_path), Path(out_dir)
+    base = load_script(script_path)
+    langs = course_languages(base, languages)
+    brand_path = Path(brand) if brand else base.brand
+    extra = {"resolution": list(resolution) if resolution else None, "captions": captions, "renderer": renderer}
+    # Load every language first: a missing translation stops the batch before anything renders.
+    scripts: dict[str, Script] = {}
+    for lang in langs:
+        s = load_localized(script_path, lang)
+        if resolution:
+            s = dataclasses.replace(s, resolution=resolution)
+        if captions is not None:
+            s = dataclasses.replace(s, captions=captions)
+        scripts[lang] = s
+    results: dict[str, RenderResult] = {}
+    for k, lang in enumerate(langs):
+        s = scripts[lang]
+        record = out_dir / f"{s.name}.{lang}.json"
+        key = _inputs_key(script_path, lang, brand_path, extra)
+        old = _read_record(record)
+        if not force and old and old.get("inputs") == key and Path(old["video"]).is_file():
+            results[lang] = _result_from_record(old)
+            if progress:
+                progress(CourseProgress(lang, k, len(langs), reused=True))
+            continue
+
+        def each(ev: ProgressEvent, lang=lang, k=k) -> None:
+            if progress:
+                progress(CourseProgress(lang, k, len(langs), ev))
+
+        result = render(s, out_dir, renderer=renderer, progress=each, brand=brand_path)
+        write_text_atomic(record, json.dumps(_record(result, key, s), indent=2))
+        results[lang] = result
+    return results
+
+
+def _record(r: RenderResult, key: str, s: Script) -> dict:
+    return {"inputs": key, "title": s.title, "language": s.language, "video": str(r.video), "vtt": str(r.vtt),
+            "srt": str(r.srt), "thumbnail": str(r.thumbnail), "frames": r.frames, "fps": r.fps,
+            "scenes": r.scenes, "wall_s": r.wall_s, "timings": r.timings}
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) and "inputs" in data else None
+    except (OSError, ValueError):
+        return None
+
+
+def _result_from_record(d: dict) -> RenderResult:
+    return RenderResult(Path(d["video"]), Path(d["vtt"]), Path(d["srt"]), Path(d["thumbnail"]), d["frames"], d["fps"],
+                        d.get("timings", {}), d.get("wall_s", 0.0), [tuple(x) for x in d.get("scenes", [])])
+
+
+def export_course(script_path: str | Path, out: str | Path, *, format: str, languages: str | list[str] | None = "all",
+                  renders: str | Path | None = None, brand: str | Path | None = None,
+                  resolution: tuple[int, int] | None = None, captions: bool | None = None,
+                  completion: float = 0.9, force: bool = False,
+                  progress: Callable[[CourseProgress], None] | None = None) -> Path:
+    """Render (or reuse) every language of a course and package it as `format` at `out`.
+
+    `renders` is the folder of renditions (default `<out stem>.renders/`
+    beside `out`); `completion` is the share of the video a learner must
+    have watched for the LMS to record it as completed.
+    """
+    from .export import FORMATS, Rendition, export_package
+    from .localize import load_localized
+
+    if format not in FORMATS:
+        raise AvatarkitError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    out = Path(out)
+    folder = Path(renders) if renders else out.with_name(f"{out.stem}.renders")
+    results = render_course(script_path, folder, languages=languages, brand=brand, resolution=resolution,
+                            captions=captions, force=force, progress=progress)
+    renditions = []
+    for lang, r in results.items():
+        s = load_localized(script_path, lang)
+        renditions.append(Rendition(language=lang, video=r.video, captions=r.vtt, title=s.title,
+                                    duration=r.frames / r.fps, thumbnail=r.thumbnail, srt=r.srt))
+    base = load_script(script_path)
+    return export_package(renditions, out, format=format, course_id=f"urn:avatarkit:course:{base.name}",
+                          title=base.title, completion=completion)
