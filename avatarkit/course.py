@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import __version__
 from .errors import AvatarkitError
 from .files import sha256_file, write_text_atomic
 from .pipeline import ProgressEvent, RenderResult, render
@@ -64,7 +65,8 @@ def _inputs_key(script_path: Path, language: str, brand: Path | None, extra: dic
     for f in files:
         h.update(str(f.name).encode())
         h.update(sha256_file(f).encode() if f.is_file() else b"-")
-    h.update(json.dumps({"language": language, "version": RECORD_VERSION, **extra}, sort_keys=True).encode())
+    h.update(json.dumps({"language": language, "version": RECORD_VERSION, "avatarkit": __version__, **extra},
+                        sort_keys=True).encode())
     return h.hexdigest()
 
 

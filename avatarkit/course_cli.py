@@ -51,22 +51,130 @@ def export(
     console.print(f"[green]wrote[/] {written} ({format})")
 
 
-def _langs(to: str) -> list[str]:
-    return [x.strip() for x in to.split(",") if x.strip()]
+def _langs(to: str | None) -> list[str] | None:
+    return [x.strip() for x in to.split(",") if x.strip()] if to else None
+
+
+@localize_app.command("export")
+def localize_export(
+    script: Path = typer.Argument(..., help="Script file (YAML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="XLIFF file to write; with several languages, one file each: "
+                                                      "course.xlf -> course.de.xlf, course.fr.xlf, ..."),
+    to: Optional[str] = typer.Option(None, "--to", help="Target languages, e.g. de,fr,ja,ar (default: the script's "
+                                                        "`languages:`)."),
+    version: str = typer.Option("2.0", help="XLIFF version: 2.0, or 1.2 for older CAT tools."),
+):
+    """Write the script's translatable strings (narration, titles, bullets, roles) as XLIFF for translators."""
+    from .localize import export_xliff, load_store, store_path
+    from .script import load_script
+
+    try:
+        if version not in ("2.0", "1.2"):
+            raise AvatarkitError(f"--version {version!r}: expected 2.0 or 1.2")
+        s = load_script(script)
+        written = export_xliff(s, _langs(to), out, version=version, store=load_store(store_path(script)))
+    except AvatarkitError as e:
+        fail(e)
+    for p in written:
+        console.print(f"[green]wrote[/] {p}")
+
+
+def _script_of(xlf: Path) -> Path:
+    """The script an XLIFF file was exported from: its `original`, beside the file or in the current folder."""
+    from lxml import etree
+
+    try:
+        root = etree.parse(str(xlf)).getroot()
+    except (OSError, etree.XMLSyntaxError) as e:
+        raise AvatarkitError(f"{xlf}: not a readable XLIFF file ({e})") from None
+    node = next((el for el in root.iter() if isinstance(el.tag, str) and el.tag.endswith("file")), None)
+    name = node.get("original") if node is not None else None
+    for cand in ([xlf.parent / name, Path(name)] if name else []):
+        if cand.is_file():
+            return cand
+    raise AvatarkitError(f"{xlf}: cannot tell which script it belongs to (original={name!r}); give --script")
+
+
+@localize_app.command("import")
+def localize_import(
+    files: list[Path] = typer.Argument(..., help="Translated XLIFF files (1.2 or 2.x)."),
+    script: Optional[Path] = typer.Option(None, help="The script (default: the file named in the XLIFF)."),
+):
+    """Read translations back into <script>.translations.yaml; report missing and stale strings by id."""
+    from .localize import import_xliff, load_store, save_store, store_path
+    from .script import load_script
+
+    try:
+        for xlf in files:
+            path = script or _script_of(xlf)
+            s = load_script(path)
+            store = load_store(store_path(path))
+            report = import_xliff(s, xlf, store)
+            save_store(store_path(path), report.store)
+            for lang, r in report.languages.items():
+                console.print(f"[green]{xlf.name}[/] {lang}: {len(r.translated)} translated, {len(r.missing)} missing, "
+                              f"{len(r.stale)} stale, {len(r.unknown)} unknown ids")
+                for what, ids in (("missing", r.missing), ("stale", r.stale), ("unknown", r.unknown)):
+                    if ids:
+                        console.print(f"  {what}: {', '.join(ids[:10])}" + (f" and {len(ids) - 10} more" if len(ids) > 10 else ""))
+                for w in r.warnings:
+                    console.print(f"  [yellow]warning[/] {w}")
+            console.print(f"[green]wrote[/] {store_path(path)}")
+    except AvatarkitError as e:
+        fail(e)
+
+
+@localize_app.command("translate")
+def localize_translate(
+    script: Path = typer.Argument(..., help="Script file (YAML)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Target languages (default: the script's `languages:`)."),
+    with_: str = typer.Option("pseudo", "--with", help="Translator: pseudo (pseudo-localisation, to test layouts), "
+                                                       "memory (reuse other translations files), marian (a local "
+                                                       "OPUS-MT model folder, --model)."),
+    model: Optional[Path] = typer.Option(None, help="Model folder for --with marian."),
+    memory: Optional[list[Path]] = typer.Option(None, help="Translations files to reuse for --with memory."),
+    rtl: bool = typer.Option(False, help="Pseudo-localise as right-to-left text."),
+):
+    """Fill missing translations by machine (marked machine: true for review); human ones are never replaced."""
+    from .localize import load_store, make_translator, save_store, store_path, translate_missing
+    from .script import load_script
+
+    try:
+        config: dict = {}
+        if with_ == "marian":
+            config["model"] = model
+        elif with_ == "memory":
+            config["stores"] = memory or []
+        elif with_ == "pseudo":
+            config["rtl"] = rtl
+        translator = make_translator(with_, **config)
+        s = load_script(script)
+        report = translate_missing(s, _langs(to), translator, load_store(store_path(script)))
+        save_store(store_path(script), report.store)
+    except AvatarkitError as e:
+        fail(e)
+    for lang, r in report.languages.items():
+        console.print(f"{lang}: {len(r.filled)} filled by {with_}, {len(r.kept)} human translations kept, "
+                      f"{len(r.failed)} failed")
+        for uid, why in r.failed[:10]:
+            console.print(f"  [yellow]{uid}[/]: {why}")
+    console.print(f"[green]wrote[/] {store_path(script)}")
 
 
 @localize_app.command("status")
 def status(script: Path = typer.Argument(..., help="Script file (YAML).")):
-    """Show, per language, how many strings are translated, missing or stale."""
-    from .localize import load_store, status as status_api, store_path
+    """Show, per language, how many strings are translated, missing, stale or machine-made."""
+    from .localize import coverage, load_store, script_languages, store_path
     from .script import load_script
 
     try:
         s = load_script(script)
-        report = status_api(s, load_store(store_path(script)))
+        store = load_store(store_path(script))
+        rows = [coverage(s, lang, store) for lang in script_languages(s)[1:]]
     except AvatarkitError as e:
         fail(e)
-    table = Table("language", "translated", "missing", "stale", "machine")
-    for lang, r in report.items():
-        table.add_row(lang, str(len(r.translated)), str(len(r.missing)), str(len(r.stale)), str(len(r.machine)))
+    table = Table("language", "strings", "translated", "missing", "stale", "machine")
+    for c in rows:
+        table.add_row(c.language, str(c.total), str(len(c.translated)), str(len(c.missing)), str(len(c.stale)),
+                      str(len(c.machine)))
     console.print(table)

@@ -104,7 +104,7 @@ def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
     """
     audio = LoudnessNormalizer(sample_rate)(load_audio(path, sample_rate))
     if phrase.words and voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
-        text = " ".join(m.text for m in phrase.words)
+        text = phrase.text
         return align(audio, sample_rate, text, voice)
     level = np.abs(audio)
     loud = np.flatnonzero(level > 10 ** (-40 / 20) * max(level.max(), 1e-9))

@@ -144,3 +144,13 @@ def test_merged_words_are_split_by_letters():
     # More tokens than phones: the extra token gets an empty span, not a lost word.
     ws = _words(_tokens("a b c"), [(0, ph[:2])])
     assert [w.index for w in ws] == [0, 1, 2] and ws[-1].start == ws[-1].end == 20
+
+
+def test_japanese_kanji_are_read_not_named():
+    """eSpeak names each kanji as a "Chinese letter"; the Japanese voice reads them as kana instead."""
+    engine = make_engine(get_voice("ja-espeak"))
+    kanji = engine.synthesize(_tokens("経費精算の基本"))
+    kana = engine.synthesize(_tokens("けいひせいさんのきほん"))
+    assert abs(kanji.duration - kana.duration) < 0.15 * kana.duration
+    assert [p.symbol for p in kanji.phones] == [p.symbol for p in kana.phones]
+    assert [w.text for w in kanji.words] == ["経費精算の基本"]     # captions keep the written word

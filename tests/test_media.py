@@ -64,3 +64,13 @@ def test_vtt_and_srt_timestamps():
     assert "00:00:00.500 --> 01:01:01.010" in vtt
     srt = to_srt(cues, 48000)
     assert srt.splitlines()[:3] == ["1", "00:00:00,000 --> 00:00:00,500", "[AI-generated video]"]
+
+
+def test_cues_join_words_without_spaces_in_japanese():
+    from avatarkit.media.captions import phrase_cues
+    from avatarkit.speech.utterance import Word
+
+    ja = [Word("次に、提出し、", 0, 4800, 0), Word("必ず使ってください。", 4800, 9600, 1)]
+    assert phrase_cues(ja, 0, 48000)[0].text == "次に、提出し、必ず使ってください。"
+    en = [Word("Submit", 0, 4800, 0), Word("it.", 4800, 9600, 1)]
+    assert phrase_cues(en, 0, 48000)[0].text == "Submit it."

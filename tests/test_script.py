@@ -167,3 +167,12 @@ def test_slide_fields_and_sizes(tmp_path):
     assert a.lower_third.name == "Anna Berg" and a.background.drift and a.background.kind == "office"
     assert (a.transition.kind, a.transition.ms) == ("slide", 800) and b.transition.kind == "crossfade"
     assert b.background is None      # the brand kit's, else the studio, at render time
+
+
+def test_tags_touching_words_and_unspaced_sentences():
+    """Translators (and CAT tools) often leave no space around a tag; Japanese has none between sentences."""
+    phrases = parse_text("こんにちは、ようこそ。[pause 300ms]2分でわかります。まず、保管してください。次に、提出し、[nod]使ってください。")
+    assert [[w.text for w in p.words] for p in phrases] == [
+        ["こんにちは、ようこそ。"], ["2分でわかります。"], ["まず、保管してください。"], ["次に、提出し、", "使ってください。"]]
+    assert phrases[0].pause_ms == 300 and phrases[3].gestures[0].kind == "nod" and phrases[3].gestures[0].at == 1
+    assert [w.text for p in parse_text("Keep it[nod]simple.") for w in p.words] == ["Keep", "it", "simple."]

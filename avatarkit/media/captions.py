@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..script.model import join_words
 from ..speech.utterance import Word
 
 MAX_LINE = 42
@@ -46,12 +47,12 @@ def phrase_cues(words: list[Word], offset: int, sample_rate: int) -> list[Cue]:
 
     def flush():
         if group:
-            text = " ".join(w.text for w in group)
+            text = join_words(w.text for w in group)
             cues.append(Cue(offset + group[0].start, offset + group[-1].end, _wrap(text)))
             group.clear()
 
     for w in words:
-        trial = " ".join(x.text for x in group + [w])
+        trial = join_words(x.text for x in group + [w])
         too_long = len(trial) > 2 * MAX_LINE
         too_slow = group and (w.end - group[0].start) / sample_rate > MAX_CUE_S
         if group and (too_long or too_slow):

@@ -17,6 +17,7 @@ from .model import GESTURES, Gesture, Mark, Phrase
 _TAG = re.compile(r"\[([^\[\]]*)\]")
 _PAUSE = re.compile(r"^pause\s+(\d+(?:\.\d+)?)\s*(ms|s)$")
 _SENTENCE_END = ("." , "!", "?", "…", "。", "！", "？")
+_PIECE = re.compile(r"\[[^\]]*\]?|[^\s\[。！？]+[。！？]*|[。！？]+")
 MAX_PAUSE_MS = 60_000
 
 
@@ -64,7 +65,9 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
             return
         words, gestures = [], []
 
-    for m in re.finditer(r"\[[^\]]*\]?|\S+", text):
+    # A tag may touch the words around it, and Chinese and Japanese sentences end
+    # with 。！？ without a space: both end a word here.
+    for m in _PIECE.finditer(text):
         piece = m.group(0)
         if piece.startswith("["):
             if not piece.endswith("]"):

@@ -48,6 +48,22 @@ class Mark:
     emphasis: bool = False
 
 
+def _spaceless(ch: str) -> bool:
+    """Chinese, Japanese and Thai characters, which are written without spaces between words."""
+    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" \
+        or "\u0e00" <= ch <= "\u0e7f"
+
+
+def join_words(words) -> str:
+    """Words as written text: spaces between them, except between words of scripts written without spaces."""
+    out = ""
+    for w in words:
+        if out and w and not (_spaceless(out[-1]) or _spaceless(w[0])):
+            out += " "
+        out += w
+    return out
+
+
 @dataclass(frozen=True)
 class Phrase:
     """Words spoken in one breath, then `pause_ms` milliseconds of silence."""
@@ -58,7 +74,7 @@ class Phrase:
 
     @property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        return join_words(w.text for w in self.words)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ...errors import VoiceError
+from ..reading import readable
 from ..utterance import Phone, Token, Utterance, Word
 from .base import register_engine, strip_stress
 
@@ -159,6 +160,7 @@ class EspeakEngine:
                     f"eSpeak cannot read IPA, so it needs a `say:` respelling for espeak voices"
                 )
         text = " ".join(t.text for t in tokens)
+        tokens = readable(tokens, self.voice.language)
         if not tokens:
             return Utterance(audio=np.zeros(0, np.float32), sample_rate=self.sample_rate, text=text)
         ssml, starts = _markup(tokens)
