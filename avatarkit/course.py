@@ -154,6 +154,7 @@ def export_course(script_path: str | Path, out: str | Path, *, format: str, lang
     if format not in FORMATS:
         raise AvatarkitError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(renders) if renders else out.with_name(f"{out.stem}.renders")
     results = render_course(script_path, folder, languages=languages, brand=brand, resolution=resolution,
                             captions=captions, force=force, progress=progress)

@@ -101,7 +101,7 @@ def localize_import(
     script: Optional[Path] = typer.Option(None, help="The script (default: the file named in the XLIFF)."),
 ):
     """Read translations back into <script>.translations.yaml; report missing and stale strings by id."""
-    from .localize import import_xliff, load_store, save_store, store_path
+    from .localize import import_xliff, load_store, store_path
     from .script import load_script
 
     try:
@@ -109,8 +109,7 @@ def localize_import(
             path = script or _script_of(xlf)
             s = load_script(path)
             store = load_store(store_path(path))
-            report = import_xliff(s, xlf, store)
-            save_store(store_path(path), report.store)
+            report = import_xliff(s, xlf, store)     # saves the translations file
             for lang, r in report.languages.items():
                 console.print(f"[green]{xlf.name}[/] {lang}: {len(r.translated)} translated, {len(r.missing)} missing, "
                               f"{len(r.stale)} stale, {len(r.unknown)} unknown ids")
@@ -136,7 +135,7 @@ def localize_translate(
     rtl: bool = typer.Option(False, help="Pseudo-localise as right-to-left text."),
 ):
     """Fill missing translations by machine (marked machine: true for review); human ones are never replaced."""
-    from .localize import load_store, make_translator, save_store, store_path, translate_missing
+    from .localize import load_store, make_translator, store_path, translate_missing
     from .script import load_script
 
     try:
@@ -149,8 +148,7 @@ def localize_translate(
             config["rtl"] = rtl
         translator = make_translator(with_, **config)
         s = load_script(script)
-        report = translate_missing(s, _langs(to), translator, load_store(store_path(script)))
-        save_store(store_path(script), report.store)
+        report = translate_missing(s, _langs(to), translator, load_store(store_path(script)))   # saves it
     except AvatarkitError as e:
         fail(e)
     for lang, r in report.languages.items():

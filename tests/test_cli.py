@@ -111,3 +111,26 @@ def test_from_slides_then_a_portrait_branded_render(tmp_path):
         assert np.ptp(pts[:, 1]) > 60
     r = runner.invoke(app, ["from-slides", str(tmp_path / "missing.pptx"), "-o", str(course), "--avatar", "x.png"])
     assert r.exit_code == 2 and "missing.pptx" in r.output and "Traceback" not in r.output
+
+
+def test_localize_commands(tmp_path):
+    import shutil
+
+    for f in ("course.yaml", "avatar.png"):
+        shutil.copy(SAMPLES / f, tmp_path / f)
+    script = tmp_path / "course.yaml"
+    r = runner.invoke(app, ["localize", "status", str(script)])
+    assert r.exit_code == 0 and "de" in r.output, r.output
+    r = runner.invoke(app, ["localize", "export", str(script), "--to", "de,ar", "-o", str(tmp_path / "course.xlf")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "course.de.xlf").is_file() and (tmp_path / "course.ar.xlf").is_file()
+    # An untranslated file comes back with every id reported missing, and nothing breaks.
+    r = runner.invoke(app, ["localize", "import", str(tmp_path / "course.de.xlf")])
+    assert r.exit_code == 0 and "0 translated, 10 missing" in " ".join(r.output.split()), r.output
+    r = runner.invoke(app, ["localize", "translate", str(script), "--to", "de", "--with", "pseudo"])
+    assert r.exit_code == 0 and "10 filled by pseudo" in r.output, r.output
+    r = runner.invoke(app, ["localize", "translate", str(script), "--to", "de", "--with", "marian",
+                            "--model", str(tmp_path)])
+    assert r.exit_code == 2 and "transformers" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["render", str(script), "--lang", "ja"])
+    assert r.exit_code == 2 and "scenes.welcome" in r.output      # untranslated ids are listed before rendering
