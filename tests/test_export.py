@@ -243,6 +243,7 @@ def test_a_failed_export_leaves_nothing(tmp_path, two):
     (dict(missing="video"), "video file not found"),
     (dict(missing="captions"), "captions file not found"),
     (dict(not_vtt=True), "not a WebVTT file"),
+    (dict(latin1=True), "is not UTF-8"),
     (dict(duplicate=True), "appears twice"),
     (dict(language="english language"), "not a BCP-47 tag"),
 ])
@@ -252,6 +253,8 @@ def test_bad_input_raises_export_error(tmp_path, two, change, message):
         getattr(two[1], change["missing"]).unlink()
     if change.get("not_vtt"):
         two[0].captions.write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n", encoding="utf-8")
+    if change.get("latin1"):
+        two[0].captions.write_bytes("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nÉté\n".encode("latin-1"))
     if change.get("duplicate"):
         renditions = [two[0], two[0]]
     if "language" in change:

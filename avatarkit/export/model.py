@@ -109,9 +109,13 @@ def check_inputs(renditions: list[Rendition], fmt: str, course_id: str, completi
                 raise ExportError(f"{where}: {field} file not found: {p}")
         if Path(r.video).suffix.lower() != ".mp4":
             raise ExportError(f"{where}: video {r.video} is not an MP4")
-        head = Path(r.captions).read_bytes()[:16].lstrip(b"\xef\xbb\xbf")
-        if not head.startswith(b"WEBVTT"):
+        data = Path(r.captions).read_bytes()
+        if not data.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
             raise ExportError(f"{where}: captions {r.captions} is not a WebVTT file (no WEBVTT header)")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ExportError(f"{where}: captions {r.captions} is not UTF-8 (byte {e.start}), as WebVTT requires") from None
 
 
 def media_paths(r: Rendition) -> dict[str, str]:
