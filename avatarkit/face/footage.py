@@ -189,16 +189,25 @@ def mouth_gap(points: np.ndarray) -> float:
 
 
 def neutral_frames(track: FootageTrack, count: int = 8) -> list[int]:
-    """Up to `count` usable frames with the mouth closed and the face square to the camera, spread out."""
+    """Up to `count` usable frames with the mouth closed and the face square to the camera, spread out.
+
+    Only frames whose lip gap is among the smallest third of the footage's
+    count as closed: in footage of someone talking without pause, fewer
+    than `count` frames are returned rather than open-mouthed ones.
+    """
     idx = np.flatnonzero(track.good)
-    scores = []
+    gaps, turns = [], []
     for i in idx:
         p = track.landmarks[i]
         pose = face_pose(p)
         iod = pose_iod(pose)
-        turn = abs(float(np.dot(p[lm.NOSE_TIP, :2] - pose[:2], pose[2:4] / iod))) / iod
-        scores.append(mouth_gap(p) + turn)
-    scores = np.array(scores)
+        turns.append(abs(float(np.dot(p[lm.NOSE_TIP, :2] - pose[:2], pose[2:4] / iod))) / iod)
+        gaps.append(mouth_gap(p))
+    gaps, turns = np.array(gaps), np.array(turns)
+    if not idx.size:
+        return []
+    closed = gaps <= np.percentile(gaps, 33)
+    idx, scores = idx[closed], (gaps + turns)[closed]
     order = idx[np.argsort(scores)]
     chosen: list[int] = []
     spacing = max(1, int(track.fps))
