@@ -210,8 +210,10 @@ def say(
 
 @app.command()
 def check(script: Path = typer.Argument(..., help="Script file to validate."),
-          brand: Optional[Path] = typer.Option(None, help="Brand kit to validate with the script.")):
-    """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit) without rendering."""
+          brand: Optional[Path] = typer.Option(None, help="Brand kit to validate with the script."),
+          lang: Optional[str] = typer.Option(None, "--lang", help="Also check these translations ('all' or de,fr): "
+                                                                 "every string translated and up to date, a voice each.")):
+    """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit, translations) without rendering."""
     from .audio.io import audio_info
     from .face.avatar import open_avatar
     from .face.rig import load_avatar
@@ -240,6 +242,13 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
 
         check_staging(s)
         kit = resolve_brand(s, brand)
+        if lang:
+            from .course import course_languages
+            from .localize import load_localized
+
+            for code in course_languages(s, lang):
+                for ref in sorted({seg.voice for sc in load_localized(script, code).scenes for seg in sc.segments}):
+                    make_engine(get_voice(ref))
     except AvatarkitError as e:
         _fail(e)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)

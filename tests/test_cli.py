@@ -134,3 +134,9 @@ def test_localize_commands(tmp_path):
     assert r.exit_code == 2 and "transformers" in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["render", str(script), "--lang", "ja"])
     assert r.exit_code == 2 and "scenes.welcome" in r.output      # untranslated ids are listed before rendering
+    r = runner.invoke(app, ["check", str(script), "--lang", "de"])
+    assert r.exit_code == 0, r.output                              # pseudo-translated above: complete
+    r = runner.invoke(app, ["check", str(script), "--lang", "all"])
+    assert r.exit_code == 2 and "no up-to-date fr translation" in " ".join(r.output.split()), r.output
+    r = runner.invoke(app, ["check", str(SAMPLES / "course.yaml"), "--lang", "all"])
+    assert r.exit_code == 0, r.output
