@@ -333,6 +333,15 @@ app.add_typer(_course_cli().localize_app, name="localize",
               help="Translate a script: `avatarkit localize export|import|translate|status`.")
 
 
+def _serve_app():
+    from .serve_cli import serve_app
+
+    return serve_app
+
+
+app.add_typer(_serve_app(), name="serve", help="The HTTP render service: `avatarkit serve`, `avatarkit serve keys ...`.")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     os.environ.setdefault("GLOG_minloglevel", "2")
     app()

@@ -37,6 +37,8 @@ def construct_map(loader, node):
     out.lines = {}
     for k, v in node.value:
         key = loader.construct_object(k, deep=True)
+        if isinstance(key, (dict, list)):
+            raise ScriptError("a key must be a plain value, not a mapping or a list", line=k.start_mark.line + 1)
         if key in out:
             raise ScriptError(f"duplicate key {key!r}", line=k.start_mark.line + 1)
         out[key] = loader.construct_object(v, deep=True)
@@ -104,6 +106,11 @@ def load_yaml(text: str, ctx: Ctx, what: str) -> Map:
         mark = e.problem_mark or e.context_mark
         raise ctx.err(f"not valid YAML: {e.problem or e.context}",
                       mark.line + 1 if mark else None, "") from None
+    except yaml.YAMLError as e:     # a character the reader refuses: it knows its offset, not its line
+        pos = getattr(e, "position", None)
+        line = text.count("\n", 0, pos) + 1 if isinstance(pos, int) else None
+        what_char = f" {e.character!r}" if getattr(e, "character", None) is not None else ""
+        raise ctx.err(f"not valid YAML: unacceptable character{what_char}", line, "") from None
     if not isinstance(data, Map):
         raise ctx.err(f"{what} must be a YAML mapping", 1, "")
     return data

@@ -1,0 +1,134 @@
+"""The render service's settings: one dataclass, saved to and loaded from YAML.
+
+Everything the HTTP service needs to know that is not per request: where the
+job database and job folders live, how many workers run, size limits
+(megabytes), which hosts webhooks may call, and the default rate limits
+given to API keys that do not carry their own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ..errors import AvatarkitError
+
+
+class ConfigError(AvatarkitError):
+    """A service configuration file that cannot be read or has a bad field."""
+
+
+def serve_home() -> Path:
+    """The service's folder: `$AVATARKIT_HOME/serve` (default `~/.avatarkit/serve`)."""
+    home = os.environ.get("AVATARKIT_HOME")
+    return (Path(home) if home else Path.home() / ".avatarkit") / "serve"
+
+
+@dataclass
+class RateDefaults:
+    """Limits of a key that sets none: `per_s` requests refilled per second up to `burst`, and `max_concurrent` unfinished jobs."""
+
+    per_s: float = 2.0
+    burst: int = 20
+    max_concurrent: int = 4
+
+
+@dataclass
+class ServeConfig:
+    """Settings of the render service.
+
+    `db` is a store URL (`sqlite:///path` or `postgresql://...`); `data_dir`
+    holds one folder per job; `max_upload_mb` caps each uploaded file and the
+    whole request body (megabytes); `max_unzipped_mb` caps what one zip asset
+    may expand to. Webhooks may only call `allowed_webhook_hosts` (exact host
+    names); URLs are never fetched server side while
+    `allow_remote_assets` is False (it is the only supported value today).
+    `pepper` is mixed into API-key hashes; an empty value means the one in
+    `serve_home()/pepper`, created on first use.
+    """
+
+    db: str = ""
+    data_dir: str = ""
+    workers: int = 2
+    backend: str = "local"
+    max_upload_mb: float = 100.0
+    max_unzipped_mb: float = 500.0
+    allowed_webhook_hosts: list[str] = field(default_factory=list)
+    allow_remote_assets: bool = False
+    rate: RateDefaults = field(default_factory=RateDefaults)
+    pepper: str = ""
+    allow_named_avatars: bool = True   # scripts may name avatars installed on the server (`avatarkit avatar add`)
+    webhook_secret: str = ""           # signs webhook bodies; empty: derived from the pepper
+
+    def __post_init__(self) -> None:
+        if not self.db:
+            self.db = f"sqlite:///{serve_home() / 'jobs.db'}"
+        if not self.data_dir:
+            self.data_dir = str(serve_home() / "jobs")
+        if isinstance(self.rate, dict):
+            self.rate = RateDefaults(**self.rate)
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend {self.backend!r} must be 'local' or 'ray'")
+        if self.workers < 0 or self.max_upload_mb <= 0 or self.max_unzipped_mb <= 0:
+            raise ConfigError("workers must be >= 0 and the size limits > 0")
+        if self.allow_remote_assets:
+            raise ConfigError("allow_remote_assets: fetching assets from URLs is not supported; upload them instead")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_unzipped_bytes(self) -> int:
+        return int(self.max_unzipped_mb * 1024 * 1024)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the settings as YAML (the pepper included: keep the file private)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False), encoding="utf-8")
+        os.chmod(path, 0o600)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ServeConfig:
+        """Read settings written by `save` (or by hand); unknown fields are an error naming them."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read service settings: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: service settings must be a YAML mapping")
+        known = {f.name for f in fields(cls)}
+        for k in data:
+            if k not in known:
+                raise ConfigError(f"{path}: unknown field {k!r}; expected one of {', '.join(sorted(known))}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    def resolved_pepper(self) -> bytes:
+        """The key-hash pepper: the configured one, else a random one kept in `serve_home()/pepper`."""
+        if self.pepper:
+            return self.pepper.encode()
+        p = serve_home() / "pepper"
+        if not p.is_file():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(os.urandom(32).hex())
+        return p.read_text().strip().encode()
+
+    def resolved_webhook_secret(self) -> bytes:
+        """The webhook signing secret: the configured one, else one derived from the pepper (never the pepper itself)."""
+        if self.webhook_secret:
+            return self.webhook_secret.encode()
+        import hashlib
+        import hmac
+
+        return hmac.new(self.resolved_pepper(), b"avatarkit webhook signing", hashlib.sha256).hexdigest().encode()
