@@ -17,7 +17,8 @@ runner = CliRunner()
 def test_help_lists_every_command():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("render", "from-slides", "voices", "say", "check", "lipsync", "eval", "avatar", "dub"):
+    for cmd in ("render", "from-slides", "export", "localize", "serve", "voices", "say", "check", "lipsync", "eval",
+                "avatar", "dub"):
         assert cmd in r.output
     r = runner.invoke(app, ["render", "--help"])
     assert "--out" in r.output and "--renderer" in r.output
