@@ -83,14 +83,18 @@ def run(jobs: int, workers: int, kill: bool, tmp: Path) -> dict:
     submit_s = time.time() - t0
     killed = None
     if kill:
-        # Kill a worker process while it renders, somewhere in the middle of the run.
-        time.sleep(random.uniform(0.3, 0.6) * jobs * 1.2 / workers)
-        victim = random.choice(pool.pids)
-        os.kill(victim, signal.SIGKILL)
-        killed = victim
+        # Kill a worker process while it renders a job, somewhere between a third and two thirds of the run.
+        target = random.randint(jobs // 3, 2 * jobs // 3)
+        while killed is None:
+            finished = sum(store.get_job(jid).status == "succeeded" for jid, _ in submitted.values())
+            running = store.list_jobs(key_id=None, status="running", limit=10)[0] if finished >= target else []
+            if running and running[0].worker:
+                killed = int(running[0].worker.split(":")[1])
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.1)
     done: dict[str, float] = {}
     while len(done) < jobs and time.time() - t0 < 60 * 30:
-        for i, (jid, _) in submitted.items():
+        for jid, _ in submitted.values():
             if jid in done:
                 continue
             j = store.get_job(jid)

@@ -113,7 +113,32 @@ def notify(store: JobStore, job_id: str, config: WebhookConfig | None) -> bool:
         return False
 
 
-def worker_loop(settings: WorkerSettings, stop: threading.Event | mp.synchronize.Event, slot: int = 0,
+class StopFlag:
+    """A stop signal shared with worker processes, with no lock inside.
+
+    `multiprocessing.Event` guards its state with a lock that an idle worker
+    holds while it waits; a worker killed at that moment leaves the lock
+    taken, and the service's `stop()` would block forever. A shared byte,
+    written only by the parent and read by the workers, cannot deadlock.
+    """
+
+    def __init__(self, ctx):
+        self._flag = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._flag.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._flag.value)
+
+    def wait(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not self.is_set() and time.monotonic() < end:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        return self.is_set()
+
+
+def worker_loop(settings: WorkerSettings, stop: threading.Event | StopFlag, slot: int = 0,
                 store: JobStore | None = None) -> int:
     """Claim and run jobs until `stop` is set; return how many jobs this worker ran."""
     own = store is None
@@ -152,7 +177,7 @@ class LocalWorkers:
         self.n = n
         self.restart = restart
         self._ctx = mp.get_context("spawn")
-        self._stop = self._ctx.Event()
+        self._stop = StopFlag(self._ctx)
         self._procs: list[mp.process.BaseProcess | None] = [None] * n
         self._watch: threading.Thread | None = None
         self._watch_stop = threading.Event()
