@@ -16,6 +16,69 @@ from avatarkit.serve.store import JobNotFound, StoreError, open_store
 PG_URL = os.environ.get("AVATARKIT_TEST_POSTGRES")
 
 
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL URL: AVATARKIT_TEST_POSTGRES, else a throwaway local cluster when Debian's postgresql is installed.
+
+    The cluster listens only on a Unix socket in a temporary folder and is
+    removed afterwards; initdb refuses root, so as root it runs as the
+    `postgres` user.
+    """
+    if PG_URL:
+        yield PG_URL
+        return
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("no PostgreSQL to test against (set AVATARKIT_TEST_POSTGRES, or install Debian's postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'avatarkit[postgres]')")
+    import tempfile
+    from pathlib import Path
+
+    bindir = os.path.dirname(bins[-1])
+    # Not under pytest's own temp root: that is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="avatarkit-pg-"))
+    data, sock = folder / "data", folder / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run a test cluster as")
+        for d in (folder, sock):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, timeout=120)  # noqa: E731
+    try:
+        run(f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        run(f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
+            f"-p {port} -k {sock} -c listen_addresses=''", "start")
+    except subprocess.CalledProcessError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"could not start a test PostgreSQL cluster: {e.stderr.decode(errors='replace')[-300:]}")
+    except (subprocess.SubprocessError, OSError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"could not start a test PostgreSQL cluster: {e}")
+    try:
+        yield f"postgresql://postgres@/postgres?host={sock}&port={port}"
+    finally:
+        subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _sqlite(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'jobs.db'}"
 
@@ -32,10 +95,9 @@ def _clean_pg(url: str) -> None:
 def url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return _sqlite(tmp_path)
-    if not PG_URL:
-        pytest.skip("AVATARKIT_TEST_POSTGRES is not set (no PostgreSQL server to test against)")
-    _clean_pg(PG_URL)
-    return PG_URL
+    pg = request.getfixturevalue("pg_url")
+    _clean_pg(pg)
+    return pg
 
 
 def _new(store, n=1, key="k1", **kw):
