@@ -43,6 +43,10 @@ def render(
                                                                                    "(default: the script's `captions:`)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Render these languages of a translated script: 'all' or "
                                                             "a list like de,fr (one MP4 each; finished ones are reused)."),
+    executor: str = typer.Option("local", help="With --lang: local (one language after another here) or ray (one "
+                                               "task per language on a Ray cluster)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray ('auto' "
+                                                                         "joins `ray start`; default: a local one)."),
 ):
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
@@ -54,7 +58,7 @@ def render(
         s = load_script(script)
         resolution = frame_override(s.resolution, aspect, size)
         if lang is not None:
-            results = _render_languages(script, out, lang, brand, resolution, captions, renderer)
+            results = _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address)
             for r in results.values():
                 _wrote_video(r)
             return
@@ -118,13 +122,13 @@ def course_progress():
     return bar, update
 
 
-def _render_languages(script, out, lang, brand, resolution, captions, renderer):
+def _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address):
     from .course import render_course
 
     bar, update = course_progress()
     with bar:
         return render_course(script, out, languages=lang, brand=brand, resolution=resolution, captions=captions,
-                             renderer=renderer, progress=update)
+                             renderer=renderer, executor=executor, ray_address=ray_address, progress=update)
 
 
 def _aspect_of(width: int, height: int) -> str:

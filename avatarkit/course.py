@@ -70,52 +70,94 @@ def _inputs_key(script_path: Path, language: str, brand: Path | None, extra: dic
     return h.hexdigest()
 
 
+def load_language(script_path: Path, language: str, options: dict) -> Script:
+    """The script in `language` with the course's overrides (`resolution` pixels, `captions`) applied."""
+    from .localize import load_localized
+
+    s = load_localized(script_path, language)
+    if options.get("resolution"):
+        s = dataclasses.replace(s, resolution=tuple(options["resolution"]))
+    if options.get("captions") is not None:
+        s = dataclasses.replace(s, captions=options["captions"])
+    return s
+
+
 def render_course(script_path: str | Path, out_dir: str | Path, *, languages: str | list[str] | None = "all",
                   brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
                   captions: bool | None = None, renderer: str = "warp", force: bool = False,
+                  executor: str = "local", ray_address: str | None = None,
                   progress: Callable[[CourseProgress], None] | None = None) -> dict[str, RenderResult]:
     """Render `script_path` in each language into `out_dir` as `<name>.<lang>.mp4` (+ .vtt, .srt, .jpg).
 
     Returns the results by language. A language whose record (`<name>.<lang>.json`)
     matches its inputs is reused unless `force`; `resolution` (pixels) and
-    `captions` override the script's.
+    `captions` override the script's. `executor` is `local` (one language
+    after another in this process) or `ray` (one task per language on the
+    Ray cluster at `ray_address`, or a local Ray instance when None).
     """
-    from .localize import load_localized
-
     script_path, out_dir = Path(script_path), Path(out_dir)
+    if executor not in ("local", "ray"):
+        raise AvatarkitError(f"unknown executor {executor!r}; expected local or ray")
     base = load_script(script_path)
     langs = course_languages(base, languages)
     brand_path = Path(brand) if brand else base.brand
     extra = {"resolution": list(resolution) if resolution else None, "captions": captions, "renderer": renderer}
     # Load every language first: a missing translation stops the batch before anything renders.
-    scripts: dict[str, Script] = {}
-    for lang in langs:
-        s = load_localized(script_path, lang)
-        if resolution:
-            s = dataclasses.replace(s, resolution=resolution)
-        if captions is not None:
-            s = dataclasses.replace(s, captions=captions)
-        scripts[lang] = s
+    scripts = {lang: load_language(script_path, lang, extra) for lang in langs}
     results: dict[str, RenderResult] = {}
+    todo: list[str] = []
+    keys: dict[str, str] = {}
     for k, lang in enumerate(langs):
-        s = scripts[lang]
-        record = out_dir / f"{s.name}.{lang}.json"
-        key = _inputs_key(script_path, lang, brand_path, extra)
+        record = out_dir / f"{scripts[lang].name}.{lang}.json"
+        keys[lang] = key = _inputs_key(script_path, lang, brand_path, extra)
         old = _read_record(record)
         if not force and old and old.get("inputs") == key and Path(old["video"]).is_file():
             results[lang] = _result_from_record(old)
             if progress:
                 progress(CourseProgress(lang, k, len(langs), reused=True))
-            continue
+        else:
+            todo.append(lang)
+    if executor == "ray" and todo:
+        from .scale import render_languages_on_ray
+
+        options = dict(extra, brand=_relative_brand(brand_path, script_path))
+
+        def landed(lang: str, res: dict) -> None:
+            p = res["paths"]
+            name = scripts[lang].name
+            r = RenderResult(p[f"{name}.{lang}.mp4"], p[f"{name}.{lang}.vtt"], p[f"{name}.{lang}.srt"],
+                             p[f"{name}.{lang}.jpg"], res["frames"], res["fps"], res["timings"], res["wall_s"],
+                             [tuple(x) for x in res["scenes"]])
+            write_text_atomic(out_dir / f"{name}.{lang}.json", json.dumps(_record(r, keys[lang], scripts[lang]), indent=2))
+            results[lang] = r
+            if progress:
+                progress(CourseProgress(lang, langs.index(lang), len(langs)))
+
+        render_languages_on_ray(script_path, todo, out_dir, options, ray_address, on_done=landed)
+        return {lang: results[lang] for lang in langs}
+    for lang in todo:
+        k = langs.index(lang)
 
         def each(ev: ProgressEvent, lang=lang, k=k) -> None:
             if progress:
                 progress(CourseProgress(lang, k, len(langs), ev))
 
-        result = render(s, out_dir, renderer=renderer, progress=each, brand=brand_path)
-        write_text_atomic(record, json.dumps(_record(result, key, s), indent=2))
+        result = render(scripts[lang], out_dir, renderer=renderer, progress=each, brand=brand_path)
+        write_text_atomic(out_dir / f"{scripts[lang].name}.{lang}.json",
+                          json.dumps(_record(result, keys[lang], scripts[lang]), indent=2))
         results[lang] = result
-    return results
+    return {lang: results[lang] for lang in langs}
+
+
+def _relative_brand(brand: Path | None, script_path: Path) -> str | None:
+    """The brand kit as a path inside the script's folder, which is what travels to the cluster."""
+    if brand is None:
+        return None
+    try:
+        return Path(brand).resolve().relative_to(script_path.parent.resolve()).as_posix()
+    except ValueError:
+        raise AvatarkitError(f"brand kit {brand}: for the ray executor it must be inside the script's folder "
+                             f"({script_path.parent})") from None
 
 
 def _record(r: RenderResult, key: str, s: Script) -> dict:
@@ -140,8 +182,8 @@ def _result_from_record(d: dict) -> RenderResult:
 def export_course(script_path: str | Path, out: str | Path, *, format: str, languages: str | list[str] | None = "all",
                   renders: str | Path | None = None, brand: str | Path | None = None,
                   resolution: tuple[int, int] | None = None, captions: bool | None = None,
-                  completion: float = 0.9, force: bool = False,
-                  progress: Callable[[CourseProgress], None] | None = None) -> Path:
+                  completion: float = 0.9, force: bool = False, executor: str = "local",
+                  ray_address: str | None = None, progress: Callable[[CourseProgress], None] | None = None) -> Path:
     """Render (or reuse) every language of a course and package it as `format` at `out`.
 
     `renders` is the folder of renditions (default `<out stem>.renders/`
@@ -157,7 +199,8 @@ def export_course(script_path: str | Path, out: str | Path, *, format: str, lang
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(renders) if renders else out.with_name(f"{out.stem}.renders")
     results = render_course(script_path, folder, languages=languages, brand=brand, resolution=resolution,
-                            captions=captions, force=force, progress=progress)
+                            captions=captions, force=force, executor=executor, ray_address=ray_address,
+                            progress=progress)
     renditions = []
     for lang, r in results.items():
         s = load_localized(script_path, lang)

@@ -53,7 +53,10 @@ def serve(
     db: Optional[str] = typer.Option(None, help="Job store URL: sqlite:////abs/jobs.db or postgresql://..."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder for job folders (uploads and artifacts)."),
     workers: Optional[int] = typer.Option(None, help="Render worker processes on this machine (0: none, API only)."),
-    backend: Optional[str] = typer.Option(None, help="Worker backend: local."),
+    backend: Optional[str] = typer.Option(None, help="Worker backend: local (render in the worker processes) or ray "
+                                                     "(each job's languages as tasks on a Ray cluster)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join with --backend ray "
+                                                                         "('auto': the one started with `ray start`)."),
     config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
 ):
     """Run the render service: the HTTP API (docs at /docs) and its local workers."""
@@ -62,8 +65,8 @@ def serve(
         return
     try:
         cfg = _config(config, db=db, data_dir=str(data_dir) if data_dir else None, workers=workers, backend=backend)
-        if cfg.backend != "local":
-            raise AvatarkitError(f"backend {cfg.backend!r} is not available yet; use 'local'")
+        import functools
+
         import uvicorn
 
         from .serve.app import create_app
@@ -74,7 +77,11 @@ def serve(
         pool = None
         if cfg.workers > 0:
             hook = WebhookConfig(secret=cfg.resolved_webhook_secret(), allowed_hosts=tuple(cfg.allowed_webhook_hosts))
-            pool = LocalWorkers(store, n=cfg.workers, webhook=hook)
+            from .serve.jobs import run_job
+
+            run = run_job if cfg.backend == "local" else functools.partial(run_job, executor="ray",
+                                                                          ray_address=ray_address)
+            pool = LocalWorkers(store, n=cfg.workers, webhook=hook, run=run)
         app = create_app(cfg, store=store, workers=pool)
     except AvatarkitError as e:
         fail(e)

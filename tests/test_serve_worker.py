@@ -289,8 +289,9 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     (tmp_path / "c.yaml").write_text("x")
     calls = {}
 
-    def render_course(script, renders, *, languages, resolution, captions, brand, progress):
+    def render_course(script, renders, *, languages, resolution, captions, brand, progress, executor, ray_address):
         calls["render"] = (script, renders, languages, resolution, captions, brand)
+        calls["executor"] = (executor, ray_address)
         for k, lang in enumerate(["en", "de"]):
             if lang == "en":   # finished by an earlier attempt
                 progress(CourseProgress(lang, k, 2, reused=True))
@@ -316,6 +317,7 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     assert (tmp_path / "artifacts" / "c.html.zip").read_bytes() == b"PKhtml"
     assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == sorted(Path(a).name for a in arts)   # no partials
     assert calls["render"][1:] == (tmp_path / "renders", ["en", "de"], (640, 360), True, None)
+    assert calls["executor"] == ("local", None)         # the default backend renders in the worker itself
     assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
     assert pytest.approx(seen[1:6]) == [0.45, 0.675, 0.9, 0.9, 0.95]   # en reused: half the render share at once
 

@@ -89,12 +89,15 @@ def parse_request(request: dict, workdir: str | Path) -> JobRequest:
     return JobRequest(script, languages, tuple(dict.fromkeys(formats)), res, captions, brand)
 
 
-def run_job(job: Job, report: Callable[[float], bool]) -> list[str]:
+def run_job(job: Job, report: Callable[[float], bool], executor: str = "local",
+            ray_address: str | None = None) -> list[str]:
     """Render and package `job`; return its artifacts (paths relative to its workdir).
 
     `report(progress)` (0..1) is called after every phrase rendered and
     every package written; when it returns False the job raises
     `JobStopped` at once, leaving finished languages for the next attempt.
+    With `executor="ray"` the job's languages render as tasks on the Ray
+    cluster at `ray_address` (progress then moves per finished language).
     """
     from ..course import CourseProgress, export_course, render_course
 
@@ -114,7 +117,8 @@ def run_job(job: Job, report: Callable[[float], bool]) -> list[str]:
 
     tick(0.0)
     results = render_course(req.script, renders, languages=req.languages, resolution=req.resolution,
-                            captions=req.captions, brand=req.brand, progress=on_render)
+                            captions=req.captions, brand=req.brand, executor=executor, ray_address=ray_address,
+                            progress=on_render)
     artifacts: list[str] = []
     if "mp4" in req.formats:
         for r in results.values():
