@@ -83,3 +83,14 @@ def speech(seconds_of_words: int = 6, voice: str = "en-us", rate: int = 175):
     eng = make_engine(Voice(id="t", engine="espeak", language="en", settings={"voice": voice, "rate": rate}))
     utt = eng.synthesize([Token(w) for w in words])
     return utt.audio, utt.sample_rate, utt
+
+
+def decode_mp4(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every frame of an MP4 as RGB uint8, and its whole audio track as one mono array."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+    return frames, audio

@@ -17,19 +17,10 @@ from avatarkit.pipeline import render
 from avatarkit.script import load_script
 from avatarkit.slides import from_slides
 
+from .audiofiles import decode_mp4
 from .conftest import SAMPLES
 
 W, H = 480, 270
-
-
-def _decode(path):
-    import av
-
-    with av.open(str(path)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    with av.open(str(path)) as c:
-        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
-    return frames, audio
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def course(tmp_path_factory):
 
 def test_course_renders_every_slide_with_brand_and_captions(course):
     script, result, _ = course
-    frames, _ = _decode(result.video)
+    frames, _ = decode_mp4(result.video)
     assert len(frames) == result.frames and frames[0].shape == (H, W, 3)
     assert [s[0] for s in result.scenes] == [sc.id for sc in script.scenes]
     fps = script.fps
@@ -93,8 +84,8 @@ scenes:
 
 def test_speech_is_louder_than_the_music_at_every_moment_someone_speaks(music_renders):
     with_music, without = music_renders
-    _, mixed = _decode(with_music.video)
-    _, speech = _decode(without.video)
+    _, mixed = decode_mp4(with_music.video)
+    _, speech = decode_mp4(without.video)
     assert mixed.size == speech.size
     mixed, speech = mixed.astype(np.float64), speech.astype(np.float64)
     music = mixed - speech
@@ -123,7 +114,7 @@ def test_speech_is_louder_than_the_music_at_every_moment_someone_speaks(music_re
 def test_scene_changes_do_not_click(music_renders):
     """Around each scene change (a crossfade, then a slide transition) the waveform has no jump."""
     with_music, _ = music_renders
-    _, mixed = _decode(with_music.video)
+    _, mixed = decode_mp4(with_music.video)
     step = np.abs(np.diff(mixed.astype(np.float64)))
     spf = 48_000 // 25
     typical = np.percentile(step, 99.9)

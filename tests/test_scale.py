@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import av
 import numpy as np
 import pytest
 
@@ -12,6 +11,7 @@ from avatarkit.course import render_course
 from avatarkit.localize import Entry, load_store, save_store, store_path, units
 from avatarkit.script import load_script
 
+from .audiofiles import decode_mp4
 from .conftest import SAMPLES
 
 ray = pytest.importorskip("ray")
@@ -33,14 +33,6 @@ scenes:
 DE = {"title": "Zwei Szenen", "scenes.one.segments.0.text": "Hallo. [pause 300ms] Das ist die erste Szene.",
       "scenes.two.title": "Schritte", "scenes.two.bullets.0": "Belege aufbewahren",
       "scenes.two.segments.0.text": "Bewahren Sie jeden Beleg auf."}
-
-
-def _decode(path):
-    with av.open(str(path)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    with av.open(str(path)) as c:
-        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
-    return frames, audio
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +73,8 @@ def test_ray_tasks_render_the_same_videos_as_one_process(course):
         ray.shutdown()
     assert list(remote) == ["en", "de"]
     for lang in ("en", "de"):
-        fl, al = _decode(local[lang].video)
-        fr, ar = _decode(remote[lang].video)
+        fl, al = decode_mp4(local[lang].video)
+        fr, ar = decode_mp4(remote[lang].video)
         assert len(fl) == len(fr) and all(np.array_equal(a, b) for a, b in zip(fl, fr))
         assert np.array_equal(al, ar)
         assert local[lang].vtt.read_text(encoding="utf-8") == remote[lang].vtt.read_text(encoding="utf-8")

@@ -54,10 +54,11 @@ def _slide_image(ref: SlideRef, width: int, height: int) -> np.ndarray:
 def check_staging(script: Script) -> None:
     """Raise before rendering if a scene's slide cannot be shown (missing page, unreadable file, no LibreOffice)."""
     for sc in script.scenes:
+        if sc.bullets and sc.layout == "full":
+            raise RenderError(f"scene {sc.id!r}: bullets need a slide area; use layout beside, pip or circle")
         if sc.slide is None:
             continue
         if sc.slide.kind == "video":
-            from ..audio.io import audio_info  # noqa: F401 - PyAV is imported by the slide reader anyway
             from ..slides import VideoSlide
 
             VideoSlide(sc.slide.file, script.fps, 64, 64).close()
@@ -66,9 +67,6 @@ def check_staging(script: Script) -> None:
         if sc.layout == "full" and (sc.background or Background()).kind != "blur":
             raise RenderError(f"scene {sc.id!r}: layout 'full' shows the presenter alone; its slide would not be "
                               "seen (use layout beside, pip or circle, or background: blur)")
-    for sc in script.scenes:
-        if sc.bullets and sc.layout == "full":
-            raise RenderError(f"scene {sc.id!r}: bullets need a slide area; use layout beside, pip or circle")
 
 
 def stage_scene(scene: Scene, script: Script, rig: FaceRig, brand: Brand, start: int) -> SceneCompositor:
