@@ -9,14 +9,14 @@ Every output is labelled AI-generated (in the picture, the captions and the
 file metadata).
 """
 
+__version__ = "0.1.0"   # before the imports below: pipeline and course read it
+
 from .audio.io import AudioError
 from .errors import AvatarkitError, FaceError, RenderError, ScriptError, VoiceError
 from .lipsync import LipsyncResult, lipsync
 from .pipeline import Pipeline, ProgressEvent, RenderResult, render
 from .script import Background, Phrase, Scene, Script, Segment, load_script, parse_text
 from .speech.voice import Voice, get_voice, list_voices
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioError", "AvatarkitError", "Background", "LipsyncResult", "FaceError", "Phrase", "Pipeline", "ProgressEvent",

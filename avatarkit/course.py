@@ -92,8 +92,9 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
     Returns the results by language. A language whose record (`<name>.<lang>.json`)
     matches its inputs is reused unless `force`; `resolution` (pixels) and
     `captions` override the script's. `executor` is `local` (one language
-    after another in this process) or `ray` (one task per language on the
-    Ray cluster at `ray_address`, or a local Ray instance when None).
+    after another in this process) or `ray` (every scene of every language
+    a task on the Ray cluster at `ray_address`, or on a local Ray instance
+    when None; the videos are the same).
     """
     script_path, out_dir = Path(script_path), Path(out_dir)
     if executor not in ("local", "ray"):
@@ -118,22 +119,20 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
         else:
             todo.append(lang)
     if executor == "ray" and todo:
-        from .scale import render_languages_on_ray
+        from .scale import render_on_ray
 
         options = dict(extra, brand=_relative_brand(brand_path, script_path))
 
-        def landed(lang: str, res: dict) -> None:
-            p = res["paths"]
-            name = scripts[lang].name
-            r = RenderResult(p[f"{name}.{lang}.mp4"], p[f"{name}.{lang}.vtt"], p[f"{name}.{lang}.srt"],
-                             p[f"{name}.{lang}.jpg"], res["frames"], res["fps"], res["timings"], res["wall_s"],
-                             [tuple(x) for x in res["scenes"]])
-            write_text_atomic(out_dir / f"{name}.{lang}.json", json.dumps(_record(r, keys[lang], scripts[lang]), indent=2))
+        def landed(lang: str, r: RenderResult) -> None:
+            write_text_atomic(out_dir / f"{scripts[lang].name}.{lang}.json",
+                              json.dumps(_record(r, keys[lang], scripts[lang]), indent=2))
             results[lang] = r
-            if progress:
-                progress(CourseProgress(lang, langs.index(lang), len(langs)))
 
-        render_languages_on_ray(script_path, todo, out_dir, options, ray_address, on_done=landed)
+        def moved(lang: str, done: int, total: int, video_s: float) -> None:
+            if progress:
+                progress(CourseProgress(lang, langs.index(lang), len(langs), ProgressEvent(done, total, video_s)))
+
+        render_on_ray(script_path, todo, out_dir, options, ray_address, on_done=landed, on_part=moved)
         return {lang: results[lang] for lang in langs}
     for lang in todo:
         k = langs.index(lang)

@@ -1,11 +1,23 @@
 """The render pipeline: Script -> speech -> motion -> render -> compose -> MP4.
 
 `Pipeline` composes swappable components (voices from the catalogue, a
-motion model, a renderer kind) and streams the video phrase by phrase: each
-phrase is synthesised, resampled to 48 kHz, loudness-normalised, padded to
-whole frames, animated, rendered, composited and encoded before the next,
-so memory stays flat however long the script is. The next phrase's speech
-is synthesised on a second thread while the current one renders.
+motion model, a renderer kind) and renders a video in parts (`parts`): a
+scene, or an intro or outro card. A render is three steps, which a caller
+may spread over processes or machines (`scale`):
+
+1. `prepare` checks the script and plans the items (phrases, lead-ins,
+   cards) and the parts; `speak` gives each part its speech (resampled to
+   48 kHz, loudness-normalised, padded to whole frames) and its place on
+   the video's clock.
+2. `draw` animates, renders, composites and encodes one part into its own
+   segment, phrase by phrase, so memory stays flat however long it is.
+3. `finish` blends the transitions, encodes the soundtrack once and joins
+   the segments into the MP4 without re-encoding them.
+
+`render` does all three here, with speech made ahead on a second thread,
+and keeps its work folder until the end so a killed render resumes from
+the last finished part. Drawn here or on a cluster, a part encodes to
+the same bits, so the video is the same.
 
 Time is counted in samples at 48 kHz: frame i covers samples
 [i * 48000 / fps, (i + 1) * 48000 / fps).
@@ -13,14 +25,17 @@ Time is counted in samples at 48 kHz: frame i covers samples
 
 from __future__ import annotations
 
+import dataclasses
+import queue
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
+from . import __version__
 from .audio.io import audio_info, load_audio
 from .audio.music import MusicBed, MusicSettings
 from .compose.brand import Brand, Card
@@ -32,11 +47,12 @@ from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .files import atomic_path, write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
-from .media.writer import VideoWriter
+from .media.segments import SegmentWriter, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
+from .parts import Part, PartFrames, PartResult, WorkDir, fingerprint, frames_bytes
 from .render.base import make_renderer
-from .script.model import Phrase, Scene, Script, Transition
+from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
 from .speech.align import MAX_SECONDS as MAX_ALIGN_S
 from .speech.align import align
@@ -91,6 +107,30 @@ class _Item:
     card: Card | None = None    # an intro or outro card instead of the presenter
     counted: bool = True        # a phrase of the script (progress counts these)
     k: int = -1                 # the phrase's index within its scene
+
+
+@dataclass
+class RenderJob:
+    """One script in one language being rendered in parts: what `Pipeline.prepare` plans and the steps fill in.
+
+    `samples` (the soundtrack's length), `last_samples` (its last item's)
+    and `cues` are known once `speak` has run over every part; `timings`
+    collects compute seconds per stage.
+    """
+
+    script: Script
+    kit: Brand
+    items: list[_Item]
+    parts: list[Part]
+    voices: dict[str, Voice]
+    rigs: dict
+    paths: dict[str, Path]
+    work: WorkDir | None
+    started: float
+    cues: list[Cue] = field(default_factory=list)
+    samples: int = 0
+    last_samples: int = 0
+    timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
 
 
 def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
@@ -193,25 +233,32 @@ class Pipeline:
             items.append(_Item(-1, first_voice, Phrase(()), brand.outro.ms, card=brand.outro, counted=False))
         return items
 
-    def render(self, script: Script | str | Path, out_dir: str | Path = "out", *,
-               name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
-               brand: Brand | str | Path | None = None) -> RenderResult:
-        """Render `script` into `out_dir` as `<name>.<language>.mp4` with .vtt, .srt and .jpg.
+    def _settings(self) -> dict:
+        """What besides the script and brand kit decides the pixels and samples of a render."""
+        motion = getattr(self.motion, "config", None)
+        return {"avatarkit": __version__, "renderer": self.renderer.kind, "motion": type(self.motion).__name__,
+                "motion_config": motion if dataclasses.is_dataclass(motion) else repr(motion),
+                "preset": self.preset, "crf": self.crf, "voices_dir": [str(p) for p in self.voices_dir or []]}
 
-        `brand` (a `Brand` or a brand kit file) overrides the script's `brand:`.
+    def prepare(self, script: Script | str | Path, out_dir: str | Path = "out", *, name: str | None = None,
+                brand: Brand | str | Path | None = None, resume: bool = True, work: bool = True) -> RenderJob:
+        """Check `script` and plan its render into `out_dir`; everything that can fail on bad input fails here.
+
+        The job's parts have no speech yet (`speak` adds it). The work
+        folder `<out_dir>/.<name>.<language>.parts/` keeps speech and
+        finished parts until the render ends; with `resume`, one left by an
+        unfinished render of the same inputs is reused, otherwise it is
+        emptied. `work=False` plans without a work folder (a cluster task).
         """
         if not isinstance(script, Script):
             script = load_script(script)
         fps = script.fps
         if SAMPLE_RATE % fps:
             raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
-        spf = SAMPLE_RATE // fps
+        t_start = time.perf_counter()
         out_dir = Path(out_dir)
         stem = f"{name or script.name}.{script.language}"
         paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("mp4", "vtt", "srt", "jpg")}
-
-        trim_memory = _memory_trimmer()
-        # Resolve everything that can fail on bad input before any output exists.
         kit = resolve_brand(script, brand)
         check_staging(script)
         items = self._plan(script, kit)
@@ -231,151 +278,335 @@ class Pipeline:
                 check_trained(sc.avatar)
             if sc.renderer and sc.renderer not in self._renderers:
                 self._renderers[sc.renderer] = make_renderer(sc.renderer)
+        folder = None
+        if work:
+            key = fingerprint(script, kit, sorted(voices.items()), self._settings())
+            folder = WorkDir(out_dir / f".{stem}.parts", key, fresh=not resume)
+        return RenderJob(script, kit, items, _split(items, script, kit), voices, rigs, paths, folder, t_start)
 
-        timings = {s: 0.0 for s in STAGES}
+    def _synth(self, job: RenderJob, it: _Item, normalizers: dict[str, LoudnessNormalizer]) -> Utterance:
+        """An item's speech at 48 kHz, loudness-normalised and padded (its pause, whole frames)."""
+        spf = SAMPLE_RATE // job.script.fps
+        voice = job.voices[it.voice]
+        if it.audio:
+            utt = recorded_utterance(it.audio, it.phrase, voice)
+        elif tokens := tokens_for(it.phrase, job.script, voice.language):
+            utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
+            if voice.id not in normalizers:
+                normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
+            utt.audio = normalizers[voice.id](utt.audio)
+        else:
+            utt = Utterance(np.zeros(0, np.float32), SAMPLE_RATE)
+        total = utt.num_samples + it.pad_ms * SAMPLE_RATE // 1000
+        total = max(spf, -(-total // spf) * spf)
+        return utt.padded(0, total - utt.num_samples)
+
+    def speak(self, job: RenderJob) -> Iterator[Part]:
+        """Give each part its speech, in order, and yield it with its first frame and length known.
+
+        Speech already in the job's work folder is loaded rather than made
+        again, so a resumed render keeps the timing its finished parts were
+        drawn with. Captions (`job.cues`) and `job.samples` fill in as it goes.
+        """
+        spf = SAMPLE_RATE // job.script.fps
         normalizers: dict[str, LoudnessNormalizer] = {}
-        cues: list[Cue] = []
-        thumb: np.ndarray | None = None
-        scene_spans: list[tuple[str, int, int]] = []
-        wall0 = time.perf_counter()
-        reveals = {si: {} for si in range(len(script.scenes))}   # scene -> phrase k -> [(word, bullet)]
-        for si, sc in enumerate(script.scenes):
-            phrases = [ph for seg in sc.segments for ph in seg.phrases]
-            for b, (k, w) in enumerate(reveal_points(sc.bullets, phrases)):
-                reveals[si].setdefault(k, []).append((w, b))
-        music = MusicBed(MusicSettings(kit.music.file, kit.music.volume_db, kit.music.duck_db), SAMPLE_RATE) \
-            if kit.music else None
-
-        def synth(it: _Item) -> tuple[Utterance, float]:
+        sample = 0
+        for part in job.parts:
             t0 = time.perf_counter()
-            voice = voices[it.voice]
-            if it.audio:
-                utt = recorded_utterance(it.audio, it.phrase, voice)
-            elif tokens := tokens_for(it.phrase, script, voice.language):
-                utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
-                if voice.id not in normalizers:
-                    normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
-                utt.audio = normalizers[voice.id](utt.audio)
+            loaded = job.work.load_speech(part.index) if job.work else None
+            if loaded is not None:
+                utts, gains = loaded
+                for vid, g in gains.items():
+                    normalizers.setdefault(vid, LoudnessNormalizer(SAMPLE_RATE)).gain = g
             else:
-                utt = Utterance(np.zeros(0, np.float32), SAMPLE_RATE)
-            total = utt.num_samples + it.pad_ms * SAMPLE_RATE // 1000
-            total = max(spf, -(-total // spf) * spf)
-            return utt.padded(0, total - utt.num_samples), time.perf_counter() - t0
+                utts = [self._synth(job, it, normalizers) for it in job.items[part.first:part.first + part.count]]
+                if job.work:
+                    job.work.save_speech(part.index, utts, {k: float(n.gain) for k, n in normalizers.items()})
+            job.timings["speech"] += time.perf_counter() - t0
+            part.start, part.utterances = sample // spf, utts
+            for it, utt in zip(job.items[part.first:part.first + part.count], utts):
+                if sample == 0:   # the AI-generated caption shows before the first word
+                    job.cues.append(Cue(0, utt.num_samples, AI_CUE))
+                if it.card is None:
+                    job.cues.extend(phrase_cues(utt.words, sample, SAMPLE_RATE))
+                sample += utt.num_samples
+                job.last_samples = utt.num_samples
+            part.frames = sample // spf - part.start
+            job.samples = sample
+            yield part
 
-        writer = VideoWriter(paths["mp4"], script.width, script.height, fps, SAMPLE_RATE,
-                             title=script.title, preset=self.preset, crf=self.crf, language=script.language)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatarkit-speech")
+    def draw(self, job: RenderJob, part: Part, segment: Path,
+             on_item: Callable[[_Item, int], None] | None = None) -> tuple[PartResult, PartFrames]:
+        """Animate, render, composite and encode one part (its speech given) into the segment file `segment`.
+
+        Returns the result (compute seconds per stage) and the raw frames the
+        join needs: the head a transition blends, the last frame and a
+        thumbnail candidate. `on_item(item, end)` runs after each item with
+        its end on the video's clock (samples).
+        """
+        script, kit, fps = job.script, job.kit, job.script.fps
+        spf = SAMPLE_RATE // fps
+        timings = {s: 0.0 for s in STAGES if s != "speech"}
+        items = job.items[part.first:part.first + part.count]
+        sink = _PartSink(part.head, segment, script.width, script.height, fps, self.preset, self.crf)
+        trim_memory = _memory_trimmer()
+        thumb = None
         comp: SceneCompositor | None = None
         try:
-            frame = np.empty((script.height, script.width, 3), np.uint8)
-            out = _Output(writer)
-            fresh = True
-            scene_index = None
-            queue: list[tuple[_Item, Future]] = [(items[0], pool.submit(synth, items[0]))]
-            next_i = 1
-            sample_pos = 0
-            done, total = 0, sum(it.counted for it in items)
-            while queue:
-                it, fut = queue.pop(0)
-                if next_i < len(items):
-                    queue.append((items[next_i], pool.submit(synth, items[next_i])))
-                    next_i += 1
-                utt, t_speech = fut.result()
-                timings["speech"] += t_speech
-                start_frame = sample_pos // spf
-                if it.card is not None or it.scene != scene_index:
-                    t0 = time.perf_counter()
-                    if comp is not None:
-                        comp.close()
-                        comp = None
-                    if it.card is None:
-                        scene: Scene = script.scenes[it.scene]
-                        comp = stage_scene(scene, script, rigs[scene.avatar], kit, start_frame)
-                        bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
-                        scene_spans.append((scene.id, start_frame, start_frame))
-                        tr = scene.transition or kit.transition or (Transition("crossfade") if kit.intro else None)
-                    else:
-                        tr = kit.transition or Transition("crossfade")
-                    if out.last is not None and tr is not None and tr.kind != "cut":
-                        out.transition = TransitionRun(tr.kind, out.last.copy(), tr.ms * fps // 1000)
-                    timings["compose"] += time.perf_counter() - t0
-                    scene_index, fresh = (None if it.card else it.scene), True
-                if sample_pos == 0:   # the AI-generated caption shows before the first word
-                    cues.append(Cue(0, utt.num_samples, AI_CUE))
+            sample = part.start * spf
+            if part.scene < 0:
                 t0 = time.perf_counter()
-                if music is not None and it is items[-1]:
-                    # The length is known now: the music fades out to silence over (at most) this last chunk.
-                    music.total = sample_pos + utt.num_samples
-                    music.fade_out = min(music.fade_out, utt.num_samples)
-                if music is not None:
-                    # The next phrase's first samples (its speech is ready by now) let the music duck ahead of it.
-                    ahead = queue[0][1].result()[0].audio[:SAMPLE_RATE // 10] if queue else None
-                    audio = music.mix(utt.audio, ahead)
-                else:
-                    audio = utt.audio
-                writer.write_audio(audio)
+                still = card_still(kit, items[0].card, script)
+                timings["compose"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                for _ in range(part.frames):
+                    sink.write_frame(still)
                 timings["encode"] += time.perf_counter() - t0
-                if it.card is not None:
-                    t0 = time.perf_counter()
-                    still = card_still(kit, it.card, script)
-                    timings["compose"] += time.perf_counter() - t0
-                    for _ in range(utt.num_samples // spf):
-                        t0 = time.perf_counter()
-                        out.write_frame(still)
-                        timings["encode"] += time.perf_counter() - t0
-                    sample_pos += utt.num_samples
-                    continue
+            else:
                 t0 = time.perf_counter()
-                motion = self.audio_motion if it.audio else self.motion
-                track = motion.animate(utt, fps=fps, start_frame=start_frame, gestures=it.phrase.gestures)
-                timings["motion"] += time.perf_counter() - t0
-                phrase_c = phrase_cues(utt.words, sample_pos, SAMPLE_RATE)
-                cues.extend(phrase_c)
-                if script.captions:
-                    for c in phrase_c:
-                        comp.add_caption(c.text.replace("\n", " "), c.start // spf, -(-c.end // spf))
-                for w, b in reveals[it.scene].get(it.k, []):
-                    word = next((x for x in utt.words if x.index == w), None)
-                    comp.reveal(b, (sample_pos + (word.start if word else 0)) // spf)
-                mid = None
-                if thumb is None and (utt.phones or it.audio):
-                    # A thumbnail of someone speaking: the widest-open frame of the first phrase.
-                    mid = int(np.argmax(track["jaw"]))
-                grabbed: list[np.ndarray] = []
+                scene = script.scenes[part.scene]
+                comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start)
+                bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
+                reveals: dict[int, list[tuple[int, int]]] = {}   # phrase k -> [(word, bullet)]
+                phrases = [ph for seg in scene.segments for ph in seg.phrases]
+                for b, (k, w) in enumerate(reveal_points(scene.bullets, phrases)):
+                    reveals.setdefault(k, []).append((w, b))
+                timings["compose"] += time.perf_counter() - t0
+                frame = np.empty((script.height, script.width, 3), np.uint8)
+                for n, (it, utt) in enumerate(zip(items, part.utterances)):
+                    t0 = time.perf_counter()
+                    motion = self.audio_motion if it.audio else self.motion
+                    track = motion.animate(utt, fps=fps, start_frame=sample // spf, gestures=it.phrase.gestures)
+                    timings["motion"] += time.perf_counter() - t0
+                    if script.captions:
+                        for c in phrase_cues(utt.words, sample, SAMPLE_RATE):
+                            comp.add_caption(c.text.replace("\n", " "), c.start // spf, -(-c.end // spf))
+                    for w, b in reveals.get(it.k, []):
+                        word = next((x for x in utt.words if x.index == w), None)
+                        comp.reveal(b, (sample + (word.start if word else 0)) // spf)
+                    mid = None
+                    if thumb is None and (utt.phones or it.audio):
+                        # A thumbnail of someone speaking: the widest-open frame of the first phrase.
+                        mid = int(np.argmax(track["jaw"]))
+                    grabbed: list[np.ndarray] = []
 
-                def grab(i: int, mid=mid, grabbed=grabbed) -> None:
-                    if i == mid:
-                        grabbed.append(frame.copy())
+                    def grab(i: int, mid=mid, grabbed=grabbed) -> None:
+                        if i == mid:
+                            grabbed.append(frame.copy())
 
-                draw_track(track, bound, comp, out, frame, timings, fresh=fresh, after=grab, start=start_frame)
-                fresh = False
-                if grabbed:
-                    thumb = grabbed[0]
-                sample_pos += utt.num_samples
-                trim_memory()
-                sid, first, _ = scene_spans[-1]
-                scene_spans[-1] = (sid, first, sample_pos // spf)
-                done += it.counted
-                if progress:
-                    progress(ProgressEvent(done, total, sample_pos / SAMPLE_RATE))
+                    draw_track(track, bound, comp, sink, frame, timings, fresh=n == 0, after=grab,
+                               start=sample // spf)
+                    if grabbed:
+                        thumb = grabbed[0]
+                    sample += utt.num_samples
+                    trim_memory()
+                    if on_item:
+                        on_item(it, sample)
             t0 = time.perf_counter()
-            writer.close()
+            path, head, last = sink.close()
             timings["encode"] += time.perf_counter() - t0
         except BaseException:
-            writer.abort()
+            sink.abort()
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
             if comp is not None:
                 comp.close()
+        return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
 
-        write_text_atomic(paths["vtt"], to_vtt(cues, SAMPLE_RATE, script.title))
-        write_text_atomic(paths["srt"], to_srt(cues, SAMPLE_RATE))
-        _save_thumbnail(paths["jpg"], thumb if thumb is not None else frame)
-        return RenderResult(paths["mp4"], paths["vtt"], paths["srt"], paths["jpg"],
-                            writer.frames_written, fps, timings, time.perf_counter() - wall0,
-                            scene_spans)
+    def finish(self, job: RenderJob) -> RenderResult:
+        """Join the job's finished parts into `<name>.<language>.mp4` (with .vtt, .srt, .jpg) and return the result.
 
+        Transitions are blended here from each part's head and the frame
+        before it, and encoded as segments of their own; the soundtrack
+        (speech and music) is encoded once, in order.
+        """
+        script, fps = job.script, job.script.fps
+        t0 = time.perf_counter()
+        segments: list[Path] = []
+        audio_chunks: list[int] = []
+        prev: np.ndarray | None = None
+        thumb = None
+        for part in job.parts:
+            result = job.work.load_result(part.index)
+            if result is None:
+                raise RenderError(f"part {part.index} of {job.paths['mp4'].name} has not been drawn")
+            frames = job.work.load_frames(part.index)
+            thumb = frames.thumb if thumb is None else thumb
+            if part.head:
+                run = TransitionRun(part.transition, prev, part.transition_frames)
+                writer = SegmentWriter(job.work.root / f"transition-{part.index:04d}.mp4", script.width,
+                                       script.height, fps, preset=self.preset, crf=self.crf)
+                try:
+                    for f in frames.head:
+                        prev = run.apply(f)
+                        writer.write_frame(prev)
+                    prev = prev.copy()
+                    segments.append(writer.close())
+                except BaseException:
+                    writer.abort()
+                    raise
+                audio_chunks.append(0)
+            if result.segment is not None:
+                segments.append(result.segment)
+                audio_chunks.append(0)
+                prev = frames.last
+            audio_chunks[-1] += part.count
+        n = join_segments(job.paths["mp4"], segments, self._soundtrack(job), fps=fps, sample_rate=SAMPLE_RATE,
+                          title=script.title, language=script.language, audio_per_segment=audio_chunks)
+        job.timings["encode"] += time.perf_counter() - t0
+        write_text_atomic(job.paths["vtt"], to_vtt(job.cues, SAMPLE_RATE, script.title))
+        write_text_atomic(job.paths["srt"], to_srt(job.cues, SAMPLE_RATE))
+        _save_thumbnail(job.paths["jpg"], thumb if thumb is not None else prev)
+        spans = [(script.scenes[p.scene].id, p.start, p.start + p.frames) for p in job.parts if p.scene >= 0]
+        p = job.paths
+        return RenderResult(p["mp4"], p["vtt"], p["srt"], p["jpg"], n, fps, dict(job.timings),
+                            time.perf_counter() - job.started, spans)
+
+    def _soundtrack(self, job: RenderJob) -> Iterator[np.ndarray]:
+        """The soundtrack, one chunk per item: the speech, with the brand's music ducked under it."""
+        kit = job.kit
+        music = MusicBed(MusicSettings(kit.music.file, kit.music.volume_db, kit.music.duck_db), SAMPLE_RATE) \
+            if kit.music else None
+        if music is not None:
+            # The music fades out to silence over (at most) the last item.
+            music.total = job.samples
+            music.fade_out = min(music.fade_out, job.last_samples)
+
+        def utterances() -> Iterator[Utterance]:
+            for part in job.parts:
+                yield from part.utterances if part.utterances is not None else job.work.load_speech(part.index)[0]
+
+        speech = utterances()
+        cur = next(speech, None)
+        while cur is not None:
+            nxt = next(speech, None)
+            if music is None:
+                yield cur.audio
+            else:
+                # The next item's first samples let the music duck ahead of a word that starts right there.
+                yield music.mix(cur.audio, nxt.audio[:SAMPLE_RATE // 10] if nxt is not None else None)
+            cur = nxt
+
+    def render(self, script: Script | str | Path, out_dir: str | Path = "out", *,
+               name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
+               brand: Brand | str | Path | None = None, resume: bool = True) -> RenderResult:
+        """Render `script` into `out_dir` as `<name>.<language>.mp4` with .vtt, .srt and .jpg.
+
+        `brand` (a `Brand` or a brand kit file) overrides the script's
+        `brand:`. Parts are drawn in order in this process while speech is
+        made ahead on a second thread. If the render stops
+        (killed, crashed, interrupted), running it again with `resume`
+        draws only the parts that did not finish; the video is the same.
+        """
+        job = self.prepare(script, out_dir, name=name, brand=brand, resume=resume)
+        total = sum(it.counted for it in job.items)
+        done = 0
+        for part in _ahead(self.speak(job)):
+            items = job.items[part.first:part.first + part.count]
+            result = job.work.load_result(part.index)
+            if result is None:
+                part.utterances = job.work.load_speech(part.index)[0]
+
+                def on_item(it: _Item, end: int) -> None:
+                    nonlocal done
+                    done += it.counted
+                    if progress and it.counted:
+                        progress(ProgressEvent(done, total, end / SAMPLE_RATE))
+
+                result, frames = self.draw(job, part, job.work.segment_path(part.index), on_item)
+                job.work.save_result(result, frames_bytes(frames))
+                for k, v in result.timings.items():
+                    job.timings[k] += v
+            else:
+                done += sum(it.counted for it in items)
+                if progress:
+                    progress(ProgressEvent(done, total, (part.start + part.frames) / job.script.fps))
+            part.utterances = None    # drawn: the join reads the speech back from the work folder
+        out = self.finish(job)
+        job.work.remove()
+        return out
+
+
+def _split(items: list[_Item], script: Script, kit: Brand) -> list[Part]:
+    """Cut the plan into parts: a new part at each scene and each card, with the transition into it."""
+    parts: list[Part] = []
+    current = None
+    for i, it in enumerate(items):
+        if it.card is not None or it.scene != current or not parts:
+            if it.card is None:
+                scene = script.scenes[it.scene]
+                tr = scene.transition or kit.transition or (Transition("crossfade") if kit.intro else None)
+            else:
+                tr = kit.transition or Transition("crossfade")
+            kind = tr.kind if tr is not None and parts else "cut"
+            parts.append(Part(len(parts), i, 0, -1 if it.card is not None else it.scene, kind,
+                              tr.ms * script.fps // 1000 if kind != "cut" else 0))
+            current = None if it.card is not None else it.scene
+        parts[-1].count += 1
+    return parts
+
+
+def _ahead(parts: Iterator[Part]) -> Iterator[Part]:
+    """`parts` made on a second thread as fast as it goes, while the caller draws.
+
+    Speech is several times faster than drawing, so it runs ahead and
+    soon every part's speech is in the work folder: a render killed
+    mid-way then resumes with exactly the timing it had. Each part's
+    speech is saved before it is queued, so only its place travels here
+    and memory does not grow with the queue.
+    """
+    q: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for part in parts:
+                part.utterances = None
+                q.put(part)
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the drawing thread, which raises it
+            q.put(e)
+
+    t = threading.Thread(target=run, name="avatarkit-speech", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+class _PartSink:
+    """Where a part's frames go: the first `head` stay raw for the join's transition, the rest are encoded."""
+
+    def __init__(self, head: int, path: Path, width: int, height: int, fps: int, preset: str, crf: int):
+        self.want, self.path = head, path
+        self.size, self.fps, self.preset, self.crf = (width, height), fps, preset, crf
+        self.head: list[np.ndarray] = []
+        self.last: np.ndarray | None = None
+        self.segment: SegmentWriter | None = None
+
+    def write_frame(self, rgb: np.ndarray) -> None:
+        if len(self.head) < self.want:
+            self.head.append(rgb.copy())
+        else:
+            if self.segment is None:
+                self.segment = SegmentWriter(self.path, *self.size, self.fps, preset=self.preset, crf=self.crf)
+            self.segment.write_frame(rgb)
+        self.last = rgb
+
+    def close(self) -> tuple[Path | None, list[np.ndarray], np.ndarray]:
+        path = self.segment.close() if self.segment is not None else None
+        return path, self.head, self.last.copy()
+
+    def abort(self) -> None:
+        if self.segment is not None:
+            self.segment.abort()
 
 def _scene_rig(avatar: Path):
     """The rig of a scene's avatar: a photo's, or a footage avatar's idle-loop frame."""
@@ -384,23 +615,6 @@ def _scene_rig(avatar: Path):
 
         return footage_rig(avatar)
     return load_avatar(avatar)
-
-
-class _Output:
-    """The writer seen through the running transition; remembers the last frame written."""
-
-    def __init__(self, writer: VideoWriter):
-        self.writer = writer
-        self.transition: TransitionRun | None = None
-        self.last: np.ndarray | None = None
-
-    def write_frame(self, rgb: np.ndarray) -> None:
-        if self.transition is not None:
-            rgb = self.transition.apply(rgb)
-            if self.transition.done:
-                self.transition = None
-        self.writer.write_frame(rgb)
-        self.last = rgb
 
 
 def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,
@@ -439,10 +653,11 @@ def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
 
 def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str = "warp",
            name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
-           voices_dir: list[str | Path] | None = None, brand: Brand | str | Path | None = None) -> RenderResult:
+           voices_dir: list[str | Path] | None = None, brand: Brand | str | Path | None = None,
+           resume: bool = True) -> RenderResult:
     """Render a script (a `Script` or a path to its YAML) to `out_dir`; see `Pipeline.render`."""
     return Pipeline(renderer=renderer, voices_dir=voices_dir).render(
-        script, out_dir, name=name, progress=progress, brand=brand)
+        script, out_dir, name=name, progress=progress, brand=brand, resume=resume)
 
 
-__all__ = ["AvatarkitError", "Pipeline", "ProgressEvent", "RenderResult", "render", "tokens_for"]
+__all__ = ["AvatarkitError", "Pipeline", "ProgressEvent", "RenderJob", "RenderResult", "render", "tokens_for"]

@@ -1,20 +1,23 @@
-"""Rendering a course's languages on a Ray cluster: one task per language, no shared disk needed.
+"""Rendering on a Ray cluster: one task per part (a scene or a card) of every language, no shared disk needed.
 
-Each language of a course is an independent render (its own speech, its
-own timing), so a task renders one language exactly as the local path does
-and returns the files it wrote. The script's folder travels to the task as
-a zip through Ray's object store and the outputs come back the same way,
-so workers need no shared file system: `ray_address="auto"` joins a
-running cluster (`ray start --head` on one machine, `ray start
+The driver (this process) plans each language and makes its speech, which
+is cheap and fixes every part's timing; the parts are then drawn as Ray
+tasks, in any order and on any machine, each into its own video segment
+(`Pipeline.draw`). As a language's last part lands, the driver blends its
+transitions, encodes its soundtrack and joins the segments without
+re-encoding them (`Pipeline.finish`), which gives the same video as a
+render in one process. Finished parts are kept in the language's work
+folder, so a driver that dies resumes from them.
+
+The script's folder travels to the tasks as a zip through Ray's object
+store and the segments come back the same way: `ray_address="auto"` joins
+a running cluster (`ray start --head` on one machine, `ray start
 --address=HEAD:6379` on the others), None starts a local Ray instance.
-
-The unit of work is the language: cutting one language into scenes needs
-the render to encode scene by scene so that joined segments equal the
-single-process video (see docs/serve.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 import zipfile
@@ -22,8 +25,10 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import AvatarkitError
+from .parts import Part, PartResult, frames_bytes, read_speech, speech_bytes
 
 MAX_BUNDLE_MB = 512
+_WORKER_CACHE: dict[tuple, object] = {}     # per worker process: (bundle, language, options) -> (pipeline, job)
 
 
 def _bundle(folder: Path) -> bytes:
@@ -32,7 +37,7 @@ def _bundle(folder: Path) -> bytes:
     total = 0
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         for p in sorted(folder.rglob("*")):
-            if p.is_file() and not p.is_symlink() and ".renders" not in p.parts:
+            if p.is_file() and not p.is_symlink() and not any(x.endswith((".renders", ".parts")) for x in p.parts):
                 total += p.stat().st_size
                 if total > MAX_BUNDLE_MB * 2**20:
                     raise AvatarkitError(f"{folder}: more than {MAX_BUNDLE_MB} MB to send to the cluster; "
@@ -41,57 +46,107 @@ def _bundle(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def _render_language(bundle: bytes, script_name: str, language: str, options: dict) -> dict:
-    """Ray task: unpack the script folder, render one language, return its files' bytes and its result."""
+def _worker_job(bundle: bytes, bundle_id: str, script_name: str, language: str, options: dict):
+    """The pipeline and planned job of one language in this worker, unpacked and planned once per process."""
     from .course import load_language
-    from .pipeline import render
+    from .pipeline import Pipeline
 
-    with tempfile.TemporaryDirectory(prefix="avatarkit-ray-") as tmp:
-        root = Path(tmp) / "job"
+    key = (bundle_id, script_name, language, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    if key not in _WORKER_CACHE:
+        root = Path(tempfile.mkdtemp(prefix="avatarkit-ray-")) / "job"
         with zipfile.ZipFile(io.BytesIO(bundle)) as z:
             z.extractall(root)      # our own bundle: names were made relative by _bundle
         script = load_language(root / script_name, language, options)
-        result = render(script, Path(tmp) / "out", renderer=options.get("renderer", "warp"),
-                        brand=root / options["brand"] if options.get("brand") else None)
-        files = {p.name: p.read_bytes() for p in (result.video, result.vtt, result.srt, result.thumbnail)}
-        return {"files": files, "frames": result.frames, "fps": result.fps, "timings": result.timings,
-                "wall_s": result.wall_s, "scenes": result.scenes}
+        pipe = Pipeline(renderer=options.get("renderer") or "warp")
+        job = pipe.prepare(script, root / "out", brand=root / options["brand"] if options.get("brand") else None,
+                           work=False)
+        _WORKER_CACHE.clear()       # one language at a time: a worker's memory stays that of one render
+        _WORKER_CACHE[key] = (pipe, job)
+    return _WORKER_CACHE[key]
 
 
-def render_languages_on_ray(script_path: Path, languages: list[str], out_dir: Path, options: dict,
-                            ray_address: str | None = None,
-                            on_done: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
-    """Render `languages` of `script_path` as Ray tasks; write each one's files into `out_dir` as it finishes.
+def _draw_part(bundle: bytes, bundle_id: str, script_name: str, language: str, options: dict, spec: dict,
+               speech: bytes) -> dict:
+    """Ray task: draw one part of one language from its speech; return its segment and frames as bytes."""
+    pipe, job = _worker_job(bundle, bundle_id, script_name, language, options)
+    part = Part(**spec, utterances=read_speech(speech)[0])
+    if part.first + part.count > len(job.items):
+        raise AvatarkitError(f"part {part.index}: the worker planned {len(job.items)} items, the driver more")
+    with tempfile.TemporaryDirectory(prefix="avatarkit-part-") as tmp:
+        result, frames = pipe.draw(job, part, Path(tmp) / "part.mp4")
+        segment = result.segment.read_bytes() if result.segment else None
+    return {"segment": segment, "frames": frames_bytes(frames), "count": result.frames, "timings": result.timings}
+
+
+def render_on_ray(script_path: Path, languages: list[str], out_dir: Path, options: dict,
+                  ray_address: str | None = None, on_done: Callable[[str, object], None] | None = None,
+                  on_part: Callable[[str, int, int, float], None] | None = None) -> dict:
+    """Render `languages` of `script_path` into `out_dir`, every part of every language a Ray task.
 
     `options` are `render_course`'s settings (resolution, captions,
     renderer, brand as a path relative to the script's folder). Returns
-    the tasks' results by language; `on_done(language, result)` runs as
-    each arrives.
+    the `RenderResult`s by language; `on_done(language, result)` runs as
+    each language is joined, `on_part(language, phrases done, phrases,
+    seconds of video done)` as each part lands.
     """
     try:
         import ray
     except ImportError:
         raise AvatarkitError("the ray executor needs the ray package (pip install 'avatarkit[ray]')") from None
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 **({} if ray_address else {"num_cpus": None}))
-    # A fresh worker process per language: renders match a fresh single-process render, and memory is returned.
-    task = ray.remote(num_cpus=1, max_retries=3, max_calls=1)(_render_language)
-    bundle = ray.put(_bundle(script_path.parent))
-    pending = {task.remote(bundle, script_path.name, lang, options): lang for lang in languages}
-    out: dict[str, dict] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from .files import atomic_path
+    from .course import load_language
+    from .pipeline import Pipeline
 
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1, max_retries=3)(_draw_part)
+    data = _bundle(script_path.parent)
+    bundle, bundle_id = ray.put(data), hashlib.sha256(data).hexdigest()
+    brand = script_path.parent / options["brand"] if options.get("brand") else None
+    pending: dict = {}
+    jobs: dict[str, tuple] = {}
+    out: dict = {}
+    progress: dict[str, list] = {}
+
+    def land(lang: str) -> None:
+        pipe, job = jobs[lang]
+        out[lang] = pipe.finish(job)
+        job.work.remove()
+        if on_done:
+            on_done(lang, out[lang])
+
+    for lang in languages:
+        # Speech is made here, language after language; each part is sent as soon as its speech exists.
+        pipe = Pipeline(renderer=options.get("renderer") or "warp")
+        job = pipe.prepare(load_language(script_path, lang, options), out_dir, brand=brand)
+        jobs[lang] = (pipe, job)
+        total = sum(it.counted for it in job.items)
+        progress[lang] = [0, total, 0.0]
+        for part in pipe.speak(job):
+            counted = sum(it.counted for it in job.items[part.first:part.first + part.count])
+            if job.work.load_result(part.index) is None:
+                ref = task.remote(bundle, bundle_id, script_path.name, lang, options, part.spec(),
+                                  speech_bytes(part.utterances, {}))
+                pending[ref] = (lang, part, counted)
+            else:
+                progress[lang][0] += counted
+            part.utterances = None
+        if not any(v[0] == lang for v in pending.values()):
+            land(lang)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
-        lang = pending.pop(ready[0])
+        lang, part, counted = pending.pop(ready[0])
         res = ray.get(ready[0])
-        for name, data in res["files"].items():
-            with atomic_path(out_dir / name) as tmp:
-                tmp.write_bytes(data)
-        res["paths"] = {name: out_dir / name for name in res["files"]}
-        out[lang] = res
-        if on_done:
-            on_done(lang, res)
-    return out
+        pipe, job = jobs[lang]
+        result = PartResult(part.index, job.work.segment_path(part.index) if res["segment"] else None,
+                            res["count"], res["timings"])
+        job.work.save_result(result, res["frames"], res["segment"])
+        for k, v in res["timings"].items():
+            job.timings[k] += v
+        p = progress[lang]
+        p[0] += counted
+        p[2] = max(p[2], (part.start + part.frames) / job.script.fps)
+        if on_part:
+            on_part(lang, p[0], p[1], p[2])
+        if not any(v[0] == lang for v in pending.values()):
+            land(lang)
+    return {lang: out[lang] for lang in languages}

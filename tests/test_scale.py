@@ -1,25 +1,32 @@
-"""Rendering a course's languages as Ray tasks gives the same videos as rendering them here."""
+"""Rendering in parts: Ray tasks per scene give the same video as one process, and a killed render resumes.
+
+eSpeak NG's output depends on what its process synthesised before (a few
+samples of timing), so every render compared here runs in a fresh
+process, as a user's `avatarkit render` does, and makes the same speech
+in the same order.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from avatarkit.course import render_course
 from avatarkit.localize import Entry, load_store, save_store, store_path, units
 from avatarkit.script import load_script
 
 from .audiofiles import decode_mp4
 from .conftest import SAMPLES
 
-ray = pytest.importorskip("ray")
-
-SCRIPT = """title: Two scenes
+SCRIPT = """title: Three scenes
 language: en
 languages: {de: de-espeak}
-defaults: {avatar: avatar.png, voice: en-espeak, resolution: 160x160, captions: true}
+brand: brand.yaml
+defaults: {avatar: avatar.png, voice: en-espeak, resolution: 288x160, captions: true}
 scenes:
   - id: one
     segments: ["Hello there. [pause 300ms] This is the first scene."]
@@ -27,19 +34,31 @@ scenes:
     layout: beside
     title: Steps
     bullets: [Keep receipts]
-    transition: crossfade
+    transition: slide
     segments: ["Keep every receipt."]
+  - id: three
+    transition: cut
+    segments: ["That is all."]
 """
-DE = {"title": "Zwei Szenen", "scenes.one.segments.0.text": "Hallo. [pause 300ms] Das ist die erste Szene.",
+BRAND = """colors: {background: ["#0f2742", "#1f5fae"]}
+transition: crossfade
+intro: {title: Three scenes, duration: 1s}
+outro: {title: Thanks, duration: 1s}
+music: {file: music.m4a}
+"""
+DE = {"title": "Drei Szenen", "scenes.one.segments.0.text": "Hallo. [pause 300ms] Das ist die erste Szene.",
       "scenes.two.title": "Schritte", "scenes.two.bullets.0": "Belege aufbewahren",
-      "scenes.two.segments.0.text": "Bewahren Sie jeden Beleg auf."}
+      "scenes.two.segments.0.text": "Bewahren Sie jeden Beleg auf.", "scenes.three.segments.0.text": "Das ist alles."}
+PARTS = 5       # intro card, three scenes, outro card
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     d = tmp_path_factory.mktemp("scale")
-    shutil.copy(SAMPLES / "avatar.png", d / "avatar.png")
+    for name in ("avatar.png", "music.m4a"):
+        shutil.copy(SAMPLES / name, d / name)
     (d / "talk.yaml").write_text(SCRIPT, encoding="utf-8")
+    (d / "brand.yaml").write_text(BRAND, encoding="utf-8")
     s = load_script(d / "talk.yaml")
     store = load_store(store_path(d / "talk.yaml"))
     src = {u.id: u.text for u in units(s)}
@@ -49,36 +68,111 @@ def course(tmp_path_factory):
     return d
 
 
-def _render_alone(course, lang: str):
-    """The single-process render of one language, in a fresh process (as a Ray task is)."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from avatarkit.course import render_course; "
-            "render_course(sys.argv[1], sys.argv[2], languages=[sys.argv[3]])")
-    subprocess.run([sys.executable, "-c", code, str(course / "talk.yaml"), str(course / "local"), lang],
-                   check=True, capture_output=True, timeout=300)
+def _fresh(code: str, *args, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_ray_tasks_render_the_same_videos_as_one_process(course):
-    # eSpeak NG's output depends on what its process synthesised before (a few samples of timing), so
-    # each language is compared with a render of it in a fresh process, which is what a Ray task is.
+# Counts the parts each process draws itself: on Ray, the driver draws none.
+DRAWN = """
+import sys, json
+from avatarkit.pipeline import Pipeline
+drawn = []
+_draw = Pipeline.draw
+def draw(self, job, part, segment, on_item=None):
+    drawn.append(part.index)
+    return _draw(self, job, part, segment, on_item)
+Pipeline.draw = draw
+"""
+
+
+def _same_video(a, b) -> None:
+    fa, aa = decode_mp4(a)
+    fb, ab = decode_mp4(b)
+    assert len(fa) == len(fb)
+    assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
+    assert np.array_equal(aa, ab)
+
+
+def test_ray_parts_join_into_the_single_process_video(course):
+    pytest.importorskip("ray")
+    local = DRAWN + """
+from avatarkit.course import render_course
+r = render_course(sys.argv[1], sys.argv[2])
+print(json.dumps({"drawn": drawn, "scenes": {k: v.scenes for k, v in r.items()}}))
+"""
+    remote = DRAWN + """
+import ray
+from avatarkit.course import render_course
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+events = []
+r = render_course(sys.argv[1], sys.argv[2], executor="ray", progress=lambda p: events.append(p.language))
+print(json.dumps({"drawn": drawn, "events": events, "scenes": {k: v.scenes for k, v in r.items()}}))
+"""
+    # Both processes make the speech of en, then de, as the Ray driver does.
+    p = _fresh(local, course / "talk.yaml", course / "local")
+    assert p.returncode == 0, p.stderr[-3000:]
+    ref = json.loads(p.stdout.strip().splitlines()[-1])
+    assert ref["drawn"] == list(range(PARTS)) * 2
+    p = _fresh(remote, course / "talk.yaml", course / "ray", timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["drawn"] == []                              # every part was a Ray task
+    assert got["events"].count("en") == PARTS and got["events"].count("de") == PARTS
     for lang in ("en", "de"):
-        _render_alone(course, lang)
-    local = render_course(course / "talk.yaml", course / "local")    # both up to date: read from the records
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        remote = render_course(course / "talk.yaml", course / "ray", executor="ray")
-    finally:
-        ray.shutdown()
-    assert list(remote) == ["en", "de"]
-    for lang in ("en", "de"):
-        fl, al = decode_mp4(local[lang].video)
-        fr, ar = decode_mp4(remote[lang].video)
-        assert len(fl) == len(fr) and all(np.array_equal(a, b) for a, b in zip(fl, fr))
-        assert np.array_equal(al, ar)
-        assert local[lang].vtt.read_text(encoding="utf-8") == remote[lang].vtt.read_text(encoding="utf-8")
-        assert [tuple(x) for x in local[lang].scenes] == [tuple(x) for x in remote[lang].scenes]
-    # The records written from the cluster's results let a rerun reuse both languages without rendering.
-    again = render_course(course / "talk.yaml", course / "ray")
-    assert all(again[lang].video == remote[lang].video for lang in ("en", "de"))
+        _same_video(course / "local" / f"talk.{lang}.mp4", course / "ray" / f"talk.{lang}.mp4")
+        for ext in ("vtt", "srt"):
+            assert (course / "local" / f"talk.{lang}.{ext}").read_bytes() == \
+                (course / "ray" / f"talk.{lang}.{ext}").read_bytes()
+        assert got["scenes"][lang] == ref["scenes"][lang]
+        assert not (course / "ray" / f".talk.{lang}.parts").exists()     # the work folder goes once joined
+
+
+def test_a_killed_render_resumes_from_its_last_finished_scene(course):
+    out = course / "resume"
+    once = DRAWN + """
+from avatarkit.pipeline import render
+render(sys.argv[1], sys.argv[2])
+print(json.dumps({"drawn": drawn}))
+"""
+    p = _fresh(once, course / "talk.yaml", out / "whole")
+    assert p.returncode == 0, p.stderr[-3000:]
+    # Killed (SIGKILL, nothing cleaned up) after the first phrase of part 3, the second scene, once the
+    # speech, which runs ahead of the drawing, is all made (a part whose speech was not made yet gets it made
+    # again on resume, and eSpeak's timing may then differ by a few samples).
+    killed = """
+import os, signal, sys, time
+from avatarkit.pipeline import Pipeline, render
+_draw = Pipeline.draw
+def draw(self, job, part, segment, on_item=None):
+    def item(it, end):
+        if part.index == 2:
+            for _ in range(600):
+                if len(list(job.work.root.glob("speech-*.npz"))) == len(job.parts):
+                    break
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return _draw(self, job, part, segment, item)
+Pipeline.draw = draw
+render(sys.argv[1], sys.argv[2])
+"""
+    p = _fresh(killed, course / "talk.yaml", out / "parts")
+    assert p.returncode == -9
+    work = out / "parts" / ".talk.en.parts"
+    assert sorted(x.name for x in work.glob("part-*.json")) == ["part-0000.json", "part-0001.json"]
+    assert not (out / "parts" / "talk.en.mp4").exists()
+    p = _fresh(once, course / "talk.yaml", out / "parts")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1])["drawn"] == [2, 3, 4]
+    _same_video(out / "whole" / "talk.en.mp4", out / "parts" / "talk.en.mp4")
+    assert (out / "whole" / "talk.en.vtt").read_bytes() == (out / "parts" / "talk.en.vtt").read_bytes()
+    assert not work.exists()
+
+
+def test_a_changed_script_does_not_reuse_old_parts(course, tmp_path):
+    from avatarkit.parts import WorkDir
+
+    w = WorkDir(tmp_path / "w", "a")
+    (w.root / "part-0000.json").write_text("{}")
+    assert WorkDir(tmp_path / "w", "a").result_path(0).exists()
+    assert not WorkDir(tmp_path / "w", "b").result_path(0).exists()

@@ -1,0 +1,249 @@
+"""A render in parts: what each part is, and the work folder that lets a render resume.
+
+The pipeline cuts a video into parts: a scene, or an intro or outro card.
+A part is drawn by one compositor from its own speech and the frame it
+starts at, and encoded into its own segment (`media.segments`), so parts
+can be drawn in any order, in other processes or on other machines, and
+joined into the same video. The first frames of a part that a transition
+blends with the part before stay raw (`head`); the join blends and
+encodes them once both sides exist.
+
+`WorkDir` keeps each part's speech and finished segment beside the
+output while a render runs. A render that is killed and started again
+with the same inputs loads the speech it already made (so the timing is
+the same) and draws only the parts that did not finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .files import atomic_path, write_text_atomic
+from .speech.utterance import Phone, Utterance, Word
+
+
+@dataclass
+class Part:
+    """A run of the plan drawn by one compositor: a scene or an intro/outro card.
+
+    `first` and `count` select its items in the plan; `scene` indexes
+    `script.scenes` (-1 for a card). `transition` is the kind that blends
+    the part before into this one (`cut` for none) over `transition_frames`
+    frames. `start` (frames on the video's clock) and `frames` are known
+    once the speech before and in it is: `utterances` (one per item, at
+    48 kHz, padded to whole frames).
+    """
+
+    index: int
+    first: int
+    count: int
+    scene: int
+    transition: str = "cut"
+    transition_frames: int = 0
+    start: int = 0
+    frames: int = 0
+    utterances: list[Utterance] | None = None
+
+    @property
+    def head(self) -> int:
+        """Frames at the part's start that the join blends with the part before."""
+        return 0 if self.transition == "cut" else min(self.transition_frames, self.frames)
+
+    def spec(self) -> dict:
+        """The part without its speech, as plain values (what travels with a task)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "utterances"}
+
+
+@dataclass
+class PartResult:
+    """A drawn part: its segment (frames `head` to the end; None if the head is all of it) and compute seconds."""
+
+    index: int
+    segment: Path | None
+    frames: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PartFrames:
+    """The raw frames the join needs from a part: its head, its last frame, a thumbnail candidate."""
+
+    head: list[np.ndarray]
+    last: np.ndarray
+    thumb: np.ndarray | None = None
+
+
+def fingerprint(*values) -> str:
+    """A digest of `values` (dataclasses, containers, scalars), with every file they name hashed by size and mtime."""
+    h = hashlib.sha256()
+
+    def walk(v) -> None:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            h.update(type(v).__name__.encode())
+            for f in dataclasses.fields(v):
+                h.update(f.name.encode())
+                walk(getattr(v, f.name))
+        elif isinstance(v, Path):
+            h.update(b"P" + str(v).encode())
+            try:
+                if v.is_dir():
+                    for p in sorted(v.rglob("*")):
+                        st = p.stat()
+                        h.update(f"{p.relative_to(v)}:{st.st_size}:{st.st_mtime_ns}".encode())
+                else:
+                    st = v.stat()
+                    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            except OSError:
+                h.update(b"-")
+        elif isinstance(v, dict):
+            for k in sorted(v, key=repr):
+                walk(k)
+                walk(v[k])
+        elif isinstance(v, (list, tuple)):
+            h.update(f"[{len(v)}".encode())
+            for x in v:
+                walk(x)
+        elif isinstance(v, Enum):
+            h.update(repr(v).encode())
+        elif v is None or isinstance(v, (str, int, float, bool)):
+            h.update(repr(v).encode())
+        else:
+            raise TypeError(f"cannot fingerprint a {type(v).__name__}")
+
+    for v in values:
+        walk(v)
+    return h.hexdigest()
+
+
+def _png(rgb: np.ndarray) -> np.ndarray:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError("could not encode a frame as PNG")
+    return buf.reshape(-1)
+
+
+def _unpng(buf: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def frames_bytes(frames: PartFrames) -> bytes:
+    """`frames` as the bytes of an .npz (PNG-compressed, lossless)."""
+    import io
+
+    arrays = {f"head{i}": _png(f) for i, f in enumerate(frames.head)}
+    arrays["last"] = _png(frames.last)
+    if frames.thumb is not None:
+        arrays["thumb"] = _png(frames.thumb)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def speech_bytes(utterances: list[Utterance], gains: dict[str, float]) -> bytes:
+    """A part's speech as the bytes of an .npz: the samples, and the phones and words as JSON (no pickles)."""
+    import io
+
+    meta = {"gains": gains, "items": [
+        {"rate": u.sample_rate, "n": u.num_samples, "text": u.text,
+         "phones": [[p.symbol, p.start, p.end] for p in u.phones],
+         "words": [[w.text, w.start, w.end, w.index, w.emphasis] for w in u.words]} for u in utterances]}
+    audio = np.concatenate([u.audio for u in utterances]).astype(np.float32) if utterances else np.zeros(0, np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, audio=audio, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    return buf.getvalue()
+
+
+def read_speech(src: Path | bytes) -> tuple[list[Utterance], dict[str, float]]:
+    """The utterances and loudness gains that `speech_bytes` wrote (a file, or the bytes themselves)."""
+    import io
+
+    with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
+        audio, meta = z["audio"], json.loads(z["meta"].tobytes())
+    out, pos = [], 0
+    for m in meta["items"]:
+        a = audio[pos:pos + m["n"]].copy()
+        pos += m["n"]
+        out.append(Utterance(a, m["rate"], [Phone(*p) for p in m["phones"]], [Word(*w) for w in m["words"]], m["text"]))
+    return out, meta["gains"]
+
+
+class WorkDir:
+    """A render's work folder: speech and finished parts, kept while the render runs so a rerun resumes.
+
+    `key` is a digest of everything the render is made from; a folder
+    holding another key (or any, with `fresh`) is emptied first, so a
+    changed script never reuses a stale part.
+    """
+
+    def __init__(self, root: Path, key: str, fresh: bool = False):
+        self.root = Path(root)
+        stamp = self.root / "inputs.txt"
+        if self.root.is_dir() and (fresh or not stamp.is_file() or stamp.read_text().strip() != key):
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not stamp.is_file():
+            write_text_atomic(stamp, key + "\n")
+
+    def speech_path(self, k: int) -> Path:
+        return self.root / f"speech-{k:04d}.npz"
+
+    def segment_path(self, k: int) -> Path:
+        return self.root / f"part-{k:04d}.mp4"
+
+    def frames_path(self, k: int) -> Path:
+        return self.root / f"part-{k:04d}.npz"
+
+    def result_path(self, k: int) -> Path:
+        return self.root / f"part-{k:04d}.json"
+
+    def save_speech(self, k: int, utterances: list[Utterance], gains: dict[str, float]) -> None:
+        with atomic_path(self.speech_path(k)) as tmp:
+            tmp.write_bytes(speech_bytes(utterances, gains))
+
+    def load_speech(self, k: int) -> tuple[list[Utterance], dict[str, float]] | None:
+        """Part k's speech and the loudness gains after it, or None if it was not made (or is unreadable)."""
+        try:
+            return read_speech(self.speech_path(k))
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def save_result(self, result: PartResult, frames: bytes, segment: bytes | None = None) -> None:
+        """Keep a finished part: its frames file, its segment (`segment` bytes, or already at its path), its record."""
+        with atomic_path(self.frames_path(result.index)) as tmp:
+            tmp.write_bytes(frames)
+        if segment is not None:
+            with atomic_path(self.segment_path(result.index)) as tmp:
+                tmp.write_bytes(segment)
+        # The record is written last: a part counts as finished only once everything it needs is on disk.
+        write_text_atomic(self.result_path(result.index), json.dumps(
+            {"index": result.index, "segment": result.segment is not None, "frames": result.frames,
+             "timings": result.timings}))
+
+    def load_result(self, k: int) -> PartResult | None:
+        """Part k's result if it finished in an earlier run, else None."""
+        try:
+            d = json.loads(self.result_path(k).read_text())
+        except (OSError, ValueError):
+            return None
+        seg = self.segment_path(k) if d.get("segment") else None
+        if (seg is not None and not seg.is_file()) or not self.frames_path(k).is_file():
+            return None
+        return PartResult(k, seg, d["frames"], {})
+
+    def load_frames(self, k: int) -> PartFrames:
+        with np.load(self.frames_path(k), allow_pickle=False) as z:
+            n = sum(1 for name in z.files if name.startswith("head"))
+            return PartFrames([_unpng(z[f"head{i}"]) for i in range(n)], _unpng(z["last"]),
+                              _unpng(z["thumb"]) if "thumb" in z.files else None)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
