@@ -5,8 +5,8 @@ A part is drawn by one compositor from its own speech and the frame it
 starts at, and encoded into its own segment (`media.segments`), so parts
 can be drawn in any order, in other processes or on other machines, and
 joined into the same video. The first frames of a part that a transition
-blends with the part before stay raw (`head`); the join blends and
-encodes them once both sides exist.
+blends with the part before stay raw (`head`); they are blended and
+encoded as a segment of their own once the part before is drawn.
 
 `WorkDir` keeps each part's speech and finished segment beside the
 output while a render runs. A render that is killed and started again
@@ -65,17 +65,25 @@ class Part:
 
 @dataclass
 class PartResult:
-    """A drawn part: its segment (frames `head` to the end; None if the head is all of it) and compute seconds."""
+    """A drawn part: its segment (frames `head` to the end; None if the head is all of it), compute seconds, and
+    whether the transition into it is made (the work folder's `transition_path`)."""
 
     index: int
     segment: Path | None
     frames: int
     timings: dict[str, float] = field(default_factory=dict)
+    transition: bool = False
 
 
 @dataclass
 class PartFrames:
-    """The raw frames the join needs from a part: its head, its last frame, a thumbnail candidate."""
+    """Raw RGB frames of a drawn part: its head (for the transition into it), its last frame, a thumbnail candidate.
+
+    Once the transition is made, `last` is the part's last frame as the
+    video shows it (blended, when the transition covers the whole part),
+    which is what the transition out of it starts from; the head is
+    dropped then, so only two frames per part are ever kept on disk.
+    """
 
     head: list[np.ndarray]
     last: np.ndarray
@@ -136,7 +144,7 @@ def _unpng(buf: np.ndarray) -> np.ndarray:
 
 
 def frames_bytes(frames: PartFrames) -> bytes:
-    """`frames` as the bytes of an .npz (PNG-compressed, lossless)."""
+    """`frames` as the bytes of an .npz (PNG-compressed, lossless); `read_frames` reads them back."""
     import io
 
     arrays = {f"head{i}": _png(f) for i, f in enumerate(frames.head)}
@@ -146,6 +154,16 @@ def frames_bytes(frames: PartFrames) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
+
+
+def read_frames(src: Path | bytes) -> PartFrames:
+    """The frames that `frames_bytes` wrote (a file, or the bytes themselves)."""
+    import io
+
+    with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
+        n = sum(1 for name in z.files if name.startswith("head"))
+        return PartFrames([_unpng(z[f"head{i}"]) for i in range(n)], _unpng(z["last"]),
+                          _unpng(z["thumb"]) if "thumb" in z.files else None)
 
 
 def speech_bytes(utterances: list[Utterance], gains: dict[str, float]) -> bytes:
@@ -202,6 +220,9 @@ class WorkDir:
     def frames_path(self, k: int) -> Path:
         return self.root / f"part-{k:04d}.npz"
 
+    def transition_path(self, k: int) -> Path:
+        return self.root / f"transition-{k:04d}.mp4"
+
     def result_path(self, k: int) -> Path:
         return self.root / f"part-{k:04d}.json"
 
@@ -216,17 +237,18 @@ class WorkDir:
         except (OSError, ValueError, KeyError):
             return None
 
-    def save_result(self, result: PartResult, frames: bytes, segment: bytes | None = None) -> None:
-        """Keep a finished part: its frames file, its segment (`segment` bytes, or already at its path), its record."""
+    def save_result(self, result: PartResult, frames: PartFrames, segment: bytes | None = None) -> None:
+        """Keep a finished part: its last frame and thumbnail, its segment (`segment` bytes, or already at its
+        path; its transition's too), and its record."""
         with atomic_path(self.frames_path(result.index)) as tmp:
-            tmp.write_bytes(frames)
+            tmp.write_bytes(frames_bytes(PartFrames([], frames.last, frames.thumb)))
         if segment is not None:
             with atomic_path(self.segment_path(result.index)) as tmp:
                 tmp.write_bytes(segment)
         # The record is written last: a part counts as finished only once everything it needs is on disk.
         write_text_atomic(self.result_path(result.index), json.dumps(
             {"index": result.index, "segment": result.segment is not None, "frames": result.frames,
-             "timings": result.timings}))
+             "transition": result.transition, "timings": result.timings}))
 
     def load_result(self, k: int) -> PartResult | None:
         """Part k's result if it finished in an earlier run, else None."""
@@ -235,15 +257,14 @@ class WorkDir:
         except (OSError, ValueError):
             return None
         seg = self.segment_path(k) if d.get("segment") else None
-        if (seg is not None and not seg.is_file()) or not self.frames_path(k).is_file():
+        if (seg is not None and not seg.is_file()) or not self.frames_path(k).is_file() \
+                or (d.get("transition") and not self.transition_path(k).is_file()):
             return None
-        return PartResult(k, seg, d["frames"], {})
+        return PartResult(k, seg, d["frames"], {}, bool(d.get("transition")))
 
     def load_frames(self, k: int) -> PartFrames:
-        with np.load(self.frames_path(k), allow_pickle=False) as z:
-            n = sum(1 for name in z.files if name.startswith("head"))
-            return PartFrames([_unpng(z[f"head{i}"]) for i in range(n)], _unpng(z["last"]),
-                              _unpng(z["thumb"]) if "thumb" in z.files else None)
+        """Part k's last frame (as shown) and thumbnail candidate."""
+        return read_frames(self.frames_path(k))
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -50,7 +50,7 @@ from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from .media.segments import SegmentWriter, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
-from .parts import Part, PartFrames, PartResult, WorkDir, fingerprint, frames_bytes
+from .parts import Part, PartFrames, PartResult, WorkDir, fingerprint
 from .render.base import make_renderer
 from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
@@ -413,50 +413,77 @@ class Pipeline:
                 comp.close()
         return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
 
-    def finish(self, job: RenderJob) -> RenderResult:
-        """Join the job's finished parts into `<name>.<language>.mp4` (with .vtt, .srt, .jpg) and return the result.
+    def blend(self, job: RenderJob, part: Part, frames: PartFrames, before: np.ndarray | None) -> PartFrames:
+        """Make the transition into `part`: blend its head with `before` (the last frame shown of the part before)
+        and encode it as the segment `job.work.transition_path(part.index)`.
 
-        Transitions are blended here from each part's head and the frame
-        before it, and encoded as segments of their own; the soundtrack
-        (speech and music) is encoded once, in order.
+        Returns the part's frames to keep: its last frame as the video
+        shows it (blended, if the transition covers the whole part) and its
+        thumbnail candidate. Parts without a transition pass through.
+        """
+        if not part.head:
+            return PartFrames([], frames.last, frames.thumb)
+        script = job.script
+        run = TransitionRun(part.transition, before, part.transition_frames)
+        writer = SegmentWriter(job.work.transition_path(part.index), script.width, script.height, script.fps,
+                               preset=self.preset, crf=self.crf)
+        try:
+            for f in frames.head:
+                shown = run.apply(f)
+                writer.write_frame(shown)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return PartFrames([], frames.last if part.head < part.frames else shown.copy(), frames.thumb)
+
+    def keep(self, job: RenderJob, result: PartResult, frames: PartFrames, before: np.ndarray | None,
+             segment: bytes | None = None) -> np.ndarray:
+        """Make the transition into a drawn part and keep the part in the work folder; return its last frame shown.
+
+        `segment` is the part's segment as bytes when it was drawn elsewhere.
+        """
+        part = job.parts[result.index]
+        t0 = time.perf_counter()
+        kept = self.blend(job, part, frames, before)
+        result.transition = part.head > 0
+        job.work.save_result(result, kept, segment)
+        job.timings["encode"] += time.perf_counter() - t0
+        for k, v in result.timings.items():
+            job.timings[k] += v
+        return kept.last
+
+    def finish(self, job: RenderJob) -> RenderResult:
+        """Join the job's kept parts into `<name>.<language>.mp4` (with .vtt, .srt, .jpg) and return the result.
+
+        Each part's transition segment and body segment are copied in
+        order, and the soundtrack (speech and music) is encoded once.
         """
         script, fps = job.script, job.script.fps
         t0 = time.perf_counter()
         segments: list[Path] = []
         audio_chunks: list[int] = []
-        prev: np.ndarray | None = None
-        thumb = None
+        thumb = last = None
         for part in job.parts:
             result = job.work.load_result(part.index)
             if result is None:
                 raise RenderError(f"part {part.index} of {job.paths['mp4'].name} has not been drawn")
-            frames = job.work.load_frames(part.index)
-            thumb = frames.thumb if thumb is None else thumb
-            if part.head:
-                run = TransitionRun(part.transition, prev, part.transition_frames)
-                writer = SegmentWriter(job.work.root / f"transition-{part.index:04d}.mp4", script.width,
-                                       script.height, fps, preset=self.preset, crf=self.crf)
-                try:
-                    for f in frames.head:
-                        prev = run.apply(f)
-                        writer.write_frame(prev)
-                    prev = prev.copy()
-                    segments.append(writer.close())
-                except BaseException:
-                    writer.abort()
-                    raise
+            if result.transition:
+                segments.append(job.work.transition_path(part.index))
                 audio_chunks.append(0)
             if result.segment is not None:
                 segments.append(result.segment)
                 audio_chunks.append(0)
-                prev = frames.last
             audio_chunks[-1] += part.count
+            if thumb is None or part is job.parts[-1]:
+                kept = job.work.load_frames(part.index)
+                thumb, last = thumb if thumb is not None else kept.thumb, kept.last
         n = join_segments(job.paths["mp4"], segments, self._soundtrack(job), fps=fps, sample_rate=SAMPLE_RATE,
                           title=script.title, language=script.language, audio_per_segment=audio_chunks)
         job.timings["encode"] += time.perf_counter() - t0
         write_text_atomic(job.paths["vtt"], to_vtt(job.cues, SAMPLE_RATE, script.title))
         write_text_atomic(job.paths["srt"], to_srt(job.cues, SAMPLE_RATE))
-        _save_thumbnail(job.paths["jpg"], thumb if thumb is not None else prev)
+        _save_thumbnail(job.paths["jpg"], thumb if thumb is not None else last)
         spans = [(script.scenes[p.scene].id, p.start, p.start + p.frames) for p in job.parts if p.scene >= 0]
         p = job.paths
         return RenderResult(p["mp4"], p["vtt"], p["srt"], p["jpg"], n, fps, dict(job.timings),
@@ -501,6 +528,7 @@ class Pipeline:
         job = self.prepare(script, out_dir, name=name, brand=brand, resume=resume)
         total = sum(it.counted for it in job.items)
         done = 0
+        before = None      # the last frame shown of the part before
         for part in _ahead(self.speak(job)):
             items = job.items[part.first:part.first + part.count]
             result = job.work.load_result(part.index)
@@ -514,10 +542,9 @@ class Pipeline:
                         progress(ProgressEvent(done, total, end / SAMPLE_RATE))
 
                 result, frames = self.draw(job, part, job.work.segment_path(part.index), on_item)
-                job.work.save_result(result, frames_bytes(frames))
-                for k, v in result.timings.items():
-                    job.timings[k] += v
+                before = self.keep(job, result, frames, before)
             else:
+                before = job.work.load_frames(part.index).last
                 done += sum(it.counted for it in items)
                 if progress:
                     progress(ProgressEvent(done, total, (part.start + part.frames) / job.script.fps))

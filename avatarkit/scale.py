@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import AvatarkitError
-from .parts import Part, PartResult, frames_bytes, read_speech, speech_bytes
+from .parts import Part, PartResult, frames_bytes, read_frames, read_speech, speech_bytes
 
 MAX_BUNDLE_MB = 512
 _WORKER_CACHE: dict[tuple, object] = {}     # per worker process: (bundle, language, options) -> (pipeline, job)
@@ -102,51 +102,71 @@ def render_on_ray(script_path: Path, languages: list[str], out_dir: Path, option
     data = _bundle(script_path.parent)
     bundle, bundle_id = ray.put(data), hashlib.sha256(data).hexdigest()
     brand = script_path.parent / options["brand"] if options.get("brand") else None
-    pending: dict = {}
-    jobs: dict[str, tuple] = {}
+    pending: dict = {}                  # task -> (language, part, phrases in it)
+    langs: dict[str, _Language] = {}
     out: dict = {}
-    progress: dict[str, list] = {}
-
-    def land(lang: str) -> None:
-        pipe, job = jobs[lang]
-        out[lang] = pipe.finish(job)
-        job.work.remove()
-        if on_done:
-            on_done(lang, out[lang])
 
     for lang in languages:
         # Speech is made here, language after language; each part is sent as soon as its speech exists.
         pipe = Pipeline(renderer=options.get("renderer") or "warp")
         job = pipe.prepare(load_language(script_path, lang, options), out_dir, brand=brand)
-        jobs[lang] = (pipe, job)
-        total = sum(it.counted for it in job.items)
-        progress[lang] = [0, total, 0.0]
+        state = langs[lang] = _Language(pipe, job, sum(it.counted for it in job.items))
         for part in pipe.speak(job):
             counted = sum(it.counted for it in job.items[part.first:part.first + part.count])
             if job.work.load_result(part.index) is None:
                 ref = task.remote(bundle, bundle_id, script_path.name, lang, options, part.spec(),
                                   speech_bytes(part.utterances, {}))
-                pending[ref] = (lang, part, counted)
+                pending[ref] = (lang, part.index, counted)
             else:
-                progress[lang][0] += counted
+                state.arrived[part.index] = None
+                state.done += counted
             part.utterances = None
-        if not any(v[0] == lang for v in pending.values()):
-            land(lang)
+        if state.advance():
+            out[lang] = state.land(on_done, lang)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
-        lang, part, counted = pending.pop(ready[0])
-        res = ray.get(ready[0])
-        pipe, job = jobs[lang]
-        result = PartResult(part.index, job.work.segment_path(part.index) if res["segment"] else None,
-                            res["count"], res["timings"])
-        job.work.save_result(result, res["frames"], res["segment"])
-        for k, v in res["timings"].items():
-            job.timings[k] += v
-        p = progress[lang]
-        p[0] += counted
-        p[2] = max(p[2], (part.start + part.frames) / job.script.fps)
+        lang, k, counted = pending.pop(ready[0])
+        state = langs[lang]
+        state.arrived[k] = ray.get(ready[0])
+        state.done += counted
+        part = state.job.parts[k]
+        state.video_s = max(state.video_s, (part.start + part.frames) / state.job.script.fps)
         if on_part:
-            on_part(lang, p[0], p[1], p[2])
-        if not any(v[0] == lang for v in pending.values()):
-            land(lang)
+            on_part(lang, state.done, state.total, state.video_s)
+        if state.advance():
+            out[lang] = state.land(on_done, lang)
     return {lang: out[lang] for lang in languages}
+
+
+class _Language:
+    """The driver's view of one language: parts landed from the cluster, kept in order as their turn comes."""
+
+    def __init__(self, pipe, job, total: int):
+        self.pipe, self.job, self.total = pipe, job, total
+        self.arrived: dict[int, dict | None] = {}      # part -> the task's reply (None: kept by an earlier run)
+        self.next = 0
+        self.before = None                             # the last frame shown of part `next - 1`
+        self.done = 0
+        self.video_s = 0.0
+
+    def advance(self) -> bool:
+        """Keep every landed part whose turn has come (its transition needs the part before); True when all are."""
+        job = self.job
+        while self.next in self.arrived:
+            k = self.next
+            reply = self.arrived.pop(k)
+            if reply is None:
+                self.before = job.work.load_frames(k).last
+            else:
+                result = PartResult(k, job.work.segment_path(k) if reply["segment"] else None, reply["count"],
+                                    reply["timings"])
+                self.before = self.pipe.keep(job, result, read_frames(reply["frames"]), self.before, reply["segment"])
+            self.next += 1
+        return self.next == len(job.parts)
+
+    def land(self, on_done, lang: str):
+        result = self.pipe.finish(self.job)
+        self.job.work.remove()
+        if on_done:
+            on_done(lang, result)
+        return result
