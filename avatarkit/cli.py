@@ -43,8 +43,8 @@ def render(
                                                                                    "(default: the script's `captions:`)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Render these languages of a translated script: 'all' or "
                                                             "a list like de,fr (one MP4 each; finished ones are reused)."),
-    executor: str = typer.Option("local", help="With --lang: local (one language after another here) or ray (one "
-                                               "task per language on a Ray cluster)."),
+    executor: str = typer.Option("local", help="local (here, scene after scene) or ray (every scene of every "
+                                               "language a task on a Ray cluster; the same video)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray ('auto' "
                                                                          "joins `ray start`; default: a local one)."),
 ):
@@ -57,6 +57,8 @@ def render(
     try:
         s = load_script(script)
         resolution = frame_override(s.resolution, aspect, size)
+        if lang is None and executor != "local":
+            lang = s.language      # a cluster render of the script's own language goes the course's way
         if lang is not None:
             results = _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address)
             for r in results.values():

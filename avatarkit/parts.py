@@ -19,15 +19,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import queue
 import shutil
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from .files import atomic_path, write_text_atomic
+from .media.segments import SegmentWriter
 from .speech.utterance import Phone, Utterance, Word
 
 
@@ -268,3 +272,66 @@ class WorkDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def ahead(parts: Iterator[Part]) -> Iterator[Part]:
+    """`parts` made on a second thread as fast as it goes, while the caller draws.
+
+    Speech is several times faster than drawing, so it runs ahead and
+    soon every part's speech is in the work folder: a render killed
+    mid-way then resumes with exactly the timing it had. Each part's
+    speech is saved before it is queued, so only its place travels here
+    and memory does not grow with the queue.
+    """
+    q: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for part in parts:
+                part.utterances = None
+                q.put(part)
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the drawing thread, which raises it
+            q.put(e)
+
+    t = threading.Thread(target=run, name="avatarkit-speech", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+class PartSink:
+    """Where a part's frames go: the first `head` stay raw for the join's transition, the rest are encoded."""
+
+    def __init__(self, head: int, path: Path, width: int, height: int, fps: int, preset: str, crf: int):
+        self.want, self.path = head, path
+        self.size, self.fps, self.preset, self.crf = (width, height), fps, preset, crf
+        self.head: list[np.ndarray] = []
+        self.last: np.ndarray | None = None
+        self.segment: SegmentWriter | None = None
+
+    def write_frame(self, rgb: np.ndarray) -> None:
+        if len(self.head) < self.want:
+            self.head.append(rgb.copy())
+        else:
+            if self.segment is None:
+                self.segment = SegmentWriter(self.path, *self.size, self.fps, preset=self.preset, crf=self.crf)
+            self.segment.write_frame(rgb)
+        self.last = rgb
+
+    def close(self) -> tuple[Path | None, list[np.ndarray], np.ndarray]:
+        path = self.segment.close() if self.segment is not None else None
+        return path, self.head, self.last.copy()
+
+    def abort(self) -> None:
+        if self.segment is not None:
+            self.segment.abort()

@@ -26,8 +26,6 @@ Time is counted in samples at 48 kHz: frame i covers samples
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +48,7 @@ from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from .media.segments import SegmentWriter, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
-from .parts import Part, PartFrames, PartResult, WorkDir, fingerprint
+from .parts import Part, PartFrames, PartResult, PartSink, WorkDir, ahead, fingerprint
 from .render.base import make_renderer
 from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
@@ -348,7 +346,7 @@ class Pipeline:
         spf = SAMPLE_RATE // fps
         timings = {s: 0.0 for s in STAGES if s != "speech"}
         items = job.items[part.first:part.first + part.count]
-        sink = _PartSink(part.head, segment, script.width, script.height, fps, self.preset, self.crf)
+        sink = PartSink(part.head, segment, script.width, script.height, fps, self.preset, self.crf)
         trim_memory = _memory_trimmer()
         thumb = None
         comp: SceneCompositor | None = None
@@ -529,7 +527,7 @@ class Pipeline:
         total = sum(it.counted for it in job.items)
         done = 0
         before = None      # the last frame shown of the part before
-        for part in _ahead(self.speak(job)):
+        for part in ahead(self.speak(job)):
             items = job.items[part.first:part.first + part.count]
             result = job.work.load_result(part.index)
             if result is None:
@@ -572,68 +570,6 @@ def _split(items: list[_Item], script: Script, kit: Brand) -> list[Part]:
         parts[-1].count += 1
     return parts
 
-
-def _ahead(parts: Iterator[Part]) -> Iterator[Part]:
-    """`parts` made on a second thread as fast as it goes, while the caller draws.
-
-    Speech is several times faster than drawing, so it runs ahead and
-    soon every part's speech is in the work folder: a render killed
-    mid-way then resumes with exactly the timing it had. Each part's
-    speech is saved before it is queued, so only its place travels here
-    and memory does not grow with the queue.
-    """
-    q: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for part in parts:
-                part.utterances = None
-                q.put(part)
-                if stop.is_set():
-                    return
-            q.put(None)
-        except BaseException as e:  # noqa: BLE001 - handed to the drawing thread, which raises it
-            q.put(e)
-
-    t = threading.Thread(target=run, name="avatarkit-speech", daemon=True)
-    t.start()
-    try:
-        while (item := q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        t.join()
-
-
-class _PartSink:
-    """Where a part's frames go: the first `head` stay raw for the join's transition, the rest are encoded."""
-
-    def __init__(self, head: int, path: Path, width: int, height: int, fps: int, preset: str, crf: int):
-        self.want, self.path = head, path
-        self.size, self.fps, self.preset, self.crf = (width, height), fps, preset, crf
-        self.head: list[np.ndarray] = []
-        self.last: np.ndarray | None = None
-        self.segment: SegmentWriter | None = None
-
-    def write_frame(self, rgb: np.ndarray) -> None:
-        if len(self.head) < self.want:
-            self.head.append(rgb.copy())
-        else:
-            if self.segment is None:
-                self.segment = SegmentWriter(self.path, *self.size, self.fps, preset=self.preset, crf=self.crf)
-            self.segment.write_frame(rgb)
-        self.last = rgb
-
-    def close(self) -> tuple[Path | None, list[np.ndarray], np.ndarray]:
-        path = self.segment.close() if self.segment is not None else None
-        return path, self.head, self.last.copy()
-
-    def abort(self) -> None:
-        if self.segment is not None:
-            self.segment.abort()
 
 def _scene_rig(avatar: Path):
     """The rig of a scene's avatar: a photo's, or a footage avatar's idle-loop frame."""
