@@ -176,3 +176,21 @@ def test_a_changed_script_does_not_reuse_old_parts(course, tmp_path):
     (w.root / "part-0000.json").write_text("{}")
     assert WorkDir(tmp_path / "w", "a").result_path(0).exists()
     assert not WorkDir(tmp_path / "w", "b").result_path(0).exists()
+
+
+def test_piper_speaks_the_same_samples_in_every_process():
+    # Piper draws noise inside its model; a seeded session makes a fresh process repeat itself exactly,
+    # which is what lets the Ray driver's speech equal a local render's.
+    code = """
+import hashlib
+from avatarkit.speech.engines.base import make_engine
+from avatarkit.speech.utterance import Token
+from avatarkit.speech.voice import get_voice
+e = make_engine(get_voice("en-us-joe"))
+toks = [Token(w) for w in "Keep every receipt for the audit.".split()]
+print(",".join(hashlib.sha256(e.synthesize(toks).audio.tobytes()).hexdigest() for _ in range(2)))
+"""
+    runs = [_fresh(code) for _ in range(2)]
+    assert all(p.returncode == 0 for p in runs), runs[0].stderr[-2000:]
+    outs = [p.stdout.strip().splitlines()[-1] for p in runs]
+    assert outs[0] == outs[1]

@@ -51,6 +51,9 @@ def resolve_model_path(spec: str, *, voice_id: str = "") -> Path:
     return path
 
 
+SEED = 20_240_601     # for the noise Piper's model draws (see PiperEngine._load)
+
+
 @register_engine("piper")
 class PiperEngine:
     """Speaks with a Piper voice; see the module docstring for settings."""
@@ -85,6 +88,12 @@ class PiperEngine:
                     from piper import PiperVoice
                 except ImportError as e:  # pragma: no cover - install problem
                     raise VoiceError(f"piper-tts is not installed: {e}") from None
+                import onnxruntime
+
+                # Piper's model draws its noise inside the graph, from a generator seeded when the session is
+                # made: a fixed seed makes a process that speaks the same phrases in the same order make the
+                # same samples, so a render is reproducible and a Ray driver's speech equals a local render's.
+                onnxruntime.set_seed(SEED)
                 _CACHE[key] = PiperVoice.load(path, include_alignments=True)
             return _CACHE[key]
 
