@@ -115,12 +115,6 @@ def _read_segment(path: Path, fps: int, first_only: bool = False) -> tuple[list[
     return packets, delay
 
 
-def segment_frames(path: str | Path) -> int:
-    """How many frames a segment file holds."""
-    with av.open(str(path)) as c:
-        return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
-
-
 def join_segments(out: str | Path, segments: list[Path], audio: Iterable[np.ndarray], *, fps: int,
                   sample_rate: int, title: str = "", language: str | None = None,
                   audio_per_segment: list[int] | None = None) -> int:
