@@ -141,6 +141,8 @@ def dub(
     avatar: Optional[str] = typer.Option(None, help="The person's avatar (default: the one made from VIDEO)."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    captions: bool = typer.Option(True, help="With --audio: write WebVTT and SRT captions of what is said beside the MP4."),
+    language: Optional[str] = typer.Option(None, help="Language of the --audio recording (default: detected)."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
     """Re-animate the face in VIDEO to new speech; everything else in the frame stays as filmed."""
@@ -156,10 +158,12 @@ def dub(
                 bar.update(tasks[ev.stage], completed=ev.done, total=ev.total or None)
 
             r = dub_api(video, out, audio=audio, text=text, voice=voice, avatar=avatar, home=home,
-                        steps=steps, device=device, progress=progress)
+                        steps=steps, device=device, captions=captions, language=language, progress=progress)
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
         interrupted()
     err.print(f"[green]wrote[/] {r.video} ({r.duration:.1f} s, {r.frames} frames, {r.painted} repainted, "
               f"{r.wall_s / max(r.duration, 1e-9):.2f} s of compute per s of video)")
+    for path in r.captions.values():
+        err.print(f"[green]wrote[/] {path}")

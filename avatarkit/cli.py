@@ -274,6 +274,8 @@ def lipsync(
     size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),
     fps: int = typer.Option(25, help="Frames per second (must divide 48000)."),
     loudness: str = typer.Option("-16", help="Soundtrack loudness in LUFS, or 'keep' for the recording's own level."),
+    captions: bool = typer.Option(True, help="Write WebVTT and SRT captions of what is said (Whisper) beside the MP4."),
+    language: Optional[str] = typer.Option(None, help="Language of the recording (e.g. de); default: detected."),
 ):
     """Animate AVATAR speaking the recording AUDIO, streamed (any length, constant memory)."""
     from .lipsync import LipsyncProgress
@@ -296,16 +298,50 @@ def lipsync(
             task = bar.add_task(f"lip sync {audio.name}", total=None)
 
             def progress(ev: LipsyncProgress):
-                bar.update(task, completed=ev.done_s, total=ev.total_s or None)
+                bar.update(task, description=f"lip sync {audio.name}", completed=ev.done_s, total=ev.total_s or None)
 
+            if captions:
+                bar.update(task, description=f"transcribe {audio.name}")
             result = lipsync_api(avatar, audio, out, motion=motion, model_path=model, fps=fps,
                                  resolution=(w, h), background=bg, layout=layout, loudness=target,
-                                 progress=progress)
+                                 captions=captions, language=language, progress=progress)
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
         _interrupted()
     _wrote_video(result)
+    for path in result.captions.values():
+        console.print(f"[green]wrote[/] {path}")
+
+
+@app.command()
+def transcribe(
+    media: Path = typer.Argument(..., help="Recording or video with sound (WAV, FLAC, MP3, M4A, MP4, ...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Captions file to write: .vtt, .srt or .json (words with times)."),
+    language: Optional[str] = typer.Option(None, help="Language code (e.g. de) to skip language identification."),
+):
+    """Write captions for MEDIA from what Whisper hears in it (offline; language detected)."""
+    from .transcribe import transcribe as transcribe_api
+    from .transcribe import write_transcript
+
+    try:
+        if out.suffix.lower() not in (".vtt", ".srt", ".json"):
+            raise AvatarkitError(f"{out}: the output must end in .vtt, .srt or .json")
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:.0f} s of audio"), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"transcribe {media.name}", total=None)
+            transcript = transcribe_api(media, language=language,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+        write_transcript(transcript, out, title=media.name)
+    except AvatarkitError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        _interrupted()
+    if transcript.words:
+        console.print(f"[green]wrote[/] {out} ({len(transcript.words)} words, language {transcript.language} "
+                      f"p={transcript.language_probability:.2f}, {transcript.duration:.1f} s)")
+    else:
+        console.print(f"[yellow]no speech found[/] in {media}; wrote {out} with no captions")
 
 
 def _eval_app():

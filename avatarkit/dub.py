@@ -44,7 +44,7 @@ from .speech.loudness import LoudnessNormalizer
 
 SAMPLE_RATE = 48_000
 MAX_STRETCH = 1.5
-STAGES = ("speech", "motion", "landmarks", "render", "encode")
+STAGES = ("speech", "transcribe", "motion", "landmarks", "render", "encode")
 
 
 @dataclass
@@ -59,6 +59,8 @@ class DubResult:
     label_box: tuple[int, int, int, int] = (0, 0, 0, 0)   # where the AI-generated label is drawn
     timings: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    captions: dict[str, Path] = field(default_factory=dict)   # "vtt"/"srt" -> file, for a recording
+    language: str | None = None
 
     @property
     def duration(self) -> float:
@@ -120,8 +122,13 @@ def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
 def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, text: str | Path | None = None,
         voice: str | None = None, avatar: str | Path | None = None, home: str | Path | None = None,
         motion: str = "learned", steps: int | None = None, batch: int = 8, device: str = "auto",
+        captions: bool = True, language: str | None = None,
         progress: Callable[[DubProgress], None] | None = None) -> DubResult:
     """Dub `video` into the MP4 `out` with new speech; see the module docstring.
+
+    With a recording as the new speech and `captions`, what Whisper hears
+    in it (in `language`, or the detected one) is written beside the MP4 as
+    `<stem>.<language>.vtt` and `.srt` when the video is complete.
 
     `avatar` names the person's trained avatar (default: the avatar made from
     this very video file). `steps` overrides the model's sampling steps;
@@ -159,6 +166,13 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     t0 = time.perf_counter()
     speech = speech_for(audio, text, voice)
     timings["speech"] += time.perf_counter() - t0
+    transcript = None
+    if captions and audio is not None:
+        from .transcribe import transcribe
+
+        t0 = time.perf_counter()
+        transcript = transcribe(audio, language=language)
+        timings["transcribe"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     points, good = video_landmarks(video, av_, digest, report("landmarks"))
     timings["landmarks"] += time.perf_counter() - t0
@@ -182,7 +196,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     painted = 0
     label = LabelStamp(width, height)
 
-    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)")
+    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
+                         language=transcript.language if transcript is not None else None)
     with writer:
         writer.write_audio(speech)
         frames_in = video_frames(video)
@@ -217,9 +232,15 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                 if progress:
                     progress(DubProgress("render", j + 1, n_out))
         flush()
+    files = {}
+    if transcript is not None:
+        from .transcribe import write_captions
+
+        files = write_captions(transcript, out, title=f"{video.stem} (dubbed)")
     if progress:
         progress(DubProgress("render", n_out, n_out))
-    return DubResult(out, n_out, fps, painted, stretch, label.box, timings, time.perf_counter() - wall0)
+    return DubResult(out, n_out, fps, painted, stretch, label.box, timings, time.perf_counter() - wall0, files,
+                     transcript.language if transcript is not None else None)
 
 
 def _cuda() -> bool:

@@ -12,7 +12,7 @@ the output file is created; an interrupted render leaves no partial MP4.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +30,7 @@ from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
 from .speech.loudness import TARGET_LUFS, StreamLoudness, limit_stream, stream_gain
 
 SAMPLE_RATE = 48_000
-STAGES = ("audio", "motion", "render", "compose", "encode")
+STAGES = ("audio", "transcribe", "motion", "render", "compose", "encode")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class LipsyncResult:
     fps: int
     timings: dict[str, float]   # seconds of compute per stage
     wall_s: float
+    captions: dict[str, Path] = field(default_factory=dict)   # "vtt"/"srt" -> file, when made
+    language: str | None = None  # what Whisper heard (ISO 639-1), None without captions or speech
 
     @property
     def duration(self) -> float:
@@ -58,6 +60,7 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
             model_path: str | Path | None = None, renderer: str = "warp", fps: int = 25,
             resolution: tuple[int, int] = (1280, 720), background: Background | None = None,
             layout: str = "full", title: str = "", loudness: float | None = TARGET_LUFS,
+            captions: bool = True, language: str | None = None,
             progress: Callable[[LipsyncProgress], None] | None = None) -> LipsyncResult:
     """Render `avatar` (a photo) speaking the recording `audio` into the MP4 `out`.
 
@@ -68,6 +71,10 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     The soundtrack is brought to `loudness` LUFS (integrated, measured in a
     first streamed pass; peaks limited below -1 dBFS); None keeps the
     recording's level. The model sees the recording as it is either way.
+    With `captions`, what Whisper hears (in `language`, or the one it
+    detects) is written beside the MP4 as `<stem>.<language>.vtt` and `.srt`
+    once the video is complete, and the MP4's audio track is tagged with
+    the language.
     """
     if SAMPLE_RATE % fps:
         raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
@@ -86,6 +93,13 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
 
     timings = {s: 0.0 for s in STAGES}
     wall0 = time.perf_counter()
+    transcript = None
+    if captions:
+        from .transcribe import transcribe
+
+        t0 = time.perf_counter()
+        transcript = transcribe(audio, language=language)
+        timings["transcribe"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     comp = SceneCompositor(rig, bg, layout, width, height, title=title)
     bound = make_renderer(renderer).bind(comp.rig)
@@ -102,7 +116,8 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         gain = stream_gain(meter, loudness)
         timings["audio"] += time.perf_counter() - t0
 
-    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync")
+    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync",
+                         language=transcript.language if transcript is not None else None)
     frame = np.empty((height, width, 3), np.uint8)
 
     def draw(track):
@@ -154,6 +169,12 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         t0 = time.perf_counter()
         writer.close()
         timings["encode"] += time.perf_counter() - t0
+    files = {}
+    if transcript is not None:
+        from .transcribe import write_captions
+
+        files = write_captions(transcript, out, title=title or Path(audio).name)
     if progress:
         progress(LipsyncProgress(writer.frames_written / fps, info.duration))
-    return LipsyncResult(out, writer.frames_written, fps, timings, time.perf_counter() - wall0)
+    return LipsyncResult(out, writer.frames_written, fps, timings, time.perf_counter() - wall0, files,
+                         transcript.language if transcript is not None else None)

@@ -137,13 +137,23 @@ def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
 
     When the segment gave text (its captions) and a `voice`, the words are
     timed by aligning the text, spoken by that voice, to the recording
-    (`speech.align`); otherwise they are spread over the voiced part in
-    proportion to their length.
+    (`speech.align`); a segment without text gets the words Whisper hears
+    in the recording (in the voice's language), so its captions come from
+    the recording itself. Text too long to align is spread over the voiced
+    part in proportion to the words' lengths.
     """
     audio = LoudnessNormalizer(sample_rate)(load_audio(path, sample_rate))
-    if phrase.words and voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
-        text = phrase.text
-        return align(audio, sample_rate, text, voice)
+    if not phrase.words:
+        from .speech.whisper import whisper_language
+        from .transcribe import transcribe
+
+        heard = transcribe(path, language=whisper_language(voice.language) if voice is not None else None)
+        words = [Word(w.text, min(round(w.start * sample_rate), audio.size),
+                      min(max(round(w.end * sample_rate), round(w.start * sample_rate) + 1), audio.size), i)
+                 for i, w in enumerate(heard.words)]
+        return Utterance(audio, sample_rate, words=[w for w in words if w.end > w.start], text=heard.text)
+    if voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
+        return align(audio, sample_rate, phrase.text, voice)
     level = np.abs(audio)
     loud = np.flatnonzero(level > 10 ** (-40 / 20) * max(level.max(), 1e-9))
     a, b = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, audio.size)

@@ -8,7 +8,11 @@ The narration is 60 s of Piper speech (en-us-joe), written as a 44.1 kHz
 MP3 like a user's file; the 60-minute input is that narration repeated.
 Each case runs in its own process so its peak resident memory is its own.
 Figures are compute seconds per second of audio (1.0 = real time) per stage;
-the motion cases run PyTorch on one thread, as the target is "on one core".
+in the motion cases `features` is the front end (Whisper-base's encoder,
+CTranslate2 int8 on 2 threads, and the log-mel bands) and `network` the
+motion network (PyTorch on one thread). The target is 0.05 s per second of
+audio on 2 cores. The lipsync render includes transcribing the recording for
+its captions (`transcribe`).
 Results are printed and written to benchmarks/results/lipsync_<case>.json.
 """
 

@@ -72,6 +72,24 @@ def write_video_with_audio(path: Path, audio: np.ndarray, rate: int, fps: int = 
     return path
 
 
+def write_silent_video(path: Path, frames: int = 3) -> Path:
+    """A tiny black H.264 MP4 with no audio track at all."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width = v.height = 64
+        v.pix_fmt = "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
 def speech(seconds_of_words: int = 6, voice: str = "en-us", rate: int = 175):
     """eSpeak speech (float32, its rate, Utterance) of a fixed sentence."""
     from avatarkit.speech.engines.base import make_engine

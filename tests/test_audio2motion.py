@@ -11,7 +11,7 @@ from avatarkit.models.audio2motion import OUTPUTS, Audio2Motion, Audio2MotionCon
 from avatarkit.motion.audio import AudioMotion
 from avatarkit.motion.track import CHANNELS
 
-from .audiofiles import speech, write_audio, write_video_with_audio
+from .audiofiles import speech, write_audio, write_silent_video, write_video_with_audio
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +66,8 @@ def test_bad_inputs_name_the_file(tmp_path):
         load_audio(text, 16000)
     with pytest.raises(AudioError, match="no such file"):
         audio_info(tmp_path / "missing.mp3")
-    silent_video = tmp_path / "novoice.mp4"
-    import av
-
-    with av.open(str(silent_video), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width = v.height = 64
-        v.pix_fmt = "yuv420p"
-        for i in range(3):
-            f = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
     with pytest.raises(AudioError, match="no audio track"):
-        audio_info(silent_video)
+        audio_info(write_silent_video(tmp_path / "novoice.mp4"))
 
 
 # -- features -----------------------------------------------------------------

@@ -246,11 +246,14 @@ def test_evaluate_video_reports_each_method(video, tmp_path):
     from avatarkit.models.audio2motion import Audio2Motion, Audio2MotionConfig
 
     model = Audio2Motion(Audio2MotionConfig(width=16, dilations=(1, 2), lookahead=2)).save_pretrained(tmp_path / "m")
-    rep = evaluate_video(video, ["learned", "still", "phoneme", "shuffled"], model_path=model, max_seconds=2)
+    rep = evaluate_video(video, ["learned", "words", "still", "phoneme", "shuffled"], model_path=model, max_seconds=2)
     assert rep.frames == 50 and rep.fps == 25 and rep.face_found > 0.95
-    assert list(rep.methods) == ["learned", "still", "phoneme", "shuffled"]
+    assert list(rep.methods) == ["learned", "words", "still", "phoneme", "shuffled"]
     assert rep.methods["learned"].frames > 45            # untrained weights: only that it runs end to end
-    assert "no transcript" in rep.methods["phoneme"].unavailable
+    # No side file: the words are what Whisper hears in the video ("Hello there, and welcome ...").
+    assert rep.transcript_source == "whisper" and "hello" in rep.transcript.lower()
+    assert rep.methods["phoneme"].unavailable is None and rep.methods["words"].unavailable is None
+    assert rep.methods["words"].frames > 45
     # Real mouth shapes at chance timing move; a still mouth barely does.
     assert rep.methods["still"].jitter < rep.real_jitter
     assert rep.methods["shuffled"].lmd > 0

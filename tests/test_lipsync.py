@@ -46,6 +46,14 @@ def test_lipsync_writes_a_video_covering_the_recording(synced, narration):
     assert "AI-generated" in info["metadata"].get("comment", "")
     assert events and events[-1].done_s == pytest.approx(result.duration)
     assert not list(result.video.parent.glob(".*partial*"))
+    # Captions of what Whisper heard, named and tagged with the language it heard.
+    lang = result.language or "und"
+    assert sorted(result.captions) == ["srt", "vtt"]
+    assert result.captions["vtt"].name == f"talk.{lang}.vtt" and result.captions["srt"].name == f"talk.{lang}.srt"
+    vtt = result.captions["vtt"].read_text()
+    assert vtt.startswith("WEBVTT") and "AI-generated" in vtt
+    if result.language:
+        assert f"Language: {lang}" in vtt and "-->" in vtt
 
 
 def test_soundtrack_is_brought_to_the_target_loudness(synced, narration, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from avatarkit.audio.features import LogMel
@@ -9,6 +11,8 @@ from avatarkit.models.audio2motion import OUTPUTS
 from avatarkit.training.audio2motion import main as train_main
 from avatarkit.training.augment import augment, music_bed
 from avatarkit.training.data import HELD_OUT_LANGUAGES, HELD_OUT_VARIANTS, TRAIN_LANGUAGES, TRAIN_VARIANTS, Spec, make_example, sample_specs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_targets_follow_the_audio_frame_by_frame():
@@ -72,16 +76,44 @@ def test_vocal_tract_warp_moves_spectral_peaks_and_keeps_identity():
 
 
 def test_training_script_writes_a_loadable_model_with_its_record(tmp_path):
+    """The default (Whisper front end, synthetic + real footage split by speaker), end to end at toy size."""
+    import json
+    import shutil
+
+    from avatarkit.models.audio2motion import Audio2Motion
+
+    footage = tmp_path / "talking"
+    footage.mkdir()
+    for name in ("grid_bbaf2n.mpg", "grid_sbia1a.mpg"):        # a training speaker and a dev speaker
+        shutil.copy(ROOT / "data" / "talking" / name, footage / name)
+    out = tmp_path / "m"
+    args = ["--out", str(out), "--examples", "6", "--val", "4", "--steps", "3", "--eval-every", "3", "--batch", "2",
+            "--crop", "40", "--width", "8", "--workers", "1", "--threads", "1", "--footage", str(footage),
+            "--real-copies", "2", "--cache", str(tmp_path / "cache")]
+    train_main(args)
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["seed"] == 0 and meta["data"]["train_examples"] == 6 and meta["features"] == "whisper"
+    assert meta["command"].startswith("python -m avatarkit.training.audio2motion")
+    assert meta["data"]["real_train"] == ["grid_bbaf2n.mpg"] and meta["data"]["real_dev"] == ["grid_sbia1a.mpg"]
+    assert np.isfinite(meta["final_validation"]["synthetic"]["loss"])
+    assert np.isfinite(meta["final_validation"]["real-dev"]["corr_jaw"])
+    assert set(meta["final_validation"]["real-dev"]) == {"loss", "corr_jaw", "corr_wide"}   # only what lips show
+    m = Audio2Motion.from_pretrained(out)
+    assert m.config.width == 8 and m.predict(np.zeros(1600, np.float32)).shape == (5, len(OUTPUTS))
+    # The made datasets are kept for the next run (it reads them instead of making them again).
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["synthetic-6-0-0.4.npz", "synthetic-val-4-1.npz"]
+
+
+def test_training_script_still_trains_the_log_mel_model(tmp_path):
     import json
 
     from avatarkit.models.audio2motion import Audio2Motion
 
     out = tmp_path / "m"
     train_main(["--out", str(out), "--examples", "6", "--val", "4", "--steps", "3", "--eval-every", "3",
-                "--batch", "2", "--crop", "40", "--width", "8", "--workers", "1", "--threads", "1"])
+                "--batch", "2", "--crop", "40", "--width", "8", "--workers", "1", "--threads", "1",
+                "--features", "logmel", "--footage", ""])
     meta = json.loads((out / "training.json").read_text())
-    assert meta["seed"] == 0 and meta["data"]["train_examples"] == 6
-    assert meta["command"].startswith("python -m avatarkit.training.audio2motion")
-    assert np.isfinite(meta["final_validation"]["loss"])
+    assert meta["features"] == "logmel" and np.isfinite(meta["final_validation"]["synthetic"]["loss"])
     m = Audio2Motion.from_pretrained(out)
     assert m.config.width == 8 and m.predict(np.zeros(1600, np.float32)).shape == (10, len(OUTPUTS))

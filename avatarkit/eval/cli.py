@@ -41,14 +41,15 @@ def lipsync(
                                                     "(default: the shipped weights)."),
     max_seconds: float = typer.Option(60.0, help="Score only the first this many seconds of each video."),
     json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
-    voice: str = typer.Option("en-us-joe", help="Voice that speaks the transcript (VIDEO.txt) for `phoneme`."),
+    voice: str = typer.Option("en-us-joe", help="Voice that speaks the transcript for `phoneme` and `words`."),
 ):
     """Re-animate the first frame of each VIDEO from its audio with each method and compare with the real mouth.
 
     Per video and overall (frame-weighted): correlation of mouth opening,
     mouth landmark distance after alignment (fraction of inter-ocular
     distance), audio-visual offset (frames, + = generated late) and lip
-    jitter. `phoneme` needs a transcript next to the video (VIDEO.txt).
+    jitter. `phoneme` and `words` align the video's words to its sound: the
+    transcript next to the video (VIDEO.txt), or else what Whisper hears.
     """
     from .lipsync import evaluate
 

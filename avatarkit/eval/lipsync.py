@@ -11,9 +11,11 @@ measured, since every length is a fraction of the inter-ocular distance.
 
 Methods: `learned`, `loudness` and `still` (`AudioMotion` kinds), `phoneme`
 (the transcript spoken by a voice, aligned to the real audio by DTW, then
-`PhonemeMotion`; only where a transcript exists) and the optional control
-`shuffled` (the real landmarks with one-second blocks permuted: real mouth
-shapes at chance timing).
+`PhonemeMotion`), `words` (`learned` with lip closures and rounding from
+those aligned phonemes, `motion.fuse`) and the optional control `shuffled`
+(the real landmarks with one-second blocks permuted: real mouth shapes at
+chance timing). The transcript is the video's side file `<stem>.txt` when
+there is one, else what Whisper hears in the video.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 MAX_HEIGHT = 512        # pixels; frames taller than this are scaled down first
 MAX_LAG = 10            # frames searched either side for the audio-visual offset
 SAMPLE_RATE = 16_000    # Hz; the audio models' own rate
-METHODS = ("learned", "phoneme", "loudness", "still", "shuffled")
+METHODS = ("learned", "words", "phoneme", "loudness", "still", "shuffled")
 DEFAULT_METHODS = ("learned", "phoneme", "loudness", "still")
 LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: Pearson r of mouth opening; "
           "LMD: lip landmark distance after alignment, fraction of IOD; offset: lag in frames, + = generated "
@@ -101,6 +103,8 @@ class VideoReport:
     face_found: float
     real_jitter: float
     methods: dict[str, MethodScore] = field(default_factory=dict)
+    transcript: str | None = None          # the words `phoneme` and `words` were aligned with
+    transcript_source: str | None = None   # "side file" or "whisper"
 
     @property
     def seconds(self) -> float:
@@ -109,6 +113,7 @@ class VideoReport:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "fps": self.fps, "frames": self.frames, "seconds": self.seconds,
                 "face_found": _json_num(self.face_found), "real_jitter": _json_num(self.real_jitter),
+                "transcript": self.transcript, "transcript_source": self.transcript_source,
                 "methods": {k: v.to_dict() for k, v in self.methods.items()}}
 
 
@@ -446,6 +451,21 @@ class PhonemeMethod:
         return PhonemeMotion().animate(utt, fps=fps_int, start_frame=0)
 
 
+class WordsMethod:
+    """The `words` method: `learned` motion with closures, rounding and lip-to-teeth from aligned phonemes."""
+
+    def __init__(self, heard, spoken: PhonemeMethod):
+        self.heard, self.spoken = heard, spoken
+
+    def track(self, clip: Clip, text: str) -> MotionTrack:
+        from ..motion.fuse import fuse_words
+        from ..motion.track import MotionTrack as Track
+
+        heard = self.heard.animate_audio(clip.audio, SAMPLE_RATE, fps=clip.fps, frames=clip.frames)
+        spoken = self.spoken.track(clip, text)   # the same frames, on the nearest whole frame rate
+        return fuse_words(heard, Track(heard.fps, heard.start, spoken.values))
+
+
 def load_methods(methods: Sequence[str], model_path: str | Path | None = None,
                  voice: str = "en-us-joe") -> dict[str, object]:
     """The motion model of each requested method, or a string saying why it is unavailable.
@@ -467,13 +487,17 @@ def load_methods(methods: Sequence[str], model_path: str | Path | None = None,
     for m in dict.fromkeys(methods):
         if m in ("loudness", "still"):
             out[m] = AudioMotion(m)
-        elif m == "learned":
-            try:
-                out[m] = AudioMotion("learned", model_path=str(model_path) if model_path else None)
-            except ModelError as e:
-                if model_path:
-                    raise
-                out[m] = f"no trained model ({e})"
+        elif m in ("learned", "words"):
+            if "learned" not in out or isinstance(out["learned"], str):
+                try:
+                    learned: object = AudioMotion("learned", model_path=str(model_path) if model_path else None)
+                except ModelError as e:
+                    if model_path:
+                        raise
+                    learned = f"no trained model ({e})"
+            else:
+                learned = out["learned"]
+            out[m] = learned if m == "learned" or isinstance(learned, str) else WordsMethod(learned, PhonemeMethod(voice))
         elif m == "phoneme":
             out[m] = PhonemeMethod(voice)
         else:
@@ -540,6 +564,15 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
     rig = rigs[0]
     n = clip.frames
     report = VideoReport(path, clip.fps, n, float(M.valid_frames(clip.real).mean()), real_jitter(clip.real))
+    if text:
+        report.transcript, report.transcript_source = text, "side file"
+    elif any(isinstance(m, (PhonemeMethod, WordsMethod)) for m in models.values()):
+        from ..speech.whisper import get_whisper
+
+        heard = get_whisper().transcribe([clip.audio])
+        if heard.words:
+            text = report.transcript = heard.text
+            report.transcript_source = "whisper"
     for name, model in models.items():
         def tick(i, name=name):
             if progress:
@@ -550,9 +583,9 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
             continue
         if name == "shuffled":
             gen = M.block_shuffle(clip.real, max(1, round(clip.fps)), seed=0)
-        elif isinstance(model, PhonemeMethod):
+        elif isinstance(model, (PhonemeMethod, WordsMethod)):
             if not text:
-                report.methods[name] = MethodScore(name, unavailable=f"no transcript ({path.with_suffix('.txt').name})")
+                report.methods[name] = MethodScore(name, unavailable="no words: no side file and Whisper heard none")
                 continue
             gen = reanimate(rig, model.track(clip, text), tick)
         else:

@@ -1,9 +1,11 @@
-"""Audio2Motion: a small causal convolutional network from log-mel frames to motion.
+"""Audio2Motion: a small causal convolutional network from audio features to motion.
 
-The network sees the past (its receptive field, about 0.6 s with the shipped
-config) and `lookahead` frames of the future, so it can run on a live stream
-with a latency of `lookahead / frame_rate` seconds. It predicts, at the
-feature frame rate (100 Hz), the mouth channels of `MotionTrack` plus two
+The network hears one of the front ends of `frontends.py` (`logmel`, or
+`whisper`: Whisper-base's encoder states beside log-mel bands). It sees the
+past (its receptive field, about 0.6 s with the shipped config) and
+`lookahead` frames of the future, so its own latency is
+`lookahead / frame_rate` seconds (the Whisper front end adds its window's).
+It predicts, at the feature frame rate, the mouth channels of `MotionTrack` plus two
 speech cues the head motion follows: `voice` (someone is speaking, 0..1) and
 `onset` (a word is starting, 0..1). `AudioMotion` turns these into a
 `MotionTrack` at the video frame rate.
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.features import LogMel, MelConfig
+from ..audio.features import MelConfig
 from ..errors import AvatarkitError
+from .frontends import FRONTENDS, frontend_dim, make_frontend
 
 OUTPUTS = ("jaw", "wide", "round", "press", "dental", "voice", "onset")
 SHIPPED = Path(__file__).resolve().parent / "audio2motion"
@@ -33,14 +36,20 @@ class ModelError(AvatarkitError):
 
 @dataclass
 class Audio2MotionConfig:
-    """Architecture: widths (channels), kernel and dilations (frames), look-ahead (frames)."""
+    """Architecture: front end kind, widths (channels), kernel and dilations (frames), look-ahead (frames)."""
 
     mel: MelConfig = field(default_factory=MelConfig)
+    features: str = "logmel"
     width: int = 128
     kernel: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
     lookahead: int = 8
     outputs: tuple[str, ...] = OUTPUTS
+
+    @property
+    def frame_rate(self) -> float:
+        """Output frames per second (the front end's rate)."""
+        return 50.0 if self.features == "whisper" else self.mel.frame_rate
 
     @property
     def receptive_field(self) -> int:
@@ -64,6 +73,8 @@ class Audio2MotionConfig:
             if k in d:
                 d[k] = tuple(d[k])
         cfg = cls(**d)
+        if cfg.features not in FRONTENDS:
+            raise ModelError(f"config.json: features {cfg.features!r} is not one of {', '.join(FRONTENDS)}")
         if cfg.lookahead < 0 or cfg.lookahead >= cfg.receptive_field:
             raise ModelError(f"config.json: lookahead {cfg.lookahead} must be in 0..{cfg.receptive_field - 1}")
         return cfg
@@ -97,7 +108,7 @@ def build_network(config: Audio2MotionConfig):
         def __init__(self, cfg: Audio2MotionConfig):
             super().__init__()
             self.cfg = cfg
-            f = cfg.mel.n_mels
+            f = frontend_dim(cfg.features, cfg.mel)
             self.register_buffer("feature_mean", torch.zeros(f))
             self.register_buffer("feature_std", torch.ones(f))
             self.inp = nn.Conv1d(f, cfg.width, 1)
@@ -105,7 +116,7 @@ def build_network(config: Audio2MotionConfig):
             self.out = nn.Conv1d(cfg.width, len(cfg.outputs), 1)
 
         def forward(self, feats):
-            """(B, T + receptive_field - 1, n_mels) log-mel → (B, T, outputs)."""
+            """(B, T + receptive_field - 1, features) → (B, T, outputs)."""
             x = (feats - self.feature_mean) / self.feature_std
             x = self.inp(x.transpose(1, 2))
             for b in self.blocks:
@@ -122,7 +133,7 @@ class Audio2Motion:
         self.config = config
         self.net = network if network is not None else build_network(config)
         self.net.eval()
-        self.features = LogMel(config.mel)
+        self.features = make_frontend(config.features, config.mel)
 
     # -- persistence ------------------------------------------------------
     def save_pretrained(self, folder: str | Path, meta: dict | None = None) -> Path:
@@ -165,7 +176,7 @@ class Audio2Motion:
 
     # -- inference --------------------------------------------------------
     def predict_features(self, feats: np.ndarray, chunk: int = 3000) -> np.ndarray:
-        """Outputs (T, len(outputs)) for log-mel frames (T, n_mels); processed in chunks of `chunk` frames.
+        """Outputs (T, len(outputs)) for feature frames (T, features); processed in chunks of `chunk` frames.
 
         Chunks overlap by the receptive field, so the result is the same as one
         pass over the whole input, in memory bounded by `chunk`.
@@ -191,7 +202,7 @@ class Audio2Motion:
         return OutputStream(self)
 
     def predict(self, audio: np.ndarray) -> np.ndarray:
-        """Outputs (ceil(N / hop), len(outputs)) for mono audio at `config.mel.sample_rate`."""
+        """Outputs, one per feature frame, for mono audio at `config.mel.sample_rate`."""
         return self.predict_features(self.features(audio))
 
 

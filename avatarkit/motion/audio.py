@@ -112,7 +112,8 @@ class AudioMotion:
         self.kind = kind
         self.cues = make_cues(kind, model_path)
         self.config = config or MotionConfig()
-        self.mel = self.cues.config.mel
+        # The cue clock: the front end's input rate and frame rate (Hz).
+        self.mel = self.cues.features.config
 
     # -- cues → track -----------------------------------------------------
     def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0) -> MotionTrack:

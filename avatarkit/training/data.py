@@ -127,26 +127,33 @@ def targets(utt: Utterance, frame_times: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(cols[k], np.float32) for k in OUTPUTS], 1)
 
 
-def make_example(spec: Spec, mel: LogMel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features (T, n_mels), targets (T, outputs), 16 kHz audio) for one spec."""
+def example_audio(spec: Spec, sample_rate: int = 16_000, hop: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    """(audio at `sample_rate`, targets (ceil(N / hop), OUTPUTS)) for one spec, target frame j centred at (j + 0.5) * hop.
+
+    Deterministic in the spec: the text, the silence padding and the
+    augmentation are all drawn from its seed.
+    """
     rng = np.random.default_rng(spec.seed + 7919)
-    c: MelConfig = mel.config
     if spec.engine == "none":
         # The mouth must rest when nobody speaks, whatever is playing.
-        audio = non_speech(int(rng.uniform(1.5, 5.0) * c.sample_rate), c.sample_rate, rng)
-        empty = Utterance(np.zeros(0, np.float32), c.sample_rate)
-        count = n_frames(audio.size, c.hop)
-        return mel(audio), targets(empty, (np.arange(count) + 0.5) * c.hop), audio
+        audio = non_speech(int(rng.uniform(1.5, 5.0) * sample_rate), sample_rate, rng)
+        empty = Utterance(np.zeros(0, np.float32), sample_rate)
+        return audio, targets(empty, (np.arange(n_frames(audio.size, hop)) + 0.5) * hop)
     utt = speak(spec)
-    audio = resample(utt.audio, utt.sample_rate, c.sample_rate)
-    lead = int(rng.uniform(*SILENCE_PAD_S) * c.sample_rate)
-    tail = int(rng.uniform(*SILENCE_PAD_S) * c.sample_rate)
+    audio = resample(utt.audio, utt.sample_rate, sample_rate)
+    lead = int(rng.uniform(*SILENCE_PAD_S) * sample_rate)
+    tail = int(rng.uniform(*SILENCE_PAD_S) * sample_rate)
     audio = np.concatenate([np.zeros(lead, np.float32), audio, np.zeros(tail, np.float32)])
     if not spec.clean:
-        audio = augment(audio, c.sample_rate, rng)
-    count = n_frames(audio.size, c.hop)
-    centres16 = (np.arange(count) + 0.5) * c.hop - lead
-    y = targets(utt, centres16 * utt.sample_rate / c.sample_rate)
+        audio = augment(audio, sample_rate, rng)
+    centres = (np.arange(n_frames(audio.size, hop)) + 0.5) * hop - lead
+    return audio, targets(utt, centres * utt.sample_rate / sample_rate)
+
+
+def make_example(spec: Spec, mel: LogMel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(log-mel features (T, n_mels), targets (T, outputs), 16 kHz audio) for one spec."""
+    c: MelConfig = mel.config
+    audio, y = example_audio(spec, c.sample_rate, c.hop)
     return mel(audio), y, audio
 
 
