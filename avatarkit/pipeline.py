@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import __version__
-from .audio.io import audio_info, load_audio
+from .audio.io import audio_info
 from .audio.music import MusicBed, MusicSettings
 from .compose.brand import Brand, Card
 from .compose.reveal import reveal_points
@@ -52,11 +52,10 @@ from .parts import Part, PartFrames, PartResult, PartSink, WorkDir, ahead, finge
 from .render.base import make_renderer
 from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
-from .speech.align import MAX_SECONDS as MAX_ALIGN_S
-from .speech.align import align
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
-from .speech.utterance import Token, Utterance, Word
+from .speech.phrases import recorded_utterance, tokens_for
+from .speech.utterance import Utterance
 from .speech.voice import Voice, get_voice
 
 SAMPLE_RATE = 48_000
@@ -129,53 +128,6 @@ class RenderJob:
     samples: int = 0
     last_samples: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
-
-
-def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
-                       sample_rate: int = SAMPLE_RATE) -> Utterance:
-    """A user's recording as an `Utterance` at `sample_rate` Hz, loudness-normalised.
-
-    When the segment gave text (its captions) and a `voice`, the words are
-    timed by aligning the text, spoken by that voice, to the recording
-    (`speech.align`); a segment without text gets the words Whisper hears
-    in the recording (in the voice's language), so its captions come from
-    the recording itself. Text too long to align is spread over the voiced
-    part in proportion to the words' lengths.
-    """
-    audio = LoudnessNormalizer(sample_rate)(load_audio(path, sample_rate))
-    if not phrase.words:
-        from .speech.whisper import whisper_language
-        from .transcribe import transcribe
-
-        heard = transcribe(path, language=whisper_language(voice.language) if voice is not None else None)
-        words = [Word(w.text, min(round(w.start * sample_rate), audio.size),
-                      min(max(round(w.end * sample_rate), round(w.start * sample_rate) + 1), audio.size), i)
-                 for i, w in enumerate(heard.words)]
-        return Utterance(audio, sample_rate, words=[w for w in words if w.end > w.start], text=heard.text)
-    if voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
-        return align(audio, sample_rate, phrase.text, voice)
-    level = np.abs(audio)
-    loud = np.flatnonzero(level > 10 ** (-40 / 20) * max(level.max(), 1e-9))
-    a, b = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, audio.size)
-    lengths = np.array([len(m.text) + 1 for m in phrase.words], np.float64)
-    edges = a + np.concatenate([[0], np.cumsum(lengths)]) / max(lengths.sum(), 1) * (b - a)
-    words = [Word(m.text, int(edges[i]), int(edges[i + 1]), i, m.emphasis) for i, m in enumerate(phrase.words)]
-    return Utterance(audio, sample_rate, words=words, text=phrase.text)
-
-
-def tokens_for(phrase: Phrase, script: Script, language: str) -> list[Token]:
-    """The phrase's words as `Token`s, with the script's lexicon applied for `language`."""
-    out = []
-    for m in phrase.words:
-        entry = script.lexicon.lookup(m.text, language)
-        if entry is None:
-            out.append(Token(m.text, emphasis=m.emphasis))
-            continue
-        core = m.text.rstrip(".,;:!?\"')…")
-        tail = m.text[len(core):]
-        out.append(Token(m.text, say=(entry.say + tail) if entry.say else None,
-                         ipa=entry.ipa, emphasis=m.emphasis))
-    return out
 
 
 def _memory_trimmer() -> Callable[[], None]:

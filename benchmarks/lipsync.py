@@ -44,10 +44,10 @@ TEXT = ("Welcome to this short course on working safely with customer data. In t
 def make_narration(minutes: int, folder: Path) -> Path:
     """A `minutes`-long MP3 at 44.1 kHz stereo built from ~60 s of Piper speech."""
     from avatarkit.audio.features import resample
-    from avatarkit.pipeline import tokens_for
     from avatarkit.script import parse_text
     from avatarkit.script.model import Script
     from avatarkit.speech.engines.base import make_engine
+    from avatarkit.speech.phrases import tokens_for
     from avatarkit.speech.voice import get_voice
     from tests.audiofiles import write_audio
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from avatarkit.cli.eval import eval_app
 from avatarkit.eval import metrics as M
-from avatarkit.eval.cli import eval_app
 from avatarkit.eval.lipsync import (
     EvalError,
     MethodScore,

@@ -11,8 +11,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .cli_common import console, fail, interrupted
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
+from .common import console, fail, interrupted
 
 localize_app = typer.Typer(help="Translate a script: XLIFF out to translators and back, machine or pseudo "
                                 "translation, and a status report.", no_args_is_help=True)
@@ -33,9 +33,9 @@ def export(
     force: bool = typer.Option(False, help="Render every language again."),
 ):
     """Render every language of SCRIPT (reusing finished ones) and package it for an LMS, in one command."""
-    from .cli import course_progress, frame_override
-    from .course import export_course
-    from .script import load_script
+    from ..course import export_course
+    from ..script import load_script
+    from .main import course_progress, frame_override
 
     try:
         resolution = frame_override(load_script(script).resolution, aspect, size)
@@ -65,8 +65,8 @@ def localize_export(
     version: str = typer.Option("2.0", help="XLIFF version: 2.0, or 1.2 for older CAT tools."),
 ):
     """Write the script's translatable strings (narration, titles, bullets, roles) as XLIFF for translators."""
-    from .localize import export_xliff, load_store, store_path
-    from .script import load_script
+    from ..localize import export_xliff, load_store, store_path
+    from ..script import load_script
 
     try:
         if version not in ("2.0", "1.2"):
@@ -101,8 +101,8 @@ def localize_import(
     script: Optional[Path] = typer.Option(None, help="The script (default: the file named in the XLIFF)."),
 ):
     """Read translations back into <script>.translations.yaml; report missing and stale strings by id."""
-    from .localize import import_xliff, load_store, store_path
-    from .script import load_script
+    from ..localize import import_xliff, load_store, store_path
+    from ..script import load_script
 
     try:
         for xlf in files:
@@ -135,8 +135,8 @@ def localize_translate(
     rtl: bool = typer.Option(False, help="Pseudo-localise as right-to-left text."),
 ):
     """Fill missing translations by machine (marked machine: true for review); human ones are never replaced."""
-    from .localize import load_store, make_translator, store_path, translate_missing
-    from .script import load_script
+    from ..localize import load_store, make_translator, store_path, translate_missing
+    from ..script import load_script
 
     try:
         config: dict = {}
@@ -162,8 +162,8 @@ def localize_translate(
 @localize_app.command("status")
 def status(script: Path = typer.Argument(..., help="Script file (YAML).")):
     """Show, per language, how many strings are translated, missing, stale or machine-made."""
-    from .localize import coverage, load_store, script_languages, store_path
-    from .script import load_script
+    from ..localize import coverage, load_store, script_languages, store_path
+    from ..script import load_script
 
     try:
         s = load_script(script)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli_common import console, fail, interrupted
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
+from .common import console, fail, interrupted
 
 avatar_app = typer.Typer(
     help="Personal avatars made from a person's footage (with their consent): add, train, list, show, remove.",
@@ -36,7 +36,7 @@ def add(
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
     """Make avatar NAME from FOOTAGE: landmarks per frame, usable and neutral frames, idle loops."""
-    from .face.avatar import add_avatar
+    from ..face.avatar import add_avatar
 
     try:
         with _bar() as bar:
@@ -63,9 +63,9 @@ def train(
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
     """Train avatar NAME's mouth model on its footage; resumes from its last checkpoint."""
-    from .face.avatar import open_avatar
-    from .training.mouth import TrainSettings
-    from .training.mouth import train as train_api
+    from ..face.avatar import open_avatar
+    from ..training.mouth import TrainSettings
+    from ..training.mouth import train as train_api
 
     try:
         a = open_avatar(name, home)
@@ -94,7 +94,7 @@ def train(
 @avatar_app.command("list")
 def list_(home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     """List avatars."""
-    from .face.avatar import list_avatars
+    from ..face.avatar import list_avatars
 
     t = Table("name", "frames", "usable", "trained", "folder")
     try:
@@ -112,7 +112,7 @@ def show(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(No
     """Print an avatar's record (footage, intake, consent, model) as JSON."""
     import json
 
-    from .face.avatar import open_avatar
+    from ..face.avatar import open_avatar
 
     try:
         a = open_avatar(name, home)
@@ -124,7 +124,7 @@ def show(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(No
 @avatar_app.command()
 def remove(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     """Delete an avatar folder, its footage copy, consent record and model."""
-    from .face.avatar import remove_avatar
+    from ..face.avatar import remove_avatar
 
     try:
         err.print(f"removed {remove_avatar(name, home)}")
@@ -146,7 +146,7 @@ def dub(
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
     """Re-animate the face in VIDEO to new speech; everything else in the frame stays as filmed."""
-    from .dub import dub as dub_api
+    from ..dub import dub as dub_api
 
     try:
         with _bar() as bar:

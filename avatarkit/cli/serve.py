@@ -13,8 +13,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .cli_common import console, fail
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
+from .common import console, fail
 
 serve_app = typer.Typer(help="The HTTP render service and its API keys.", invoke_without_command=True,
                         add_completion=False, pretty_exceptions_enable=False)
@@ -26,7 +26,7 @@ CONFIG_HELP = "Service settings (YAML); default: $AVATARKIT_HOME/serve/config.ya
 
 
 def _config(config: Optional[Path], **overrides):
-    from .serve.config import ServeConfig, serve_home
+    from ..serve.config import ServeConfig, serve_home
 
     path = config or serve_home() / "config.yaml"
     cfg = ServeConfig.load(path) if config or path.is_file() else ServeConfig()
@@ -38,7 +38,7 @@ def _config(config: Optional[Path], **overrides):
 
 
 def _store(cfg):
-    from .serve.store import open_store
+    from ..serve.store import open_store
 
     if cfg.db.startswith("sqlite:///"):
         Path(cfg.db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +69,15 @@ def serve(
 
         import uvicorn
 
-        from .serve.app import create_app
-        from .serve.webhooks import WebhookConfig
-        from .serve.worker import LocalWorkers
+        from ..serve.app import create_app
+        from ..serve.webhooks import WebhookConfig
+        from ..serve.worker import LocalWorkers
 
         store = _store(cfg)
         pool = None
         if cfg.workers > 0:
             hook = WebhookConfig(secret=cfg.resolved_webhook_secret(), allowed_hosts=tuple(cfg.allowed_webhook_hosts))
-            from .serve.jobs import run_job
+            from ..serve.jobs import run_job
 
             run = run_job if cfg.backend == "local" else functools.partial(run_job, executor="ray",
                                                                           ray_address=ray_address)
@@ -100,7 +100,7 @@ def keys_create(
     max_concurrent: Optional[int] = typer.Option(None, help="Unfinished jobs allowed at once."),
 ):
     """Create an API key and print its secret (shown this once only)."""
-    from .serve.keys import create_key
+    from ..serve.keys import create_key
 
     try:
         cfg = _config(ctx.obj["config"], db=ctx.obj["db"])

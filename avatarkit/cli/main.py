@@ -1,4 +1,9 @@
-"""The `avatarkit` command line: a thin shell over the Python API."""
+"""The `avatarkit` command line: the top-level commands (render, check, say, lipsync, transcribe, ...).
+
+A thin shell over the Python API; subcommand groups (`avatar`, `eval`,
+`localize`, `serve`) and `dub` / `export` live in the other modules of
+`avatarkit.cli` and are mounted here.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli_common import console, fail, interrupted
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
+from .common import console, fail, interrupted
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
@@ -51,8 +56,8 @@ def render(
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
 
-    from .pipeline import render as render_api
-    from .script import load_script
+    from ..pipeline import render as render_api
+    from ..script import load_script
 
     try:
         s = load_script(script)
@@ -91,7 +96,7 @@ def render(
 
 def frame_override(current: tuple[int, int], aspect: str | None, size: str | None) -> tuple[int, int] | None:
     """The frame size `--aspect` and `--size` ask for (pixels), or None when neither is given."""
-    from .script.model import ASPECTS, SIZES, frame_size
+    from ..script.model import ASPECTS, SIZES, frame_size
 
     if aspect is not None and aspect not in ASPECTS:
         raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
@@ -125,7 +130,7 @@ def course_progress():
 
 
 def _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address):
-    from .course import render_course
+    from ..course import render_course
 
     bar, update = course_progress()
     with bar:
@@ -151,7 +156,7 @@ def from_slides(
                                                         "or auto."),
 ):
     """Turn a slide deck into a script: one scene per slide, the speaker notes as narration."""
-    from .slides import from_slides as from_slides_api
+    from ..slides import from_slides as from_slides_api
 
     try:
         written = from_slides_api(deck, out, voice=voice, avatar=avatar, notes=notes, layout=layout, render=slides)
@@ -165,7 +170,7 @@ def voices(
     voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
 ):
     """List the voices in the catalogue (voices/ and AVATARKIT_VOICES)."""
-    from .speech.voice import list_voices
+    from ..speech.voice import list_voices
 
     try:
         found = list_voices(voices_dir)
@@ -186,12 +191,13 @@ def say(
     """Speak TEXT with a voice into a WAV file and print its phoneme timings."""
     import soundfile as sf
 
-    from .pipeline import SAMPLE_RATE, tokens_for
-    from .script import parse_text
-    from .script.model import Script
-    from .speech.engines.base import make_engine
-    from .speech.loudness import LoudnessNormalizer
-    from .speech.voice import get_voice
+    from ..pipeline import SAMPLE_RATE
+    from ..script import parse_text
+    from ..script.model import Script
+    from ..speech.engines.base import make_engine
+    from ..speech.loudness import LoudnessNormalizer
+    from ..speech.phrases import tokens_for
+    from ..speech.voice import get_voice
 
     try:
         v = get_voice(voice)
@@ -220,12 +226,12 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
           lang: Optional[str] = typer.Option(None, "--lang", help="Also check these translations ('all' or de,fr): "
                                                                  "every string translated and up to date, a voice each.")):
     """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit, translations) without rendering."""
-    from .audio.io import audio_info
-    from .face.avatar import open_avatar
-    from .face.rig import load_avatar
-    from .script import load_script
-    from .speech.engines.base import make_engine
-    from .speech.voice import get_voice
+    from ..audio.io import audio_info
+    from ..face.avatar import open_avatar
+    from ..face.rig import load_avatar
+    from ..script import load_script
+    from ..speech.engines.base import make_engine
+    from ..speech.voice import get_voice
 
     try:
         s = load_script(script)
@@ -233,7 +239,7 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
             make_engine(get_voice(ref))
         for sc in s.scenes:
             if sc.avatar.is_dir():
-                from .render.diffusion import check_trained
+                from ..render.diffusion import check_trained
 
                 if sc.renderer == "diffusion":
                     check_trained(sc.avatar)
@@ -244,13 +250,13 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
             for seg in sc.segments:
                 if seg.audio:
                     audio_info(seg.audio)
-        from .compose.staging import check_staging, resolve_brand
+        from ..compose.staging import check_staging, resolve_brand
 
         check_staging(s)
         kit = resolve_brand(s, brand)
         if lang:
-            from .course import course_languages
-            from .localize import load_localized
+            from ..course import course_languages
+            from ..localize import load_localized
 
             for code in course_languages(s, lang):
                 for ref in sorted({seg.voice for sc in load_localized(script, code).scenes for seg in sc.segments}):
@@ -278,9 +284,9 @@ def lipsync(
     language: Optional[str] = typer.Option(None, help="Language of the recording (e.g. de); default: detected."),
 ):
     """Animate AVATAR speaking the recording AUDIO, streamed (any length, constant memory)."""
-    from .lipsync import LipsyncProgress
-    from .lipsync import lipsync as lipsync_api
-    from .script.model import Background
+    from ..lipsync import LipsyncProgress
+    from ..lipsync import lipsync as lipsync_api
+    from ..script.model import Background
 
     try:
         try:
@@ -321,8 +327,8 @@ def transcribe(
     language: Optional[str] = typer.Option(None, help="Language code (e.g. de) to skip language identification."),
 ):
     """Write captions for MEDIA from what Whisper hears in it (offline; language detected)."""
-    from .transcribe import transcribe as transcribe_api
-    from .transcribe import write_transcript
+    from ..transcribe import transcribe as transcribe_api
+    from ..transcribe import write_transcript
 
     try:
         if out.suffix.lower() not in (".vtt", ".srt", ".json"):
@@ -344,44 +350,24 @@ def transcribe(
         console.print(f"[yellow]no speech found[/] in {media}; wrote {out} with no captions")
 
 
-def _eval_app():
-    from .eval.cli import eval_app
+def _mount() -> None:
+    """Mount the subcommand groups, each kept in its own module of this package."""
+    from .avatar import avatar_app, dub
+    from .course import export, localize_app
+    from .eval import eval_app
+    from .serve import serve_app
 
-    return eval_app
-
-
-app.add_typer(_eval_app(), name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
-
-
-def _avatar_cli():
-    from . import avatar_cli
-
-    return avatar_cli
-
-
-app.add_typer(_avatar_cli().avatar_app, name="avatar",
-              help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
-app.command(name="dub")(_avatar_cli().dub)
+    app.add_typer(eval_app, name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
+    app.add_typer(avatar_app, name="avatar",
+                  help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
+    app.command(name="dub")(dub)
+    app.command(name="export")(export)
+    app.add_typer(localize_app, name="localize",
+                  help="Translate a script: `avatarkit localize export|import|translate|status`.")
+    app.add_typer(serve_app, name="serve", help="The HTTP render service: `avatarkit serve`, `avatarkit serve keys ...`.")
 
 
-def _course_cli():
-    from . import course_cli
-
-    return course_cli
-
-
-app.command(name="export")(_course_cli().export)
-app.add_typer(_course_cli().localize_app, name="localize",
-              help="Translate a script: `avatarkit localize export|import|translate|status`.")
-
-
-def _serve_app():
-    from .serve_cli import serve_app
-
-    return serve_app
-
-
-app.add_typer(_serve_app(), name="serve", help="The HTTP render service: `avatarkit serve`, `avatarkit serve keys ...`.")
+_mount()
 
 
 def main() -> None:  # pragma: no cover - console entry point

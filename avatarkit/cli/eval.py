@@ -1,8 +1,7 @@
 """`avatarkit eval`: evaluation commands, a thin shell over `avatarkit.eval`.
 
-Kept apart from the main CLI module so the evaluation code (and its heavier
-imports) loads only when an eval command runs; the main CLI mounts
-`eval_app` under the name `eval`.
+The evaluation code (and its heavier imports) loads only when an eval
+command runs; `cli.main` mounts `eval_app` under the name `eval`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
-from .lipsync import DEFAULT_METHODS, METHODS
+from ..eval.lipsync import DEFAULT_METHODS, METHODS
 
 eval_app = typer.Typer(
     help="Measure how well generated motion matches real talking faces. Scores are computed on "
@@ -51,7 +50,7 @@ def lipsync(
     jitter. `phoneme` and `words` align the video's words to its sound: the
     transcript next to the video (VIDEO.txt), or else what Whisper hears.
     """
-    from .lipsync import evaluate
+    from ..eval.lipsync import evaluate
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     stdout = Console()
