@@ -2,6 +2,7 @@
 
     python benchmarks/fetch_real_speech.py        # once: recordings with transcripts (benchmarks/real_speech/)
     python benchmarks/transcribe.py               # writes benchmarks/results/transcribe.json
+    python benchmarks/transcribe.py --long 20     # also 20 minutes of narration: speed and memory over time
 
 Sets, all real recordings with a known text:
 
@@ -57,11 +58,41 @@ def edits(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
+def _rss_mib() -> float:
+    import resource
+
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * resource.getpagesize() / 2**20, 1)
+
+
+def long_case(minutes: int) -> dict:
+    """`minutes` of narration (60 s of Piper speech repeated) transcribed in one call, resident memory sampled."""
+    import tempfile
+
+    from avatarkit.transcribe import transcribe
+    from benchmarks.lipsync import make_narration
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_narration(minutes, Path(tmp))
+        rss: list[tuple[float, float]] = []
+        t0 = time.perf_counter()
+        tr = transcribe(path, progress=lambda done, total: rss.append((done, _rss_mib())))
+        dt = time.perf_counter() - t0
+    return {"minutes": minutes, "words": len(tr.words), "language": tr.language,
+            "compute_per_audio_s": round(dt / (minutes * 60), 3),
+            "rss_mib_after_piece": [m for _, m in rss], "last_word_end_s": tr.words[-1].end if tr.words else None}
+
+
 def main() -> None:
+    import argparse
+
     from avatarkit.audio.io import audio_info
     from avatarkit.speech.whisper import get_whisper
     from avatarkit.transcribe import transcribe
 
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--long", type=int, default=0, help="also transcribe this many minutes of narration")
+    args = ap.parse_args()
     get_whisper()
     sets = {"talking": [(p, KNOWN[p.stem]) for p in sorted(TALKING.glob("*")) if p.stem in KNOWN],
             "real_speech": [(p, p.with_suffix(".txt").read_text().strip())
@@ -89,6 +120,9 @@ def main() -> None:
         results[name] = {"recordings": len(items), "seconds": round(seconds, 1), "wer": round(errs / words, 4),
                          "compute_per_audio_s": round(compute / seconds, 3), "rows": rows}
         print(f"| {name} | {len(items)} | {seconds:.0f} s | {errs / words:.3f} | {compute / seconds:.3f} |")
+    if args.long:
+        results["long"] = long_case(args.long)
+        print(json.dumps(results["long"]))
     out = ROOT / "benchmarks" / "results" / "transcribe.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..audio.features import MelConfig
 from ..errors import AvatarkitError
-from .frontends import FRONTENDS, frontend_dim, make_frontend
+from .frontends import FRONTENDS, frontend_dim, frontend_rate, make_frontend
 
 OUTPUTS = ("jaw", "wide", "round", "press", "dental", "voice", "onset")
 SHIPPED = Path(__file__).resolve().parent / "audio2motion"
@@ -49,7 +49,7 @@ class Audio2MotionConfig:
     @property
     def frame_rate(self) -> float:
         """Output frames per second (the front end's rate)."""
-        return 50.0 if self.features == "whisper" else self.mel.frame_rate
+        return frontend_rate(self.features, self.mel)
 
     @property
     def receptive_field(self) -> int:

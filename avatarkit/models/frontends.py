@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio.features import LogMel, MelConfig, n_frames
+from ..audio.features import LogMel, MelConfig
 
 FRONTENDS = ("logmel", "whisper")
 
@@ -58,9 +58,7 @@ class WhisperFrontend:
 
     @property
     def dim(self) -> int:
-        from ..speech.whisper import STATE_DIM
-
-        return STATE_DIM + self.mel.config.n_mels
+        return frontend_dim("whisper", self.mel.config)
 
     def _pool(self, mel: np.ndarray, count: int) -> np.ndarray:
         need = count * self.pool
@@ -114,10 +112,6 @@ class WhisperFeatureStream:
         self.mels = np.concatenate([self.mels, self.mel.finish()])
         return self._release(final=True)
 
-    @property
-    def encoder_seconds(self) -> float:
-        return self.enc.seconds
-
 
 def make_frontend(kind: str, mel: MelConfig):
     """The front end of `kind` (see the module docstring)."""
@@ -137,6 +131,10 @@ def frontend_dim(kind: str, mel: MelConfig) -> int:
     return mel.n_mels
 
 
-def frame_count(kind: str, mel: MelConfig, num_samples: int) -> int:
-    """Feature frames of `kind` for `num_samples` samples."""
-    return n_frames(num_samples, 320 if kind == "whisper" else mel.hop)
+def frontend_rate(kind: str, mel: MelConfig) -> float:
+    """Feature frames per second of `kind`."""
+    if kind == "whisper":
+        from ..speech.whisper import STATE_RATE
+
+        return float(STATE_RATE)
+    return mel.frame_rate
