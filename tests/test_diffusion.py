@@ -294,6 +294,9 @@ def test_dub_changes_only_the_mouth_region_and_covers_the_new_audio(home, footag
     assert len(got) == r.frames == max(len(src), speech_frames)
     assert r.stretch == r.frames / len(src) and abs(dur - r.frames / 25) < 0.05
     assert r.painted >= 0.9 * r.frames
+    # The new recording's captions, in the language Whisper heard (eSpeak reading "the quick brown fox ...").
+    assert r.language == "en" and r.captions["vtt"] == tmp_path / "dubbed.en.vtt" and r.captions["srt"].exists()
+    assert "quick brown" in r.captions["vtt"].read_text().lower()
     # Outside the (slightly dilated) mouth mask every frame is the source frame, up to the codec;
     # inside it the tiny model's crop replaced the mouth.
     a = open_avatar("talk", home)
@@ -334,6 +337,7 @@ def test_a_dub_that_fails_half_way_leaves_no_file(home, footage, tmp_path, monke
     with pytest.raises(RuntimeError, match="out of memory"):
         dub_module.dub(footage, tmp_path / "o.mp4", audio=wav, home=home)
     assert len(calls) == 3 and list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".o*")) == []
+    assert list(tmp_path.glob("*.vtt")) == [] and list(tmp_path.glob("*.srt")) == []
 
 
 def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
