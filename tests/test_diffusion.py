@@ -202,6 +202,46 @@ def test_intake_finds_usable_neutral_and_loop_frames(home, footage):
     assert [x.name for x in list_avatars(home)] == ["talk"]
 
 
+def test_intake_checks_what_training_needs(home, footage, tmp_path):
+    import avatarkit
+
+    # The short test footage is accepted, with a warning that gives its usable length and what to film.
+    a = open_avatar("talk", home)
+    usable = f"usable footage is {a.track.good.sum() / a.track.fps:.3g} s (below 60)"
+    assert any(w.startswith(usable) and "2-5 minutes" in w for w in a.meta["intake"]["warnings"])
+    # A person who never opens their mouth is refused with the measured figure; nothing is left behind.
+    audio, sr, _ = speech(4)
+    still = tmp_path / "still.mp4"
+    avatarkit.lipsync(SAMPLES / "avatar.png", write_audio(tmp_path / "s.wav", audio, sr), still,
+                      resolution=(320, 240), motion="still", captions=False)
+    consent = tmp_path / "c.txt"
+    consent.write_text("yes")
+    with pytest.raises(FaceError, match=r"mouth movement is 0\.0\d* IOD \(below 0\.015\).*talking naturally"):
+        add_avatar("mute", still, consent, home=tmp_path / "h")
+    assert not (tmp_path / "h" / "mute").exists() and not list((tmp_path / "h").glob(".mute*"))
+
+
+def test_intake_image_figures_fall_with_darkness_and_blur():
+    import cv2
+
+    from avatarkit.face.detect import detect_landmarks
+    from avatarkit.face.intake import face_image_stats, footage_checks
+    from avatarkit.face.rig import load_avatar
+
+    rig = load_avatar(SAMPLES / "avatar.png")
+    pts = detect_landmarks(rig.image)
+    luma, sharp = face_image_stats(rig.image, pts)
+    dark, _ = face_image_stats((rig.image * 0.15).astype(np.uint8), pts)
+    _, blurred = face_image_stats(cv2.GaussianBlur(rig.image, (0, 0), 4), pts)
+    assert dark < 0.2 * luma and blurred < 0.2 * sharp
+    ok = np.full(100, 1.0)
+    levels = {c.name: c.level for c in footage_checks(np.linspace(0, 0.3, 100), 120, ok * luma, ok * sharp, ok * 80)}
+    assert set(levels.values()) == {"ok"}, levels
+    bad = {c.name: c.level for c in footage_checks(np.full(100, 0.1), 30, ok * dark, ok * blurred, ok * 30)}
+    assert bad == {"mouth movement": "refuse", "usable footage": "warn", "face brightness": "refuse",
+                   "sharpness": "warn", "face size": "warn"}, bad
+
+
 def test_avatar_add_refuses_bad_input_and_leaves_nothing(tmp_path, footage):
     consent = tmp_path / "c.txt"
     consent.write_text("yes")

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -46,6 +47,8 @@ def add(
     except AvatarkitError as e:
         _fail(e)
     f, i = a.meta["footage"], a.meta["intake"]
+    for w in i.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     err.print(f"[green]added[/] {a.name} at {a.folder}: {f['frames']} frames at {f['fps']:g} fps, "
               f"{i['usable']} usable, {len(i['loops'])} idle loops; next: `avatarkit avatar train {a.name}`")
 

@@ -186,7 +186,7 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
             "footage": {"file": f"footage{footage.suffix.lower() or '.mp4'}", "source": footage.name,
                         "sha256": sha256_file(footage), "fps": track.fps, "width": track.width,
                         "height": track.height, "frames": track.frames, "audio": has_audio},
-            "intake": {"usable": int(track.good.sum()), "rejected": track.rejected,
+            "intake": {"usable": int(track.good.sum()), "rejected": track.rejected, "warnings": track.warnings,
                        "neutral": track.neutral, "loops": [list(x) for x in track.loops]},
             "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
                         "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import FaceError
 from . import landmarks as lm
 from .crop import POSE_SIZE, face_pose, pose_iod
+from .intake import footage_checks
 
 MIN_IOD_PX = 20
 MAX_JUMP_IOD = 0.25      # stable points moving more than this in one frame: a tracking glitch
@@ -43,6 +44,7 @@ class FootageTrack:
     rejected: dict[str, int] = field(default_factory=dict)
     neutral: list[int] = field(default_factory=list)
     loops: list[tuple[int, int]] = field(default_factory=list)   # [start, end) frame ranges
+    warnings: list[str] = field(default_factory=list)   # intake checks it passed only with a warning
 
     @property
     def frames(self) -> int:
@@ -119,10 +121,13 @@ def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
 
 
 def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
-                 max_frames: int | None = None) -> tuple[np.ndarray, list[str | None]]:
+                 max_frames: int | None = None,
+                 stats: list[tuple[float, float]] | None = None) -> tuple[np.ndarray, list[str | None]]:
     """MediaPipe landmarks (N, 478, 3) pixels of every frame (NaN where no single face) and per frame
-    the reason it is unusable (None if usable; one-frame checks only, not jumps)."""
+    the reason it is unusable (None if usable; one-frame checks only, not jumps). A `stats` list
+    receives each frame's face luma and sharpness (`intake.face_image_stats`; NaN without a face)."""
     from .detect import detect_landmarks, reset_tracking
+    from .intake import face_image_stats
 
     _, w, h, total = video_info(path)
     reset_tracking()
@@ -136,6 +141,8 @@ def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | Non
             pts = None
         reasons.append(_judge(pts, w, h))
         pts_all.append(pts if pts is not None else np.full((478, 3), np.nan, np.float32))
+        if stats is not None:
+            stats.append(face_image_stats(rgb, pts) if pts is not None else (np.nan, np.nan))
         if progress and i % 25 == 0:
             progress(i, total)
     L = np.stack(pts_all).astype(np.float32) if pts_all else np.zeros((0, 478, 3), np.float32)
@@ -146,10 +153,13 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
                     max_frames: int | None = None) -> FootageTrack:
     """Run intake on a video file; `progress(done, total)` is called every 25 frames.
 
-    Raises `FaceError` when the video cannot be read or fewer than 2 seconds
-    of it are usable.
+    Raises `FaceError` when the video cannot be read, fewer than 2 seconds
+    of it are usable, or the usable frames fail a check of `face.intake`
+    (a mouth that barely moves, a face too dark); checks passed only with a
+    warning are listed in the track's `warnings`.
     """
-    L, reasons = track_frames(path, progress=progress, max_frames=max_frames)
+    stats: list[tuple[float, float]] = []
+    L, reasons = track_frames(path, progress=progress, max_frames=max_frames, stats=stats)
     n = len(reasons)
     if n == 0:
         raise FaceError(f"{path}: no frames could be decoded")
@@ -172,6 +182,12 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
         raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}); "
                         f"use footage of one person facing the camera")
     track = FootageTrack(fps, w, h, L, good, rejected)
+    checks = footage_checks(np.array([mouth_gap(p) for p in L[good]]), good.sum() / fps,
+                            np.array([s[0] for s in stats])[good], np.array([s[1] for s in stats])[good], iod[good])
+    refused = [c.message() for c in checks if c.level == "refuse"]
+    if refused:
+        raise FaceError(f"{path}: not enough for a footage avatar: " + "; ".join(refused))
+    track.warnings = [c.message() for c in checks if c.level == "warn"]
     track.neutral = neutral_frames(track)
     track.loops = idle_loops(track)
     if progress:
