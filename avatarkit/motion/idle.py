@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 BLINK_PERIOD_S = 3.6          # about 17 blinks a minute, a calm speaker's rate
-BLINK_SHAPE_S = np.array([0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.3, 0.36])
-BLINK_SHAPE = np.array([0.0, 0.6, 1.0, 0.85, 0.55, 0.3, 0.15, 0.05, 0.0])
+# A blink closes in about 80 ms, stays shut for 50 ms (so at least one frame at 25 fps shows the eye
+# closed whatever the blink's phase) and opens more slowly.
+BLINK_SHAPE_S = np.array([0.0, 0.04, 0.08, 0.13, 0.17, 0.21, 0.25, 0.3, 0.36])
+BLINK_SHAPE = np.array([0.0, 0.55, 1.0, 1.0, 0.7, 0.42, 0.2, 0.06, 0.0])
 
 
 def _hash01(seed: int, k: np.ndarray, salt: int) -> np.ndarray:

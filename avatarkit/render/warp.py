@@ -7,7 +7,8 @@ the crop as a dense displacement field by barycentric interpolation, on a
 half-resolution grid. Per frame the renderer only sums those fields with the
 frame's channel weights, inverts the forward field by fixed-point iteration
 (x - F(x - F(x))), upsamples it and remaps the crop and its matte with
-OpenCV, then paints the mouth interior. Pixels outside the crop box never
+OpenCV, then paints the mouth interior and, in a blink, the lid skin that
+covers the eye (`eyes.py`). Pixels outside the crop box never
 change, and the outer anchor ring pins the neck and background, so there is
 no seam; the field is a smooth function of smooth channels, so there is no
 flicker.
@@ -27,6 +28,7 @@ from ..face.deform import FaceDeformer
 from ..face.rig import FaceRig
 from ..motion.track import CHANNELS, MotionTrack
 from .base import AvatarFrame, register_renderer
+from .eyes import lid_tones, paint_lids
 from .mouth import paint_mouth, teeth_from_photo
 
 RIGID = ("yaw", "pitch", "roll")
@@ -127,6 +129,7 @@ class BoundWarp:
         self._ix, self._iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32),
                                          np.arange(y0, y1, dtype=np.float32))
         self.teeth = teeth_from_photo(rig.image, rig.landmarks, rig.rest_gap)
+        self.lid_tones = lid_tones(rig.image, rig.landmarks, rig.iod)
         self.static_rgb = rig.image[y0:y1, x0:x1]
         self.static_matte = rig.matte[y0:y1, x0:x1]
 
@@ -160,6 +163,9 @@ class BoundWarp:
         matte = cv2.remap(self.rig.matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         target = self.deformer.targets(values)
         paint_mouth(rgb, (x0, y0), target, self.rig.iod, self.teeth)
+        if values.get("blink", 0.0) > 0.02:
+            opened = self.deformer.targets({**values, "blink": 0.0})
+            paint_lids(rgb, (x0, y0), opened, target, self.rig.iod, self.lid_tones)
         return AvatarFrame(self.box, rgb, matte, target)
 
     def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
