@@ -242,6 +242,16 @@ def test_intake_image_figures_fall_with_darkness_and_blur():
                    "sharpness": "warn", "face size": "warn"}, bad
 
 
+def test_eval_render_scores_a_footage_avatar_on_its_own_video(home, footage):
+    from avatarkit.eval.render import evaluate_render
+
+    rep = evaluate_render([footage], ["warp", "talk"], max_seconds=2, home=home)
+    s = rep.videos[0].scores
+    assert set(s) == {"warp", "talk"} and s["talk"].frames >= 45
+    # The avatar repaints only the mouth of the real frames: everything outside the face is as filmed.
+    assert s["talk"].outside < 0.005 and np.isfinite(s["talk"].psnr) and np.isfinite(s["talk"].flicker)
+
+
 def test_avatar_add_refuses_bad_input_and_leaves_nothing(tmp_path, footage):
     consent = tmp_path / "c.txt"
     consent.write_text("yes")

@@ -1,4 +1,4 @@
-"""`avatarkit eval`: evaluation commands, a thin shell over `avatarkit.eval`.
+"""`avatarkit eval lipsync` and `avatarkit eval render`: evaluation commands, a thin shell over `avatarkit.eval`.
 
 The evaluation code (and its heavier imports) loads only when an eval
 command runs; `cli.main` mounts `eval_app` under the name `eval`.
@@ -65,14 +65,51 @@ def lipsync(
 
             report = evaluate(videos, names, model_path=model, max_seconds=max_seconds, progress=progress,
                               voice=voice)
-        if json is not None:
-            try:
-                json.write_text(jsonlib.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-            except OSError as e:
-                raise AvatarkitError(f"{json}: cannot write the JSON report ({e.strerror or e})") from None
+        _write_json(json, report)
     except AvatarkitError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(code=2) from None
     stdout.print(report.rich_table())
-    if json is not None:
-        err.print(f"[green]wrote[/] {json}")
+
+
+def _write_json(path: Optional[Path], report) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(jsonlib.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise AvatarkitError(f"{path}: cannot write the JSON report ({e.strerror or e})") from None
+    err.print(f"[green]wrote[/] {path}")
+
+
+@eval_app.command()
+def render(
+    videos: list[Path] = typer.Argument(..., help="Real videos of a face talking (MP4, MOV, MKV, ...)."),
+    renderer: list[str] = typer.Option(["warp"], help="Renderer to score: warp, or a trained footage avatar's name "
+                                                      "(for videos of that person); repeat for several."),
+    max_seconds: float = typer.Option(10.0, help="Score only the first this many seconds of each video."),
+    json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
+    sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet (PNG): real lower face | each renderer."),
+    home: Optional[Path] = typer.Option(None, help="Folder holding avatars (default: $AVATARKIT_HOME or ~/.avatarkit)."),
+):
+    """Re-render each VIDEO driven by its own measured landmarks and compare with the real frames.
+
+    Mouth-region PSNR and SSIM, mouth-opening r, LMD, offset, jitter,
+    flicker (ratio to the real video's) and the share of pixels outside the
+    face that changed. The warp renderer animates each video's first frame.
+    """
+    from ..eval.render import evaluate_render
+
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
+                      transient=True) as bar:
+            task = bar.add_task("loading", total=None)
+            report = evaluate_render(videos, renderer, max_seconds, home=home, sheet=sheet, progress=lambda ev: bar.update(
+                task, description=f"{escape(ev.video.name)}: {ev.stage}", completed=ev.done, total=ev.total))
+        _write_json(json, report)
+    except AvatarkitError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(code=2) from None
+    typer.echo(report.table())
+    if sheet is not None:
+        err.print(f"[green]wrote[/] {sheet}")

@@ -1,0 +1,321 @@
+"""How close does a renderer come to a filmed face, driven by that face's own motion?
+
+`evaluate_render(videos, renderers)` measures each real video with
+MediaPipe, drives each renderer with the motion measured on it and scores
+the rendered frames against the real ones:
+
+* `warp`: the video's first frame is the photo; each frame's channels are
+  read off its landmarks (`drive_warp`: mouth opening and width inverted
+  through the renderer's own `FaceDeformer`, eye closure as `blink`), so
+  the warp renderer reenacts the face; the head stays where the first frame
+  has it, and crops are compared in each image's own head pose;
+* an avatar name: the footage avatar's mouth model repaints each real
+  frame's mouth to that frame's own lip and jaw landmarks (the video should
+  show that person).
+
+Figures per renderer (frame-weighted over videos in `RenderReport.overall`):
+PSNR and SSIM of the mouth region (the `face.crop` lower-face crop of each
+image at 128 px, inside its mouth mask), mouth-opening r, LMD, offset and
+lip jitter from the lip-sync harness (`eval.lipsync.score`), flicker (mean
+change of mouth pixels from frame to frame, as a ratio to the real
+video's), and `outside`: the share of pixels outside the rendered face
+(its oval, grown by a quarter) that differ from the renderer's input frame
+by more than 3 levels. Frames are scaled to at most 512 px high first. The
+rendered frames are AI-generated and only their figures leave the harness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import FaceError
+from ..face import landmarks as lm
+from . import metrics as M
+from .lipsync import MAX_HEIGHT, EvalError, EvalProgress, _forget_tracked_face, _json_num, real_jitter, score
+
+CROP = 128              # pixels of the lower-face crop the mouth is compared in
+FACE_GROW = 1.25        # the face oval grown by this factor bounds the "outside" region
+
+
+@dataclass
+class RenderScore:
+    """One renderer on one video (or overall); see the module docstring for each figure."""
+
+    renderer: str
+    frames: int = 0
+    psnr: float = math.nan
+    ssim: float = math.nan
+    pearson: float = math.nan
+    lmd: float = math.nan
+    offset: float = math.nan
+    jitter: float = math.nan
+    flicker: float = math.nan
+    outside: float = math.nan
+    face_found: float = math.nan
+
+    def to_dict(self) -> dict:
+        return {k: _json_num(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class VideoRender:
+    path: Path
+    fps: float
+    frames: int
+    real_jitter: float
+    scores: dict[str, RenderScore] = field(default_factory=dict)
+
+
+@dataclass
+class RenderReport:
+    videos: list[VideoRender]
+
+    def overall(self) -> dict[str, RenderScore]:
+        """Per renderer, each figure averaged over videos weighted by their frames."""
+        out = {}
+        for name in dict.fromkeys(r for v in self.videos for r in v.scores):
+            ss = [v.scores[name] for v in self.videos if name in v.scores]
+            agg = RenderScore(name, frames=sum(s.frames for s in ss))
+            for k in ("psnr", "ssim", "pearson", "lmd", "offset", "jitter", "flicker", "outside", "face_found"):
+                vals = np.array([getattr(s, k) for s in ss], np.float64)
+                w = np.array([s.frames for s in ss], np.float64)
+                ok = np.isfinite(vals) & (w > 0)
+                setattr(agg, k, float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else math.nan)
+            out[name] = agg
+        return out
+
+    def to_dict(self) -> dict:
+        return {"note": "measured on AI-generated re-renderings of each video",
+                "videos": [{"path": str(v.path), "fps": v.fps, "frames": v.frames, "real_jitter": _json_num(v.real_jitter),
+                            "scores": {k: s.to_dict() for k, s in v.scores.items()}} for v in self.videos],
+                "overall": {k: s.to_dict() for k, s in self.overall().items()}}
+
+    def table(self) -> str:
+        """Plain-text table: per video and overall."""
+        head = f"{'video':28} {'renderer':10} {'frames':>6} {'PSNR':>6} {'SSIM':>6} {'r':>6} {'LMD':>7} " \
+               f"{'offset':>6} {'jitter':>7} {'flicker':>7} {'outside':>7}"
+        rows = [head]
+
+        def row(name: str, s: RenderScore) -> str:
+            f = lambda x, d=3: f"{x:.{d}f}" if math.isfinite(x) else "–"
+            return (f"{name[:28]:28} {s.renderer[:10]:10} {s.frames:6d} {f(s.psnr, 2):>6} {f(s.ssim):>6} "
+                    f"{f(s.pearson):>6} {f(s.lmd, 4):>7} {f(s.offset, 0):>6} {f(s.jitter, 4):>7} "
+                    f"{f(s.flicker, 2):>7} {f(s.outside, 4):>7}")
+        for v in self.videos:
+            rows.append(f"{v.path.name[:28]:28} {'real':10} {v.frames:6d} {'':>6} {'':>6} {'':>6} {'':>7} {'':>6} "
+                        f"{v.real_jitter:7.4f} {1.0:7.2f}")
+            rows += [row("", s) for s in v.scores.values()]
+        rows += [row("overall", s) for s in self.overall().values()]
+        return "\n".join(rows) + "\nRendered rows are measured on AI-generated re-renderings of each video.\n"
+
+
+# -- reading ---------------------------------------------------------------------------
+
+def _frames(path: Path, max_seconds: float) -> tuple[float, list[np.ndarray]]:
+    from ..face.footage import video_frames, video_info
+
+    fps, w, h, _ = video_info(path)
+    s = min(1.0, MAX_HEIGHT / h)
+    size = (max(2, round(w * s)), max(2, round(h * s)))
+    out = []
+    for rgb in video_frames(path):
+        if len(out) >= max(1, int(max_seconds * fps)):
+            break
+        out.append(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if s < 1 else rgb)
+    if not out:
+        raise EvalError(f"{path}: the video holds no frames")
+    return fps, out
+
+
+def _landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
+    from ..face.detect import try_detect_landmarks
+
+    _forget_tracked_face()
+    out = np.full((len(frames), 478, 2), np.nan)
+    for i, f in enumerate(frames):
+        p = try_detect_landmarks(np.ascontiguousarray(f))
+        if p is not None:
+            out[i] = p[:, :2]
+    return out
+
+
+def _eye_open(L: np.ndarray) -> np.ndarray:
+    return (np.linalg.norm(L[..., 159, :] - L[..., 145, :], axis=-1)
+            + np.linalg.norm(L[..., 386, :] - L[..., 374, :], axis=-1)) / M.iod(L)
+
+
+# -- driving the warp renderer from real landmarks -------------------------------------------
+
+def drive_warp(deformer, real: np.ndarray) -> list[dict[str, float]]:
+    """Channel values per frame that make `deformer`'s face (the first frame's) match `real` (N, 478, 2).
+
+    Mouth opening and width (fractions of IOD, as the harness measures them)
+    are inverted through tables of the deformer's own targets; eye closure
+    relative to the first frame becomes `blink`. Frames without a face keep
+    the previous frame's values.
+    """
+    jaws = np.linspace(0.0, 1.2, 61)
+    wides = np.linspace(-1.0, 1.0, 41)
+    open_tab = M.mouth_opening(np.stack([deformer.targets({"jaw": j}) for j in jaws]))
+    width = lambda L: np.linalg.norm(L[..., 61, :] - L[..., 291, :], axis=-1) / M.iod(L)
+    width_tab = width(np.stack([deformer.targets({"jaw": float(deformer.o_rest), "wide": x}) for x in wides]))
+    o_order, w_order = np.argsort(open_tab), np.argsort(width_tab)
+    first = real[np.flatnonzero(M.valid_frames(real))[0]]
+    eye0 = float(_eye_open(first))
+    out: list[dict[str, float]] = []
+    last = {"jaw": float(deformer.o_rest)}
+    for L in real:
+        if not np.isfinite(L).all():
+            out.append(dict(last))
+            continue
+        last = {"jaw": float(np.interp(M.mouth_opening(L[None])[0], open_tab[o_order], jaws[o_order])),
+                "wide": float(np.interp(width(L[None])[0], width_tab[w_order], wides[w_order])),
+                "blink": float(np.clip(1 - _eye_open(L) / max(eye0, 1e-6), 0, 1))}
+        out.append(dict(last))
+    return out
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+def _crops(frames: Sequence[np.ndarray], L: np.ndarray) -> list[np.ndarray | None]:
+    from ..face.crop import crop_matrix, cut, face_pose
+
+    return [cut(f, crop_matrix(face_pose(p), CROP), CROP) if np.isfinite(p).all() else None for f, p in zip(frames, L)]
+
+
+def _outside_mask(L: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    oval = L[list(lm.FACE_OVAL)]
+    c = oval.mean(0)
+    grown = c + (oval - c) * FACE_GROW
+    mask = np.ones(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(grown).astype(np.int32)], 0)
+    return mask.astype(bool)
+
+
+def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: np.ndarray) -> RenderScore:
+    from skimage.metrics import structural_similarity
+
+    from ..face.crop import mouth_mask
+
+    hard = mouth_mask(CROP)[0] > 0
+    s = score(real, gen_L, name)
+    gen_crops = _crops(gen_frames, gen_L)
+    ps, ss, flick, flick_real = [], [], [], []
+    for i, (r, g) in enumerate(zip(real_crops, gen_crops)):
+        if r is None or g is None:
+            continue
+        err = ((r.astype(np.float64) - g) ** 2)[hard].mean()
+        ps.append(10 * np.log10(255.0 ** 2 / max(err, 1e-10)))
+        _, smap = structural_similarity(r, g, channel_axis=2, data_range=255, full=True)
+        ss.append(smap.mean(2)[hard].mean())
+        if i and real_crops[i - 1] is not None and gen_crops[i - 1] is not None:
+            flick.append(np.abs(g.astype(np.float64) - gen_crops[i - 1])[hard].mean())
+            flick_real.append(np.abs(r.astype(np.float64) - real_crops[i - 1])[hard].mean())
+    outside = [np.mean(np.abs(g.astype(np.int16) - x).max(2)[_outside_mask(p, g.shape[:2])] > 3)
+               for g, x, p in zip(gen_frames, inputs, gen_L) if np.isfinite(p).all()]
+    nan = float("nan")
+    return RenderScore(name, s.frames, float(np.mean(ps)) if ps else nan, float(np.mean(ss)) if ss else nan,
+                       s.pearson, s.lmd, s.offset, s.jitter,
+                       float(np.mean(flick) / max(np.mean(flick_real), 1e-9)) if flick else nan,
+                       float(np.mean(outside)) if outside else nan, s.face_found)
+
+
+def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("warp",), max_seconds: float = 10.0,
+                    progress: Callable[[EvalProgress], None] | None = None, home: str | Path | None = None,
+                    sheet: str | Path | None = None) -> RenderReport:
+    """Score each renderer on each video (its first `max_seconds`); see the module docstring.
+
+    A renderer is `warp` or the name of a trained footage avatar (found in
+    `home`). `sheet` writes a contact sheet (PNG): for up to four frames of
+    the first video with the mouth open widest, the real lower face beside
+    each renderer's, at 256 px each.
+    """
+    from ..face.rig import rig_from_image
+    from ..render.base import make_renderer
+
+    painters = {}
+    for r in renderers:
+        if r == "neural":
+            raise EvalError("renderer 'neural': a general neural face renderer is not part of avatarkit yet; "
+                            "use warp, or the name of a trained footage avatar")
+        if r != "warp":
+            from ..face.avatar import open_avatar
+            from ..render.diffusion import MouthPainter, load_personal
+
+            _, model, _, reference = load_personal(str(open_avatar(r, home).folder))
+            painters[r] = MouthPainter(model, reference)
+    report = RenderReport([])
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise EvalError(f"{path}: no such video file")
+        fps, frames = _frames(path, max_seconds)
+        n = len(frames)
+        if progress:
+            progress(EvalProgress(path, "real", 0, n))
+        real = _landmarks(frames)
+        if not M.valid_frames(real)[0]:
+            raise EvalError(f"{path}: no usable face in the first frame")
+        real_crops = _crops(frames, real)
+        video = VideoRender(path, fps, n, real_jitter(real))
+        shown: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
+        for name in renderers:
+            if name == "warp":
+                try:
+                    rig = rig_from_image(frames[0], source="first frame")
+                except FaceError as e:
+                    raise EvalError(f"{path}: no usable face in the first frame ({e})") from None
+                bound = make_renderer("warp").bind(rig)
+                gen = []
+                for values in drive_warp(bound.deformer, real):
+                    f = bound.render_frame(values)
+                    canvas = rig.image.copy()
+                    x0, y0, x1, y1 = f.box
+                    canvas[y0:y1, x0:x1] = f.rgb
+                    gen.append(canvas)
+                inputs = [rig.image] * n
+            else:
+                from ..face.crop import face_pose
+
+                gen = [f.copy() for f in frames]
+                ok = [i for i in range(n) if np.isfinite(real[i]).all()]
+                for k in range(0, len(ok), 8):
+                    part = ok[k:k + 8]
+                    painters[name].paint([gen[i] for i in part], [face_pose(real[i]) for i in part],
+                                         [real[i] for i in part])
+                inputs = frames
+            if progress:
+                progress(EvalProgress(path, name, n, n))
+            gen_L = _landmarks(gen)
+            video.scores[name] = _score(name, real, real_crops, gen, inputs, gen_L)
+            shown[name] = (gen, gen_L)
+        report.videos.append(video)
+        if sheet is not None and len(report.videos) == 1:
+            _contact_sheet(Path(sheet), frames, real, shown)
+    return report
+
+
+def _contact_sheet(path: Path, frames, real: np.ndarray, shown: dict[str, tuple[list[np.ndarray], np.ndarray]]) -> None:
+    """Up to four frames with the mouth open widest: the real lower face | each renderer's, each in its own pose."""
+    from ..face.crop import crop_matrix, cut, face_pose
+
+    opening = M.mouth_opening(real)
+    ok = M.valid_frames(real) & np.all([M.valid_frames(L) for _, L in shown.values()], 0)
+    order = [int(i) for i in np.argsort(np.where(ok, opening, -1))[::-1] if ok[i]]
+    picks = sorted(order[:: max(1, len(order) // 8)][:4])
+    rows = []
+    for i in picks:
+        row = [cut(frames[i], crop_matrix(face_pose(real[i]), 256), 256)]
+        row += [cut(gen[i], crop_matrix(face_pose(L[i]), 256), 256) for gen, L in shown.values()]
+        rows.append(np.concatenate(row, 1))
+    if not rows:
+        return
+    img = np.concatenate(rows, 0)
+    cv2.putText(img, "AI-generated: real | " + " | ".join(shown), (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
