@@ -52,6 +52,7 @@ def test_lipsync_writes_a_video_covering_the_recording(synced, narration):
     assert result.captions["vtt"].name == f"talk.{lang}.vtt" and result.captions["srt"].name == f"talk.{lang}.srt"
     vtt = result.captions["vtt"].read_text()
     assert vtt.startswith("WEBVTT") and "AI-generated" in vtt
+    assert "[AI-generated video]" in result.captions["srt"].read_text() or not result.language
     if result.language:
         assert f"Language: {lang}" in vtt and "-->" in vtt
 

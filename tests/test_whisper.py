@@ -83,7 +83,7 @@ def test_transcript_of_a_synthetic_voice_and_its_captions(spoken, tmp_path):
     vtt = write_transcript(t, tmp_path / "c.vtt", title="manual").read_text()
     assert vtt.startswith("WEBVTT\nLanguage: en\n") and "AI-generated" in vtt and "safety manual" in vtt
     srt = write_transcript(t, tmp_path / "c.srt").read_text()
-    assert srt.startswith("1\n00:00:0") and "-->" in srt
+    assert srt.startswith("1\n00:00:00,000 --> ") and "[AI-generated captions]" in srt.split("\n\n")[0]
     back = W.Transcript.from_dict(json.loads(write_transcript(t, tmp_path / "c.json").read_text()))
     assert back.text == t.text and back.language == "en"
     cues = transcript_cues(t, 1000)

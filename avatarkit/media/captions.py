@@ -84,9 +84,9 @@ def _clean(cues: list[Cue]) -> list[Cue]:
     return [c for c in out if c.end > c.start]
 
 
-def to_vtt(cues: list[Cue], sample_rate: int, title: str = "", language: str | None = None) -> str:
-    """WebVTT text with an AI-generated note; `language` (a BCP 47 tag) goes into a `Language:` header line."""
-    lines = ["WEBVTT", *([f"Language: {language}"] if language else []), "", f"NOTE {AI_CUE} {title}".rstrip(), ""]
+def to_vtt(cues: list[Cue], sample_rate: int, title: str = "", language: str | None = None, note: str = AI_CUE) -> str:
+    """WebVTT text with an AI-generated `note`; `language` (a BCP 47 tag) goes into a `Language:` header line."""
+    lines = ["WEBVTT", *([f"Language: {language}"] if language else []), "", f"NOTE {note} {title}".rstrip(), ""]
     for c in _clean(cues):
         lines += [f"{_ts(c.start, sample_rate, '.')} --> {_ts(c.end, sample_rate, '.')}", c.text, ""]
     return "\n".join(lines)
