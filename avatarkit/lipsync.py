@@ -35,10 +35,12 @@ STAGES = ("audio", "transcribe", "motion", "render", "compose", "encode")
 
 @dataclass(frozen=True)
 class LipsyncProgress:
-    """Seconds of video written so far, of `total_s` (0 if the container does not say)."""
+    """Seconds of the recording done so far in `stage` ("transcribe", then "render"), of `total_s`
+    (0 if the container does not say)."""
 
     done_s: float
     total_s: float
+    stage: str = "render"
 
 
 @dataclass
@@ -98,7 +100,8 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         from .transcribe import transcribe
 
         t0 = time.perf_counter()
-        transcript = transcribe(audio, language=language)
+        transcript = transcribe(audio, language=language, progress=(
+            lambda done, total: progress(LipsyncProgress(done, total, "transcribe"))) if progress else None)
         timings["transcribe"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     comp = SceneCompositor(rig, bg, layout, width, height, title=title)

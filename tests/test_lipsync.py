@@ -44,7 +44,10 @@ def test_lipsync_writes_a_video_covering_the_recording(synced, narration):
     assert len(frames) == result.frames == -(-x.size * 25 // 44100)
     assert abs(audio.size / info["sample_rate"] - len(frames) / 25) < 0.05
     assert "AI-generated" in info["metadata"].get("comment", "")
-    assert events and events[-1].done_s == pytest.approx(result.duration)
+    assert events and events[-1].done_s == pytest.approx(result.duration) and events[-1].stage == "render"
+    # Long work shows progress: the transcription for the captions first, then the render.
+    stages = [e.stage for e in events]
+    assert stages[0] == "transcribe" and stages.index("render") > 0 and "transcribe" not in stages[stages.index("render"):]
     assert not list(result.video.parent.glob(".*partial*"))
     # Captions of what Whisper heard, named and tagged with the language it heard.
     lang = result.language or "und"

@@ -304,10 +304,8 @@ def lipsync(
             task = bar.add_task(f"lip sync {audio.name}", total=None)
 
             def progress(ev: LipsyncProgress):
-                bar.update(task, description=f"lip sync {audio.name}", completed=ev.done_s, total=ev.total_s or None)
-
-            if captions:
-                bar.update(task, description=f"transcribe {audio.name}")
+                what = "lip sync" if ev.stage == "render" else ev.stage
+                bar.update(task, description=f"{what} {audio.name}", completed=ev.done_s, total=ev.total_s or None)
             result = lipsync_api(avatar, audio, out, motion=motion, model_path=model, fps=fps,
                                  resolution=(w, h), background=bg, layout=layout, loudness=target,
                                  captions=captions, language=language, progress=progress)
