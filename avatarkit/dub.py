@@ -171,7 +171,9 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         from .transcribe import transcribe
 
         t0 = time.perf_counter()
-        transcript = transcribe(audio, language=language)
+        heard = report("transcribe")    # seconds of the recording heard so far
+        transcript = transcribe(audio, language=language,
+                                progress=(lambda d, n: heard(int(d), int(n))) if heard else None)
         timings["transcribe"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     points, good = video_landmarks(video, av_, digest, report("landmarks"))
