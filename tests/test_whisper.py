@@ -115,6 +115,12 @@ def test_bad_media_get_a_clear_error(tmp_path):
         transcribe(silent)
 
 
+def test_an_unknown_language_is_named(spoken):
+    with pytest.raises(W.WhisperError, match="language 'xx'"):
+        transcribe(spoken[0], language="xx")
+    assert W.whisper_language("en-us") == "en" and W.whisper_language("cmn") is None
+
+
 def test_cli_transcribes_a_video_and_refuses_bad_names(spoken, tmp_path):
     path, x, utt = spoken
     video = write_video_with_audio(tmp_path / "talk.mp4", x, utt.sample_rate)

@@ -179,7 +179,9 @@ class Whisper:
         self.context = CONTEXT_S * SAMPLE_RATE
         self._mel = FeatureExtractor(feature_size=self.model.feature_extractor.mel_filters.shape[0],
                                      chunk_length=WINDOW_S)
-        self._lock = threading.Lock()   # CTranslate2 models are not re-entrant across our threads
+        # The pipeline's speech thread and its drawing thread share this one model: calls take turns,
+        # each with all the model's threads, rather than splitting two cores four ways.
+        self._lock = threading.Lock()
 
     # -- encoder features --------------------------------------------------------
     def encode_window(self, audio: np.ndarray) -> np.ndarray:
