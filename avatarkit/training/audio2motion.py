@@ -138,8 +138,13 @@ def _datasets(args, cfg):
     if args.footage:
         clips = [R.measure(p) for p in R.clips_in(args.footage)]
         ranges = R.speaker_ranges(clips)
-        train_clips = [c for c in clips if c.split == "train"]
-        dev_clips = [c for c in clips if c.split == "dev"]
+        held = set(args.hold_out or ())
+        unknown = held - {c.speaker for c in clips}
+        if unknown:
+            raise SystemExit(f"--hold-out: no clips of {', '.join(sorted(unknown))} in {args.footage}")
+        # Cross-validation: a held-out training speaker joins the dev speakers for this run.
+        train_clips = [c for c in clips if c.split == "train" and c.speaker not in held]
+        dev_clips = [c for c in clips if c.split == "dev" or c.speaker in held]
         print(f"real footage: {len(train_clips)} training clips ({sum(c.audio.size for c in train_clips) / 16000:.1f} s, "
               f"{len({c.speaker for c in train_clips})} speakers), {len(dev_clips)} dev clips", flush=True)
         parts.append((W.real(train_clips, ranges, frontend, args.real_copies, args.seed), args.real_share))
@@ -266,6 +271,8 @@ def main(argv=None) -> None:
                                                               "training.real.SPLITS ('' = synthetic only)")
     p.add_argument("--real-share", type=float, default=0.3, help="share of training crops from real footage")
     p.add_argument("--real-copies", type=int, default=12, help="copies of each real clip: clean + degraded")
+    p.add_argument("--hold-out", action="append", metavar="SPEAKER",
+                   help="leave this training speaker out (it is validated on instead); repeatable, for cross-validation")
     p.add_argument("--cache", default="build/a2m-data", help="folder to keep made datasets in (Whisper front end)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
