@@ -183,6 +183,7 @@ def test_report_overall_is_frame_weighted_and_serialisable():
         return VideoReport(Path(name), 25.0, frames, 1.0, 0.01, {
             "loudness": MethodScore("loudness", frames, 1.0, pearson, 0.05, 0.0, pearson, 0.02),
             "phoneme": MethodScore("phoneme", unavailable="no transcript"),
+            "still": MethodScore("still", frames, 1.0, 0.1, 0.06, 0.0, 0.1, 0.001),
         })
 
     rep = Report([video("a.mp4", 100, 0.2), video("b.mp4", 300, 0.6)])
@@ -192,8 +193,11 @@ def test_report_overall_is_frame_weighted_and_serialisable():
     assert overall["phoneme"].unavailable == "no transcript"
     d = json.loads(json.dumps(rep.to_dict()))        # NaN becomes null, paths strings
     assert d["videos"][0]["methods"]["phoneme"]["pearson"] is None
-    text = rep.table()
+    text = rep.table(width=160)
     assert "AI-generated" in text and "phoneme unavailable on a.mp4, b.mp4" in text
+    # Each row says how far it is above the still mouth on the same frames: overall 0.5 - 0.1.
+    overall_row = next(line for line in text.splitlines() if "loudness" in line and "400" in line)
+    assert "+0.400" in overall_row
 
 
 def test_overall_offset_is_the_peak_of_the_pooled_cross_correlation():

@@ -42,6 +42,7 @@ SAMPLE_RATE = 16_000    # Hz; the audio models' own rate
 METHODS = ("learned", "words", "phoneme", "loudness", "still", "shuffled")
 DEFAULT_METHODS = ("learned", "phoneme", "loudness", "still")
 LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: Pearson r of mouth opening; "
+          "− still: corr minus the still mouth's corr; "
           "LMD: lip landmark distance after alignment, fraction of IOD; offset: lag in frames, + = generated "
           "late; jitter: lip 2nd difference, fraction of IOD")
 AI_NOTE = ("Generated rows are measured on AI-generated re-animations of each video's first frame, "
@@ -168,27 +169,31 @@ class Report:
 
         missing: dict[tuple[str, str], list[str]] = {}
 
-        def cells(s: MethodScore, where: str) -> list[str]:
+        def cells(s: MethodScore, where: str, still: MethodScore | None) -> list[str]:
             if s.unavailable is not None:
                 missing.setdefault((s.method, s.unavailable), []).append(where)
-                return [s.method, "n/a", "", "", "", "", ""]
+                return [s.method, "n/a", "", "", "", "", "", ""]
             off = f"{s.offset:+.1f}" if math.isfinite(s.offset) else "–"
-            return [s.method, str(s.frames), _pct(s.face_found), _f(s.pearson), _f(s.lmd), off, _f(s.jitter, 4)]
+            # How far above a mouth that never moves: the `still` control on the same frames.
+            gain = f"{s.pearson - still.pearson:+.3f}" if still is not None and s is not still \
+                and still.unavailable is None and math.isfinite(s.pearson - still.pearson) else ""
+            return [s.method, str(s.frames), _pct(s.face_found), _f(s.pearson), gain, _f(s.lmd), off, _f(s.jitter, 4)]
 
         t = Table(title="Lip-sync evaluation")
-        for col in ("video", "method", "frames", "face", "corr ↑", "LMD ↓", "offset", "jitter"):
+        for col in ("video", "method", "frames", "face", "corr ↑", "− still", "LMD ↓", "offset", "jitter"):
             t.add_column(col, justify="left" if col in ("video", "method") else "right")
         for v in self.videos:
-            t.add_row(v.path.name, "real", str(v.frames), _pct(v.face_found), "", "", "", _f(v.real_jitter, 4))
+            t.add_row(v.path.name, "real", str(v.frames), _pct(v.face_found), "", "", "", "", _f(v.real_jitter, 4))
             for s in v.methods.values():
-                t.add_row("", *cells(s, v.path.name))
+                t.add_row("", *cells(s, v.path.name, v.methods.get("still")))
             t.add_section()
         if len(self.videos) > 1:
-            t.add_row("overall", "real", str(sum(v.frames for v in self.videos)), "", "", "", "",
+            t.add_row("overall", "real", str(sum(v.frames for v in self.videos)), "", "", "", "", "",
                       _f(self.real_jitter(), 4))
-            for s in self.overall().values():
+            overall = self.overall()
+            for s in overall.values():
                 if s.unavailable is None:
-                    t.add_row("", *cells(s, "all videos"))
+                    t.add_row("", *cells(s, "all videos", overall.get("still")))
         notes = [f"{m} unavailable on {', '.join(w)}: {why}" for (m, why), w in missing.items()]
         t.caption = "\n".join([*notes, LEGEND, AI_NOTE])
         t.caption_justify = "left"
