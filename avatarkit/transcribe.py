@@ -53,8 +53,7 @@ def transcript_cues(transcript: Transcript, sample_rate: int = 48_000, offset: i
     """Caption cues for a transcript, times in samples at `sample_rate` plus `offset` samples."""
     runs: list[list[Word]] = []
     prev_end, prev_text = None, ""
-    for i, w in enumerate(transcript.words):
-        word = Word(w.text, round(w.start * sample_rate), max(round(w.end * sample_rate), round(w.start * sample_rate) + 1), i)
+    for w, word in zip(transcript.words, transcript.timed_words(sample_rate)):
         pause = prev_end is not None and (w.start - prev_end) > PAUSE_S
         sentence = prev_text.endswith((".", "?", "!", "。", "？", "！")) and len(runs[-1]) >= 3 if runs else False
         if not runs or pause or sentence:

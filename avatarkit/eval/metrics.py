@@ -61,6 +61,12 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     return gap / np.maximum(iod(L), 1e-9)
 
 
+def mouth_width(landmarks: np.ndarray) -> np.ndarray:
+    """Mouth-corner distance per frame (landmarks 61 and 291), as a fraction of that frame's IOD."""
+    L = _xy(landmarks)
+    return np.linalg.norm(L[..., 61, :] - L[..., 291, :], axis=-1) / np.maximum(iod(L), 1e-9)
+
+
 @dataclass(frozen=True)
 class Similarity:
     """x -> scale * R @ x + shift: a rotation, uniform scale and translation in 2-D."""

@@ -163,8 +163,7 @@ def drive_warp(deformer, real: np.ndarray) -> list[dict[str, float]]:
     jaws = np.linspace(0.0, 1.2, 61)
     wides = np.linspace(-1.0, 1.0, 41)
     open_tab = M.mouth_opening(np.stack([deformer.targets({"jaw": j}) for j in jaws]))
-    width = lambda L: np.linalg.norm(L[..., 61, :] - L[..., 291, :], axis=-1) / M.iod(L)
-    width_tab = width(np.stack([deformer.targets({"jaw": float(deformer.o_rest), "wide": x}) for x in wides]))
+    width_tab = M.mouth_width(np.stack([deformer.targets({"jaw": float(deformer.o_rest), "wide": x}) for x in wides]))
     o_order, w_order = np.argsort(open_tab), np.argsort(width_tab)
     first = real[np.flatnonzero(M.valid_frames(real))[0]]
     eye0 = float(_eye_open(first))
@@ -175,7 +174,7 @@ def drive_warp(deformer, real: np.ndarray) -> list[dict[str, float]]:
             out.append(dict(last))
             continue
         last = {"jaw": float(np.interp(M.mouth_opening(L[None])[0], open_tab[o_order], jaws[o_order])),
-                "wide": float(np.interp(width(L[None])[0], width_tab[w_order], wides[w_order])),
+                "wide": float(np.interp(M.mouth_width(L[None])[0], width_tab[w_order], wides[w_order])),
                 "blink": float(np.clip(1 - _eye_open(L) / max(eye0, 1e-6), 0, 1))}
         out.append(dict(last))
     return out

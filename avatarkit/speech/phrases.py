@@ -39,10 +39,7 @@ def recorded_utterance(path: Path, phrase: Phrase, voice: Voice | None = None,
 
         heard = get_whisper().transcribe(stream_audio(path, WHISPER_RATE, block=WHISPER_RATE * 30),
                                          language=whisper_language(voice.language) if voice is not None else None)
-        words = [Word(w.text, min(round(w.start * sample_rate), audio.size),
-                      min(max(round(w.end * sample_rate), round(w.start * sample_rate) + 1), audio.size), i)
-                 for i, w in enumerate(heard.words)]
-        return Utterance(audio, sample_rate, words=[w for w in words if w.end > w.start], text=heard.text)
+        return Utterance(audio, sample_rate, words=heard.timed_words(sample_rate, audio.size), text=heard.text)
     if voice is not None and audio.size <= MAX_ALIGN_S * sample_rate:
         return align(audio, sample_rate, phrase.text, voice)
     level = np.abs(audio)

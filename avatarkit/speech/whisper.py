@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import AvatarkitError
 from ..files import sha256_file
+from .utterance import Word
 
 SAMPLE_RATE = 16_000                  # Hz, Whisper's input rate
 STATE_RATE = 50                       # encoder states per second
@@ -136,6 +137,20 @@ class Transcript:
     @property
     def text(self) -> str:
         return _join([w.text for w in self.words], self.language)
+
+    def timed_words(self, sample_rate: int, limit: int | None = None) -> list[Word]:
+        """The words as `Word`s on a sample clock at `sample_rate` Hz, each at least one sample long;
+        with `limit` (samples), clipped to it and those left empty dropped."""
+        out = []
+        for i, w in enumerate(self.words):
+            start = round(w.start * sample_rate)
+            end = max(round(w.end * sample_rate), start + 1)
+            if limit is not None:
+                start, end = min(start, limit), min(end, limit)
+                if end <= start:
+                    continue
+            out.append(Word(w.text, start, end, i))
+        return out
 
     def to_dict(self) -> dict:
         return {"ai_generated": "transcript made by a speech recogniser (Whisper base)",

@@ -80,9 +80,8 @@ def measure(path: str | Path) -> RealClip:
 
     clip = read_clip(path, max_seconds=600.0)
     real = clip.real
-    width = np.linalg.norm(real[:, 61] - real[:, 291], axis=-1) / M.iod(real)
     speaker, split = SPLITS.get(Path(path).stem, (Path(path).stem, "train"))
-    return RealClip(Path(path), speaker, split, clip.audio, clip.fps, M.mouth_opening(real), width)
+    return RealClip(Path(path), speaker, split, clip.audio, clip.fps, M.mouth_opening(real), M.mouth_width(real))
 
 
 def speaker_ranges(clips: list[RealClip]) -> dict[str, tuple[float, float, float, float, float]]:
