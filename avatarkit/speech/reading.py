@@ -41,3 +41,33 @@ def readable(tokens: Sequence[Token], language: str) -> list[Token]:
         return list(tokens)
     return [t if t.say or t.ipa else replace(t, say=kana_reading(t.text)) if _KANJI.search(t.text) else t
             for t in tokens]
+
+
+# The writing systems a voice of each language reads; Latin letters (names,
+# acronyms, brands) are read by every voice. eSpeak names a letter of any other
+# script ("Japanese letter") instead of reading it, so such text is refused.
+_SCRIPTS = {
+    "ja": {"CJK", "HIRAGANA", "KATAKANA"}, "zh": {"CJK"}, "cmn": {"CJK"}, "hi": {"DEVANAGARI"},
+    "ar": {"ARABIC"}, "fa": {"ARABIC"}, "he": {"HEBREW"}, "ru": {"CYRILLIC"}, "uk": {"CYRILLIC"},
+    "el": {"GREEK"}, "th": {"THAI"}, "ko": {"HANGUL"},
+}
+
+
+def _script(ch: str) -> str:
+    import unicodedata
+
+    name = unicodedata.name(ch, "")
+    return name.split(" ")[0] if name else ""
+
+
+def check_script(tokens: Sequence[Token], language: str, voice_id: str) -> None:
+    """Raise `VoiceError` naming the first word written in a script that a voice of `language` cannot read."""
+    allowed = {"LATIN"} | _SCRIPTS.get(language.split("-")[0].lower(), set())
+    for t in tokens:
+        if t.say or t.ipa:
+            continue  # the lexicon says how to read it
+        for ch in t.text:
+            if ch.isalpha() and _script(ch) not in allowed:
+                raise VoiceError(f"voice {voice_id!r} ({language}) cannot read {t.text!r} "
+                                 f"({_script(ch).title()} script); give that text a voice of its language, "
+                                 "or a lexicon `say:` respelling")

@@ -1,10 +1,13 @@
 """Voices: one small YAML file per voice, found in a catalogue of folders.
 
 A voice file names an `id`, the `engine` that speaks it, its `language` (a
-BCP-47 tag such as `en-US`) and engine `settings`. The catalogue is the
-project's `voices/` folder plus any folders in `AVATARKIT_VOICES` (separated
-by the OS path separator) or passed explicitly. A voice can also be named
-ad hoc as `piper:/path/to/voice.onnx` or `espeak:<espeak voice name>`.
+BCP-47 tag such as `en-US`) and engine `settings`, and describes it for a
+chooser (`gender`, `style`, `sample_rate` in Hz). The catalogue is the
+project's `voices/` folder, `$AVATARKIT_HOME/voices` (where `avatarkit voices
+save` writes house voices) and any folders in `AVATARKIT_VOICES` (separated by
+the OS path separator) or passed explicitly. A voice can also be named ad hoc
+as `piper:/path/to/voice.onnx`, `espeak:<espeak voice name>` or
+`kokoro:<speaker>` / `kokoro:af_heart=0.7,af_bella=0.3` (a blend).
 """
 
 from __future__ import annotations
@@ -31,11 +34,22 @@ class Voice:
     description: str = ""
     settings: dict = field(default_factory=dict, hash=False, compare=False)
     source: str = ""
+    gender: str = ""        # "female" | "male" | "" (not stated)
+    style: str = ""         # how it sounds, in a few words ("warm narration")
+    sample_rate: int = 0    # Hz of the engine's output; 0 when not stated
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("source")
         return d
+
+    def save(self, folder: str | Path) -> Path:
+        """Write this voice as `<folder>/<id>.yaml` (atomically) so that the catalogue finds it by id."""
+        from ..files import write_text_atomic
+
+        d = {k: v for k, v in self.to_dict().items() if v not in ("", 0, {})}
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return write_text_atomic(Path(folder) / f"{self.id}.yaml", yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
 
 
 def voice_dirs(extra: list[str | Path] | None = None) -> list[Path]:
@@ -44,8 +58,13 @@ def voice_dirs(extra: list[str | Path] | None = None) -> list[Path]:
     env = os.environ.get("AVATARKIT_VOICES")
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    dirs.append(PROJECT_VOICES)
+    dirs += [house_voices(), PROJECT_VOICES]
     return dirs
+
+
+def house_voices() -> Path:
+    """Where saved house voices live: `$AVATARKIT_HOME/voices` (default home `~/.avatarkit`)."""
+    return Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit") / "voices"
 
 
 def load_voice_file(path: str | Path) -> Voice:
@@ -63,13 +82,19 @@ def load_voice_file(path: str | Path) -> Voice:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         raise VoiceError(f"{path}: field 'settings' must be a mapping")
-    unknown = set(data) - {"id", "engine", "language", "name", "description", "settings"}
+    unknown = set(data) - {"id", "engine", "language", "name", "description", "settings", "gender", "style",
+                           "sample_rate"}
     if unknown:
         raise VoiceError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
+    if data.get("gender", "") not in ("", "female", "male"):
+        raise VoiceError(f"{path}: field 'gender' must be female or male, not {data['gender']!r}")
+    if not isinstance(data.get("sample_rate", 0), int) or data.get("sample_rate", 0) < 0:
+        raise VoiceError(f"{path}: field 'sample_rate' must be a whole number of Hz")
     return Voice(
         id=data["id"], engine=data["engine"], language=data["language"],
         name=str(data.get("name", "")), description=str(data.get("description", "")),
-        settings=dict(settings), source=str(path),
+        settings=dict(settings), source=str(path), gender=str(data.get("gender", "")),
+        style=str(data.get("style", "")), sample_rate=int(data.get("sample_rate", 0)),
     )
 
 
@@ -91,10 +116,36 @@ def list_voices(extra_dirs: list[str | Path] | None = None) -> list[Voice]:
     return list(seen.values())
 
 
+def default_voices(extra_dirs: list[str | Path] | None = None) -> dict[str, str]:
+    """Language tag → the voice id that speaks it by default, from `defaults.yaml` in the catalogue folders.
+
+    The project's file is written from `benchmarks/voices.py` (the voice each
+    language's listeners understood best); a folder earlier in the search
+    order overrides a language by listing it in its own `defaults.yaml`.
+    """
+    out: dict[str, str] = {}
+    for d in reversed(voice_dirs(extra_dirs)):
+        path = Path(d) / "defaults.yaml"
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise VoiceError(f"{path}: cannot read the default voices: {e}") from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise VoiceError(f"{path}: expected a mapping of language tags to voice ids")
+        out.update({k.lower(): v for k, v in data.items()})
+    return out
+
+
 def get_voice(ref: str, extra_dirs: list[str | Path] | None = None) -> Voice:
     """Resolve a voice reference: a catalogue id, a YAML path, or `engine:spec`."""
     if ref.startswith("piper:"):
         return _piper_voice(ref[len("piper:"):])
+    if ref.startswith("kokoro:"):
+        from .engines.kokoro import adhoc_voice
+
+        return adhoc_voice(ref)
     if ref.startswith("espeak:"):
         name = ref[len("espeak:"):]
         return Voice(id=ref, engine="espeak", language=name, settings={"voice": name}, source=ref)

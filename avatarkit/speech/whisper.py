@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import AvatarkitError
-from ..files import sha256_file
+from ..files import join_parts, verified
 from .utterance import Word
 
 SAMPLE_RATE = 16_000                  # Hz, Whisper's input rate
@@ -60,11 +60,6 @@ def _part_dir(package: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def _stamp(path: Path) -> str:
-    st = path.stat()
-    return f"{MODEL_SHA256} {st.st_size} {st.st_mtime_ns}"
-
-
 def model_folder(cache: str | Path | None = None) -> Path:
     """The CTranslate2 model folder, assembled from the two PyPI parts on first use and checked by SHA-256.
 
@@ -73,9 +68,8 @@ def model_folder(cache: str | Path | None = None) -> Path:
     `WhisperError` naming the package or file that is missing or damaged.
     """
     folder = Path(cache) if cache is not None else whisper_cache()
-    model, stamp = folder / "model.bin", folder / "model.bin.verified"
-    if model.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(model) \
-            and all((folder / f).is_file() for f in SIDE_FILES):
+    model = folder / "model.bin"
+    if verified(model, MODEL_SHA256) and all((folder / f).is_file() for f in SIDE_FILES):
         return folder
     dirs = [_part_dir(pkg) for pkg, _ in PARTS]
     pieces = [d / name for d, (_, name) in zip(dirs, PARTS)]
@@ -84,27 +78,16 @@ def model_folder(cache: str | Path | None = None) -> Path:
             raise WhisperError(f"{p}: missing from its package; reinstall it: {INSTALL}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WhisperError(f"{folder}: cannot create the model cache ({e.strerror or e}); set AVATARKIT_HOME") from None
-    tmp = folder / f".model.bin.{os.getpid()}.{threading.get_ident()}.partial"
-    try:
-        with open(tmp, "wb") as out:
-            for p in pieces:
-                with open(p, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 22), b""):
-                        out.write(block)
-        got = sha256_file(tmp)
-        if got != MODEL_SHA256:
-            raise WhisperError(f"the Whisper parts in {dirs[0].parent.parent} do not make the expected model "
-                               f"(sha256 {got[:12]}…, expected {MODEL_SHA256[:12]}…); reinstall them: {INSTALL}")
         for f in SIDE_FILES:
             side_tmp = folder / f".{f}.{os.getpid()}.partial"
             side_tmp.write_bytes((dirs[0] / f).read_bytes())
             os.replace(side_tmp, folder / f)
-        os.replace(tmp, model)
-        stamp.write_text(_stamp(model) + "\n")
-    finally:
-        tmp.unlink(missing_ok=True)
+        got = join_parts(pieces, model, MODEL_SHA256)
+    except OSError as e:
+        raise WhisperError(f"{folder}: cannot write the model cache ({e.strerror or e}); set AVATARKIT_HOME") from None
+    if got is not None:
+        raise WhisperError(f"the Whisper parts in {dirs[0].parent.parent} do not make the expected model "
+                           f"(sha256 {got[:12]}…, expected {MODEL_SHA256[:12]}…); reinstall them: {INSTALL}")
     return folder
 
 

