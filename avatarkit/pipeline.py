@@ -52,6 +52,7 @@ from .parts import Part, PartFrames, PartResult, PartSink, WorkDir, ahead, finge
 from .render.base import make_renderer
 from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
+from .speech.cache import cached_synthesize
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
 from .speech.phrases import recorded_utterance, tokens_for
@@ -251,7 +252,7 @@ class Pipeline:
         if it.audio:
             utt = recorded_utterance(it.audio, it.phrase, voice)
         elif tokens := tokens_for(it.phrase, job.script, voice.language):
-            utt = self._engine(voice).synthesize(tokens).resampled(SAMPLE_RATE)
+            utt = cached_synthesize(self._engine(voice), tokens).resampled(SAMPLE_RATE)
             if voice.id not in normalizers:
                 normalizers[voice.id] = LoudnessNormalizer(SAMPLE_RATE)
             utt.audio = normalizers[voice.id](utt.audio)

@@ -3,7 +3,7 @@
     python benchmarks/voices.py                      # every catalogue voice; writes benchmarks/results/voices.json
     python benchmarks/voices.py --language fr ja     # only these languages
     python benchmarks/voices.py --speakers DIR       # also try every Kokoro style table in DIR/kokoro/
-    python benchmarks/voices.py --samples docs/voices  # a short listening sample per default voice
+    python benchmarks/voices.py --samples docs/voices  # only: a short listening sample per default voice
 
 Each voice reads two fixed sets in its language: `course`, the sentences of
 the five-language course sample (`samples/course.yaml` and its translations;
@@ -161,11 +161,50 @@ def score(voice, sets: dict[str, list[str]], whisper) -> dict:
     return row
 
 
+def write_samples(folder: Path, course: dict[str, list[str]]) -> None:
+    """A listening sample per default voice: the course's first sentence, as `<voice id>.ogg` (Vorbis)."""
+    import soundfile as sf
+
+    from avatarkit.speech.engines.base import make_engine
+    from avatarkit.speech.voice import default_voices, get_voice
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for lang, vid in sorted(default_voices().items()):
+        text = (course.get(lang) or HARD.get(lang) or [""])[0]
+        if not text:
+            continue
+        (audio, sr), = speak(make_engine(get_voice(vid)), [text])[0]
+        sf.write(folder / f"{vid}.ogg", audio, sr, format="OGG", subtype="VORBIS")
+        print(f"wrote {folder / (vid + '.ogg')}: {text}")
+
+
+def table(rows: list[dict]) -> str:
+    """The results as a Markdown table per language, best mean CER first; the default voice in bold."""
+    from avatarkit.speech.voice import default_voices
+
+    defaults = set(default_voices().values())
+    out = []
+    for lang in sorted({r["language"].split("-")[0].lower() for r in rows}):
+        rs = sorted((r for r in rows if r["language"].split("-")[0].lower() == lang),
+                    key=lambda r: (r.get("cer", 9), r.get("compute_per_s", 9)))
+        out += [f"\n**{lang}**\n", "| voice | engine | tag | gender | CER course | CER hard | CER mean | compute s/s |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rs:
+            name = f"**{r['voice']}**" if r["voice"] in defaults else r["voice"]
+            if "error" in r:
+                out.append(f"| {name} | {r['engine']} | {r['language']} | | failed: {r['error'][:60]} | | | |")
+                continue
+            out.append(f"| {name} | {r['engine']} | {r['language']} | {r.get('gender', '')} | "
+                       f"{r.get('cer_course', '–')} | {r.get('cer_hard', '–')} | {r['cer']} | {r['compute_per_s']} |")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--language", nargs="*", help="primary language codes to measure (default: all)")
     ap.add_argument("--speakers", type=Path, help="a folder with kokoro/<name>.bin style tables to try too")
-    ap.add_argument("--samples", type=Path, help="write a listening sample (.m4a) per default voice here")
+    ap.add_argument("--samples", type=Path, help="only write a listening sample (.ogg) per default voice here")
+    ap.add_argument("--table", action="store_true", help="only rewrite the Markdown table from --out's JSON")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "voices.json")
     args = ap.parse_args()
 
@@ -173,7 +212,15 @@ def main() -> None:
     from avatarkit.speech.voice import Voice, list_voices
     from avatarkit.speech.whisper import get_whisper
 
+    if args.table:
+        rows = json.loads(args.out.read_text())["rows"]
+        args.out.with_suffix(".md").write_text(table(rows), encoding="utf-8")
+        print(table(rows))
+        return
     course = course_sentences()
+    if args.samples:
+        write_samples(args.samples, course)
+        return
     voices = list_voices()
     if args.speakers:
         # Style tables are looked up in the catalogue folders, so the extra folder joins them.
@@ -208,7 +255,8 @@ def main() -> None:
     old = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     keep = [r for r in old["rows"] if r["voice"] not in {r2["voice"] for r2 in rows}]
     args.out.write_text(json.dumps({"rows": keep + rows}, ensure_ascii=False, indent=1))
-    print(f"wrote {args.out}")
+    args.out.with_suffix(".md").write_text(table(keep + rows), encoding="utf-8")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

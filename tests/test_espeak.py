@@ -50,12 +50,14 @@ def test_phone_times_are_exact_to_the_sample(en):
     a = u.audio
     first, last = u.phones[0].start, u.phones[-1].end
     assert np.all(a[:first] == 0) and np.all(a[last:] == 0)
-    assert np.any(a[first:first + 3] != 0) and a[last - 1] != 0
+    # (A single sample can be exactly 0 mid-sound, and which one depends on the glottal state eSpeak
+    # carries over from earlier calls in the process: look at three.)
+    assert np.any(a[first:first + 3] != 0) and np.any(a[last - 3:last] != 0)
     gaps = [(p.end, q.start) for p, q in zip(u.phones, u.phones[1:]) if q.start - p.end > 1000]
     assert len(gaps) == 2  # the comma and the semicolon
     for end, start in gaps:
         assert np.all(a[end:start] == 0)
-        assert a[end - 1] != 0 and a[start] != 0
+        assert np.any(a[end - 3:end] != 0) and np.any(a[start:start + 3] != 0)
     inside = np.mean(a[first:last] ** 2)
     assert inside > 1e-3
 

@@ -177,3 +177,22 @@ def test_voices_save_writes_a_named_house_voice(tmp_path, monkeypatch):
     assert not (tmp_path / "voices" / "bad.yaml").exists()
     listing = CliRunner().invoke(app, ["voices", "--language", "en"])
     assert "northwind-host" in listing.output and "fr-" not in listing.output
+
+
+def test_a_phrase_is_spoken_once_and_then_read_from_the_cache(tmp_path, heart, monkeypatch):
+    from avatarkit.speech.cache import cached_synthesize
+
+    words = _tokens("Keep every receipt.")
+    first = cached_synthesize(heart, words, tmp_path)
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
+
+    def boom(tokens):
+        raise AssertionError("spoken again")
+
+    monkeypatch.setattr(heart, "synthesize", boom)
+    again = cached_synthesize(heart, words, tmp_path)
+    np.testing.assert_array_equal(again.audio, first.audio)
+    assert again.phones == first.phones and again.words == first.words
+    # Another phrase, or the same phrase emphasised, is not the cached one.
+    with pytest.raises(AssertionError, match="spoken again"):
+        cached_synthesize(heart, [Token("Keep"), Token("every", emphasis=True), Token("receipt.")], tmp_path)

@@ -20,9 +20,9 @@ from ..errors import ScriptError
 from ..script.markup import parse_text
 from ..script.model import LowerThird, Phrase, Script, Segment
 from ..script.parse import load_script
-from ..speech.voice import default_voices, list_voices
+from ..speech.voice import voice_for_language
 from .store import Store, script_store
-from .strings import Unit, check_language, primary, same_language, units
+from .strings import Unit, check_language, same_language, units
 
 MAX_LISTED = 10
 
@@ -83,15 +83,9 @@ def language_voice(script: Script, language: str) -> str:
     spec = next((s for s in script.languages if same_language(s.code, language)), None)
     if spec is not None and spec.voice:
         return spec.voice
-    defaults = default_voices()
-    for key in (language.lower(), primary(language)):
-        if key in defaults:
-            return defaults[key]
-    voices = list_voices()
-    for match in (lambda v: same_language(v.language, language), lambda v: primary(v.language) == primary(language)):
-        found = next((v for v in voices if match(v)), None)
-        if found is not None:
-            return found.id
+    found = voice_for_language(language)
+    if found is not None:
+        return found
     raise ScriptError(f"no voice speaks {language}: name one under languages: ({language}: {{voice: <id>}}); "
                       "`avatarkit voices` lists them", file=script.source, field=f"languages.{language}")
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import AvatarkitError
 from .markup import parse_duration_ms, parse_text
 from .model import (
     ASPECTS,
@@ -41,7 +42,6 @@ from .yamlmap import Map as _Map
 from .yamlmap import load_yaml, read_text
 
 FORMAT_VERSION = 1
-DEFAULT_VOICE = "en-us-joe"      # the voice of a script that names none
 _SPEAKER = re.compile(r"^[a-z][fm]_[a-z0-9_]+$")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -82,7 +82,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         raise ctx.err(f"fps {fps} must divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
                       defaults.lines.get("fps"), "defaults.fps")
     d_avatar = _avatar(ctx, defaults, "defaults", base, None)
-    d_voice = _voice(ctx, defaults, "defaults", DEFAULT_VOICE)
+    d_voice = _voice(ctx, defaults, "defaults", None) or _language_voice(ctx, language, data)
     d_background = _background(ctx, defaults, "defaults", None)
     d_layout = _layout(ctx, defaults, "defaults", "full")
     d_renderer = _renderer(ctx, defaults, "defaults", None)
@@ -302,6 +302,20 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background | None) -> B
     if not isinstance(drift, bool):
         raise ctx.err(f"drift is true or false, got {drift!r}", line, f"{f}.drift")
     return Background(kind, tuple(colors), drift)
+
+
+def _language_voice(ctx: _Ctx, language: str, data: _Map) -> str:
+    """The voice of a script that names none: its language's measured default (`voices/defaults.yaml`)."""
+    from ..speech.voice import voice_for_language
+
+    try:
+        found = voice_for_language(language)
+    except AvatarkitError as e:
+        raise ctx.err(str(e), data.lines.get("language", 1), "language") from None
+    if found is None:
+        raise ctx.err(f"no voice in the catalogue speaks {language}; set defaults.voice (`avatarkit voices` lists "
+                      "them)", data.lines.get("language", 1), "defaults.voice")
+    return found
 
 
 def _voice(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:

@@ -47,9 +47,10 @@ def readable(tokens: Sequence[Token], language: str) -> list[Token]:
 # acronyms, brands) are read by every voice. eSpeak names a letter of any other
 # script ("Japanese letter") instead of reading it, so such text is refused.
 _SCRIPTS = {
-    "ja": {"CJK", "HIRAGANA", "KATAKANA"}, "zh": {"CJK"}, "cmn": {"CJK"}, "hi": {"DEVANAGARI"},
+    "ja": {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "IDEOGRAPHIC", "HALFWIDTH", "FULLWIDTH"},
+    "zh": {"CJK", "IDEOGRAPHIC", "FULLWIDTH"}, "cmn": {"CJK", "IDEOGRAPHIC", "FULLWIDTH"}, "hi": {"DEVANAGARI"},
     "ar": {"ARABIC"}, "fa": {"ARABIC"}, "he": {"HEBREW"}, "ru": {"CYRILLIC"}, "uk": {"CYRILLIC"},
-    "el": {"GREEK"}, "th": {"THAI"}, "ko": {"HANGUL"},
+    "el": {"GREEK"}, "th": {"THAI"}, "ko": {"HANGUL", "FULLWIDTH"},
 }
 
 

