@@ -41,7 +41,7 @@ from .compose.reveal import reveal_points
 from .compose.scene import SceneCompositor
 from .compose.staging import card_still, check_staging, resolve_brand, stage_scene
 from .compose.transition import TransitionRun
-from .errors import AvatarkitError, RenderError
+from .errors import AvatarkitError, RenderError, ScriptError, VoiceError
 from .face.rig import load_avatar
 from .files import atomic_path, write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
@@ -56,6 +56,7 @@ from .speech.cache import cached_synthesize
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
 from .speech.phrases import recorded_utterance, tokens_for
+from .speech.reading import check_script
 from .speech.utterance import Utterance
 from .speech.voice import Voice, get_voice
 
@@ -105,6 +106,16 @@ class _Item:
     card: Card | None = None    # an intro or outro card instead of the presenter
     counted: bool = True        # a phrase of the script (progress counts these)
     k: int = -1                 # the phrase's index within its scene
+
+
+def _check_readable(script: Script, it: _Item, voice: Voice) -> None:
+    """Refuse, before any speech is made, a phrase written in a script its voice cannot read."""
+    try:
+        check_script(tokens_for(it.phrase, script, voice.language), voice.language, voice.id)
+    except VoiceError as e:
+        seg = next((s for s in script.scenes[it.scene].segments if it.phrase in s.phrases), None)
+        raise ScriptError(str(e), file=script.source, line=seg.line if seg else None,
+                          field=f"scenes[{it.scene}].segments") from None
 
 
 @dataclass
@@ -227,6 +238,8 @@ class Pipeline:
         for v in voices.values():
             self._engine(v)
         for it in items:
+            if not it.audio and it.scene >= 0 and it.phrase.words:
+                _check_readable(script, it, voices[it.voice])
             if it.audio:
                 audio_info(it.audio)
                 if self.audio_motion is None:

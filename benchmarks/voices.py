@@ -169,7 +169,12 @@ def write_samples(folder: Path, course: dict[str, list[str]]) -> None:
     from avatarkit.speech.voice import default_voices, get_voice
 
     folder.mkdir(parents=True, exist_ok=True)
+    done: set[str] = set()
     for lang, vid in sorted(default_voices().items()):
+        if vid in done:
+            continue
+        done.add(vid)
+        lang = lang.split("-")[0]
         text = (course.get(lang) or HARD.get(lang) or [""])[0]
         if not text:
             continue

