@@ -41,7 +41,7 @@ from .compose.reveal import reveal_points
 from .compose.scene import SceneCompositor
 from .compose.staging import card_still, check_staging, resolve_brand, stage_scene
 from .compose.transition import TransitionRun
-from .errors import AvatarkitError, RenderError, ScriptError, VoiceError
+from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .files import atomic_path, write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
@@ -55,8 +55,7 @@ from .script.parse import load_script
 from .speech.cache import cached_synthesize
 from .speech.engines.base import make_engine
 from .speech.loudness import LoudnessNormalizer
-from .speech.phrases import recorded_utterance, tokens_for
-from .speech.reading import check_script
+from .speech.phrases import check_readable, recorded_utterance, tokens_for
 from .speech.utterance import Utterance
 from .speech.voice import Voice, get_voice
 
@@ -106,16 +105,6 @@ class _Item:
     card: Card | None = None    # an intro or outro card instead of the presenter
     counted: bool = True        # a phrase of the script (progress counts these)
     k: int = -1                 # the phrase's index within its scene
-
-
-def _check_readable(script: Script, it: _Item, voice: Voice) -> None:
-    """Refuse, before any speech is made, a phrase written in a script its voice cannot read."""
-    try:
-        check_script(tokens_for(it.phrase, script, voice.language), voice.language, voice.id)
-    except VoiceError as e:
-        seg = next((s for s in script.scenes[it.scene].segments if it.phrase in s.phrases), None)
-        raise ScriptError(str(e), file=script.source, line=seg.line if seg else None,
-                          field=f"scenes[{it.scene}].segments") from None
 
 
 @dataclass
@@ -237,9 +226,9 @@ class Pipeline:
         voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
         for v in voices.values():
             self._engine(v)
+        check_readable(script, {seg.voice: voices.get(seg.voice) or get_voice(seg.voice, self.voices_dir)
+                                for sc in script.scenes for seg in sc.segments})
         for it in items:
-            if not it.audio and it.scene >= 0 and it.phrase.words:
-                _check_readable(script, it, voices[it.voice])
             if it.audio:
                 audio_info(it.audio)
                 if self.audio_motion is None:

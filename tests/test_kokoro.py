@@ -235,3 +235,36 @@ def test_a_render_refuses_text_its_voice_cannot_read_before_speaking(tmp_path):
     with pytest.raises(ScriptError, match=r"mixed\.yaml:8.*en-us-bella.*cannot read 'ようこそ、皆さん。'.*Hiragana"):
         avatarkit.render(src, out_dir=tmp_path / "out")
     assert not list((tmp_path / "out").glob("*.mp4"))
+    # `avatarkit check` finds it too, without rendering.
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+
+    res = CliRunner().invoke(app, ["check", str(src)])
+    assert res.exit_code == 2 and "mixed.yaml:8" in res.output and "cannot read" in res.output
+
+
+def test_a_kokoro_render_moves_the_mouth_in_step_with_its_speech(tmp_path):
+    # The phoneme path on Kokoro's timings, seen where a user sees it: MediaPipe on the decoded MP4.
+    import avatarkit
+    from tests.test_e2e import _decode, _measure
+
+    avatar = Path(__file__).resolve().parents[1] / "samples" / "avatar.png"
+    src = tmp_path / "k.yaml"
+    src.write_text(f"title: t\ndefaults:\n  avatar: {avatar}\n  voice: en-us-heart\n  resolution: 854x480\n"
+                   "scenes:\n  - segments:\n      - Hello there, and welcome to the first lesson. [pause 700ms]\n"
+                   "      - We open the mouth to speak, and we close it in silence.\n")
+    result = avatarkit.render(src, out_dir=tmp_path / "out")
+    _, frames, audio = _decode(result.video)
+    gaps = _measure(frames)
+    n = len(gaps)
+    spf = audio.size // n
+    env = np.sqrt(np.mean(audio[: n * spf].reshape(n, spf).astype(np.float64) ** 2, axis=1))
+    g = np.array([np.nan if x is None else x for x in gaps])
+    ok = ~np.isnan(g)
+    assert ok.mean() > 0.95
+    sm = np.convolve(env, np.ones(3) / 3, "same")
+    corr = {k: np.corrcoef(np.roll(g, k)[ok], sm[ok])[0, 1] for k in range(-3, 4)}
+    best = max(corr, key=corr.get)
+    assert corr[best] > 0.4 and abs(best) <= 1, corr
+    assert np.nanmean(g[(env < 0.002) & ok]) < 0.06   # closed in the silences

@@ -213,12 +213,15 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
     from ..face.rig import load_avatar
     from ..script import load_script
     from ..speech.engines.base import make_engine
+    from ..speech.phrases import check_readable
     from ..speech.voice import get_voice
 
     try:
         s = load_script(script)
-        for ref in sorted({seg.voice for sc in s.scenes for seg in sc.segments}):
-            make_engine(get_voice(ref))
+        voices = {ref: get_voice(ref) for ref in {seg.voice for sc in s.scenes for seg in sc.segments}}
+        for ref in sorted(voices):
+            make_engine(voices[ref])
+        check_readable(s, voices)
         for sc in s.scenes:
             if sc.avatar.is_dir():
                 from ..render.diffusion import check_trained
@@ -241,8 +244,11 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
             from ..localize import load_localized
 
             for code in course_languages(s, lang):
-                for ref in sorted({seg.voice for sc in load_localized(script, code).scenes for seg in sc.segments}):
-                    make_engine(get_voice(ref))
+                loc = load_localized(script, code)
+                voices = {ref: get_voice(ref) for ref in {seg.voice for sc in loc.scenes for seg in sc.segments}}
+                for ref in sorted(voices):
+                    make_engine(voices[ref])
+                check_readable(loc, voices)
     except AvatarkitError as e:
         _fail(e)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)

@@ -1,7 +1,8 @@
 """From a script's phrases to what a voice reads, or to a user's recording with its words timed.
 
 `tokens_for` applies the script's lexicon (`say`, `ipa`) to a phrase's
-words for a language; `recorded_utterance` turns a segment's `audio:` into
+words for a language, and `check_readable` refuses text a voice cannot read;
+`recorded_utterance` turns a segment's `audio:` into
 an `Utterance` whose words (its captions) come from the segment's text,
 aligned to the recording, or from what Whisper hears in it.
 """
@@ -9,14 +10,17 @@ aligned to the recording, or from what Whisper hears in it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from ..audio.io import load_audio, stream_audio
+from ..errors import ScriptError, VoiceError
 from ..script.model import Phrase, Script
 from .align import MAX_SECONDS as MAX_ALIGN_S
 from .align import align
 from .loudness import LoudnessNormalizer
+from .reading import check_script
 from .utterance import Token, Utterance, Word
 from .voice import Voice
 
@@ -64,3 +68,23 @@ def tokens_for(phrase: Phrase, script: Script, language: str) -> list[Token]:
         out.append(Token(m.text, say=(entry.say + tail) if entry.say else None,
                          ipa=entry.ipa, emphasis=m.emphasis))
     return out
+
+
+def check_readable(script: Script, voices: Mapping[str, Voice]) -> None:
+    """Refuse, before any speech is made, a segment written in a script its voice cannot read.
+
+    `voices` maps each segment's voice reference to its `Voice`. Raises
+    `ScriptError` naming the file, the segment's line and field, the voice
+    and the word (see `reading.check_script`).
+    """
+    for i, sc in enumerate(script.scenes):
+        for j, seg in enumerate(sc.segments):
+            if seg.audio:
+                continue
+            v = voices[seg.voice]
+            try:
+                for ph in seg.phrases:
+                    check_script(tokens_for(ph, script, v.language), v.language, v.id)
+            except VoiceError as e:
+                raise ScriptError(str(e), file=script.source, line=seg.line,
+                                  field=f"scenes[{i}].segments[{j}]") from None

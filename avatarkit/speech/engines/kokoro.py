@@ -228,7 +228,7 @@ class KokoroEngine:
 
     def symbols(self, token: Token) -> str:
         """The Kokoro symbols for one token: its lexicon IPA, else the phonemes of its respelling or text
-        (Japanese from misaki's romaniser over OpenJTalk readings, as Kokoro learnt it; else eSpeak's IPA)."""
+        (Japanese and Mandarin from their own front ends, as Kokoro learnt them; else eSpeak's IPA)."""
         if token.ipa:
             ipa = token.ipa
         elif self.front_end is not None:
