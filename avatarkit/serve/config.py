@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import AvatarkitError
+from ..files import avatarkit_home
 
 
 class ConfigError(AvatarkitError):
@@ -23,8 +24,7 @@ class ConfigError(AvatarkitError):
 
 def serve_home() -> Path:
     """The service's folder: `$AVATARKIT_HOME/serve` (default `~/.avatarkit/serve`)."""
-    home = os.environ.get("AVATARKIT_HOME")
-    return (Path(home) if home else Path.home() / ".avatarkit") / "serve"
+    return avatarkit_home() / "serve"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..files import sha256_file
+from ..files import avatarkit_home, sha256_file
 from .deck import PDFIUM_LOCK, open_pdf
 from .model import SlideError
 
@@ -49,8 +49,7 @@ def libreoffice() -> str | None:
 
 def slides_cache() -> Path:
     """The folder of PDFs converted from PowerPoint files: `$AVATARKIT_HOME/cache/slides` (default home `~/.avatarkit`)."""
-    home = Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
-    return home / "cache" / "slides"
+    return avatarkit_home() / "cache" / "slides"
 
 
 def fit_size(width: float, height: float, box_w: int, box_h: int) -> tuple[int, int]:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
+from ..files import avatarkit_home
 from .utterance import Token, Utterance
 
 
 def speech_cache() -> Path:
     """`$AVATARKIT_HOME/cache/speech` (default home `~/.avatarkit`)."""
-    return Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit") / "cache" / "speech"
+    return avatarkit_home() / "cache" / "speech"
 
 
 def cached_synthesize(engine, tokens: Sequence[Token], folder: Path | None = None) -> Utterance:

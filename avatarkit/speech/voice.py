@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import VoiceError
+from ..files import avatarkit_home
 
 PROJECT_VOICES = Path(__file__).resolve().parents[2] / "voices"
 
@@ -64,7 +65,7 @@ def voice_dirs(extra: list[str | Path] | None = None) -> list[Path]:
 
 def house_voices() -> Path:
     """Where saved house voices live: `$AVATARKIT_HOME/voices` (default home `~/.avatarkit`)."""
-    return Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit") / "voices"
+    return avatarkit_home() / "voices"
 
 
 def load_voice_file(path: str | Path) -> Voice:

@@ -17,7 +17,6 @@ nothing is ever fetched from a network. One `Whisper` per process serves:
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import threading
@@ -28,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import AvatarkitError
-from ..files import join_parts, verified
+from ..files import avatarkit_home, join_parts, package_dir, verified
 from .utterance import Word
 
 SAMPLE_RATE = 16_000                  # Hz, Whisper's input rate
@@ -49,15 +48,14 @@ class WhisperError(AvatarkitError):
 
 def whisper_cache() -> Path:
     """Where the assembled model lives: `$AVATARKIT_HOME/cache/whisper-base` (default home `~/.avatarkit`)."""
-    home = Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
-    return home / "cache" / "whisper-base"
+    return avatarkit_home() / "cache" / "whisper-base"
 
 
 def _part_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    found = package_dir(package)
+    if found is None:
         raise WhisperError(f"the Whisper model needs the package {package.replace('_', '-')}: {INSTALL}")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return found / "data"
 
 
 def model_folder(cache: str | Path | None = None) -> Path:

