@@ -26,6 +26,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,7 +50,8 @@ def normalise(text: str) -> list[str]:
     return t.split()
 
 
-def edits(ref: list[str], hyp: list[str]) -> int:
+def edits(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Levenshtein distance between two sequences (words, or the characters of two strings)."""
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         prev, row = row, [i] + [0] * len(hyp)

@@ -5,10 +5,10 @@
 
 Piper's phone times are the sample counts its decoder expanded, so they are
 exact for its audio. Each test sentence is spoken by Piper `en-us-joe` and by
-the voice under test; DTW over log-mel frames (`speech.align.time_map`, the
-alignment `lipsync` uses for recordings) maps the voice's audio onto Piper's,
-and each word start the voice reports is carried through that map and
-compared with Piper's start of the same word. Reported: the median and mean
+the voice under test; `speech.align.align` (the DTW over log-mel frames that
+places a transcript on a recording) carries each word start the voice
+reports onto Piper's audio, where it is compared with Piper's start of the
+same word. Reported: the median and mean
 signed error (ms; negative = the voice says a word starts before it is heard)
 and the share of words within 50 ms and 100 ms. eSpeak `en-espeak`, whose
 times are also exact (its synthesiser's own sample counter), is run the same
@@ -40,17 +40,8 @@ SENTENCES = [
 ]
 
 
-def logmel(audio: np.ndarray, sr: int, rate: float) -> np.ndarray:
-    import librosa
-
-    a = librosa.resample(audio, orig_sr=sr, target_sr=16000)
-    hop = int(16000 / rate)
-    m = librosa.feature.melspectrogram(y=a, sr=16000, n_fft=512, hop_length=hop, n_mels=40)
-    return np.log(m + 1e-6).T
-
-
-def measure(voice: str, reference: str = "en-us-joe", rate: float = 100.0) -> dict:
-    from avatarkit.speech.align import time_map
+def measure(voice: str, reference: str = "en-us-joe") -> dict:
+    from avatarkit.speech.align import align
     from avatarkit.speech.engines.base import make_engine
     from avatarkit.speech.utterance import Token
     from avatarkit.speech.voice import get_voice
@@ -60,11 +51,10 @@ def measure(voice: str, reference: str = "en-us-joe", rate: float = 100.0) -> di
     for s in SENTENCES:
         tokens = [Token(w) for w in s.split()]
         r, t = ref.synthesize(tokens), test.synthesize(tokens)
-        warp = time_map(logmel(t.audio, t.sample_rate, rate), logmel(r.audio, r.sample_rate, rate), rate)
-        rw = {w.index: w.start / r.sample_rate for w in r.words}
-        for w in t.words[1:]:  # the first word's start is where both begin: DTW pins it
-            if w.index in rw:
-                errors.append(warp(w.start / t.sample_rate) - rw[w.index])
+        mapped = {w.index: w.start / r.sample_rate for w in align(r.audio, r.sample_rate, t).words}
+        for w in r.words[1:]:  # the first word's start is where both begin: DTW pins it
+            if w.index in mapped:
+                errors.append(mapped[w.index] - w.start / r.sample_rate)
     e = np.array(errors) * 1000
     return {"voice": voice, "reference": reference, "words": int(e.size),
             "median_ms": round(float(np.median(e)), 1), "mean_ms": round(float(e.mean()), 1),

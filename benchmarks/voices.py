@@ -30,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from transcribe import edits  # noqa: E402  (the Levenshtein distance the WER benchmark uses)
 
 # Sentences the course sample does not have in these languages (same content, written here).
 COURSE_EXTRA = {
@@ -105,16 +106,6 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def edits(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def speak(engine, sentences: list[str]):
     from avatarkit.script import parse_text
     from avatarkit.speech.utterance import Token
@@ -150,7 +141,7 @@ def score(voice, sets: dict[str, list[str]], whisper) -> dict:
             seconds += audio.size / sr
             a16 = librosa.resample(audio, orig_sr=sr, target_sr=16000)
             tr = whisper.transcribe([a16], language=whisper_language(voice.language), duration=a16.size / 16000)
-            err += edits(normalise(tr.text), normalise(text))
+            err += edits(normalise(text), normalise(tr.text))
             ref += len(normalise(text))
             heard.append(tr.text)
         row[f"cer_{name}"] = round(err / max(ref, 1), 4)
