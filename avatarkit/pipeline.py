@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import cv2
 import numpy as np
 
 from . import __version__
@@ -45,7 +46,7 @@ from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .files import atomic_path, write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
-from .media.segments import SegmentWriter, join_segments
+from .media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
 from .parts import Part, PartFrames, PartResult, PartSink, WorkDir, ahead, fingerprint
@@ -155,7 +156,7 @@ class Pipeline:
     """Script-to-video pipeline; `renderer` is a renderer kind, `motion` a motion model."""
 
     def __init__(self, renderer: str = "warp", motion=None, voices_dir: list[str | Path] | None = None,
-                 preset: str = "veryfast", crf: int = 21):
+                 preset: str = DEFAULT_PRESET, crf: int = DEFAULT_CRF):
         self.renderer = make_renderer(renderer)
         self._renderers = {renderer: self.renderer}
         self.motion = motion or PhonemeMotion()
@@ -315,6 +316,10 @@ class Pipeline:
         trim_memory = _memory_trimmer()
         thumb = None
         comp: SceneCompositor | None = None
+        # The encoder has a thread of its own and speech another: OpenCV's pool would only fight them for the
+        # two cores (measured: 10 % more CPU for the same frames), so drawing runs on one.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
             sample = part.start * spf
             if part.scene < 0:
@@ -372,6 +377,7 @@ class Pipeline:
             sink.abort()
             raise
         finally:
+            cv2.setNumThreads(threads)
             if comp is not None:
                 comp.close()
         return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
@@ -425,7 +431,6 @@ class Pipeline:
         script, fps = job.script, job.script.fps
         t0 = time.perf_counter()
         segments: list[Path] = []
-        audio_chunks: list[int] = []
         thumb = last = None
         for part in job.parts:
             result = job.work.load_result(part.index)
@@ -433,16 +438,15 @@ class Pipeline:
                 raise RenderError(f"part {part.index} of {job.paths['mp4'].name} has not been drawn")
             if result.transition:
                 segments.append(job.work.transition_path(part.index))
-                audio_chunks.append(0)
             if result.segment is not None:
                 segments.append(result.segment)
-                audio_chunks.append(0)
-            audio_chunks[-1] += part.count
             if thumb is None or part is job.parts[-1]:
                 kept = job.work.load_frames(part.index)
                 thumb, last = thumb if thumb is not None else kept.thumb, kept.last
-        n = join_segments(job.paths["mp4"], segments, self._soundtrack(job), fps=fps, sample_rate=SAMPLE_RATE,
-                          title=script.title, language=script.language, audio_per_segment=audio_chunks)
+        sound = job.work.soundtrack_path()
+        if not sound.is_file():   # `render` encodes it on the speech thread; a cluster's driver here
+            self.encode_soundtrack(job)
+        n = join_segments(job.paths["mp4"], segments, sound, fps=fps, title=script.title, language=script.language)
         job.timings["encode"] += time.perf_counter() - t0
         write_text_atomic(job.paths["vtt"], to_vtt(job.cues, SAMPLE_RATE, script.title))
         write_text_atomic(job.paths["srt"], to_srt(job.cues, SAMPLE_RATE))
@@ -451,6 +455,15 @@ class Pipeline:
         p = job.paths
         return RenderResult(p["mp4"], p["vtt"], p["srt"], p["jpg"], n, fps, dict(job.timings),
                             time.perf_counter() - job.started, spans)
+
+    def encode_soundtrack(self, job: RenderJob) -> Path:
+        """Encode the job's soundtrack (every part spoken) into its work folder, for `finish` to join."""
+        return encode_soundtrack(job.work.soundtrack_path(), self._soundtrack(job), sample_rate=SAMPLE_RATE)
+
+    def _speak_ahead(self, job: RenderJob) -> Iterator[Part]:
+        """`speak`, then encode the soundtrack: on the speech thread, while the parts are still being drawn."""
+        yield from self.speak(job)
+        self.encode_soundtrack(job)
 
     def _soundtrack(self, job: RenderJob) -> Iterator[np.ndarray]:
         """The soundtrack, one chunk per item: the speech, with the brand's music ducked under it."""
@@ -492,7 +505,7 @@ class Pipeline:
         total = sum(it.counted for it in job.items)
         done = 0
         before = None      # the last frame shown of the part before
-        for part in ahead(self.speak(job)):
+        for part in ahead(self._speak_ahead(job)):
             items = job.items[part.first:part.first + part.count]
             result = job.work.load_result(part.index)
             if result is None:

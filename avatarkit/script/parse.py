@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import AvatarkitError
+from ..errors import AvatarkitError, ScriptError
 from .markup import parse_duration_ms, parse_text
 from .model import (
     ASPECTS,
@@ -81,7 +81,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     if not 1 <= fps <= 60 or 48000 % fps:
         raise ctx.err(f"fps {fps} must divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
                       defaults.lines.get("fps"), "defaults.fps")
-    d_avatar = _avatar(ctx, defaults, "defaults", base, None)
+    d_avatar = _avatar(ctx, defaults, "defaults", base, None) or _house_presenter()
     d_voice = _voice(ctx, defaults, "defaults", None) or _language_voice(ctx, language, data)
     d_background = _background(ctx, defaults, "defaults", None)
     d_layout = _layout(ctx, defaults, "defaults", "full")
@@ -108,8 +108,6 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
             raise ctx.err(f"scene id {sid!r} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
         ids.add(sid)
         avatar = _avatar(ctx, sc, f, base, d_avatar)
-        if avatar is None:
-            raise ctx.err("no avatar: set defaults.avatar or the scene's avatar", sc.line, f"{f}.avatar")
         voice = _voice(ctx, sc, f, d_voice)
         segs_raw = ctx.get(sc, "segments", list, f, required=True)
         segments = [_segment(ctx, s, f"{f}.segments[{j}]", segs_raw.lines[j], voice, base)
@@ -241,17 +239,30 @@ def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) ->
     p = p if p.is_absolute() else base / p
     if p.is_file():
         return p
-    from ..face.avatar import avatars_home, is_avatar_folder
+    from ..face.avatar import avatars_home, house_avatar, is_avatar_folder
 
     if is_avatar_folder(p):
         return p
     named = avatars_home() / raw
     if "/" not in raw and is_avatar_folder(named):
         return named
+    if house_avatar(raw) is not None:
+        return house_avatar(raw)
     if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
         raise ctx.err(f"avatar file {raw!r} not found (looked at {p})", m.lines["avatar"], f"{field}.avatar")
     raise ctx.err(f"avatar {raw!r} not found: neither an image file at {p} nor an avatar made with "
                   f"`avatarkit avatar add` at {named}", m.lines["avatar"], f"{field}.avatar")
+
+
+def _house_presenter() -> Path:
+    """The presenter of a script that names no avatar: the photo avatarkit ships as `presenter`."""
+    from ..face.avatar import DEFAULT_PRESENTER, house_avatar
+
+    found = house_avatar(DEFAULT_PRESENTER)
+    if found is None:  # pragma: no cover - an install without its package data
+        raise ScriptError(f"no avatar named and the default presenter is missing from the install "
+                          f"({DEFAULT_PRESENTER}.png); reinstall avatarkit or set defaults.avatar")
+    return found
 
 
 def _renderer(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:

@@ -39,13 +39,14 @@ _TAG = re.compile(r"\[([^\[\]\n]*)\]")
 _LIST_ITEM = re.compile(r"^(?:[-*+•–]|\d{1,3}[.)])\s+(.*)$")
 
 
-def from_slides(deck_path: str | Path, out_yaml: str | Path, *, voice: str, avatar: str,
+def from_slides(deck_path: str | Path, out_yaml: str | Path, *, voice: str, avatar: str = "presenter",
                 notes: str | Path | None = None, layout: str = "beside", render: str = "auto") -> Path:
     """Write an avatarkit script (YAML) presenting `deck_path` and return its path.
 
     `voice` is a voice reference (its language becomes the script's),
     `avatar` a photo (a path from the current folder, written relative to
-    the script's folder) or the name of a footage avatar, `notes` an optional notes file (see `read_deck`),
+    the script's folder), the name of a footage avatar or `presenter` (the
+    photo avatarkit ships; the default), `notes` an optional notes file (see `read_deck`),
     `layout` the presenter's place beside the slides (`full`, `beside`,
     `pip`, `circle`), and `render` `page`, `layout` or `auto` (pages when
     the deck can be rendered: a PDF, or a PPTX with LibreOffice installed).

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -34,7 +33,7 @@ from ...errors import VoiceError
 from ...files import avatarkit_home, join_parts, package_dir, verified
 from ..reading import check_script, readable
 from ..utterance import Phone, Token, Utterance, Word
-from .base import register_engine
+from .base import onnx_session, register_engine
 from .kokoro_text import FRONT_ENDS, english_letters, phonemize
 
 SAMPLE_RATE = 24_000
@@ -105,14 +104,10 @@ def _model() -> tuple[object, dict[str, int]]:
     with _LOCK:
         if "session" not in _MODEL:
             import onnx
-            import onnxruntime as ort
 
             graph = onnx.load(str(model_path()))
             graph.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS, onnx.TensorProto.FLOAT, None))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
-            opts.inter_op_num_threads = 1
-            session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            session = onnx_session(graph.SerializeToString())
             vocab_file = _package_dir(VOCAB_PACKAGE) / "data" / "vocab.json"
             try:
                 vocab = json.loads(vocab_file.read_text(encoding="utf-8"))["vocab"]

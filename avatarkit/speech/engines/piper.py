@@ -11,6 +11,7 @@ Settings: `model` (path to a `.onnx` with its `.onnx.json` beside it, or
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -20,7 +21,7 @@ import numpy as np
 from ...errors import VoiceError
 from ...files import package_dir
 from ..utterance import Phone, Token, Utterance, Word, words_from_phones
-from .base import register_engine
+from .base import onnx_session, register_engine
 
 # Symbols in Piper's phoneme stream that take time but are not phonemes.
 _SILENT = set("^$_ ,.;:!?¡¿—…\"'()-")
@@ -64,12 +65,19 @@ class PiperEngine:
         if "model" not in s:
             raise VoiceError(f"voice {voice.id!r}: piper voices need settings.model")
         self.model_path = resolve_model_path(str(s["model"]), voice_id=voice.id)
-        self._voice = self._load(self.model_path)
+        # The model itself loads at the first phrase (on the speech thread, while
+        # the first scene is staged); its config is all that is checked here.
+        try:
+            config = json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8"))
+            self._sample_rate = int(config["audio"]["sample_rate"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise VoiceError(f"voice {voice.id!r}: {self.model_path.name}.json is not a Piper voice config "
+                             f"({type(e).__name__}: {e})") from None
         from piper import SynthesisConfig
 
         speaker = s.get("speaker")
         if isinstance(speaker, str):
-            speaker = self._voice.config.speaker_id_map.get(speaker)
+            speaker = (config.get("speaker_id_map") or {}).get(speaker)
             if speaker is None:
                 raise VoiceError(f"voice {voice.id!r}: unknown speaker {s.get('speaker')!r}")
         self._config = SynthesisConfig(
@@ -85,21 +93,37 @@ class PiperEngine:
         with _LOCK:
             if key not in _CACHE:
                 try:
-                    from piper import PiperVoice
+                    import onnx
+                    from piper import PiperConfig, PiperVoice
+                    from piper.patch_voice_with_alignment import add_alignment_output
+                    from piper.voice import ESPEAK_DATA_DIR
                 except ImportError as e:  # pragma: no cover - install problem
-                    raise VoiceError(f"piper-tts is not installed: {e}") from None
+                    raise VoiceError(f"piper-tts (with its alignment extra) is not installed: {e}") from None
                 import onnxruntime
 
+                # Patched in memory so that the model also outputs each phoneme's length (as Piper's own
+                # `include_alignments` does), and run in a session that does not busy-wait between phrases.
+                graph = onnx.load(key)
+                try:
+                    add_alignment_output(graph)
+                except ValueError:  # already patched on disk
+                    pass
+                config = PiperConfig.from_dict(json.loads(Path(f"{key}.json").read_text(encoding="utf-8")))
                 # Piper's model draws its noise inside the graph, from a generator seeded when the session is
                 # made: a fixed seed makes a process that speaks the same phrases in the same order make the
                 # same samples, so a render is reproducible and a Ray driver's speech equals a local render's.
                 onnxruntime.set_seed(SEED)
-                _CACHE[key] = PiperVoice.load(path, include_alignments=True)
+                _CACHE[key] = PiperVoice(config=config, session=onnx_session(graph.SerializeToString()),
+                                         espeak_data_dir=Path(ESPEAK_DATA_DIR), download_dir=Path.cwd())
             return _CACHE[key]
 
     @property
+    def _voice(self):
+        return self._load(self.model_path)
+
+    @property
     def sample_rate(self) -> int:
-        return int(self._voice.config.sample_rate)
+        return self._sample_rate
 
     def synthesize(self, tokens: Sequence[Token]) -> Utterance:
         """Speak `tokens` as one phrase; lexicon IPA goes in as Piper raw phonemes."""
