@@ -61,7 +61,7 @@ def main() -> None:
         tmp = Path(tmp)
         default_voice = tmp / "welcome-default-voice.yaml"
         text = sample.read_text(encoding="utf-8").replace("avatar: avatar.png", f"avatar: {ROOT / 'samples' / 'avatar.png'}")
-        default_voice.write_text("\n".join(l for l in text.splitlines() if not l.strip().startswith("voice:")) + "\n")
+        default_voice.write_text("\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("voice:")) + "\n")
         for name, script in (("welcome.yaml (en-us-joe, Piper)", sample),
                              ("welcome.yaml, language default (en-us-heart, Kokoro)", default_voice)):
             home = tmp / "home"
