@@ -20,11 +20,11 @@ import numpy as np
 
 from .audio.io import audio_info, stream_audio
 from .compose.scene import SceneCompositor
+from .drawing import draw_track
 from .errors import RenderError
 from .face.rig import load_avatar
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
-from .pipeline import draw_track
 from .render.base import make_renderer
 from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
 from .speech.loudness import TARGET_LUFS, StreamLoudness, limit_stream, stream_gain

@@ -34,6 +34,9 @@ from .files import atomic_path, write_text_atomic
 from .media.segments import SegmentWriter
 from .speech.utterance import Phone, Utterance, Word
 
+SAMPLE_RATE = 48_000   # the video's clock: every time is a sample index at this rate
+STAGES = ("speech", "motion", "render", "compose", "encode")   # where a render's compute seconds go
+
 
 @dataclass
 class Part:

@@ -9,13 +9,15 @@ may spread over processes or machines (`scale`):
    cards) and the parts; `speak` gives each part its speech (resampled to
    48 kHz, loudness-normalised, padded to whole frames) and its place on
    the video's clock.
-2. `draw` animates, renders, composites and encodes one part into its own
-   segment, phrase by phrase, so memory stays flat however long it is.
-3. `finish` blends the transitions, encodes the soundtrack once and joins
-   the segments into the MP4 without re-encoding them.
+2. `draw` (`drawing.draw_part`) animates, renders, composites and encodes
+   one part into its own segment, phrase by phrase, so memory stays flat
+   however long it is.
+3. `finish` joins the segments (each transition already blended by `keep`)
+   and the soundtrack, encoded once, into the MP4 without re-encoding them.
 
-`render` does all three here, with speech made ahead on a second thread,
-and keeps its work folder until the end so a killed render resumes from
+`render` does all three here, with speech made ahead on a second thread
+(which then encodes the soundtrack while drawing goes on) and each
+segment's encoder on a thread of its own, and keeps its work folder until the end so a killed render resumes from
 the last finished part. Drawn here or on a cluster, a part encodes to
 the same bits, so the video is the same.
 
@@ -31,17 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 
 from . import __version__
 from .audio.io import audio_info
 from .audio.music import MusicBed, MusicSettings
 from .compose.brand import Brand, Card
-from .compose.reveal import reveal_points
-from .compose.scene import SceneCompositor
-from .compose.staging import card_still, check_staging, resolve_brand, stage_scene
+from .compose.staging import check_staging, resolve_brand
 from .compose.transition import TransitionRun
+from .drawing import Components, draw_part
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
 from .files import atomic_path, write_text_atomic
@@ -49,7 +49,7 @@ from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from .media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
-from .parts import Part, PartFrames, PartResult, PartSink, WorkDir, ahead, fingerprint
+from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, WorkDir, ahead, fingerprint
 from .render.base import make_renderer
 from .script.model import Phrase, Script, Transition
 from .script.parse import load_script
@@ -60,12 +60,10 @@ from .speech.phrases import check_readable, recorded_utterance, tokens_for
 from .speech.utterance import Utterance
 from .speech.voice import Voice, get_voice
 
-SAMPLE_RATE = 48_000
 LEAD_IN_MS = 500        # silence before the first word (the AI-generated caption shows here)
 SEGMENT_GAP_MS = 250
 SCENE_GAP_MS = 400
 TAIL_MS = 700
-STAGES = ("speech", "motion", "render", "compose", "encode")
 
 
 @dataclass
@@ -130,26 +128,6 @@ class RenderJob:
     samples: int = 0
     last_samples: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
-
-
-def _memory_trimmer() -> Callable[[], None]:
-    """A function that hands freed heap memory back to the OS (glibc), or does nothing.
-
-    Per-frame buffers of varying size fragment glibc's heap, and without a
-    trim the resident size creeps up over a long render. Trimming once per
-    phrase (every few seconds of video) keeps it flat at no measurable cost,
-    unlike forcing every large buffer through mmap, which slowed rendering 2x.
-    """
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            trim = ctypes.CDLL("libc.so.6").malloc_trim
-            return lambda: trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
-    return lambda: None
 
 
 class Pipeline:
@@ -306,81 +284,12 @@ class Pipeline:
         Returns the result (compute seconds per stage) and the raw frames the
         join needs: the head a transition blends, the last frame and a
         thumbnail candidate. `on_item(item, end)` runs after each item with
-        its end on the video's clock (samples).
+        its end on the video's clock (samples). See `drawing.draw_part`.
         """
-        script, kit, fps = job.script, job.kit, job.script.fps
-        spf = SAMPLE_RATE // fps
-        timings = {s: 0.0 for s in STAGES if s != "speech"}
-        items = job.items[part.first:part.first + part.count]
-        sink = PartSink(part.head, segment, script.width, script.height, fps, self.preset, self.crf)
-        trim_memory = _memory_trimmer()
-        thumb = None
-        comp: SceneCompositor | None = None
-        # The encoder has a thread of its own and speech another: OpenCV's pool would only fight them for the
-        # two cores (measured: 10 % more CPU for the same frames), so drawing runs on one.
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            sample = part.start * spf
-            if part.scene < 0:
-                t0 = time.perf_counter()
-                still = card_still(kit, items[0].card, script)
-                timings["compose"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                for _ in range(part.frames):
-                    sink.write_frame(still)
-                timings["encode"] += time.perf_counter() - t0
-            else:
-                t0 = time.perf_counter()
-                scene = script.scenes[part.scene]
-                comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start)
-                bound = self._renderers.get(scene.renderer, self.renderer).bind(comp.rig)
-                reveals: dict[int, list[tuple[int, int]]] = {}   # phrase k -> [(word, bullet)]
-                phrases = [ph for seg in scene.segments for ph in seg.phrases]
-                for b, (k, w) in enumerate(reveal_points(scene.bullets, phrases)):
-                    reveals.setdefault(k, []).append((w, b))
-                timings["compose"] += time.perf_counter() - t0
-                frame = np.empty((script.height, script.width, 3), np.uint8)
-                for n, (it, utt) in enumerate(zip(items, part.utterances)):
-                    t0 = time.perf_counter()
-                    motion = self.audio_motion if it.audio else self.motion
-                    track = motion.animate(utt, fps=fps, start_frame=sample // spf, gestures=it.phrase.gestures)
-                    timings["motion"] += time.perf_counter() - t0
-                    if script.captions:
-                        for c in phrase_cues(utt.words, sample, SAMPLE_RATE):
-                            comp.add_caption(c.text.replace("\n", " "), c.start // spf, -(-c.end // spf))
-                    for w, b in reveals.get(it.k, []):
-                        word = next((x for x in utt.words if x.index == w), None)
-                        comp.reveal(b, (sample + (word.start if word else 0)) // spf)
-                    mid = None
-                    if thumb is None and (utt.phones or it.audio):
-                        # A thumbnail of someone speaking: the widest-open frame of the first phrase.
-                        mid = int(np.argmax(track["jaw"]))
-                    grabbed: list[np.ndarray] = []
+        return draw_part(job, part, segment, self._components(), on_item)
 
-                    def grab(i: int, mid=mid, grabbed=grabbed) -> None:
-                        if i == mid:
-                            grabbed.append(frame.copy())
-
-                    draw_track(track, bound, comp, sink, frame, timings, fresh=n == 0, after=grab,
-                               start=sample // spf)
-                    if grabbed:
-                        thumb = grabbed[0]
-                    sample += utt.num_samples
-                    trim_memory()
-                    if on_item:
-                        on_item(it, sample)
-            t0 = time.perf_counter()
-            path, head, last = sink.close()
-            timings["encode"] += time.perf_counter() - t0
-        except BaseException:
-            sink.abort()
-            raise
-        finally:
-            cv2.setNumThreads(threads)
-            if comp is not None:
-                comp.close()
-        return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
+    def _components(self) -> Components:
+        return Components(self.renderer, self._renderers, self.motion, self.audio_motion, self.preset, self.crf)
 
     def blend(self, job: RenderJob, part: Part, frames: PartFrames, before: np.ndarray | None) -> PartFrames:
         """Make the transition into `part`: blend its head with `before` (the last frame shown of the part before)
@@ -556,31 +465,6 @@ def _scene_rig(avatar: Path):
 
         return footage_rig(avatar)
     return load_avatar(avatar)
-
-
-def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,
-               fresh: bool, after: Callable[[int], object] | None = None, start: int | None = None) -> None:
-    """Render, composite and encode every frame of `track` through the reused RGB buffer `frame`.
-
-    `bound` is a renderer bound to `comp.rig`; `writer` has `write_frame`;
-    `fresh` repaints the whole background on the first frame (a new
-    scene); `start` is the track's first frame on the video's clock (for
-    timed overlays). Seconds of compute are added to `timings["render"]`,
-    `["compose"]` and `["encode"]`; `after(i)` runs once frame i is written.
-    """
-    for i in range(len(track)):
-        t0 = time.perf_counter()
-        av_frame = bound.render_frame(track.frame(i))
-        t1 = time.perf_counter()
-        comp.compose(av_frame, frame, fresh=fresh and i == 0, index=None if start is None else start + i)
-        t2 = time.perf_counter()
-        writer.write_frame(frame)
-        t3 = time.perf_counter()
-        timings["render"] += t1 - t0
-        timings["compose"] += t2 - t1
-        timings["encode"] += t3 - t2
-        if after:
-            after(i)
 
 
 def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:

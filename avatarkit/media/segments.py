@@ -38,7 +38,7 @@ from .writer import AI_NOTICE, audio_frame, track_language
 
 ENCODER_THREADS = 2
 # libx264's preset and constant-rate factor for every render, chosen by measured quality per CPU second
-# (benchmarks/encoder.py; the figures are in docs/performance.md).
+# (benchmarks/encoder.py; the figures are in benchmarks/RESULTS.md).
 DEFAULT_PRESET = "veryfast"
 DEFAULT_CRF = 21
 X264_PARAMS = "mbtree=0:colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off"

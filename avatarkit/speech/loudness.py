@@ -20,9 +20,12 @@ class LoudnessNormalizer:
     """Stateful per-phrase normaliser: `__call__(audio) -> audio` at `sample_rate` Hz."""
 
     def __init__(self, sample_rate: int, target_lufs: float = TARGET_LUFS, peak_dbfs: float = PEAK_DBFS):
-        import pyloudnorm
+        if sample_rate == StreamLoudness.RATE:
+            self.measure = phrase_loudness
+        else:
+            import pyloudnorm
 
-        self.meter = pyloudnorm.Meter(sample_rate)
+            self.measure = pyloudnorm.Meter(sample_rate).integrated_loudness
         self.sample_rate = sample_rate
         self.target = target_lufs
         self.peak = 10 ** (peak_dbfs / 20)
@@ -31,14 +34,14 @@ class LoudnessNormalizer:
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         measurable = audio.size >= int(0.4 * self.sample_rate) and np.abs(audio).max() > 1e-4
         if measurable:
-            loud = self.meter.integrated_loudness(audio.astype(np.float64))
+            loud = self.measure(audio.astype(np.float64))
             if np.isfinite(loud):
                 self.gain = 10 ** ((self.target - loud) / 20)
         out = limit(audio * self.gain, self.peak, self.sample_rate)
         if measurable:
             # Limiting peaky speech lowers its loudness; make up the difference
             # once (the second limit pass changes little).
-            loud = self.meter.integrated_loudness(out.astype(np.float64))
+            loud = self.measure(out.astype(np.float64))
             if np.isfinite(loud) and loud < self.target - 0.2:
                 self.gain *= 10 ** ((self.target - loud) / 20)
                 out = limit(audio * self.gain, self.peak, self.sample_rate)
@@ -103,17 +106,54 @@ class StreamLoudness:
 
     def integrated(self) -> float:
         """Gated integrated loudness in LUFS (-inf for silence or under 0.4 s)."""
-        q = np.asarray(self.squares)
-        if q.size < 4:
-            return float("-inf")
-        blocks = np.convolve(q, np.ones(4) / 4, "valid")           # 400 ms windows, 75 % overlap
-        lufs = -0.691 + 10 * np.log10(np.maximum(blocks, 1e-20))
-        keep = blocks[lufs > -70]
-        if keep.size == 0:
-            return float("-inf")
-        rel = -0.691 + 10 * np.log10(keep.mean()) - 10
-        keep = blocks[(lufs > -70) & (lufs > rel)]
-        return float(-0.691 + 10 * np.log10(keep.mean()))
+        return _gated(np.asarray(self.squares))
+
+
+def phrase_loudness(audio: np.ndarray) -> float:
+    """Integrated loudness (LUFS, BS.1770 gating) of a whole 48 kHz phrase; -inf for silence or under 0.4 s.
+
+    The same measure as `StreamLoudness`, for audio that is all at hand: the
+    K-weighting is applied in the frequency domain (the filters' exact
+    response, zero-padded past their 8192-sample memory), which needs only
+    numpy, so speaking a phrase does not wait for SciPy's signal module to
+    import (a second, on the first frame's path).
+    """
+    x = np.asarray(audio, np.float64)
+    step = StreamLoudness.RATE // 10
+    if x.size < 4 * step:
+        return float("-inf")
+    size = 1 << int(np.ceil(np.log2(x.size + 8192)))
+    y = np.fft.irfft(np.fft.rfft(x, size) * _k_response(size), size)[:x.size]
+    n = y.size // step
+    return _gated((y[: n * step].reshape(n, step) ** 2).mean(1))
+
+
+_K_RESPONSES: dict[int, np.ndarray] = {}
+
+
+def _k_response(size: int) -> np.ndarray:
+    """The K-weighting filters' frequency response at the bins of a real FFT of `size` samples."""
+    if size not in _K_RESPONSES:
+        z1 = np.exp(-1j * np.pi * np.arange(size // 2 + 1) / (size // 2))   # z^-1 on the unit circle
+        h = np.ones(size // 2 + 1, np.complex128)
+        for b0, b1, b2, a0, a1, a2 in _K_SOS_48K:
+            h *= (b0 + b1 * z1 + b2 * z1 * z1) / (a0 + a1 * z1 + a2 * z1 * z1)
+        _K_RESPONSES[size] = h
+    return _K_RESPONSES[size]
+
+
+def _gated(q: np.ndarray) -> float:
+    """BS.1770 gated loudness (LUFS) from mean squares of consecutive 100 ms blocks of K-weighted audio."""
+    if q.size < 4:
+        return float("-inf")
+    blocks = np.convolve(q, np.ones(4) / 4, "valid")           # 400 ms windows, 75 % overlap
+    lufs = -0.691 + 10 * np.log10(np.maximum(blocks, 1e-20))
+    keep = blocks[lufs > -70]
+    if keep.size == 0:
+        return float("-inf")
+    rel = -0.691 + 10 * np.log10(keep.mean()) - 10
+    keep = blocks[(lufs > -70) & (lufs > rel)]
+    return float(-0.691 + 10 * np.log10(keep.mean()))
 
 
 def stream_gain(loudness: StreamLoudness, target_lufs: float = TARGET_LUFS) -> float:

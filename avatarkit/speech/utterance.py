@@ -74,18 +74,15 @@ class Utterance:
     def resampled(self, sample_rate: int) -> "Utterance":
         """Return this utterance at `sample_rate` Hz, times rescaled exactly.
 
-        Uses polyphase resampling; a time t (samples) maps to
-        round(t * new / old), so boundaries stay on the same instant.
+        Uses libsoxr's high-quality resampler (linear phase, no delay); a
+        time t (samples) maps to round(t * new / old), so boundaries stay on
+        the same instant.
         """
         if sample_rate == self.sample_rate:
             return self
-        from math import gcd
+        import soxr
 
-        from scipy.signal import resample_poly
-
-        g = gcd(sample_rate, self.sample_rate)
-        up, down = sample_rate // g, self.sample_rate // g
-        audio = resample_poly(self.audio.astype(np.float64), up, down).astype(np.float32)
+        audio = soxr.resample(self.audio.astype(np.float32), self.sample_rate, sample_rate, quality="HQ")
         n = int(round(self.num_samples * sample_rate / self.sample_rate))
         audio = _fit(audio, n)
 

@@ -1,0 +1,170 @@
+"""Drawing a part: animate, render, composite and hand each frame to the part's encoder.
+
+`draw_part` is what `Pipeline.draw` runs on this machine and what a Ray
+task runs elsewhere: one part (a scene or a card) with its speech, phrase
+by phrase, through the components a pipeline composes (`Components`:
+renderers, motion models, encoder settings) into its own segment.
+`draw_track` is the per-frame loop it shares with `lipsync`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import cv2
+import numpy as np
+
+from .compose.reveal import reveal_points
+from .compose.scene import SceneCompositor
+from .compose.staging import card_still, stage_scene
+from .media.captions import phrase_cues
+from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, PartSink
+
+if TYPE_CHECKING:
+    from .pipeline import RenderJob
+
+
+@dataclass(frozen=True)
+class Components:
+    """What draws a part besides its script: renderers (the default and any a scene names), the motion models
+    (from phonemes; from audio, for recordings) and the encoder's preset and CRF."""
+
+    renderer: Any
+    renderers: dict
+    motion: Any
+    audio_motion: Any
+    preset: str
+    crf: int
+
+
+def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
+              on_item: Callable[[Any, int], None] | None = None) -> tuple[PartResult, PartFrames]:
+    """Animate, render, composite and encode `part` of `job` (its speech given) into the segment file `segment`.
+
+    Returns the result (compute seconds per stage) and the raw frames the
+    join needs: the head a transition blends, the last frame and a
+    thumbnail candidate. `on_item(item, end)` runs after each item with
+    its end on the video's clock (samples).
+    """
+    script, kit, fps = job.script, job.kit, job.script.fps
+    spf = SAMPLE_RATE // fps
+    timings = {s: 0.0 for s in STAGES if s != "speech"}
+    items = job.items[part.first:part.first + part.count]
+    sink = PartSink(part.head, segment, script.width, script.height, fps, parts.preset, parts.crf)
+    trim_memory = memory_trimmer()
+    thumb = None
+    comp: SceneCompositor | None = None
+    # The encoder has a thread of its own and speech another: OpenCV's pool would only fight them for the
+    # two cores (measured: 10 % more CPU for the same frames), so drawing runs on one.
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        sample = part.start * spf
+        if part.scene < 0:
+            t0 = time.perf_counter()
+            still = card_still(kit, items[0].card, script)
+            timings["compose"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in range(part.frames):
+                sink.write_frame(still)
+            timings["encode"] += time.perf_counter() - t0
+        else:
+            t0 = time.perf_counter()
+            scene = script.scenes[part.scene]
+            comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start)
+            bound = parts.renderers.get(scene.renderer, parts.renderer).bind(comp.rig)
+            reveals: dict[int, list[tuple[int, int]]] = {}   # phrase k -> [(word, bullet)]
+            phrases = [ph for seg in scene.segments for ph in seg.phrases]
+            for b, (k, w) in enumerate(reveal_points(scene.bullets, phrases)):
+                reveals.setdefault(k, []).append((w, b))
+            timings["compose"] += time.perf_counter() - t0
+            frame = np.empty((script.height, script.width, 3), np.uint8)
+            for n, (it, utt) in enumerate(zip(items, part.utterances)):
+                t0 = time.perf_counter()
+                motion = parts.audio_motion if it.audio else parts.motion
+                track = motion.animate(utt, fps=fps, start_frame=sample // spf, gestures=it.phrase.gestures)
+                timings["motion"] += time.perf_counter() - t0
+                if script.captions:
+                    for c in phrase_cues(utt.words, sample, SAMPLE_RATE):
+                        comp.add_caption(c.text.replace("\n", " "), c.start // spf, -(-c.end // spf))
+                for w, b in reveals.get(it.k, []):
+                    word = next((x for x in utt.words if x.index == w), None)
+                    comp.reveal(b, (sample + (word.start if word else 0)) // spf)
+                mid = None
+                if thumb is None and (utt.phones or it.audio):
+                    # A thumbnail of someone speaking: the widest-open frame of the first phrase.
+                    mid = int(np.argmax(track["jaw"]))
+                grabbed: list[np.ndarray] = []
+
+                def grab(i: int, mid=mid, grabbed=grabbed) -> None:
+                    if i == mid:
+                        grabbed.append(frame.copy())
+
+                draw_track(track, bound, comp, sink, frame, timings, fresh=n == 0, after=grab,
+                           start=sample // spf)
+                if grabbed:
+                    thumb = grabbed[0]
+                sample += utt.num_samples
+                trim_memory()
+                if on_item:
+                    on_item(it, sample)
+        t0 = time.perf_counter()
+        path, head, last = sink.close()
+        timings["encode"] += time.perf_counter() - t0
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        cv2.setNumThreads(threads)
+        if comp is not None:
+            comp.close()
+    return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
+
+
+
+def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,
+               fresh: bool, after: Callable[[int], object] | None = None, start: int | None = None) -> None:
+    """Render, composite and encode every frame of `track` through the reused RGB buffer `frame`.
+
+    `bound` is a renderer bound to `comp.rig`; `writer` has `write_frame`;
+    `fresh` repaints the whole background on the first frame (a new
+    scene); `start` is the track's first frame on the video's clock (for
+    timed overlays). Seconds of compute are added to `timings["render"]`,
+    `["compose"]` and `["encode"]`; `after(i)` runs once frame i is written.
+    """
+    for i in range(len(track)):
+        t0 = time.perf_counter()
+        av_frame = bound.render_frame(track.frame(i))
+        t1 = time.perf_counter()
+        comp.compose(av_frame, frame, fresh=fresh and i == 0, index=None if start is None else start + i)
+        t2 = time.perf_counter()
+        writer.write_frame(frame)
+        t3 = time.perf_counter()
+        timings["render"] += t1 - t0
+        timings["compose"] += t2 - t1
+        timings["encode"] += t3 - t2
+        if after:
+            after(i)
+
+
+def memory_trimmer() -> Callable[[], None]:
+    """A function that hands freed heap memory back to the OS (glibc), or does nothing.
+
+    Per-frame buffers of varying size fragment glibc's heap, and without a
+    trim the resident size creeps up over a long render. Trimming once per
+    phrase (every few seconds of video) keeps it flat at no measurable cost,
+    unlike forcing every large buffer through mmap, which slowed rendering 2x.
+    """
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            trim = ctypes.CDLL("libc.so.6").malloc_trim
+            return lambda: trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+    return lambda: None
