@@ -41,13 +41,17 @@ class Components:
 
 
 def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
-              on_item: Callable[[Any, int], None] | None = None) -> tuple[PartResult, PartFrames]:
+              on_item: Callable[[Any, int], None] | None = None, *,
+              wait: bool = True) -> tuple[PartResult, PartFrames]:
     """Animate, render, composite and encode `part` of `job` (its speech given) into the segment file `segment`.
 
     Returns the result (compute seconds per stage) and the raw frames the
     join needs: the head a transition blends, the last frame and a
     thumbnail candidate. `on_item(item, end)` runs after each item with
-    its end on the video's clock (samples).
+    its end on the video's clock (samples). With `wait=False` the segment
+    is still being finished by its encoder thread when this returns (the
+    result's `closing()` waits for it), so the next part can be staged and
+    drawn meanwhile.
     """
     script, kit, fps = job.script, job.kit, job.script.fps
     spf = SAMPLE_RATE // fps
@@ -112,7 +116,7 @@ def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
                 if on_item:
                     on_item(it, sample)
         t0 = time.perf_counter()
-        path, head, last = sink.close()
+        path, head, last = sink.close(wait)
         timings["encode"] += time.perf_counter() - t0
     except BaseException:
         sink.abort()
@@ -121,7 +125,8 @@ def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
         cv2.setNumThreads(threads)
         if comp is not None:
             comp.close()
-    return PartResult(part.index, path, part.frames, timings), PartFrames(head, last, thumb)
+    closing = sink.segment.wait if not wait and sink.segment is not None else None
+    return PartResult(part.index, path, part.frames, timings, closing=closing), PartFrames(head, last, thumb)
 
 
 

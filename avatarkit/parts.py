@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -80,6 +80,8 @@ class PartResult:
     frames: int
     timings: dict[str, float] = field(default_factory=dict)
     transition: bool = False
+    # Blocks until the segment is in place, when it was still being closed (`draw_part(..., wait=False)`).
+    closing: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -341,8 +343,10 @@ class PartSink:
             self.segment.write_frame(rgb)
         self.last = rgb
 
-    def close(self) -> tuple[Path | None, list[np.ndarray], np.ndarray]:
-        path = self.segment.close() if self.segment is not None else None
+    def close(self, wait: bool = True) -> tuple[Path | None, list[np.ndarray], np.ndarray]:
+        """The segment's path (None if every frame was head), the head and the last frame; see
+        `SegmentWriter.close` for `wait`."""
+        path = self.segment.close(wait) if self.segment is not None else None
         return path, self.head, self.last.copy()
 
     def abort(self) -> None:

@@ -277,16 +277,17 @@ class Pipeline:
             job.samples = sample
             yield part
 
-    def draw(self, job: RenderJob, part: Part, segment: Path,
-             on_item: Callable[[_Item, int], None] | None = None) -> tuple[PartResult, PartFrames]:
+    def draw(self, job: RenderJob, part: Part, segment: Path, on_item: Callable[[_Item, int], None] | None = None,
+             *, wait: bool = True) -> tuple[PartResult, PartFrames]:
         """Animate, render, composite and encode one part (its speech given) into the segment file `segment`.
 
         Returns the result (compute seconds per stage) and the raw frames the
         join needs: the head a transition blends, the last frame and a
         thumbnail candidate. `on_item(item, end)` runs after each item with
-        its end on the video's clock (samples). See `drawing.draw_part`.
+        its end on the video's clock (samples). See `drawing.draw_part` (and
+        there for `wait`).
         """
-        return draw_part(job, part, segment, self._components(), on_item)
+        return draw_part(job, part, segment, self._components(), on_item, wait=wait)
 
     def _components(self) -> Components:
         return Components(self.renderer, self._renderers, self.motion, self.audio_motion, self.preset, self.crf)
@@ -321,15 +322,27 @@ class Pipeline:
 
         `segment` is the part's segment as bytes when it was drawn elsewhere.
         """
-        part = job.parts[result.index]
+        kept = self._transition(job, result, frames, before)
+        self._save(job, result, kept, segment)
+        return kept.last
+
+    def _transition(self, job: RenderJob, result: PartResult, frames: PartFrames,
+                    before: np.ndarray | None) -> PartFrames:
         t0 = time.perf_counter()
-        kept = self.blend(job, part, frames, before)
-        result.transition = part.head > 0
+        kept = self.blend(job, job.parts[result.index], frames, before)
+        result.transition = job.parts[result.index].head > 0
+        job.timings["encode"] += time.perf_counter() - t0
+        return kept
+
+    def _save(self, job: RenderJob, result: PartResult, kept: PartFrames, segment: bytes | None = None) -> None:
+        """Record a drawn part as finished, once its segment is in place (a resumed render then skips it)."""
+        t0 = time.perf_counter()
+        if result.closing is not None:
+            result.closing()
         job.work.save_result(result, kept, segment)
         job.timings["encode"] += time.perf_counter() - t0
         for k, v in result.timings.items():
             job.timings[k] += v
-        return kept.last
 
     def finish(self, job: RenderJob) -> RenderResult:
         """Join the job's kept parts into `<name>.<language>.mp4` (with .vtt, .srt, .jpg) and return the result.
@@ -414,26 +427,45 @@ class Pipeline:
         total = sum(it.counted for it in job.items)
         done = 0
         before = None      # the last frame shown of the part before
-        for part in ahead(self._speak_ahead(job)):
-            items = job.items[part.first:part.first + part.count]
-            result = job.work.load_result(part.index)
-            if result is None:
-                part.utterances = job.work.load_speech(part.index)[0]
+        # The part drawn last, recorded once its encoder has finished the segment: that happens on the
+        # encoder's thread while the next part is staged and drawn, so the encoder never waits for staging.
+        unsaved: tuple[PartResult, PartFrames] | None = None
+        try:
+            for part in ahead(self._speak_ahead(job)):
+                items = job.items[part.first:part.first + part.count]
+                result = job.work.load_result(part.index)
+                if result is None:
+                    part.utterances = job.work.load_speech(part.index)[0]
 
-                def on_item(it: _Item, end: int) -> None:
-                    nonlocal done
-                    done += it.counted
-                    if progress and it.counted:
-                        progress(ProgressEvent(done, total, end / SAMPLE_RATE))
+                    def on_item(it: _Item, end: int) -> None:
+                        nonlocal done, unsaved
+                        if unsaved is not None:    # the part before's segment is long done by now
+                            self._save(job, *unsaved)
+                            unsaved = None
+                        done += it.counted
+                        if progress and it.counted:
+                            progress(ProgressEvent(done, total, end / SAMPLE_RATE))
 
-                result, frames = self.draw(job, part, job.work.segment_path(part.index), on_item)
-                before = self.keep(job, result, frames, before)
-            else:
-                before = job.work.load_frames(part.index).last
-                done += sum(it.counted for it in items)
-                if progress:
-                    progress(ProgressEvent(done, total, (part.start + part.frames) / job.script.fps))
-            part.utterances = None    # drawn: the join reads the speech back from the work folder
+                    result, frames = self.draw(job, part, job.work.segment_path(part.index), on_item, wait=False)
+                    if unsaved is not None:
+                        self._save(job, *unsaved)
+                    kept = self._transition(job, result, frames, before)
+                    before, unsaved = kept.last, (result, kept)
+                else:
+                    before = job.work.load_frames(part.index).last
+                    done += sum(it.counted for it in items)
+                    if progress:
+                        progress(ProgressEvent(done, total, (part.start + part.frames) / job.script.fps))
+                part.utterances = None    # drawn: the join reads the speech back from the work folder
+            if unsaved is not None:
+                self._save(job, *unsaved)
+                unsaved = None
+        finally:
+            if unsaved is not None and unsaved[0].closing is not None:
+                try:    # let the last encoder finish its file before the error goes up (a rerun resumes)
+                    unsaved[0].closing()
+                except Exception:  # noqa: BLE001 - the error being raised matters more
+                    pass
         out = self.finish(job)
         job.work.remove()
         return out

@@ -79,9 +79,9 @@ import sys, json
 from avatarkit.pipeline import Pipeline
 drawn = []
 _draw = Pipeline.draw
-def draw(self, job, part, segment, on_item=None):
+def draw(self, job, part, segment, on_item=None, **kw):
     drawn.append(part.index)
-    return _draw(self, job, part, segment, on_item)
+    return _draw(self, job, part, segment, on_item, **kw)
 Pipeline.draw = draw
 """
 
@@ -144,15 +144,17 @@ print(json.dumps({"drawn": drawn}))
 import os, signal, sys, time
 from avatarkit.pipeline import Pipeline, render
 _draw = Pipeline.draw
-def draw(self, job, part, segment, on_item=None):
+def draw(self, job, part, segment, on_item=None, **kw):
     def item(it, end):
+        if on_item:
+            on_item(it, end)     # the render's own: records the part before once its segment is closed
         if part.index == 2:
             for _ in range(600):
                 if len(list(job.work.root.glob("speech-*.npz"))) == len(job.parts):
                     break
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
-    return _draw(self, job, part, segment, item)
+    return _draw(self, job, part, segment, item, **kw)
 Pipeline.draw = draw
 render(sys.argv[1], sys.argv[2])
 """

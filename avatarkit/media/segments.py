@@ -89,16 +89,31 @@ class SegmentWriter:
             self._encode(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), self.frames)
         self.frames += 1
 
-    def close(self) -> Path:
-        """Encode what is queued, flush the encoder and move the segment to its name."""
+    def close(self, wait: bool = True) -> Path:
+        """Encode what is queued, flush the encoder and move the segment to its name; return that name.
+
+        With `wait=False` the encoder thread does all of that and this returns
+        at once (the caller draws on meanwhile); `wait()` then blocks until the
+        file is in place, and raises what went wrong.
+        """
+        if self._closed or self._encoder is None:
+            self._finish_file()
+        else:
+            self._encoder.finish(self._finish_file, wait=wait)
+        return self.path
+
+    def wait(self) -> Path:
+        """Block until a `close(wait=False)` has put the segment in place; raise the encoder's error, if any."""
+        if self._encoder is not None:
+            self._encoder.join()
+        return self.path
+
+    def _finish_file(self) -> None:
         if not self._closed:
-            if self._encoder is not None:
-                self._encoder.finish()
             self._encode(None, 0)
             self._c.close()
             self._closed = True
             os.replace(self.tmp, self.path)
-        return self.path
 
     def abort(self) -> None:
         """Stop without producing the segment (after an error)."""
@@ -134,6 +149,13 @@ class _EncoderThread:
 
     def _run(self) -> None:
         while (job := self._todo.get()) is not None:
+            if callable(job):    # the last call: flush and close the file
+                if self._error is None and not self._stop:
+                    try:
+                        job()
+                    except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
+                        self._error = e
+                return
             buf, pts = job
             if self._error is None and not self._stop:
                 try:
@@ -152,8 +174,13 @@ class _EncoderThread:
         cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=buf)
         self._todo.put((buf, pts))
 
-    def finish(self) -> None:
-        self._todo.put(None)
+    def finish(self, final, wait: bool = True) -> None:
+        """Run `final()` on the thread after the queued frames, then stop; with `wait`, block until then."""
+        self._todo.put(final)
+        if wait:
+            self.join()
+
+    def join(self) -> None:
         self._thread.join()
         self._check()
 
