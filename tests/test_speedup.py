@@ -199,3 +199,13 @@ def test_from_slides_without_an_avatar_writes_a_script_that_checks(tmp_path):
     assert yaml.safe_load(out.read_text())["defaults"]["avatar"] == "presenter"
     checked = subprocess.run(cli + ["check", str(out)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_join_that_fails_leaves_nothing_behind(tmp_path):
+    w = SegmentWriter(tmp_path / "s.mp4", 160, 96, 25)
+    for f in _frames(10):
+        w.write_frame(f)
+    seg = w.close()
+    with pytest.raises(Exception):
+        join_segments(tmp_path / "out.mp4", [seg], tmp_path / "no-such-soundtrack.m4a", fps=25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mp4"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -233,10 +234,7 @@ def encode_soundtrack(path: str | Path, chunks: Iterable[np.ndarray], *, sample_
     thread does it while frames are still being drawn), and `join_segments`
     copies its packets beside the video.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    c = av.open(str(tmp), mode="w", format="mp4")
-    try:
+    with _mp4_output(path) as c:
         a = c.add_stream("aac", rate=sample_rate)
         a.layout = "mono"
         a.bit_rate = 128_000
@@ -245,6 +243,21 @@ def encode_soundtrack(path: str | Path, chunks: Iterable[np.ndarray], *, sample_
             samples = _encode_audio(c, a, chunk, samples, sample_rate)
         for packet in a.encode():
             c.mux(packet)
+    return Path(path)
+
+
+@contextmanager
+def _mp4_output(path: str | Path, **options) -> Iterator:
+    """An MP4 container writing a temporary sibling of `path`, moved into place when the block ends cleanly.
+
+    On any error the container is closed and the partial file removed, so
+    nothing half-written is ever found under `path`.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    c = av.open(str(tmp), mode="w", format="mp4", **options)
+    try:
+        yield c
         c.close()
     except BaseException:
         try:
@@ -254,7 +267,6 @@ def encode_soundtrack(path: str | Path, chunks: Iterable[np.ndarray], *, sample_
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
-    return path
 
 
 def join_segments(out: str | Path, segments: list[Path], soundtrack: Path, *, fps: int, title: str = "",
@@ -266,14 +278,11 @@ def join_segments(out: str | Path, segments: list[Path], soundtrack: Path, *, fp
     of each segment follow it), so memory stays flat. The file is written
     under a temporary name and renamed into place.
     """
-    out = Path(out)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     if not segments:
         raise ValueError("no video segments to join")
     delays = [_read_segment(p, fps, first_only=True)[1] for p in segments]
     most = max(delays, default=0)
-    c = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
-    try:
+    with _mp4_output(out, options={"movflags": "+faststart"}) as c:
         c.metadata["title"] = title
         c.metadata["comment"] = AI_NOTICE
         c.metadata["description"] = AI_NOTICE
@@ -307,15 +316,6 @@ def join_segments(out: str | Path, segments: list[Path], soundtrack: Path, *, fp
                     pending = _copy_packet(c, a, pending, audio)
             while pending is not None:
                 pending = _copy_packet(c, a, pending, audio)
-        c.close()
-    except BaseException:
-        try:
-            c.close()
-        except Exception:  # noqa: BLE001 - the file is thrown away anyway
-            pass
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, out)
     return offset
 
 
