@@ -206,6 +206,6 @@ def test_a_join_that_fails_leaves_nothing_behind(tmp_path):
     for f in _frames(10):
         w.write_frame(f)
     seg = w.close()
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError):
         join_segments(tmp_path / "out.mp4", [seg], tmp_path / "no-such-soundtrack.m4a", fps=25)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mp4"]
