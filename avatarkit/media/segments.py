@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import av
-import cv2
 import numpy as np
 
-from .writer import AI_NOTICE, audio_frame, track_language
+from .writer import AI_NOTICE, audio_frame, to_i420, track_language
 
 ENCODER_THREADS = 2
 # libx264's preset and constant-rate factor for every render, chosen by measured quality per CPU second
@@ -87,7 +86,7 @@ class SegmentWriter:
         if self._encoder is not None:
             self._encoder.put(rgb, self.frames)
         else:
-            self._encode(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), self.frames)
+            self._encode(to_i420(rgb), self.frames)
         self.frames += 1
 
     def close(self, wait: bool = True) -> Path:
@@ -122,9 +121,8 @@ class SegmentWriter:
 
     def abort(self) -> None:
         """Stop without producing the segment (after an error)."""
-        if not self._closed:
-            if self._encoder is not None:
-                self._encoder.cancel()
+        if not self._closed and self._encoder is not None:
+            self._encoder.cancel()   # may finish a close already under way, which leaves nothing to close here
         if not self._closed:
             try:
                 self._c.close()
@@ -181,7 +179,7 @@ class _EncoderThread:
     def put(self, rgb: np.ndarray, pts: int) -> None:
         self._check()
         buf = self._free.get()
-        cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=buf)
+        to_i420(rgb, buf)
         self._todo.put((buf, pts))
 
     def finish(self, final, wait: bool = True) -> None:
