@@ -129,7 +129,6 @@ def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
     return PartResult(part.index, path, part.frames, timings, closing=closing), PartFrames(head, last, thumb)
 
 
-
 def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,
                fresh: bool, after: Callable[[int], object] | None = None, start: int | None = None) -> None:
     """Render, composite and encode every frame of `track` through the reused RGB buffer `frame`.

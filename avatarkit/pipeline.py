@@ -17,9 +17,10 @@ may spread over processes or machines (`scale`):
 
 `render` does all three here, with speech made ahead on a second thread
 (which then encodes the soundtrack while drawing goes on) and each
-segment's encoder on a thread of its own, and keeps its work folder until the end so a killed render resumes from
-the last finished part. Drawn here or on a cluster, a part encodes to
-the same bits, so the video is the same.
+segment's encoder on a thread of its own, and keeps its work folder
+until the end so a killed render resumes from the last finished part.
+Drawn here or on a cluster, a part encodes to the same bits, so the
+video is the same.
 
 Time is counted in samples at 48 kHz: frame i covers samples
 [i * 48000 / fps, (i + 1) * 48000 / fps).
