@@ -20,7 +20,6 @@ benchmarks/results/encoder.json and prints a table per size.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from floor import cpu_name  # noqa: E402
+from floor import cpu_name, save_results  # noqa: E402
 from run import make_script  # noqa: E402
 
 from avatarkit.media.segments import DEFAULT_CRF, DEFAULT_PRESET, ENCODER_THREADS, X264_PARAMS  # noqa: E402
@@ -155,9 +154,7 @@ def main() -> None:
               flush=True)
         out_rows[size] = {"video_s": round(video_s, 2), "rows": rows, "current": current, "pick": best}
     print(f"CPU: {cpu_name()}")
-    out = ROOT / "benchmarks" / "results" / "encoder.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpu": cpu_name(), "sizes": out_rows}, indent=1))
+    save_results("encoder.json", {"cpu": cpu_name(), "sizes": out_rows})
 
 
 if __name__ == "__main__":

@@ -44,6 +44,14 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def save_results(name: str, data: dict) -> Path:
+    """Write a benchmark's figures as JSON to benchmarks/results/<name> (a folder git ignores)."""
+    out = ROOT / "benchmarks" / "results" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1))
+    return out
+
+
 def render_child(seconds: float, resolution: str, voice: str | None, out: Path) -> None:
     """In the child: render the generated script into `out` and print the result's figures as JSON."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -133,9 +141,7 @@ def main() -> None:
               f"encode-only {row['encode_per_video_s']:.3f} s/s ({enc['encode_cpu_s'] / enc['encode_s']:.2f} cores), "
               f"ratio {row['ratio_whole_to_encode']:.2f}x  stages {row['stages_per_video_s']}", flush=True)
     print(f"CPU: {cpu_name()}")
-    out = ROOT / "benchmarks" / "results" / (f"floor_{args.voice}.json" if args.voice else "floor.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows}, indent=1))
+    save_results(f"floor_{args.voice}.json" if args.voice else "floor.json", {"rows": rows})
 
 
 if __name__ == "__main__":

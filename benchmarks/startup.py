@@ -16,7 +16,6 @@ benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from floor import cpu_name  # noqa: E402
+from floor import cpu_name, save_results  # noqa: E402
 
 AVATARKIT = Path(sys.executable).with_name("avatarkit")
 
@@ -81,9 +80,7 @@ def main() -> None:
             print(f"{name}: first frame cold {row['cold_first_frame_s']:.2f} s, warm {row['warm_first_frame_s']} s "
                   f"(runs {row['warm_runs_s']}); whole render {row['total_s']}", flush=True)
     print(f"CPU: {cpu_name()}")
-    out = ROOT / "benchmarks" / "results" / "startup.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1))
+    save_results("startup.json", {"cpu": cpu_name(), "rows": rows})
 
 
 if __name__ == "__main__":
