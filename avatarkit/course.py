@@ -82,6 +82,54 @@ def load_language(script_path: Path, language: str, options: dict) -> Script:
     return s
 
 
+def check_course(script_path: str | Path, *, brand: str | Path | None = None,
+                 languages: str | list[str] | None = None, faces: bool = True) -> dict[str, Script]:
+    """Check everything a render of `script_path` needs, without rendering; return the script by language.
+
+    The script's format, each language's translation (`languages`: None for
+    the source alone, "all", or a list), every voice (its engine made, the
+    text readable by it), every avatar (`faces`: a photo's face is found),
+    recordings, slides and the brand kit (`brand`, else the script's). Raises
+    the `AvatarkitError` a render would, naming the file, line and field.
+    Files resolve under the current scope (`script.scope.using`).
+    """
+    from .audio.io import audio_info
+    from .compose.staging import check_staging, resolve_brand
+    from .face.avatar import open_avatar
+    from .localize import load_localized
+    from .speech.engines.base import make_engine
+    from .speech.phrases import check_readable
+    from .speech.voice import get_voice
+
+    script_path = Path(script_path)
+    base = load_script(script_path)
+    langs = [base.language] if languages is None else course_languages(base, languages)
+    scripts = {lang: base if lang == base.language else load_localized(script_path, lang) for lang in langs}
+    for s in scripts.values():
+        voices = {ref: get_voice(ref) for ref in {seg.voice for sc in s.scenes for seg in sc.segments}}
+        for ref in sorted(voices):
+            make_engine(voices[ref])
+        check_readable(s, voices)
+    for sc in base.scenes:
+        if sc.avatar.is_dir():
+            if sc.renderer == "diffusion":
+                from .render.diffusion import check_trained
+
+                check_trained(sc.avatar)
+            else:
+                open_avatar(sc.avatar)
+        elif faces:
+            from .face.rig import load_avatar
+
+            load_avatar(sc.avatar)
+        for seg in sc.segments:
+            if seg.audio:
+                audio_info(seg.audio)
+    check_staging(base)
+    resolve_brand(base, brand)
+    return scripts
+
+
 def render_course(script_path: str | Path, out_dir: str | Path, *, languages: str | list[str] | None = "all",
                   brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
                   captions: bool | None = None, renderer: str = "warp", force: bool = False,
@@ -111,7 +159,7 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
     for k, lang in enumerate(langs):
         record = out_dir / f"{scripts[lang].name}.{lang}.json"
         keys[lang] = key = _inputs_key(script_path, lang, brand_path, extra)
-        old = _read_record(record)
+        old = _read_record(record, out_dir)
         if not force and old and old.get("inputs") == key and Path(old["video"]).is_file():
             results[lang] = _result_from_record(old)
             if progress:
@@ -165,12 +213,19 @@ def _record(r: RenderResult, key: str, s: Script) -> dict:
             "scenes": r.scenes, "wall_s": r.wall_s, "timings": r.timings}
 
 
-def _read_record(path: Path) -> dict | None:
+def _read_record(path: Path, out_dir: Path) -> dict | None:
+    """A language's record, or None when it is unreadable or names a file outside `out_dir` (not one we wrote)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) and "inputs" in data else None
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict) or "inputs" not in data:
+        return None
+    root = out_dir.resolve()
+    for k in ("video", "vtt", "srt", "thumbnail"):
+        if not isinstance(data.get(k), str) or not Path(data[k]).resolve().is_relative_to(root):
+            return None
+    return data
 
 
 def _result_from_record(d: dict) -> RenderResult:

@@ -289,8 +289,12 @@ class WorkDir:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def ahead(parts: Iterator[Part]) -> Iterator[Part]:
+def ahead(parts: Iterator[Part], stop: threading.Event | None = None) -> Iterator[Part]:
     """`parts` made on a second thread as fast as it goes, while the caller draws.
+
+    When the caller stops early, `stop` is set; a producer that watches it
+    (the pipeline's speech, between phrases) ends within one phrase, so an
+    error or a cancelled job is not held up by speech nobody will hear.
 
     Speech is several times faster than drawing, so it runs ahead and
     soon every part's speech is in the work folder: a render killed
@@ -299,7 +303,7 @@ def ahead(parts: Iterator[Part]) -> Iterator[Part]:
     and memory does not grow with the queue.
     """
     q: queue.Queue = queue.Queue()
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
 
     def run() -> None:
         try:

@@ -29,6 +29,7 @@ Time is counted in samples at 48 kHz: frame i covers samples
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,8 @@ class RenderJob:
     samples: int = 0
     last_samples: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    # Set when the drawing side stops early (an error, a cancelled job): speech stops at its next phrase.
+    halt: threading.Event = field(default_factory=threading.Event)
 
 
 class Pipeline:
@@ -262,7 +265,11 @@ class Pipeline:
                 for vid, g in gains.items():
                     normalizers.setdefault(vid, LoudnessNormalizer(SAMPLE_RATE)).gain = g
             else:
-                utts = [self._synth(job, it, normalizers) for it in job.items[part.first:part.first + part.count]]
+                utts = []
+                for it in job.items[part.first:part.first + part.count]:
+                    if job.halt.is_set():
+                        return
+                    utts.append(self._synth(job, it, normalizers))
                 if job.work:
                     job.work.save_speech(part.index, utts, {k: float(n.gain) for k, n in normalizers.items()})
             job.timings["speech"] += time.perf_counter() - t0
@@ -386,7 +393,8 @@ class Pipeline:
     def _speak_ahead(self, job: RenderJob) -> Iterator[Part]:
         """`speak`, then encode the soundtrack: on the speech thread, while the parts are still being drawn."""
         yield from self.speak(job)
-        self.encode_soundtrack(job)
+        if not job.halt.is_set():
+            self.encode_soundtrack(job)
 
     def _soundtrack(self, job: RenderJob) -> Iterator[np.ndarray]:
         """The soundtrack, one chunk per item: the speech, with the brand's music ducked under it."""
@@ -405,6 +413,8 @@ class Pipeline:
         speech = utterances()
         cur = next(speech, None)
         while cur is not None:
+            if job.halt.is_set():    # no half soundtrack: the encoder's file is dropped, never kept
+                raise RenderError("the render was stopped before its soundtrack was encoded")
             nxt = next(speech, None)
             if music is None:
                 yield cur.audio
@@ -432,7 +442,7 @@ class Pipeline:
         # encoder's thread while the next part is staged and drawn, so the encoder never waits for staging.
         unsaved: tuple[PartResult, PartFrames] | None = None
         try:
-            for part in ahead(self._speak_ahead(job)):
+            for part in ahead(self._speak_ahead(job), job.halt):
                 items = job.items[part.first:part.first + part.count]
                 result = job.work.load_result(part.index)
                 if result is None:

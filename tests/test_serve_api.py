@@ -41,7 +41,13 @@ scenes:
 HOOK = "hooks.example.com"
 
 
-def png_bytes(size: int = 8) -> bytes:
+FACE = (Path(__file__).resolve().parents[1] / "samples" / "avatar.png").read_bytes()
+
+
+def png_bytes(size: int | None = None) -> bytes:
+    """A PNG: the sample presenter's photo (a real face, as the service checks avatars), or a plain square of `size`."""
+    if size is None:
+        return FACE
     buf = io.BytesIO()
     Image.new("RGB", (size, size), (200, 100, 50)).save(buf, "PNG")
     return buf.getvalue()
@@ -54,6 +60,12 @@ def fake_run(job, report) -> list[str]:
     (out / "video.en.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
     report(1.0)
     return ["out/video.en.mp4"]
+
+
+def job_folders(svc) -> list[Path]:
+    """The job folders the service holds (its uploads, records and renders)."""
+    jobs = Path(svc.config.data_dir) / "jobs"
+    return sorted(jobs.iterdir()) if jobs.is_dir() else []
 
 
 class Service:
@@ -97,9 +109,9 @@ def test_create_multipart_and_json(svc, auth):
     body = r.json()
     assert body["status"] == "queued" and body["links"]["self"] == f"/v1/renders/{body['id']}"
     job = svc.store.get_job(body["id"])
-    assert job.request == {"script": "script.yaml", "languages": "all", "formats": ["mp4", "scorm2004"],
+    assert job.request == {"script": "input/script.yaml", "languages": "all", "formats": ["mp4", "scorm2004"],
                            "resolution": [640, 360], "captions": None, "brand": None}
-    assert (Path(job.workdir) / "face.png").read_bytes() == png_bytes()
+    assert (Path(job.workdir) / "input" / "face.png").read_bytes() == png_bytes()
     doc = {"avatarkit": 1, "title": "J", "defaults": {"avatar": "pics/face.png"},
            "scenes": [{"segments": [{"text": "Hi."}]}]}
     r = svc.http.post("/v1/renders", headers=auth, json={
@@ -108,7 +120,7 @@ def test_create_multipart_and_json(svc, auth):
     assert r.status_code == 201, r.text
     job = svc.store.get_job(r.json()["id"])
     assert job.request["languages"] == ["en"] and job.request["captions"] is True
-    assert (Path(job.workdir) / "pics" / "face.png").is_file()
+    assert (Path(job.workdir) / "input" / "pics" / "face.png").is_file()
     got = svc.http.get(f"/v1/renders/{job.id}", headers=auth).json()
     assert got["status"] == "queued" and got["progress"] == 0.0 and got["artifacts"] == [] and got["attempts"] == 0
 
@@ -122,7 +134,7 @@ def test_bad_script_is_422_with_file_line_field(svc, auth):
     assert r.status_code == 422 and "script.yaml:4: defaults.avatar" in r.json()["detail"]
     assert str(svc.config.data_dir) not in r.json()["detail"]          # no server paths in messages
     assert svc.store.list_jobs(key_id=None)[0] == []
-    assert list(Path(svc.config.data_dir).iterdir()) == []             # nothing left behind
+    assert job_folders(svc) == []  # nothing left behind
 
 
 def test_idempotency(svc, auth):
@@ -135,7 +147,7 @@ def test_idempotency(svc, auth):
     other = svc.key()
     r4 = svc.submit(other, headers={"Idempotency-Key": "abc"})      # keys do not share idempotency keys
     assert r4.status_code == 201 and r4.json()["id"] != r1.json()["id"]
-    assert len(list(Path(svc.config.data_dir).iterdir())) == 2
+    assert len(job_folders(svc)) == 2
 
 
 def test_pagination_and_status_filter(svc, auth):
@@ -228,7 +240,7 @@ def test_size_limits_413(svc, auth):
         yield b'"}'
     r = svc.http.post("/v1/renders", headers={**auth, "Content-Type": "application/json"}, content=chunks())
     assert r.status_code == 413 and "limit" in r.json()["detail"]
-    assert list(Path(svc.config.data_dir).iterdir()) == []
+    assert job_folders(svc) == []
 
 
 def test_type_checked_by_extension_and_magic_bytes(svc, auth):
@@ -238,8 +250,10 @@ def test_type_checked_by_extension_and_magic_bytes(svc, auth):
     assert r.status_code == 400 and "assets[0]" in r.json()["detail"] and "not a PNG" in r.json()["detail"]
     r = svc.submit(auth, assets={"face.png": png_bytes(), "run.sh": b"#!/bin/sh\n"})
     assert r.status_code == 400 and "assets[1]" in r.json()["detail"] and "not accepted" in r.json()["detail"]
-    r = svc.submit(auth, script=SCRIPT.format(avatar="face.jpg"), assets={"face.jpg": jpeg.getvalue()})
-    assert r.status_code == 201
+    face = io.BytesIO()
+    Image.open(io.BytesIO(png_bytes())).convert("RGB").save(face, "JPEG")
+    r = svc.submit(auth, script=SCRIPT.format(avatar="face.jpg"), assets={"face.jpg": face.getvalue()})
+    assert r.status_code == 201, r.text
 
 
 @pytest.mark.parametrize("name", ["../face.png", "/etc/face.png", "C:/face.png", "a\\face.png", "a//face.png",
@@ -249,7 +263,7 @@ def test_unsafe_asset_names(svc, auth, name):
         "script": SCRIPT.format(avatar="face.png"), "assets": {name: base64.b64encode(png_bytes()).decode()}})
     assert r.status_code == 400, (name, r.text)
     assert r.json()["detail"].startswith(f"assets[{name!r}]")
-    assert list(Path(svc.config.data_dir).iterdir()) == []
+    assert job_folders(svc) == []
 
 
 def _zip(members: dict, symlink: str | None = None) -> bytes:
@@ -268,7 +282,7 @@ def test_zip_assets(svc, auth):
     ok = _zip({"img/face.png": png_bytes(), "notes/lexicon.yaml": "a: b\n"})
     r = svc.submit(auth, script=SCRIPT.format(avatar="img/face.png"), assets={"pack.zip": ok})
     assert r.status_code == 201, r.text
-    work = Path(svc.store.get_job(r.json()["id"]).workdir)
+    work = Path(svc.store.get_job(r.json()["id"]).workdir) / "input"
     assert (work / "img" / "face.png").read_bytes() == png_bytes() and not (work / "pack.zip").exists()
     cases = {
         "slip": (_zip({"../../evil.png": png_bytes()}), "'..' part"),
@@ -289,10 +303,11 @@ def test_script_paths_must_stay_in_the_job(svc, auth, tmp_path):
     outside = tmp_path / "outside.png"
     outside.write_bytes(png_bytes())
     r = svc.submit(auth, script=SCRIPT.format(avatar=str(outside)))
-    assert r.status_code == 400 and "script: scenes[0].avatar" in r.json()["detail"]
+    assert r.status_code == 422 and "script.yaml:4: defaults.avatar" in r.json()["detail"], r.json()
+    assert "not a name relative to the script" in r.json()["detail"]
     (Path(svc.config.data_dir) / "sibling.png").write_bytes(png_bytes())
     r = svc.submit(auth, script=SCRIPT.format(avatar="../sibling.png"))
-    assert r.status_code == 400 and "outside the job" in r.json()["detail"]
+    assert r.status_code == 422 and "'..' part" in r.json()["detail"]
 
 
 def test_webhook_hosts(svc, auth):
@@ -322,7 +337,8 @@ def test_openapi_documents_every_route(svc):
     doc = svc.http.get("/openapi.json").json()
     ops = [(p, m, op) for p, item in doc["paths"].items() for m, op in item.items()]
     assert {p for p, _, _ in ops} == {"/v1/renders", "/v1/renders/{job_id}", "/v1/renders/{job_id}/cancel",
-                                      "/v1/renders/{job_id}/artifacts/{name}", "/v1/health"}
+                                      "/v1/renders/{job_id}/artifacts/{name}", "/v1/voices", "/v1/avatars",
+                                      "/v1/health"}
     for p, m, op in ops:
         assert "200" in op["responses"] or "201" in op["responses"], (p, m)
         if p != "/v1/health":

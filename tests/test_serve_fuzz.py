@@ -147,7 +147,8 @@ def api_schema(api):
 
 # schemathesis' own pytest plugin does not run under pytest 9 yet, so each operation's strategy drives hypothesis directly.
 OPERATIONS = [("/v1/renders", "POST"), ("/v1/renders", "GET"), ("/v1/renders/{job_id}", "GET"),
-              ("/v1/renders/{job_id}/cancel", "POST"), ("/v1/renders/{job_id}/artifacts/{name}", "GET"), ("/v1/health", "GET")]
+              ("/v1/renders/{job_id}/cancel", "POST"), ("/v1/renders/{job_id}/artifacts/{name}", "GET"), ("/v1/health", "GET"),
+              ("/v1/voices", "GET"), ("/v1/avatars", "GET")]
 
 
 @pytest.mark.parametrize("path,method", OPERATIONS)

@@ -167,6 +167,7 @@ def hook_server():
 
 
 SECRET = b"s3cret-for-tests"
+LOOPBACK = ["127.0.0.0/8"]     # the test receiver is on loopback, which webhooks may not reach unless allowed
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +175,8 @@ def pool(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pool")
     store = open_store(f"sqlite:///{tmp / 'jobs.db'}")
     workers = LocalWorkers(store, n=2, lease_s=1.5, poll_s=0.05, run=fake_job,
-                           webhook=WebhookConfig(SECRET, ("127.0.0.1",), attempts=3, backoff_s=0.05, timeout_s=2)).start()
+                           webhook=WebhookConfig(SECRET, ("127.0.0.1",), ("127.0.0.0/8",), attempts=3, backoff_s=0.05,
+                                                 timeout_s=2)).start()
     yield SimpleNamespace(store=store, tmp=tmp, workers=workers)
     assert workers.stop(10)
     store.close()
@@ -211,7 +213,9 @@ def test_user_errors_fail_at_once_and_crashes_retry(pool):
     b, f = pool.store.get_job(bad), pool.store.get_job(flaky)
     assert (b.status, b.attempts, b.error) == ("failed", 1, "request.script: no scenes")
     assert (f.status, f.attempts, f.artifacts) == ("succeeded", 2, ["artifacts/out.txt"])
-    assert "RuntimeError: transient trouble" in pool.store.events(flaky)[2]["detail"]
+    # The client learns an internal error happened, not what it said (that goes to the service's log).
+    detail = pool.store.events(flaky)[2]["detail"]
+    assert "internal error (RuntimeError)" in detail and "transient trouble" not in detail
 
 
 def test_webhook_delivered_with_valid_signature(pool, hook_server):
@@ -258,15 +262,15 @@ def test_deliver_gives_up_on_4xx_and_after_attempts(hook_server):
     waits = []
     hook_server.handler.answers[:] = [400]
     assert deliver(hook_server.url, {"x": 1}, b"k", attempts=3, backoff=0.5, allowed_hosts=["127.0.0.1"],
-                   sleep=waits.append) is False
+                   networks=LOOPBACK, sleep=waits.append) is False
     assert waits == []
     hook_server.handler.answers[:] = [500, 500, 500]
     assert deliver(hook_server.url, {"x": 1}, b"k", attempts=3, backoff=0.5, allowed_hosts=["127.0.0.1"],
-                   sleep=waits.append) is False
+                   networks=LOOPBACK, sleep=waits.append) is False
     assert waits == [0.5, 1.0]
     # Nothing listens on port 9: connection errors are retried, then reported as a failure.
     assert deliver("http://127.0.0.1:9/x", {}, b"k", attempts=2, backoff=0.1, allowed_hosts=["127.0.0.1"],
-                   sleep=waits.append) is False
+                   networks=LOOPBACK, sleep=waits.append) is False
 
 
 # --- what a real job does (the course API stubbed: a real render is minutes) -------------------
@@ -286,7 +290,8 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     from avatarkit.course import CourseProgress
     from avatarkit.pipeline import ProgressEvent
 
-    (tmp_path / "c.yaml").write_text("x")
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "c.yaml").write_text("x")
     calls = {}
 
     def render_course(script, renders, *, languages, resolution, captions, brand, progress, executor, ray_address):
@@ -307,7 +312,8 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(course, "render_course", render_course)
     monkeypatch.setattr(course, "export_course", export_course)
     seen = []
-    job = SimpleNamespace(id="j1", workdir=str(tmp_path), request={"script": "c.yaml", "languages": ["en", "de"],
+    job = SimpleNamespace(id="j1", key_id="k1", workdir=str(tmp_path), request={"script": "input/c.yaml",
+                                                                                 "languages": ["en", "de"],
                                                                       "formats": ["mp4", "scorm2004", "html"],
                                                                       "resolution": [640, 360], "captions": True})
     arts = run_job(job, lambda p: seen.append(p) or True)
@@ -327,15 +333,20 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
 
 
 def test_requests_are_checked(tmp_path):
-    (tmp_path / "c.yaml").write_text("x")
-    assert parse_request({"script": "c.yaml"}, tmp_path).formats == ("mp4",)
-    for req, field in [({}, "request.script"), ({"script": "../c.yaml"}, "outside"), ({"script": "nope.yaml"}, "uploaded"),
-                       ({"script": "c.yaml", "formats": ["avi"]}, "request.formats"),
-                       ({"script": "c.yaml", "resolution": [640]}, "request.resolution"),
-                       ({"script": "c.yaml", "languages": "de"}, "request.languages"),
-                       ({"script": "c.yaml", "captions": "yes"}, "request.captions"),
-                       ({"script": "c.yaml", "brand": "b.yaml"}, "request.brand"),
-                       ({"script": "c.yaml", "colour": 1}, "unknown field")]:
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "c.yaml").write_text("x")
+    (tmp_path / "renders").mkdir()
+    (tmp_path / "renders" / "c.en.json").write_text("{}")
+    c = "input/c.yaml"
+    assert parse_request({"script": c}, tmp_path).formats == ("mp4",)
+    for req, field in [({}, "request.script"), ({"script": "../c.yaml"}, "outside"), ({"script": "c.yaml"}, "outside"),
+                       ({"script": "renders/c.en.json"}, "outside"), ({"script": "input/nope.yaml"}, "uploaded"),
+                       ({"script": c, "formats": ["avi"]}, "request.formats"),
+                       ({"script": c, "resolution": [640]}, "request.resolution"),
+                       ({"script": c, "languages": "de"}, "request.languages"),
+                       ({"script": c, "captions": "yes"}, "request.captions"),
+                       ({"script": c, "brand": "input/b.yaml"}, "request.brand"),
+                       ({"script": c, "colour": 1}, "unknown field")]:
         with pytest.raises(JobRequestError, match=field):
             parse_request(req, tmp_path)
     assert issubclass(JobRequestError, AvatarkitError) and jobs_mod.RENDER_SHARE == 0.9

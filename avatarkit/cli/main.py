@@ -209,47 +209,12 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
           lang: Optional[str] = typer.Option(None, "--lang", help="Also check these translations ('all' or de,fr): "
                                                                  "every string translated and up to date, a voice each.")):
     """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit, translations) without rendering."""
-    from ..audio.io import audio_info
-    from ..face.avatar import open_avatar
-    from ..face.rig import load_avatar
-    from ..script import load_script
-    from ..speech.engines.base import make_engine
-    from ..speech.phrases import check_readable
-    from ..speech.voice import get_voice
+    from ..compose.staging import resolve_brand
+    from ..course import check_course
 
     try:
-        s = load_script(script)
-        voices = {ref: get_voice(ref) for ref in {seg.voice for sc in s.scenes for seg in sc.segments}}
-        for ref in sorted(voices):
-            make_engine(voices[ref])
-        check_readable(s, voices)
-        for sc in s.scenes:
-            if sc.avatar.is_dir():
-                from ..render.diffusion import check_trained
-
-                if sc.renderer == "diffusion":
-                    check_trained(sc.avatar)
-                else:
-                    open_avatar(sc.avatar)
-            else:
-                load_avatar(sc.avatar)
-            for seg in sc.segments:
-                if seg.audio:
-                    audio_info(seg.audio)
-        from ..compose.staging import check_staging, resolve_brand
-
-        check_staging(s)
+        s = next(iter(check_course(script, brand=brand, languages=lang).values()))
         kit = resolve_brand(s, brand)
-        if lang:
-            from ..course import course_languages
-            from ..localize import load_localized
-
-            for code in course_languages(s, lang):
-                loc = load_localized(script, code)
-                voices = {ref: get_voice(ref) for ref in {seg.voice for sc in loc.scenes for seg in sc.segments}}
-                for ref in sorted(voices):
-                    make_engine(voices[ref])
-                check_readable(loc, voices)
     except AvatarkitError as e:
         _fail(e)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)

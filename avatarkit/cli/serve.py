@@ -20,7 +20,10 @@ serve_app = typer.Typer(help="The HTTP render service and its API keys.", invoke
                         add_completion=False, pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="API keys of the render service: create, list, revoke.", no_args_is_help=True,
                        add_completion=False, pretty_exceptions_enable=False)
+library_app = typer.Typer(help="A key's own avatars and voices, which only that key's jobs can use.",
+                          no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 serve_app.add_typer(keys_app, name="keys")
+serve_app.add_typer(library_app, name="library")
 
 CONFIG_HELP = "Service settings (YAML); default: $AVATARKIT_HOME/serve/config.yaml when it exists."
 
@@ -39,9 +42,10 @@ def _config(config: Optional[Path], **overrides):
 
 def _store(cfg):
     from ..serve.store import open_store
+    from ..serve.tenancy import private_db, private_umask
 
-    if cfg.db.startswith("sqlite:///"):
-        Path(cfg.db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    private_umask()     # the database, its journal, job folders and keys: the service's user alone reads them
+    private_db(cfg.db)
     return open_store(cfg.db)
 
 
@@ -61,7 +65,7 @@ def serve(
 ):
     """Run the render service: the HTTP API (docs at /docs) and its local workers."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = {"config": config, "db": db}
+        ctx.obj = {"config": config, "db": db, "data_dir": data_dir}
         return
     try:
         cfg = _config(config, db=db, data_dir=str(data_dir) if data_dir else None, workers=workers, backend=backend)
@@ -76,12 +80,12 @@ def serve(
         store = _store(cfg)
         pool = None
         if cfg.workers > 0:
-            hook = WebhookConfig(secret=cfg.resolved_webhook_secret(), allowed_hosts=tuple(cfg.allowed_webhook_hosts))
+            hook = WebhookConfig(secret=cfg.resolved_webhook_secret(), allowed_hosts=tuple(cfg.allowed_webhook_hosts),
+                                 networks=tuple(cfg.webhook_networks))
             from ..serve.jobs import run_job
 
-            run = run_job if cfg.backend == "local" else functools.partial(run_job, executor="ray",
-                                                                          ray_address=ray_address)
-            pool = LocalWorkers(store, n=cfg.workers, webhook=hook, run=run)
+            run = functools.partial(run_job, data_dir=cfg.data_dir, executor=cfg.backend, ray_address=ray_address)
+            pool = LocalWorkers(store, n=cfg.workers, webhook=hook, run=run, memory_mb=cfg.limits.worker_mb)
         app = create_app(cfg, store=store, workers=pool)
     except AvatarkitError as e:
         fail(e)
@@ -138,3 +142,42 @@ def keys_revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="The 
     except AvatarkitError as e:
         fail(e)
     console.print(f"revoked {key_id}")
+
+
+def _data_dir(ctx: typer.Context) -> str | None:
+    return str(ctx.obj["data_dir"]) if ctx.obj.get("data_dir") else None
+
+
+@library_app.command("add")
+def library_add(
+    ctx: typer.Context,
+    key_id: str = typer.Argument(..., help="The key's id (see `serve keys list`)."),
+    kind: str = typer.Argument(..., help="avatar or voice."),
+    source: str = typer.Argument(..., help="avatar: a name or folder made with `avatarkit avatar add`; "
+                                           "voice: a voice file (kokoro or espeak)."),
+):
+    """Give one key an avatar or a voice: its scripts name it; other keys' scripts cannot."""
+    from ..serve.tenancy import add_to_library
+
+    try:
+        cfg = _config(ctx.obj["config"], db=ctx.obj["db"], data_dir=_data_dir(ctx))
+        if key_id not in {str(r["id"]) for r in _store(cfg).list_keys()}:
+            raise AvatarkitError(f"no key {key_id!r} (see `avatarkit serve keys list`)")
+        add_to_library(Path(cfg.data_dir), key_id, kind, source)
+    except AvatarkitError as e:
+        fail(e)
+    console.print(f"key {key_id} now has the {kind} {Path(source).stem}")
+
+
+@library_app.command("list")
+def library_list(ctx: typer.Context, key_id: str = typer.Argument(..., help="The key's id.")):
+    """List a key's own avatars and voices."""
+    from ..serve.tenancy import library_contents
+
+    try:
+        cfg = _config(ctx.obj["config"], db=ctx.obj["db"], data_dir=_data_dir(ctx))
+        found = library_contents(Path(cfg.data_dir), key_id)
+    except AvatarkitError as e:
+        fail(e)
+    for kind, names in found.items():
+        console.print(f"{kind}s: {', '.join(names) or '(none)'}")

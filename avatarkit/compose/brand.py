@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..script.markup import parse_duration_ms
-from ..script.model import BACKGROUND_KINDS, TRANSITIONS, Background, Transition
+from ..script.model import AUDIO_FILES, BACKGROUND_KINDS, TRANSITIONS, Background, Transition
+from ..script.scope import FileScope, short_repr
 from ..script.yamlmap import Ctx, Map, load_yaml, read_text
 
 LOGO_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
 CAPTION_STYLES = ("box", "outline")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-_AUDIO = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
 _IMAGES = (".png", ".jpg", ".jpeg", ".webp")
 _FONTS = (".ttf", ".otf", ".ttc")
 
@@ -83,10 +83,11 @@ class Brand:
     source: Path | None = None
 
 
-def load_brand(path: str | Path) -> Brand:
-    """Read and validate a brand kit file; raise `ScriptError` naming file, line and field."""
+def load_brand(path: str | Path, *, scope: FileScope | None = None) -> Brand:
+    """Read and validate a brand kit file; raise `ScriptError` naming file, line and field. Its files
+    (fonts, logo, music) resolve under `scope` (default: the current one, see `script.scope.using`)."""
     path = Path(path)
-    ctx = Ctx(path)
+    ctx = Ctx(path, scope)
     data = load_yaml(read_text(path, "brand kit"), ctx, "a brand kit")
     base = path.parent
     ctx.check_keys(data, {"name", "colors", "fonts", "logo", "intro", "outro", "music", "background",
@@ -108,21 +109,13 @@ def load_brand(path: str | Path) -> Brand:
 
 
 def _path(ctx: Ctx, m: Map, key: str, field: str, base: Path, exts: tuple[str, ...], what: str) -> Path:
-    raw = ctx.get(m, key, str, field, required=True)
-    p = Path(raw).expanduser()
-    p = p if p.is_absolute() else base / p
-    f = f"{field}.{key}"
-    if p.suffix.lower() not in exts:
-        raise ctx.err(f"{raw!r} is not {what} ({', '.join(exts)})", m.lines[key], f)
-    if not p.is_file():
-        raise ctx.err(f"{what} {raw!r} not found (looked at {p})", m.lines[key], f)
-    return p
+    return ctx.path(m, key, field, base, exts, what, required=True)
 
 
 def _color(ctx: Ctx, m: Map, key: str, field: str, default: str) -> str:
     v = ctx.get(m, key, str, field, default=default)
     if not _HEX.match(v):
-        raise ctx.err(f"{v!r} is not a colour like '#1f5fae'", m.lines.get(key), f"{field}.{key}")
+        raise ctx.err(f"{short_repr(v)} is not a colour like '#1f5fae'", m.lines.get(key), f"{field}.{key}")
     return v.lower()
 
 
@@ -136,7 +129,7 @@ def _colors(ctx: Ctx, data: Map) -> Colors:
     bg = ctx.get(m, "background", (str, list), f, default=list(d.background))
     bg = [bg] if isinstance(bg, str) else bg
     if not 1 <= len(bg) <= 3 or not all(isinstance(c, str) and _HEX.match(c) for c in bg):
-        raise ctx.err(f"background colours are 1-3 colours like '#0f2742', got {bg!r}", m.lines["background"],
+        raise ctx.err(f"background colours are 1-3 colours like '#0f2742', got {short_repr(bg)}", m.lines["background"],
                       f"{f}.background")
     return Colors(*(_color(ctx, m, k, f, getattr(d, k)) for k in ("primary", "accent", "text", "light", "panel")),
                   background=tuple(c.lower() for c in bg))
@@ -179,7 +172,7 @@ def _logo(ctx: Ctx, data: Map, base: Path) -> Logo | None:
     f = "logo"
     pos = ctx.get(raw, "position", str, f, default="top-left")
     if pos not in LOGO_POSITIONS:
-        raise ctx.err(f"unknown position {pos!r}; expected one of {', '.join(LOGO_POSITIONS)}",
+        raise ctx.err(f"unknown position {short_repr(pos)}; expected one of {', '.join(LOGO_POSITIONS)}",
                       raw.lines["position"], f"{f}.position")
     return Logo(path, pos, _fraction(ctx, raw, "size", f, 0.12, 0.02, 0.5),
                 _fraction(ctx, raw, "margin", f, 0.035, 0.0, 0.2), _fraction(ctx, raw, "opacity", f, 1.0, 0.0, 1.0))
@@ -207,7 +200,7 @@ def _card(ctx: Ctx, data: Map, key: str) -> Card | None:
 
 
 def _music(ctx: Ctx, data: Map, base: Path) -> Music | None:
-    entry = _file_entry(ctx, data, "music", {"volume", "ducking"}, base, _AUDIO, "an audio file")
+    entry = _file_entry(ctx, data, "music", {"volume", "ducking"}, base, AUDIO_FILES, "an audio file")
     if entry is None or entry[1] is None:
         return entry and Music(entry[0])
     path, raw = entry
@@ -228,7 +221,7 @@ def _background(ctx: Ctx, data: Map) -> Background | None:
         drift = ctx.get(raw, "drift", bool, f, default=False)
     if kind not in BACKGROUND_KINDS or kind in ("photo", "blur"):
         kinds = [k for k in BACKGROUND_KINDS if k not in ("photo", "blur")]
-        raise ctx.err(f"unknown brand background {kind!r}; expected one of {', '.join(kinds)} "
+        raise ctx.err(f"unknown brand background {short_repr(kind)}; expected one of {', '.join(kinds)} "
                       "(drawn in the brand's background colours)", data.lines["background"], f)
     return Background(kind, (), drift)
 
@@ -238,7 +231,7 @@ def _transition(ctx: Ctx, data: Map) -> Transition | None:
     if raw is None:
         return None
     if raw not in TRANSITIONS:
-        raise ctx.err(f"unknown transition {raw!r}; expected one of {', '.join(TRANSITIONS)}",
+        raise ctx.err(f"unknown transition {short_repr(raw)}; expected one of {', '.join(TRANSITIONS)}",
                       data.lines["transition"], "transition")
     return Transition(raw)
 
@@ -246,6 +239,6 @@ def _transition(ctx: Ctx, data: Map) -> Transition | None:
 def _captions(ctx: Ctx, data: Map) -> str:
     v = ctx.get(data, "captions", str, "", default="box")
     if v not in CAPTION_STYLES:
-        raise ctx.err(f"unknown caption style {v!r}; expected one of {', '.join(CAPTION_STYLES)}",
+        raise ctx.err(f"unknown caption style {short_repr(v)}; expected one of {', '.join(CAPTION_STYLES)}",
                       data.lines["captions"], "captions")
     return v

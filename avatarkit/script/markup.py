@@ -13,6 +13,7 @@ import re
 
 from ..errors import ScriptError
 from .model import GESTURES, Gesture, Mark, Phrase
+from .scope import short_repr
 
 _TAG = re.compile(r"\[([^\[\]]*)\]")
 _PAUSE = re.compile(r"^pause\s+(\d+(?:\.\d+)?)\s*(ms|s)$")
@@ -30,10 +31,10 @@ def parse_duration_ms(value: str | int | float, *, what: str = "pause") -> int:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", str(value))
         if not m:
-            raise ValueError(f"{what} {value!r} is not a duration like 500ms or 1.5s")
+            raise ValueError(f"{what} {short_repr(value)} is not a duration like 500ms or 1.5s")
         ms = float(m.group(1)) * (1.0 if m.group(2) == "ms" else 1000.0)
     if not 0 <= ms <= MAX_PAUSE_MS:
-        raise ValueError(f"{what} {value!r} must be between 0 and {MAX_PAUSE_MS // 1000}s")
+        raise ValueError(f"{what} {short_repr(value)} must be between 0 and {MAX_PAUSE_MS // 1000}s")
     return int(round(ms))
 
 
@@ -71,7 +72,7 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
         piece = m.group(0)
         if piece.startswith("["):
             if not piece.endswith("]"):
-                raise err(f"unclosed '[' in {piece!r}", m.start())
+                raise err(f"unclosed '[' in {short_repr(piece)}", m.start())
             tag = piece[1:-1].strip().lower()
             pm = _PAUSE.match(tag)
             if pm:
@@ -95,7 +96,7 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
         starts = word.startswith("*")
         if starts:
             if emphasis:
-                raise err(f"'*' opened twice before {piece!r}", m.start())
+                raise err(f"'*' opened twice before {short_repr(piece)}", m.start())
             emphasis = True
             word = word[1:]
         core = word.rstrip(".,;:!?\"')…")
@@ -103,10 +104,10 @@ def parse_text(text: str, *, file=None, line: int | None = None, field: str = "t
         ends = core.endswith("*")
         if ends:
             if not emphasis:
-                raise err(f"'*' closes emphasis that was never opened in {piece!r}", m.start())
+                raise err(f"'*' closes emphasis that was never opened in {short_repr(piece)}", m.start())
             core = core[:-1]
         if "*" in core:
-            raise err(f"stray '*' inside {piece!r}", m.start())
+            raise err(f"stray '*' inside {short_repr(piece)}", m.start())
         word = core + tail
         if word:
             words.append(Mark(word, emphasis))

@@ -21,6 +21,7 @@ SIZES = {"480p": 480, "720p": 720, "1080p": 1080, "4k": 2160}
 SLIDE_IMAGES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 SLIDE_VIDEOS = (".mp4", ".mov", ".webm", ".mkv", ".m4v")
 SLIDE_PAGES = (".pdf", ".pptx")
+AUDIO_FILES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
 
 
 def frame_size(aspect: str, size: str) -> tuple[int, int]:

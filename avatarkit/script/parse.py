@@ -2,7 +2,9 @@
 
 The format is documented in docs/script-format.md. Every error names the
 file, the line and the field, e.g. `welcome.yaml:14: scenes[1].segments[0].voice`.
-Relative paths (avatar, lexicon files) are taken relative to the script file.
+Relative paths (avatar, slides, recordings, brand kit) are taken relative to
+the script file, under the `FileScope` given (the command line's open rule by
+default; the render service confines a job to its own files).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..errors import AvatarkitError, ScriptError
 from .markup import parse_duration_ms, parse_text
 from .model import (
     ASPECTS,
+    AUDIO_FILES,
     BACKGROUND_KINDS,
     LAYOUTS,
     RENDERERS,
@@ -37,6 +40,7 @@ from .model import (
     Transition,
     frame_size,
 )
+from .scope import FileScope, ScopeRefusal, short_repr
 from .yamlmap import Ctx as _Ctx
 from .yamlmap import Map as _Map
 from .yamlmap import load_yaml, read_text
@@ -47,16 +51,17 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-def load_script(path: str | Path) -> Script:
+def load_script(path: str | Path, *, scope: FileScope | None = None) -> Script:
     """Read and validate a script file; raise `ScriptError` naming file, line and field."""
     path = Path(path)
-    return parse_script(read_text(path, "script"), file=path)
+    return parse_script(read_text(path, "script"), file=path, scope=scope)
 
 
-def parse_script(text: str, *, file: str | Path | None = None) -> Script:
-    """Parse script YAML `text`; `file` is used for error messages and relative paths."""
+def parse_script(text: str, *, file: str | Path | None = None, scope: FileScope | None = None) -> Script:
+    """Parse script YAML `text`; `file` is used for error messages and relative paths, which resolve
+    under `scope` (default: the current one, see `scope.using`)."""
     file = Path(file) if file is not None else None
-    ctx = _Ctx(file)
+    ctx = _Ctx(file, scope)
     data = load_yaml(text, ctx, "a script (title, defaults and scenes)")
     base = file.parent if file else Path.cwd()
     ctx.check_keys(data, {"avatarkit", "title", "language", "defaults", "lexicon", "scenes", "brand", "languages",
@@ -68,7 +73,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     title = ctx.get(data, "title", str, "", required=True)
     language = ctx.get(data, "language", str, "", default="en")
     if not _LANG.match(language):
-        raise ctx.err(f"{language!r} is not a language tag like en or de-DE", data.lines["language"], "language")
+        raise ctx.err(f"{short_repr(language)} is not a language tag like en or de-DE", data.lines["language"], "language")
 
     defaults = ctx.get(data, "defaults", dict, "", default=_Map())
     if not isinstance(defaults, _Map):
@@ -88,7 +93,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
     d_renderer = _renderer(ctx, defaults, "defaults", None)
     d_transition = _transition(ctx, defaults, "defaults", None)
     captions = ctx.get(defaults, "captions", bool, "defaults", default=False)
-    brand = _file(ctx, data, "brand", "", base, (".yaml", ".yml"))
+    brand = ctx.path(data, "brand", "", base, (".yaml", ".yml"), "a brand kit")
 
     lexicon = _lexicon(ctx, data)
 
@@ -105,7 +110,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
                             "title", "bullets", "lower_third", "transition"}, f)
         sid = str(ctx.get(sc, "id", (str, int), f, default=f"scene{i + 1}"))
         if sid in ids:
-            raise ctx.err(f"scene id {sid!r} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
+            raise ctx.err(f"scene id {short_repr(sid)} is used twice", sc.lines.get("id", sc.line), f"{f}.id")
         ids.add(sid)
         avatar = _avatar(ctx, sc, f, base, d_avatar)
         voice = _voice(ctx, sc, f, d_voice)
@@ -128,7 +133,7 @@ def parse_script(text: str, *, file: str | Path | None = None) -> Script:
         bullets = ctx.get(sc, "bullets", list, f, default=[])
         for j, b in enumerate(bullets):
             if not isinstance(b, str) or not b.strip():
-                raise ctx.err(f"a bullet is a line of text, got {b!r}", bullets.lines[j], f"{f}.bullets[{j}]")
+                raise ctx.err(f"a bullet is a line of text, got {short_repr(b)}", bullets.lines[j], f"{f}.bullets[{j}]")
         scenes.append(Scene(sid, segments, avatar, background, _layout(ctx, sc, f, d_layout), renderer,
                             slide=slide, title=ctx.get(sc, "title", str, f, default=""),
                             bullets=tuple(b.strip() for b in bullets), lower_third=_lower_third(ctx, sc, f),
@@ -145,11 +150,11 @@ def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
     if isinstance(aspect, int):     # YAML 1.1 reads an unquoted 9:16 as the base-60 number 556
         aspect = f"{aspect // 60}:{aspect % 60}"
     if aspect is not None and aspect not in ASPECTS:
-        raise ctx.err(f"aspect {aspect!r} must be one of {', '.join(ASPECTS)}", d.lines["aspect"], "defaults.aspect")
+        raise ctx.err(f"aspect {short_repr(aspect)} must be one of {', '.join(ASPECTS)}", d.lines["aspect"], "defaults.aspect")
     if isinstance(raw, str) and raw.lower() in SIZES:
         return frame_size(aspect or "16:9", raw.lower())
     if aspect is not None:
-        raise ctx.err(f"aspect goes with a size ({', '.join(SIZES)}), not with resolution {raw!r}",
+        raise ctx.err(f"aspect goes with a size ({', '.join(SIZES)}), not with resolution {short_repr(raw)}",
                       d.lines["aspect"], "defaults.aspect")
     m = re.fullmatch(r"(\d+)\s*x\s*(\d+)", raw) if isinstance(raw, str) else None
     if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
@@ -157,27 +162,12 @@ def _resolution(ctx: _Ctx, d: _Map) -> tuple[int, int]:
     elif m:
         w, h = int(m.group(1)), int(m.group(2))
     else:
-        raise ctx.err(f"resolution {raw!r} must be WIDTHxHEIGHT like 1280x720, or one of {', '.join(SIZES)}",
+        raise ctx.err(f"resolution {short_repr(raw)} must be WIDTHxHEIGHT like 1280x720, or one of {', '.join(SIZES)}",
                       d.lines.get("resolution"), "defaults.resolution")
     if w % 2 or h % 2 or not (160 <= w <= 3840 and 160 <= h <= 3840):
         raise ctx.err(f"resolution {w}x{h} must be even, each side between 160 and 3840",
                       d.lines.get("resolution"), "defaults.resolution")
     return w, h
-
-
-def _file(ctx: _Ctx, m: _Map, key: str, field: str, base: Path, exts: tuple[str, ...]) -> Path | None:
-    """An existing file named by `key`, relative to `base`, with one of the extensions `exts`."""
-    raw = ctx.get(m, key, str, field)
-    if raw is None:
-        return None
-    f = f"{field}.{key}" if field else key
-    p = Path(raw).expanduser()
-    p = p if p.is_absolute() else base / p
-    if p.suffix.lower() not in exts:
-        raise ctx.err(f"{raw!r} is not a {' / '.join(exts)} file", m.lines[key], f)
-    if not p.is_file():
-        raise ctx.err(f"file {raw!r} not found (looked at {p})", m.lines[key], f)
-    return p
 
 
 def _slide(ctx: _Ctx, m: _Map, field: str, base: Path) -> SlideRef | None:
@@ -187,11 +177,9 @@ def _slide(ctx: _Ctx, m: _Map, field: str, base: Path) -> SlideRef | None:
     f = f"{field}.slide"
     exts = SLIDE_IMAGES + SLIDE_VIDEOS + SLIDE_PAGES
     if isinstance(raw, str):
-        return SlideRef(_file(ctx, m, "slide", field, base, exts))
+        return SlideRef(ctx.path(m, "slide", field, base, exts, "a slide"))
     ctx.check_keys(raw, {"file", "page"}, f)
-    path = _file(ctx, raw, "file", f, base, exts)
-    if path is None:
-        raise ctx.err("field 'file' is required", raw.line, f"{f}.file")
+    path = ctx.path(raw, "file", f, base, exts, "a slide", required=True)
     page = ctx.get(raw, "page", int, f, default=1)
     ref = SlideRef(path, page)
     if page < 1 or page > 1 and ref.kind not in ("pdf", "pptx"):
@@ -227,31 +215,33 @@ def _transition(ctx: _Ctx, m: _Map, field: str, default: Transition | None) -> T
         if not 0 < ms <= 3000:
             raise ctx.err("a transition lasts between 1ms and 3s", raw.lines.get("duration", line), f"{f}.duration")
     if kind not in TRANSITIONS:
-        raise ctx.err(f"unknown transition {kind!r}; expected one of {', '.join(TRANSITIONS)}", line, f)
+        raise ctx.err(f"unknown transition {short_repr(kind)}; expected one of {', '.join(TRANSITIONS)}", line, f)
     return Transition(kind, ms)
 
 
 def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) -> Path | None:
+    """A photo file, an avatar folder, the name of an avatar made with `avatarkit avatar add`, or a house avatar."""
     raw = ctx.get(m, "avatar", str, field)
     if raw is None:
         return default
-    p = Path(raw).expanduser()
-    p = p if p.is_absolute() else base / p
-    if p.is_file():
-        return p
-    from ..face.avatar import avatars_home, house_avatar, is_avatar_folder
+    f, line = f"{field}.avatar", m.lines["avatar"]
+    from ..face.avatar import house_avatar, is_avatar_folder
 
-    if is_avatar_folder(p):
-        return p
-    named = avatars_home() / raw
-    if "/" not in raw and is_avatar_folder(named):
-        return named
     if house_avatar(raw) is not None:
         return house_avatar(raw)
+    named = ctx.scope.named_avatar(raw)
+    if named is not None:
+        return named
+    try:
+        p = ctx.scope.file(raw, base)
+    except ScopeRefusal as e:
+        raise ctx.err(str(e), line, f) from None
+    if ctx.scope.exists(p) or ctx.scope.exists(p / "avatar.json") and is_avatar_folder(p):
+        return p
     if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
-        raise ctx.err(f"avatar file {raw!r} not found (looked at {p})", m.lines["avatar"], f"{field}.avatar")
-    raise ctx.err(f"avatar {raw!r} not found: neither an image file at {p} nor an avatar made with "
-                  f"`avatarkit avatar add` at {named}", m.lines["avatar"], f"{field}.avatar")
+        raise ctx.err(f"avatar file {short_repr(raw)} not found{ctx.scope.where(p)}", line, f)
+    raise ctx.err(f"avatar {short_repr(raw)} not found: neither an image file{ctx.scope.where(p)} nor an avatar "
+                  "made with `avatarkit avatar add`", line, f)
 
 
 def _house_presenter() -> Path:
@@ -268,7 +258,7 @@ def _house_presenter() -> Path:
 def _renderer(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
     v = ctx.get(m, "renderer", str, field, default=default)
     if v is not None and v not in RENDERERS:
-        raise ctx.err(f"unknown renderer {v!r}; expected one of {', '.join(RENDERERS)}",
+        raise ctx.err(f"unknown renderer {short_repr(v)}; expected one of {', '.join(RENDERERS)}",
                       m.lines.get("renderer"), f"{field}.renderer")
     return v
 
@@ -276,7 +266,7 @@ def _renderer(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None
 def _layout(ctx: _Ctx, m: _Map, field: str, default: str) -> str:
     v = ctx.get(m, "layout", str, field, default=default)
     if v not in LAYOUTS:
-        raise ctx.err(f"unknown layout {v!r}; expected one of {', '.join(LAYOUTS)}",
+        raise ctx.err(f"unknown layout {short_repr(v)}; expected one of {', '.join(LAYOUTS)}",
                       m.lines.get("layout"), f"{field}.layout")
     return v
 
@@ -299,11 +289,11 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background | None) -> B
             raw_map["colors"] = [raw_map.pop("color")]
     kind = raw_map.get("kind")
     if kind not in BACKGROUND_KINDS:
-        raise ctx.err(f"unknown background {kind!r}; expected one of {', '.join(BACKGROUND_KINDS)} "
+        raise ctx.err(f"unknown background {short_repr(kind)}; expected one of {', '.join(BACKGROUND_KINDS)} "
                       "or a colour like '#203040'", line, f)
     colors = raw_map.get("colors") or []
     if not isinstance(colors, list) or not all(isinstance(c, str) and _HEX.match(c) for c in colors):
-        raise ctx.err(f"colors must be a list of '#rrggbb' strings, got {colors!r}", line, f"{f}.colors")
+        raise ctx.err(f"colors must be a list of '#rrggbb' strings, got {short_repr(colors)}", line, f"{f}.colors")
     need = {"solid": (1, 1), "gradient": (0, 3), "studio": (0, 2), "office": (0, 2), "blur": (0, 0),
             "photo": (0, 0)}[kind]
     if colors and not need[0] <= len(colors) <= need[1] or len(colors) < need[0]:
@@ -311,7 +301,7 @@ def _background(ctx: _Ctx, m: _Map, field: str, default: Background | None) -> B
                       line, f"{f}.colors")
     drift = raw_map.get("drift", False)
     if not isinstance(drift, bool):
-        raise ctx.err(f"drift is true or false, got {drift!r}", line, f"{f}.drift")
+        raise ctx.err(f"drift is true or false, got {short_repr(drift)}", line, f"{f}.drift")
     return Background(kind, tuple(colors), drift)
 
 
@@ -335,6 +325,11 @@ def _voice(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
     voice; the weights are normalised). Returns the voice reference the catalogue resolves."""
     raw = ctx.get(m, "voice", (str, dict), field, default=default)
     if not isinstance(raw, dict):
+        if raw is not None and raw is not default:
+            try:
+                ctx.scope.check_voice(raw)
+            except ScopeRefusal as e:
+                raise ctx.err(str(e), m.lines["voice"], f"{field}.voice") from None
         return raw
     f, line = f"{field}.voice", m.lines["voice"]
     if set(raw) != {"kokoro"}:
@@ -347,9 +342,9 @@ def _voice(ctx: _Ctx, m: _Map, field: str, default: str | None) -> str | None:
         raise ctx.err("kokoro: takes a speaker name or a mapping of speaker names to weights", line, f)
     for name, weight in speaker.items():
         if not isinstance(name, str) or not _SPEAKER.match(name):
-            raise ctx.err(f"{name!r} is not a Kokoro speaker name like af_heart", line, f"{f}.kokoro")
+            raise ctx.err(f"{short_repr(name)} is not a Kokoro speaker name like af_heart", line, f"{f}.kokoro")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise ctx.err(f"the weight of {name} must be a positive number, got {weight!r}",
+            raise ctx.err(f"the weight of {name} must be a positive number, got {short_repr(weight)}",
                           speaker.lines.get(name, line), f"{f}.kokoro.{name}")
     return "kokoro:" + ",".join(f"{name}={float(w):g}" for name, w in speaker.items())
 
@@ -368,11 +363,8 @@ def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path)
         raise ctx.err("a segment needs text, audio or pause", raw.line, field)
     seg_voice = _voice(ctx, raw, field, voice)
     if "audio" in raw:
-        rel = ctx.get(raw, "audio", str, field, required=True)
-        audio = Path(rel).expanduser()
-        audio = audio if audio.is_absolute() else base / audio
-        if not audio.is_file():
-            raise ctx.err(f"audio file {rel!r} not found (looked at {audio})", raw.lines["audio"], f"{field}.audio")
+        audio = ctx.path(raw, "audio", field, base, AUDIO_FILES + SLIDE_VIDEOS, "an audio file",
+                         required=True)
         text = ctx.get(raw, "text", str, field, default="") or ""
         phrases = parse_text(text, file=ctx.file, line=raw.lines.get("text", raw.line),
                              field=f"{field}.text") if text.strip() else []
@@ -401,7 +393,7 @@ def _lexicon(ctx: _Ctx, data: _Map) -> Lexicon:
     for lang, table in raw.items():
         f = f"lexicon.{lang}"
         if not isinstance(lang, str) or not _LANG.match(lang):
-            raise ctx.err(f"{lang!r} is not a language tag like en or de-DE", raw.lines.get(lang), f)
+            raise ctx.err(f"{short_repr(lang)} is not a language tag like en or de-DE", raw.lines.get(lang), f)
         if not isinstance(table, _Map):
             raise ctx.err("expected a mapping of word: respelling or word: {say, ipa}", raw.lines[lang], f)
         out = {}
@@ -433,10 +425,15 @@ def _languages(ctx: _Ctx, data: _Map, source: str) -> tuple[LanguageSpec, ...]:
         f = f"languages.{code}"
         line = raw.lines.get(code)
         if not isinstance(code, str) or not _LANG.match(code):
-            raise ctx.err(f"{code!r} is not a language tag like de or pt-BR", line, f)
+            raise ctx.err(f"{short_repr(code)} is not a language tag like de or pt-BR", line, f)
         if code.casefold() == source.casefold():
             raise ctx.err(f"{code} is the script's own language; list only the languages it is translated into", line, f)
         if spec is None or isinstance(spec, str):
+            if spec is not None:
+                try:
+                    ctx.scope.check_voice(spec)
+                except ScopeRefusal as e:
+                    raise ctx.err(str(e), line, f) from None
             out.append(LanguageSpec(code, spec))
             continue
         if not isinstance(spec, _Map):
@@ -466,7 +463,7 @@ def _glossary(ctx: _Ctx, data: _Map) -> tuple[GlossaryTerm, ...]:
             if k in ("translate", "note"):
                 continue
             if not isinstance(k, str) or not _LANG.match(k) or not isinstance(v, str):
-                raise ctx.err(f"unknown field {k!r}: expected translate, note, or a language tag with its rendering",
+                raise ctx.err(f"unknown field {short_repr(k)}: expected translate, note, or a language tag with its rendering",
                               spec.lines.get(k, line), f"{f}.{k}")
             targets.append((k, v))
         if not translate and targets:

@@ -1,7 +1,12 @@
 """YAML with line numbers: mappings and lists that remember where each entry was written.
 
 Scripts and brand kits are read with `load_yaml`, and validated through a
-`Ctx`, whose errors name the file, the line and the field.
+`Ctx`, whose errors name the file, the line and the field, and which resolves
+the file names they write under a `FileScope` (see `scope`). Anchors and
+aliases are allowed, but a document that expands to more than
+`MAX_EXPANDED_NODES` values is refused before anything is built from it, and
+errors echo at most a few dozen characters of a value: a few hundred bytes of
+nested aliases must not become gigabytes of error message.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from typing import Any
 import yaml
 
 from ..errors import ScriptError
+from .scope import FileScope, ScopeRefusal, current_scope, short_repr
+
+MAX_EXPANDED_NODES = 100_000
 
 
 class Map(dict):
@@ -27,7 +35,36 @@ class List(list):
 
 
 class Loader(yaml.SafeLoader):
-    pass
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
+
+
+def _check_expansion(root) -> None:
+    """Refuse a document whose aliases expand past `MAX_EXPANDED_NODES` values (a "billion laughs")."""
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1     # a recursive alias counts once; it is refused when built
+        if isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(v) for v in node.value)
+        else:
+            n = 1
+        n = min(n, MAX_EXPANDED_NODES + 1)
+        sizes[id(node)] = n
+        return n
+
+    if root is not None and size(root) > MAX_EXPANDED_NODES:
+        mark = root.start_mark
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the document expands (through anchors and aliases) to more than {MAX_EXPANDED_NODES} values",
+            mark)
 
 
 def construct_map(loader, node):
@@ -59,8 +96,9 @@ Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construc
 
 
 class Ctx:
-    def __init__(self, file: Path | None):
+    def __init__(self, file: Path | None, scope: FileScope | None = None):
         self.file = file
+        self.scope = scope if scope is not None else current_scope()
 
     def err(self, msg: str, line: int | None, field: str) -> ScriptError:
         return ScriptError(msg, file=self.file, line=line, field=field)
@@ -68,7 +106,7 @@ class Ctx:
     def check_keys(self, m: Map, allowed: set[str], field: str) -> None:
         for k in m:
             if k not in allowed:
-                raise self.err(f"unknown field {k!r}; expected one of {', '.join(sorted(allowed))}",
+                raise self.err(f"unknown field {short_repr(k)}; expected one of {', '.join(sorted(allowed))}",
                                m.lines.get(k, m.line), f"{field}.{k}" if field else str(k))
 
     def get(self, m: Map, key: str, kind: type | tuple, field: str, default: Any = None,
@@ -81,8 +119,29 @@ class Ctx:
         v = m[key]
         if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.err(f"expected {names}, got {type(v).__name__} {v!r}", m.lines[key], f)
+            raise self.err(f"expected {names}, got {type(v).__name__} {short_repr(v)}", m.lines[key], f)
         return v
+
+    def path(self, m: Map, key: str, field: str, base: Path, exts: tuple[str, ...], what: str,
+             required: bool = False) -> Path | None:
+        """The existing file that `m[key]` names (relative to `base`), with one of the extensions `exts`.
+
+        The name is resolved under this context's scope; a name it refuses, a
+        wrong extension and a missing file are each an error on `field.key`.
+        """
+        raw = self.get(m, key, str, field, required=required)
+        if raw is None:
+            return None
+        f = f"{field}.{key}" if field else key
+        try:
+            p = self.scope.file(raw, base)
+        except ScopeRefusal as e:
+            raise self.err(str(e), m.lines[key], f) from None
+        if p.suffix.lower() not in exts:
+            raise self.err(f"{short_repr(raw)} is not {what} ({', '.join(exts)})", m.lines[key], f)
+        if not self.scope.exists(p):
+            raise self.err(f"{what} {short_repr(raw)} not found{self.scope.where(p)}", m.lines[key], f)
+        return p
 
 
 def read_text(path: Path, what: str) -> str:

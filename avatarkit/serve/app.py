@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -39,16 +37,20 @@ from starlette.datastructures import UploadFile
 from ..errors import AvatarkitError, ScriptError
 from ..export.model import FORMATS as PACKAGE_FORMATS
 from ..files import sha256_file
+from ..script.scope import using
 from .config import ServeConfig
+from .intake import LimitExceeded, check_size, check_uploads
 from .keys import ApiKey, authenticate
 from .limits import BodyLimitMiddleware, BodyTooLarge, RateLimited, RateLimiter, check_concurrency
-from .uploads import UploadError, check_script_paths, check_webhook, extract_zip, safe_name, save_bytes, save_stream
+from .tenancy import JobFolder, job_scope, library_contents, private, public_message
+from .uploads import SCRIPT_NAME, UploadError, check_webhook, extract_zip, safe_name, save_bytes, save_stream
 
 log = logging.getLogger("avatarkit.serve")
 
 OUTPUT_FORMATS = ("mp4",) + tuple(PACKAGE_FORMATS)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINGERPRINT = ".request.sha256"    # in a job folder: the hash of the request that created it
+MAX_DETAIL = 1000                  # characters of an error answer
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -90,6 +92,14 @@ class Render(BaseModel):
 class RenderList(BaseModel):
     items: list[Render]
     next_cursor: str | None
+
+
+class VoiceInfo(BaseModel):
+    id: str
+    language: str
+    engine: str
+    gender: str = ""
+    style: str = ""
 
 
 class Health(BaseModel):
@@ -284,15 +294,14 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
 
     if store is None:
         from .store import open_store
+        from .tenancy import private_db
+
+        private_db(config.db)
         store = open_store(config.db)
-    data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private(Path(config.data_dir))
+    limits = config.limits
     pepper = config.resolved_pepper()
     limiter = RateLimiter(config.rate)
-    extra_roots: tuple[Path, ...] = ()
-    if config.allow_named_avatars:
-        from ..face.avatar import avatars_home
-        extra_roots = (avatars_home(),)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -331,6 +340,8 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         return job
 
     def err(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        # No answer echoes input of unbounded size.
+        message = message if len(message) <= MAX_DETAIL else message[:MAX_DETAIL - 1] + "…"
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     @app.exception_handler(UploadError)
@@ -349,6 +360,10 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     async def _too_large(request, e):
         return err(413, str(e), {"Connection": "close"})
 
+    @app.exception_handler(LimitExceeded)
+    async def _over_limit(request, e):
+        return err(413, str(e))
+
     @app.exception_handler(RateLimited)
     async def _rate(request, e):
         return err(429, str(e), {"Retry-After": str(e.retry_after)})
@@ -366,50 +381,45 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     def prepare(sub: _Submission, key: ApiKey, idem: str | None):
         """Save, check and parse a submission in a new job folder; create the job. Runs in a worker thread."""
         opts = _options(sub.req)
-        webhook = check_webhook(sub.req.webhook_url, config.allowed_webhook_hosts)
+        webhook = check_webhook(sub.req.webhook_url, config.allowed_webhook_hosts, config.webhook_networks)
         check_concurrency(store, key.id, key.limits, config.rate)
-        workdir = data_dir / f"job-{uuid.uuid4().hex}"
-        workdir.mkdir(parents=True)
+        if len(sub.script_text) > 8 * limits.script_chars:
+            raise LimitExceeded("script: characters of YAML", len(sub.script_text), "limits.script_chars x 8",
+                                8 * limits.script_chars)
+        folder = JobFolder.create(data_dir)
         try:
             saved = []
             for name, src, field in sub.files:
                 if isinstance(src, bytes):
-                    p = save_bytes(workdir, name, src, config.max_upload_bytes, field)
+                    p = save_bytes(folder.input, name, src, config.max_upload_bytes, field)
                 else:
                     src.seek(0)
-                    p = save_stream(workdir, name, iter(lambda s=src: s.read(1 << 20), b""), config.max_upload_bytes, field)
+                    p = save_stream(folder.input, name, iter(lambda s=src: s.read(1 << 20), b""),
+                                    config.max_upload_bytes, field)
                 saved.append((safe_name(name, field), sha256_file(p)))
                 if p.suffix.lower() == ".zip":
-                    extract_zip(workdir, p, field, config.max_unzipped_bytes)
-            script_path = workdir / "script.yaml"
+                    extract_zip(folder.input, p, field, config.max_unzipped_bytes)
+            check_uploads(folder.input, limits)
+            script_path = folder.input / SCRIPT_NAME
             script_path.write_text(sub.script_text, encoding="utf-8")
-            from ..script import parse_script
-            try:
-                script = parse_script(sub.script_text, file=script_path)
-            except ScriptError as e:
-                e.file = "script.yaml"
-                e.message = e.message.replace(str(workdir) + os.sep, "")
-                raise ScriptError(e.message, file=e.file, line=e.line, field=e.field) from None
-            except Exception as e:  # noqa: BLE001 - a parser slip on odd YAML is still the script's fault, not a 500
-                log.warning("script parser raised %s on a submitted script", type(e).__name__, exc_info=True)
-                raise ScriptError(f"not a readable script ({type(e).__name__}: {str(e)[:200]})", file="script.yaml") from None
-            check_script_paths(script, workdir, extra_roots)
-            if opts["brand"] and not (workdir / opts["brand"]).is_file():
+            if opts["brand"] and not (folder.input / opts["brand"]).is_file():
                 raise UploadError(f"{opts['brand']!r} is not among the uploaded assets", "brand")
+            check_script(folder, script_path, opts, key)
             fingerprint = hashlib.sha256(json.dumps(
                 {"script": sub.script_text, "assets": sorted(saved), "options": opts, "webhook": webhook},
                 sort_keys=True).encode()).hexdigest()
             # The worker accepts only the documented request fields, so the fingerprint that tells an
             # idempotent replay from a conflicting reuse lives beside the uploads.
-            (workdir / FINGERPRINT).write_text(fingerprint, encoding="utf-8")
-            request_doc = {"script": "script.yaml", **opts}
-            job, created = store.create_job(key_id=key.id, kind="render", request=request_doc, workdir=str(workdir),
-                                            idempotency_key=idem, webhook_url=webhook)
+            (folder.root / FINGERPRINT).write_text(fingerprint, encoding="utf-8")
+            request_doc = {"script": f"input/{SCRIPT_NAME}", **opts,
+                           "brand": f"input/{opts['brand']}" if opts["brand"] else None}
+            job, created = store.create_job(key_id=key.id, kind="render", request=request_doc,
+                                            workdir=str(folder.root), idempotency_key=idem, webhook_url=webhook)
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            folder.remove()
             raise
         if not created:
-            shutil.rmtree(workdir, ignore_errors=True)
+            folder.remove()
             try:
                 previous = (Path(job.workdir) / FINGERPRINT).read_text(encoding="utf-8")
             except OSError:
@@ -419,6 +429,30 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         else:
             log.info("render %s created by key %s (%d assets)", job.id, key.id, len(saved))
         return job, created
+
+    def check_script(folder: JobFolder, script_path: Path, opts: dict, key: ApiKey) -> None:
+        """Everything a worker would fail on, checked now under the job's scope; errors name input files only."""
+        from ..course import check_course
+        from ..script import load_script
+
+        scope = job_scope(folder, data_dir, key.id)
+        brand = folder.input / opts["brand"] if opts["brand"] else None
+        try:
+            with using(scope):
+                base = load_script(script_path)
+                check_size({base.language: base}, limits)
+                check_size(check_course(script_path, brand=brand, languages=opts["languages"]), limits)
+        except ScriptError as e:
+            if e.file:
+                e.file = public_message(e.file, folder)
+            raise ScriptError(public_message(e.message, folder), file=e.file, line=e.line, field=e.field) from None
+        except LimitExceeded:
+            raise
+        except AvatarkitError as e:
+            raise _Invalid(public_message(str(e), folder)) from None
+        except Exception as e:  # noqa: BLE001 - a checker slip on odd input is still the input's fault, not a 500
+            log.warning("checking a submitted script raised %s", type(e).__name__, exc_info=True)
+            raise _Invalid(f"script.yaml: not a script this service can render ({type(e).__name__})") from None
 
     @app.post("/v1/renders", status_code=201, response_model=RenderCreated, tags=["renders"],
               summary="Submit a script for rendering",
@@ -474,6 +508,23 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         if not path.is_relative_to(work) or not path.is_file():
             raise HTTPException(404, f"render {job_id!r} has no artifact {name!r}")
         return FileResponse(path, filename=Path(name).name)
+
+    @app.get("/v1/voices", response_model=list[VoiceInfo], tags=["library"], summary="Voices this key's scripts may name",
+             responses=ERRORS)
+    def list_voices_(key: ApiKey = Depends(require("renders:read"))):
+        from ..speech.voice import list_voices
+
+        scope = job_scope(JobFolder(data_dir / "none"), data_dir, key.id)
+        return [VoiceInfo(id=v.id, language=v.language, engine=v.engine, gender=v.gender, style=v.style)
+                for v in list_voices(scope=scope)]
+
+    @app.get("/v1/avatars", response_model=list[str], tags=["library"], summary="Avatars this key's scripts may name",
+             responses=ERRORS)
+    def list_avatars_(key: ApiKey = Depends(require("renders:read"))):
+        from ..face.avatar import HOUSE_AVATARS
+
+        own = library_contents(data_dir, key.id)["avatar"]
+        return sorted({p.stem for p in HOUSE_AVATARS.glob("*.png")} | set(own))
 
     @app.get("/v1/health", response_model=Health, tags=["service"], summary="Liveness")
     def health():

@@ -37,6 +37,35 @@ class RateDefaults:
 
 
 @dataclass
+class JobLimits:
+    """What one job may ask for; every input is checked against these at submit, before any work starts.
+
+    Counts are per language of the script (`script_chars` is the spoken and
+    shown text; a minute of speech is about 900 characters). Seconds are of
+    one uploaded recording or video, pixels of one image, video frame or
+    slide page. `worker_mb` is the resident memory a worker may reach while
+    rendering a job; a job that passes it fails, once, without a retry.
+    """
+
+    script_chars: int = 60_000
+    segments: int = 2_000
+    scenes: int = 200
+    languages: int = 30
+    audio_s: float = 3_600.0
+    image_pixels: int = 40_000_000
+    video_s: float = 1_800.0
+    video_pixels: int = 3840 * 2160
+    pages: int = 300
+    worker_mb: int = 6_144
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"limits.{f.name}: expected a positive number, got {v!r}")
+
+
+@dataclass
 class ServeConfig:
     """Settings of the render service.
 
@@ -47,7 +76,10 @@ class ServeConfig:
     names); URLs are never fetched server side while
     `allow_remote_assets` is False (it is the only supported value today).
     `pepper` is mixed into API-key hashes; an empty value means the one in
-    `serve_home()/pepper`, created on first use.
+    `serve_home()/pepper`, created on first use. A webhook is delivered only
+    to a public address, checked when it is sent, unless its address is in
+    one of `webhook_networks` (CIDR, e.g. `10.0.0.0/8` for an internal
+    receiver). `limits` bound what one job may ask for (`JobLimits`).
     """
 
     db: str = ""
@@ -60,8 +92,9 @@ class ServeConfig:
     allow_remote_assets: bool = False
     rate: RateDefaults = field(default_factory=RateDefaults)
     pepper: str = ""
-    allow_named_avatars: bool = True   # scripts may name avatars installed on the server (`avatarkit avatar add`)
     webhook_secret: str = ""           # signs webhook bodies; empty: derived from the pepper
+    webhook_networks: list[str] = field(default_factory=list)
+    limits: JobLimits = field(default_factory=JobLimits)
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -70,6 +103,19 @@ class ServeConfig:
             self.data_dir = str(serve_home() / "jobs")
         if isinstance(self.rate, dict):
             self.rate = RateDefaults(**self.rate)
+        if isinstance(self.limits, dict):
+            known = {f.name for f in fields(JobLimits)}
+            unknown = set(self.limits) - known
+            if unknown:
+                raise ConfigError(f"limits: unknown field(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(known))}")
+            self.limits = JobLimits(**self.limits)
+        import ipaddress
+
+        for net in self.webhook_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"webhook_networks: {net!r} is not a network like 10.0.0.0/8") from None
         if self.backend not in ("local", "ray"):
             raise ConfigError(f"backend {self.backend!r} must be 'local' or 'ray'")
         if self.workers < 0 or self.max_upload_mb <= 0 or self.max_unzipped_mb <= 0:

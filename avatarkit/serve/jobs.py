@@ -1,11 +1,12 @@
 """What a render job does: a course rendered in its languages and packaged, inside the job's own folder.
 
-A job's request names files inside its workdir (the API stores uploads
-there): `{"script": "course.yaml", "languages": "all" | [..], "formats":
-["mp4", "scorm2004", ...], "resolution": [w, h] | null, "captions": bool |
-null, "brand": "brand.yaml" | null}`. Renders go to `workdir/renders`
-(kept between attempts) and deliverables to `workdir/artifacts`, each
-moved into place whole. The unit of resume is the language: a job that
+A job's request names files inside its folder's `input/` (the API stores
+uploads there; see `tenancy`): `{"script": "input/script.yaml", "languages":
+"all" | [..], "formats": ["mp4", "scorm2004", ...], "resolution": [w, h] |
+null, "captions": bool | null, "brand": "input/brand.yaml" | null}`.
+Renders go to `renders/` (kept between attempts) and deliverables to
+`artifacts/`, each moved into place whole. The job reads every file under
+its key's scope (`tenancy.job_scope`), as the API checked it at submit. The unit of resume is the language: a job that
 is claimed again after its worker died re-renders only the languages
 `render_course` has no finished record of; the language in progress
 starts again from its first scene.
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AvatarkitError
+from ..script.scope import using
 from .store import Job
+from .tenancy import JobFolder, job_scope
 
 MEDIA_FORMATS = ("mp4",)
 # The share of a job's progress given to rendering; packaging the formats takes the rest.
@@ -49,10 +52,11 @@ class JobRequest:
 
 def _inside(workdir: Path, value: object, field: str) -> Path:
     if not isinstance(value, str) or not value:
-        raise JobRequestError(f"request.{field}: expected a file name inside the job folder")
+        raise JobRequestError(f"request.{field}: expected a file name inside the job's input folder")
+    inputs = JobFolder(workdir).input.resolve()
     path = (workdir / value).resolve()
-    if not path.is_relative_to(workdir.resolve()):
-        raise JobRequestError(f"request.{field}: {value!r} is outside the job folder")
+    if not path.is_relative_to(inputs):
+        raise JobRequestError(f"request.{field}: {value!r} is outside the job's input folder")
     if not path.is_file():
         raise JobRequestError(f"request.{field}: {value!r} was not uploaded")
     return path
@@ -90,7 +94,7 @@ def parse_request(request: dict, workdir: str | Path) -> JobRequest:
 
 
 def run_job(job: Job, report: Callable[[float], bool], executor: str = "local",
-            ray_address: str | None = None) -> list[str]:
+            ray_address: str | None = None, data_dir: str | Path | None = None) -> list[str]:
     """Render and package `job`; return its artifacts (paths relative to its workdir).
 
     `report(progress)` (0..1) is called after every phrase rendered and
@@ -98,12 +102,20 @@ def run_job(job: Job, report: Callable[[float], bool], executor: str = "local",
     `JobStopped` at once, leaving finished languages for the next attempt.
     With `executor="ray"` the job's languages render as tasks on the Ray
     cluster at `ray_address` (progress then moves per finished language).
+    `data_dir` is the service's data folder, where the key's library lives
+    (None: the job reads its own uploads and the house assets only).
     """
+    with using(job_scope(JobFolder(Path(job.workdir)), Path(data_dir) if data_dir else None, job.key_id)):
+        return _run(job, report, executor, ray_address)
+
+
+def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: str | None) -> list[str]:
     from ..course import CourseProgress, export_course, render_course
 
     req = parse_request(job.request, job.workdir)
     workdir = Path(job.workdir)
-    renders, out = workdir / "renders", workdir / "artifacts"
+    folder = JobFolder(workdir)
+    renders, out = folder.renders, folder.artifacts
     renders.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -14,13 +14,13 @@ import re
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 from ..errors import AvatarkitError
 from .limits import BodyTooLarge
 
 BLOCK = 1 << 20
-RESERVED = {"script.yaml"}     # the service writes the job's script under this name
+SCRIPT_NAME = "script.yaml"    # the service writes the job's script under this name
+RESERVED = {SCRIPT_NAME}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_DEPTH = 8
@@ -96,7 +96,8 @@ def safe_name(name: str, field: str, *, typed: bool = True) -> str:
 
     Refused: empty names, NUL and control characters, backslashes, absolute
     paths, drive letters, `.`/`..`/empty parts, more than `MAX_DEPTH` folders,
-    over 255 bytes; when `typed`, also the reserved `script.yaml` and extensions not in `TYPES`.
+    hidden parts (`.x`, which the service keeps for itself), over 255 bytes;
+    when `typed`, also the reserved `script.yaml` and extensions not in `TYPES`.
     """
     if not isinstance(name, str) or not name:
         raise UploadError("empty file name", field)
@@ -109,6 +110,8 @@ def safe_name(name: str, field: str, *, typed: bool = True) -> str:
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise UploadError(f"file name {name!r} has an empty, '.' or '..' part", field)
+    if any(p.startswith(".") for p in parts):
+        raise UploadError(f"file name {name!r} has a hidden part (starting with '.'); such names are reserved", field)
     if len(parts) > MAX_DEPTH or len(name.encode("utf-8", "surrogatepass")) > 255:
         raise UploadError(f"file name {name!r} is too long or too deep", field)
     if not typed:
@@ -128,9 +131,9 @@ def _open_new(workdir: Path, name: str, field: str):
         parent = parent / part
         if parent.is_symlink() or parent.exists() and not parent.is_dir():
             raise UploadError(f"{name!r} collides with another file", field)
-        parent.mkdir(exist_ok=True)
+        parent.mkdir(exist_ok=True, mode=0o700)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except FileExistsError:
         raise UploadError(f"{name!r} is given twice", field) from None
     return os.fdopen(fd, "wb")
@@ -230,47 +233,17 @@ def extract_zip(workdir: Path, archive: Path, field: str, max_total: int) -> lis
     return out
 
 
-def script_paths(script) -> list[tuple[str, Path]]:
-    """Every file a parsed `Script` refers to, with the field it came from."""
-    out: list[tuple[str, Path]] = []
-    if script.brand is not None:
-        out.append(("brand", script.brand))
-    for i, sc in enumerate(script.scenes):
-        out.append((f"scenes[{i}].avatar", sc.avatar))
-        if sc.slide is not None:
-            out.append((f"scenes[{i}].slide", sc.slide.file))
-        for j, seg in enumerate(sc.segments):
-            if seg.audio is not None:
-                out.append((f"scenes[{i}].segments[{j}].audio", seg.audio))
-    return out
+def check_webhook(url: str | None, allowed_hosts: list[str], networks: list[str] = ()) -> str | None:
+    """`url` when it is an http(s) URL to an allowed host (exact name), else `UploadError` on `webhook_url`.
 
-
-def check_script_paths(script, workdir: Path, extra_roots: tuple[Path, ...] = ()) -> None:
-    """`UploadError` when the script refers to any file outside `workdir` (symlinks resolved) or `extra_roots`."""
-    roots = [workdir.resolve()] + [r.resolve() for r in extra_roots]
-    for field, p in script_paths(script):
-        real = Path(os.path.realpath(p))
-        if not any(real == r or real.is_relative_to(r) for r in roots):
-            raise UploadError("refers to a file outside the job's uploads; upload it as an asset and name it relatively",
-                              f"script: {field}")
-
-
-def check_webhook(url: str | None, allowed_hosts: list[str]) -> str | None:
-    """`url` when it is an http(s) URL to an allowed host (exact name), else `UploadError` on `webhook_url`."""
+    The address the host resolves to is checked again when the webhook is
+    sent (`webhooks.deliver`); here only the URL's form and host name are.
+    """
     if url is None or url == "":
         return None
-    field = "webhook_url"
+    from .webhooks import WebhookError, check_url
+
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise UploadError("not a valid URL", field) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise UploadError("must be an http or https URL", field)
-    if parts.username or parts.password:
-        raise UploadError("must not carry a user name or password", field)
-    # Exact names only, as the webhook sender checks them again at delivery.
-    if host in {h.lower() for h in allowed_hosts}:
-        return url
-    raise UploadError(f"host {host!r} is not in the service's allowed webhook hosts", field)
+        return check_url(url, allowed_hosts, networks)
+    except WebhookError as e:
+        raise UploadError(str(e).removeprefix("webhook_url: "), "webhook_url") from None

@@ -1,12 +1,19 @@
 """Worker processes that run the store's jobs: claim, run with a heartbeat, finish or fail, tell the webhook.
 
 Each worker is a separate process (multiprocessing "spawn", so no lock or
-connection is inherited) with its own store connection. While a job runs,
-a heartbeat thread renews its lease every `min(lease_s / 3, 2)` seconds
-and learns of cancellation or a lost lease; the job sees that through its
-`report` callback returning False and stops. A job that raises an
-`AvatarkitError` (bad input) fails at once; any other exception is retried
-until the store's attempt limit. A worker killed outright leaves its
+connection is inherited) with its own store connection, creating files
+private to the service's user. While a job runs, a heartbeat thread renews
+its lease every `min(lease_s / 3, 2)` seconds and learns of cancellation or
+a lost lease. The job then stops in whatever stage it is (speech, motion,
+drawing, encoding, packaging): the heartbeat thread interrupts the worker's
+main thread with SIGUSR1, whose handler raises `JobStopped` there (a job
+run off the main thread, as in tests, sees its `report` callback return
+False instead). The same thread watches the worker's resident memory: a job
+that passes `memory_mb` is stopped and failed once, with no retry, and the
+worker process is replaced. A job that raises an `AvatarkitError` (bad
+input) fails at once; any other exception is retried until the store's
+attempt limit. Errors a client can read name no server path and carry no
+traceback (that goes to the service's log). A worker killed outright leaves its
 lease to expire, and another worker claims the job again. `LocalWorkers`
 restarts a worker process that died, and `stop` drains: workers finish the
 job in hand and exit, and those still busy at the timeout are terminated
@@ -18,16 +25,19 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 import socket
 import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from ..errors import AvatarkitError
 from .jobs import JobStopped, run_job
 from .store import Job, JobStore, open_store
+from .tenancy import JobFolder, private_umask, public_message
 from .webhooks import WebhookConfig, WebhookError, deliver
 
 log = logging.getLogger("avatarkit.serve.worker")
@@ -44,19 +54,76 @@ class WorkerSettings:
     poll_s: float
     run: RunFn
     webhook: WebhookConfig | None = None
+    memory_mb: float | None = None      # resident memory a job may reach (MiB); None: no ceiling
+
+
+class _Interrupt:
+    """SIGUSR1 raises `JobStopped` in the main thread while a job runs there (`armed`), and is ignored otherwise."""
+
+    armed = False
+    installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        def handler(signum, frame):
+            if cls.armed:
+                cls.armed = False
+                raise JobStopped("stopped by the service")
+
+        signal.signal(signal.SIGUSR1, handler)
+        cls.installed = True
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MiB (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+WATCH_S = 0.25      # how often the heartbeat thread looks at memory (seconds)
+KILL_AFTER_S = 5.0  # how long a job stopped for memory has to unwind before its worker exits anyway
 
 
 def execute(store: JobStore, job: Job, worker_id: str, settings: WorkerSettings) -> str:
-    """Run one claimed job to its end; return what happened ("succeeded", "failed", "retry", "cancelled", "lost")."""
-    state = {"progress": float(job.progress), "ok": True, "note": ""}
+    """Run one claimed job to its end; return what happened ("succeeded", "failed", "retry", "cancelled", "lost",
+    or "memory": failed for passing `memory_mb`, after which the caller should replace this process)."""
+    state = {"progress": float(job.progress), "ok": True, "note": "", "memory": 0.0}
     done = threading.Event()
     interval = min(settings.lease_s / 3.0, 2.0)
+    main = threading.main_thread()
+    interruptible = _Interrupt.installed and threading.current_thread() is main
+    folder = JobFolder(Path(job.workdir))
+
+    def stop_job() -> None:
+        state["ok"] = False
+        if interruptible and _Interrupt.armed:
+            signal.pthread_kill(main.ident, signal.SIGUSR1)
+
+    def memory_error() -> str:
+        return (f"the render used {state['memory']:.0f} MiB of memory, over the limit limits.worker_mb = "
+                f"{settings.memory_mb:g}; make the script, its pictures or its resolution smaller")
 
     def beat() -> None:
-        while not done.wait(interval):
+        last = time.monotonic()
+        while not done.wait(WATCH_S):
+            if settings.memory_mb and (rss := rss_mb()) > settings.memory_mb:
+                state["memory"] = rss
+                log.warning("job %s: worker memory %.0f MiB over the ceiling of %g MiB; stopping it", job.id, rss,
+                            settings.memory_mb)
+                stop_job()
+                if not done.wait(KILL_AFTER_S):    # stuck in native code: fail the job here and end the process
+                    store.fail_job(job.id, worker_id, memory_error(), retry=False)
+                    os._exit(70)
+                return
+            if time.monotonic() - last < interval:
+                continue
+            last = time.monotonic()
             try:
                 if not store.heartbeat(job.id, worker_id, state["progress"], settings.lease_s, state["note"]):
-                    state["ok"] = False
+                    stop_job()
                     return
             except Exception:  # noqa: BLE001 - a database hiccup: keep trying until the lease runs out
                 log.warning("heartbeat for job %s failed", job.id, exc_info=True)
@@ -69,20 +136,28 @@ def execute(store: JobStore, job: Job, worker_id: str, settings: WorkerSettings)
     thread = threading.Thread(target=beat, name=f"heartbeat-{job.id[:8]}", daemon=True)
     thread.start()
     try:
-        artifacts = settings.run(job, report)
+        _Interrupt.armed = interruptible
+        try:
+            artifacts = settings.run(job, report)
+        finally:
+            _Interrupt.armed = False
         outcome = "succeeded" if store.finish_job(job.id, worker_id, list(artifacts)) else "lost"
-    except JobStopped:
+    except (JobStopped, MemoryError) as e:
         current = store.get_job(job.id)
-        if current is not None and current.cancel_requested and current.worker == worker_id:
+        if state["memory"] or isinstance(e, MemoryError):
+            state["memory"] = state["memory"] or rss_mb()
+            outcome = "memory" if store.fail_job(job.id, worker_id, memory_error(), retry=False) else "lost"
+        elif current is not None and current.cancel_requested and current.worker == worker_id:
             store.fail_job(job.id, worker_id, "cancelled", retry=False)
             outcome = "cancelled"
         else:
             outcome = "lost"
     except AvatarkitError as e:
-        outcome = "failed" if store.fail_job(job.id, worker_id, str(e), retry=False) else "lost"
+        outcome = "failed" if store.fail_job(job.id, worker_id, public_message(str(e), folder), retry=False) else "lost"
     except Exception as e:  # noqa: BLE001 - anything unexpected is worth another attempt
         log.error("job %s raised:\n%s", job.id, traceback.format_exc())
-        if store.fail_job(job.id, worker_id, f"{type(e).__name__}: {e}", retry=True):
+        message = f"internal error ({type(e).__name__}) while rendering; the service's log has the details (job {job.id})"
+        if store.fail_job(job.id, worker_id, message, retry=True):
             after = store.get_job(job.id)
             outcome = "retry" if after is not None and after.status == "queued" else (after.status if after else "lost")
         else:
@@ -90,9 +165,19 @@ def execute(store: JobStore, job: Job, worker_id: str, settings: WorkerSettings)
     finally:
         done.set()
         thread.join()
-    if outcome in ("succeeded", "failed", "cancelled"):
+    if outcome in ("cancelled", "memory"):
+        # Nothing half-made stays behind: the job published nothing, and its renders would never be resumed.
+        for part in (folder.renders, folder.artifacts):
+            _remove_tree(part)
+    if outcome in ("succeeded", "failed", "cancelled", "memory"):
         notify(store, job.id, settings.webhook)
     return outcome
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def notify(store: JobStore, job_id: str, config: WebhookConfig | None) -> bool:
@@ -107,7 +192,7 @@ def notify(store: JobStore, job_id: str, config: WebhookConfig | None) -> bool:
                                                      "attempts": job.attempts, "updated": job.updated}}
     try:
         return deliver(job.webhook_url, payload, config.secret, config.attempts, config.backoff_s,
-                       allowed_hosts=config.allowed_hosts, timeout_s=config.timeout_s)
+                       allowed_hosts=config.allowed_hosts, networks=config.networks, timeout_s=config.timeout_s)
     except WebhookError as e:
         log.warning("job %s: webhook not sent: %s", job.id, e)
         return False
@@ -151,8 +236,10 @@ def worker_loop(settings: WorkerSettings, stop: threading.Event | StopFlag, slot
             if job is None:
                 stop.wait(settings.poll_s)
                 continue
-            execute(store, job, worker_id, settings)
+            outcome = execute(store, job, worker_id, settings)
             ran += 1
+            if outcome == "memory" and own:
+                break       # a process that grew this much is replaced rather than trusted with the next job
     finally:
         if own:
             store.close()
@@ -161,6 +248,8 @@ def worker_loop(settings: WorkerSettings, stop: threading.Event | StopFlag, slot
 
 def _process_main(settings: WorkerSettings, stop, slot: int) -> None:
     logging.basicConfig(level=logging.WARNING)
+    private_umask()
+    _Interrupt.install()
     worker_loop(settings, stop, slot)
 
 
@@ -168,12 +257,12 @@ class LocalWorkers:
     """A pool of `n` worker processes serving `store`'s queue; `run` is the job function (picklable, module level)."""
 
     def __init__(self, store: JobStore, n: int = 2, lease_s: float = 30.0, poll_s: float = 0.5, run: RunFn = run_job,
-                 webhook: WebhookConfig | None = None, restart: bool = True):
+                 webhook: WebhookConfig | None = None, restart: bool = True, memory_mb: float | None = None):
         if n < 1:
             raise AvatarkitError(f"workers: need at least 1, got {n}")
         if lease_s <= 0 or poll_s <= 0:
             raise AvatarkitError("workers: lease_s and poll_s must be positive seconds")
-        self.settings = WorkerSettings(store.url, float(lease_s), float(poll_s), run, webhook)
+        self.settings = WorkerSettings(store.url, float(lease_s), float(poll_s), run, webhook, memory_mb)
         self.n = n
         self.restart = restart
         self._ctx = mp.get_context("spawn")

@@ -99,10 +99,10 @@ def load_voice_file(path: str | Path) -> Voice:
     )
 
 
-def list_voices(extra_dirs: list[str | Path] | None = None) -> list[Voice]:
+def list_voices(extra_dirs: list[str | Path] | None = None, *, scope=None) -> list[Voice]:
     """All catalogue voices; the first folder that defines an id wins."""
     seen: dict[str, Voice] = {}
-    for d in voice_dirs(extra_dirs):
+    for d in _scope(scope).voice_dirs(extra_dirs):
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
@@ -127,7 +127,7 @@ def default_voices(extra_dirs: list[str | Path] | None = None) -> dict[str, str]
     order overrides a language by listing it in its own `defaults.yaml`.
     """
     out: dict[str, str] = {}
-    for d in reversed(voice_dirs(extra_dirs)):
+    for d in reversed(_scope(None).voice_dirs(extra_dirs)):
         path = Path(d) / "defaults.yaml"
         if not path.is_file():
             continue
@@ -156,8 +156,20 @@ def voice_for_language(language: str, extra_dirs: list[str | Path] | None = None
     return None
 
 
-def get_voice(ref: str, extra_dirs: list[str | Path] | None = None) -> Voice:
-    """Resolve a voice reference: a catalogue id, a YAML path, or `engine:spec`."""
+def get_voice(ref: str, extra_dirs: list[str | Path] | None = None, *, scope=None) -> Voice:
+    """Resolve a voice reference: a catalogue id, a YAML path, or `engine:spec`.
+
+    `scope` (default: the current one, see `script.scope.using`) decides which
+    references are allowed and which catalogue folders are searched; the
+    render service allows no paths and only the shipped and the key's voices.
+    """
+    from ..script.scope import ScopeRefusal
+
+    scope = _scope(scope)
+    try:
+        scope.check_voice(ref)
+    except ScopeRefusal as e:
+        raise VoiceError(str(e)) from None
     if ref.startswith("piper:"):
         return _piper_voice(ref[len("piper:"):])
     if ref.startswith("kokoro:"):
@@ -169,11 +181,20 @@ def get_voice(ref: str, extra_dirs: list[str | Path] | None = None) -> Voice:
         return Voice(id=ref, engine="espeak", language=name, settings={"voice": name}, source=ref)
     if ref.endswith((".yaml", ".yml")) and Path(ref).exists():
         return load_voice_file(ref)
-    for v in list_voices(extra_dirs):
+    voices = list_voices(extra_dirs, scope=scope)
+    for v in voices:
         if v.id == ref:
             return v
-    known = ", ".join(v.id for v in list_voices(extra_dirs))
-    raise VoiceError(f"unknown voice {ref!r}; known voices: {known} (see `avatarkit voices`)")
+    from ..script.scope import short_repr
+
+    known = ", ".join(v.id for v in voices)
+    raise VoiceError(f"unknown voice {short_repr(ref)}; known voices: {known} (see `avatarkit voices`)")
+
+
+def _scope(scope):
+    from ..script.scope import current_scope
+
+    return scope if scope is not None else current_scope()
 
 
 def _piper_voice(model: str) -> Voice:

@@ -184,14 +184,14 @@ class KokoroEngine:
     """Speaks with a Kokoro style (or a blend of styles); see the module docstring for settings."""
 
     def __init__(self, voice, dirs: Sequence[Path] | None = None):
-        from ..voice import voice_dirs
+        from ...script.scope import current_scope
 
         self.voice = voice
         s = voice.settings
         dirs = list(dirs or [])
         if voice.source and Path(voice.source).is_file():
             dirs.append(Path(voice.source).parent)
-        dirs += voice_dirs()
+        dirs += current_scope().voice_dirs()
         speaker = s.get("speaker")
         if isinstance(speaker, dict):
             self.style = blend_styles(dict(speaker), dirs, voice_id=voice.id)
