@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .errors import AvatarkitError
+from .errors import AvatarkitError, ScriptError, VoiceError
 from .files import sha256_file, write_text_atomic
 from .pipeline import ProgressEvent, RenderResult, render
 from .script.model import Script
@@ -106,9 +106,17 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
     langs = [base.language] if languages is None else course_languages(base, languages)
     scripts = {lang: base if lang == base.language else load_localized(script_path, lang) for lang in langs}
     for s in scripts.values():
-        voices = {ref: get_voice(ref) for ref in {seg.voice for sc in s.scenes for seg in sc.segments}}
-        for ref in sorted(voices):
-            make_engine(voices[ref])
+        voices: dict = {}
+        for i, sc in enumerate(s.scenes):
+            for j, seg in enumerate(sc.segments):
+                if seg.voice in voices:
+                    continue
+                try:
+                    voices[seg.voice] = v = get_voice(seg.voice)
+                    make_engine(v)
+                except VoiceError as e:     # said where the voice is named, as a script error is
+                    raise ScriptError(str(e), file=s.source, line=seg.line,
+                                      field=f"scenes[{i}].segments[{j}].voice") from None
         check_readable(s, voices)
     for sc in base.scenes:
         if sc.avatar.is_dir():

@@ -301,12 +301,23 @@ def test_messages_show_no_server_path(tmp_path):
 @pytest.mark.parametrize("case,assets,needle", [
     ("brand field", {"brand.yaml": b"name: b\ncolour: red\n"}, "brand.yaml:2: colour: unknown field"),
     ("brand logo", {"brand.yaml": b"logo: nope.png\n"}, "brand.yaml:1: logo"),
-    ("voice", None, "unknown voice 'no-such-voice'"),
+    ("voice", None, "script.yaml:10: scenes[0].segments[0].voice: unknown voice 'no-such-voice'"),
 ])
 def test_bad_brand_kits_and_voices_fail_at_submit(live, case, assets, needle):
     text = script(extra="brand: brand.yaml\n") if assets else script().replace("voice: en-us-joe", "voice: no-such-voice")
     r = live.submit(live.a, text, {"face.png": FACE, **(assets or {})})
     assert r.status_code == 422 and needle in _detail(r), (case, r.text)
+
+
+def test_fonts_and_music_are_read_at_submit(live):
+    kit = b"name: b\nfonts: {heading: bad.ttf}\n"
+    r = live.submit(live.a, script(extra="brand: brand.yaml\n"),
+                    {"face.png": FACE, "brand.yaml": kit, "bad.ttf": b"\x00\x01\x00\x00" + bytes(200)})
+    assert r.status_code == 400 and "assets: bad.ttf" in _detail(r), r.text
+    kit = b"name: b\nmusic: tune.wav\n"
+    r = live.submit(live.a, script(extra="brand: brand.yaml\n"),
+                    {"face.png": FACE, "brand.yaml": kit, "tune.wav": b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(64)})
+    assert r.status_code == 400 and "assets: tune.wav: not a readable recording" in _detail(r), r.text
 
 
 def test_voice_paths_are_refused_by_their_form(live):

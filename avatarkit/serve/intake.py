@@ -11,6 +11,7 @@ counted: characters, segments, scenes, languages. A limit passed raises
 
 from __future__ import annotations
 
+import struct
 import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -87,6 +88,18 @@ def _pdf_pages(path: Path, what: str) -> int:
         doc.close()
 
 
+def _font(path: Path, what: str) -> None:
+    """A font file the text layout can use: its tables parse and it maps characters to glyphs."""
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        with TTFont(str(path), lazy=True) as font:
+            if not font.getBestCmap():
+                raise UploadError("the font maps no characters", what)
+    except (TTLibError, OSError, ValueError, KeyError, AssertionError, struct.error):
+        raise UploadError("not a readable font", what) from None
+
+
 def _deck(path: Path, what: str, limits: JobLimits) -> None:
     """A PowerPoint deck's slide count and every picture inside it, measured without unpacking it to disk."""
     with zipfile.ZipFile(path) as z:
@@ -115,6 +128,8 @@ def check_uploads(folder: Path, limits: JobLimits) -> None:
             else:
                 _over(f"{what}: seconds", round(seconds, 1), "video_s", limits)
                 _over(f"{what}: pixels per frame", pixels, "video_pixels", limits)
+        elif kind == "font":
+            _font(path, what)
         elif ext == ".pdf":
             _over(f"{what}: pages", _pdf_pages(path, what), "pages", limits)
         elif ext == ".pptx":
