@@ -529,3 +529,31 @@ def test_fuzz_brand_kit_file_fields(live, field, value):
     r = live.submit(live.a, script(extra="brand: brand.yaml\n"),
                     {**ASSETS, "brand.yaml": ("name: fuzz\n" + BRAND_FIELDS[field](value)).encode()})
     _fuzz_check(live, r, value)
+
+
+def test_library_cli_gives_one_key_a_voice(live, tmp_path):
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+
+    voice = tmp_path / "team-narrator.yaml"
+    voice.write_text("id: team-narrator\nengine: kokoro\nlanguage: en-US\nsettings: {speaker: af_bella, espeak: en-us}\n")
+    runner = CliRunner()
+    base = ["serve", "--db", live.config.db, "--data-dir", str(live.data_dir)]
+    r = runner.invoke(app, base + ["library", "add", live.a_id, "voice", str(voice)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, base + ["library", "list", live.a_id])
+    assert r.exit_code == 0 and "team-narrator" in r.output and "alice" in r.output, r.output
+    r = runner.invoke(app, base + ["library", "add", "no-such-key", "voice", str(voice)])
+    assert r.exit_code != 0 and "no key" in r.output
+    piper = tmp_path / "p.yaml"
+    piper.write_text("id: p\nengine: piper\nlanguage: en-US\nsettings: {model: /etc/passwd}\n")
+    r = runner.invoke(app, base + ["library", "add", live.a_id, "voice", str(piper)])
+    assert r.exit_code != 0 and "kokoro or espeak" in r.output
+    mine = live.submit(live.a, script().replace("voice: en-us-joe", "voice: team-narrator"))
+    theirs = live.submit(live.b, script().replace("voice: en-us-joe", "voice: team-narrator"))
+    assert mine.status_code == 201, mine.text
+    assert theirs.status_code == 422 and "unknown voice 'team-narrator'" in _detail(theirs)
+    live.http.post(f"/v1/renders/{mine.json()['id']}/cancel", headers=live.a)
+    assert "team-narrator" in {v["id"] for v in live.http.get("/v1/voices", headers=live.a).json()}
+    assert "team-narrator" not in {v["id"] for v in live.http.get("/v1/voices", headers=live.b).json()}

@@ -225,19 +225,19 @@ def _avatar(ctx: _Ctx, m: _Map, field: str, base: Path, default: Path | None) ->
     if raw is None:
         return default
     f, line = f"{field}.avatar", m.lines["avatar"]
-    from ..face.avatar import house_avatar, is_avatar_folder
+    from ..face.avatar import house_avatar
 
-    if house_avatar(raw) is not None:
-        return house_avatar(raw)
-    named = ctx.scope.named_avatar(raw)
-    if named is not None:
-        return named
     try:
         p = ctx.scope.file(raw, base)
     except ScopeRefusal as e:
         raise ctx.err(str(e), line, f) from None
-    if ctx.scope.exists(p) or ctx.scope.exists(p / "avatar.json") and is_avatar_folder(p):
+    if ctx.scope.exists(p) or ctx.scope.exists(p / "avatar.json"):
         return p
+    named = ctx.scope.named_avatar(raw)
+    if named is not None:
+        return named
+    if house_avatar(raw) is not None:
+        return house_avatar(raw)
     if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
         raise ctx.err(f"avatar file {short_repr(raw)} not found{ctx.scope.where(p)}", line, f)
     raise ctx.err(f"avatar {short_repr(raw)} not found: neither an image file{ctx.scope.where(p)} nor an avatar "
