@@ -7,27 +7,32 @@ with a small record of what it was made from (the script, its
 translations, the brand kit, the frame size); a rerun renders only the
 languages whose inputs changed or whose render did not finish, so a crash
 in a twenty-language batch loses at most the language in progress.
-`export_course` then packages the renditions (SCORM 1.2, SCORM 2004,
-cmi5 or HTML5) with the captions of every language.
+Finished renditions are also kept in a render cache by the digest of
+everything they are made from (`rendercache`), so `export_course` after
+`render_course`, or the same course rendered into another folder, copies
+(hard-links) them instead of rendering again. `export_course` then packages
+the renditions (SCORM 1.2, SCORM 2004, cmi5 or HTML5) with the captions of
+every language.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
 from .errors import AvatarkitError, ScriptError, VoiceError
-from .files import sha256_file, write_text_atomic
+from .files import write_text_atomic
 from .pipeline import ProgressEvent, RenderResult, render
+from .rendercache import ROLES, Hasher, RenderCache, default_cache_dir, file_facts, matches, place_file, rendition_key
 from .script.model import Script
 from .script.parse import load_script
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+CACHE_ENV = "AVATARKIT_RENDER_CACHE"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class CourseProgress:
     total: int
     event: ProgressEvent | None = None
     reused: bool = False
+    reused_from: str = ""       # "out" (its own record), "folder" (another folder's record) or "cache"
 
 
 def course_languages(script: Script, languages: str | list[str] | None = "all") -> list[str]:
@@ -56,18 +62,17 @@ def course_languages(script: Script, languages: str | list[str] | None = "all") 
     return wanted
 
 
-def _inputs_key(script_path: Path, language: str, brand: Path | None, extra: dict) -> str:
-    """A digest of everything a rendition is made from (files by content, settings by value)."""
-    from .localize import store_path
-
-    h = hashlib.sha256()
-    files = [script_path, store_path(script_path)] + ([brand] if brand else [])
-    for f in files:
-        h.update(str(f.name).encode())
-        h.update(sha256_file(f).encode() if f.is_file() else b"-")
-    h.update(json.dumps({"language": language, "version": RECORD_VERSION, "avatarkit": __version__, **extra},
-                        sort_keys=True).encode())
-    return h.hexdigest()
+def render_cache(cache: bool | str | Path | None = True) -> RenderCache | None:
+    """The render cache to use: `True` is `$AVATARKIT_RENDER_CACHE` if set (`off` or `0`: none), else
+    `$AVATARKIT_HOME/cache/renders`; a folder is that folder; `False` or None is no cache."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        env = os.environ.get(CACHE_ENV)
+        if env is not None:
+            return None if env.strip().lower() in ("", "0", "off", "no", "false") else RenderCache(Path(env))
+        return RenderCache(default_cache_dir())
+    return RenderCache(Path(cache))
 
 
 def load_language(script_path: Path, language: str, options: dict) -> Script:
@@ -142,15 +147,23 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
                   brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
                   captions: bool | None = None, renderer: str = "warp", force: bool = False,
                   executor: str = "local", ray_address: str | None = None,
-                  progress: Callable[[CourseProgress], None] | None = None) -> dict[str, RenderResult]:
+                  progress: Callable[[CourseProgress], None] | None = None,
+                  cache: bool | str | Path | None = True, reuse_from: list[str | Path] | tuple = ()
+                  ) -> dict[str, RenderResult]:
     """Render `script_path` in each language into `out_dir` as `<name>.<lang>.mp4` (+ .vtt, .srt, .jpg).
 
-    Returns the results by language. A language whose record (`<name>.<lang>.json`)
-    matches its inputs is reused unless `force`; `resolution` (pixels) and
-    `captions` override the script's. `executor` is `local` (one language
-    after another in this process) or `ray` (every scene of every language
-    a task on the Ray cluster at `ray_address`, or on a local Ray instance
-    when None; the videos are the same).
+    Returns the results by language. A language is reused, unless `force`,
+    when a finished rendition of exactly its inputs (`rendercache.rendition_key`)
+    is found: its record in `out_dir` (`<name>.<lang>.json`), a record in one
+    of the `reuse_from` folders, or the render cache (`cache`: True for
+    `render_cache()`'s default, a folder, or False for none); files found
+    elsewhere are hard-linked or copied into `out_dir`, each checked against
+    the size and SHA-256 its record holds. Every new rendition is put in the
+    cache. `resolution` (pixels) and `captions` override the script's.
+    `executor` is `local` (one language after another in this process) or
+    `ray` (every scene of every language a task on the Ray cluster at
+    `ray_address`, or on a local Ray instance when None; the videos are the
+    same).
     """
     script_path, out_dir = Path(script_path), Path(out_dir)
     if executor not in ("local", "ray"):
@@ -161,34 +174,39 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
     extra = {"resolution": list(resolution) if resolution else None, "captions": captions, "renderer": renderer}
     # Load every language first: a missing translation stops the batch before anything renders.
     scripts = {lang: load_language(script_path, lang, extra) for lang in langs}
+    store = render_cache(cache)
+    hasher = Hasher()
     results: dict[str, RenderResult] = {}
     todo: list[str] = []
     keys: dict[str, str] = {}
     for k, lang in enumerate(langs):
-        record = out_dir / f"{scripts[lang].name}.{lang}.json"
-        keys[lang] = key = _inputs_key(script_path, lang, brand_path, extra)
-        old = _read_record(record, out_dir)
-        if not force and old and old.get("inputs") == key and Path(old["video"]).is_file():
-            results[lang] = _result_from_record(old)
+        keys[lang] = key = rendition_key(scripts[lang], brand_path, renderer, hasher)
+        found = None if force else _reuse(scripts[lang], lang, key, out_dir, reuse_from, store)
+        if found is not None:
+            record, where = found
+            results[lang] = _result_from_record(record)
             if progress:
-                progress(CourseProgress(lang, k, len(langs), reused=True))
+                progress(CourseProgress(lang, k, len(langs), reused=True, reused_from=where))
         else:
             todo.append(lang)
+
+    def keep(lang: str, r: RenderResult) -> None:
+        record = _record(r, keys[lang], scripts[lang])
+        write_text_atomic(out_dir / f"{scripts[lang].name}.{lang}.json", json.dumps(record, indent=2))
+        if store is not None:
+            store.put(keys[lang], {role: getattr(r, role) for role in ROLES}, record)
+        results[lang] = r
+
     if executor == "ray" and todo:
         from .scale import render_on_ray
 
         options = dict(extra, brand=_relative_brand(brand_path, script_path))
 
-        def landed(lang: str, r: RenderResult) -> None:
-            write_text_atomic(out_dir / f"{scripts[lang].name}.{lang}.json",
-                              json.dumps(_record(r, keys[lang], scripts[lang]), indent=2))
-            results[lang] = r
-
         def moved(lang: str, done: int, total: int, video_s: float) -> None:
             if progress:
                 progress(CourseProgress(lang, langs.index(lang), len(langs), ProgressEvent(done, total, video_s)))
 
-        render_on_ray(script_path, todo, out_dir, options, ray_address, on_done=landed, on_part=moved)
+        render_on_ray(script_path, todo, out_dir, options, ray_address, on_done=keep, on_part=moved)
         return {lang: results[lang] for lang in langs}
     for lang in todo:
         k = langs.index(lang)
@@ -197,11 +215,60 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
             if progress:
                 progress(CourseProgress(lang, k, len(langs), ev))
 
-        result = render(scripts[lang], out_dir, renderer=renderer, progress=each, brand=brand_path)
-        write_text_atomic(out_dir / f"{scripts[lang].name}.{lang}.json",
-                          json.dumps(_record(result, keys[lang], scripts[lang]), indent=2))
-        results[lang] = result
+        keep(lang, render(scripts[lang], out_dir, renderer=renderer, progress=each, brand=brand_path))
     return {lang: results[lang] for lang in langs}
+
+
+def _reuse(s: Script, lang: str, key: str, out_dir: Path, folders, store: RenderCache | None
+           ) -> tuple[dict, str] | None:
+    """A finished rendition of `key` in `out_dir` (its record, "out"), else one placed there from another
+    folder's record ("folder") or from the cache ("cache"); None when none is found whose files still match."""
+    name = f"{s.name}.{lang}"                        # the record's name; the files are named as `render` names them
+    outs = _outputs(out_dir, f"{s.name}.{s.language}")
+    own = _read_record(out_dir / f"{name}.json", out_dir)
+    if own and own.get("inputs") == key and _files_match(own):
+        return own, "out"
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir() or folder.resolve() == out_dir.resolve():
+            continue
+        other = _read_record(folder / f"{name}.json", folder)
+        if other and other.get("inputs") == key and isinstance(other.get("files"), dict) and _place(other, outs):
+            return _placed(other, outs, s, key, out_dir / f"{name}.json"), "folder"
+    if store is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        record = store.take(key, outs)
+        if record is not None:
+            return _placed(record, outs, s, key, out_dir / f"{name}.json"), "cache"
+    return None
+
+
+def _outputs(out_dir: Path, name: str) -> dict[str, Path]:
+    """Where each output of the rendition `name` (`<script>.<lang>`) goes in `out_dir`, by role."""
+    return {role: out_dir / f"{name}.{ROLES[role].rsplit('.', 1)[1]}" for role in ROLES}
+
+
+def _files_match(record: dict) -> bool:
+    """Whether every file a record names is still there, with the size and SHA-256 it records."""
+    files = record.get("files")
+    return isinstance(files, dict) and "video" in files and \
+        all(role in ROLES and matches(Path(record[role]), facts) for role, facts in files.items())
+
+
+def _place(record: dict, outs: dict[str, Path]) -> bool:
+    """Link or copy the files another folder's record names to `outs`, each verified; False on any mismatch."""
+    if "video" not in record["files"]:
+        return False
+    outs["video"].parent.mkdir(parents=True, exist_ok=True)
+    return all(role in ROLES and place_file(Path(record[role]), outs[role], facts)
+               for role, facts in record["files"].items())
+
+
+def _placed(record: dict, outs: dict[str, Path], s: Script, key: str, path: Path) -> dict:
+    """The record of a rendition just placed at `outs` (naming its files there), written to `path`."""
+    own = dict(record, inputs=key, title=s.title, language=s.language, **{role: str(outs[role]) for role in ROLES})
+    write_text_atomic(path, json.dumps(own, indent=2))
+    return own
 
 
 def _relative_brand(brand: Path | None, script_path: Path) -> str | None:
@@ -216,9 +283,11 @@ def _relative_brand(brand: Path | None, script_path: Path) -> str | None:
 
 
 def _record(r: RenderResult, key: str, s: Script) -> dict:
+    """What a finished language was made from (`inputs`), its files with their size and SHA-256, and its figures."""
     return {"inputs": key, "title": s.title, "language": s.language, "video": str(r.video), "vtt": str(r.vtt),
             "srt": str(r.srt), "thumbnail": str(r.thumbnail), "frames": r.frames, "fps": r.fps,
-            "scenes": r.scenes, "wall_s": r.wall_s, "timings": r.timings}
+            "scenes": r.scenes, "wall_s": r.wall_s, "timings": r.timings,
+            "files": {role: file_facts(Path(getattr(r, role))) for role in ROLES}}
 
 
 def _read_record(path: Path, out_dir: Path) -> dict | None:
@@ -237,20 +306,24 @@ def _read_record(path: Path, out_dir: Path) -> dict | None:
 
 
 def _result_from_record(d: dict) -> RenderResult:
-    return RenderResult(Path(d["video"]), Path(d["vtt"]), Path(d["srt"]), Path(d["thumbnail"]), d["frames"], d["fps"],
-                        d.get("timings", {}), d.get("wall_s", 0.0), [tuple(x) for x in d.get("scenes", [])])
+    return RenderResult(video=Path(d["video"]), vtt=Path(d["vtt"]), srt=Path(d["srt"]), thumbnail=Path(d["thumbnail"]),
+                        frames=d["frames"], fps=d["fps"], timings=d.get("timings", {}), wall_s=d.get("wall_s", 0.0),
+                        scenes=[tuple(x) for x in d.get("scenes", [])])
 
 
 def export_course(script_path: str | Path, out: str | Path, *, format: str, languages: str | list[str] | None = "all",
                   renders: str | Path | None = None, brand: str | Path | None = None,
                   resolution: tuple[int, int] | None = None, captions: bool | None = None,
                   completion: float = 0.9, force: bool = False, executor: str = "local",
-                  ray_address: str | None = None, progress: Callable[[CourseProgress], None] | None = None) -> Path:
+                  ray_address: str | None = None, progress: Callable[[CourseProgress], None] | None = None,
+                  cache: bool | str | Path | None = True) -> Path:
     """Render (or reuse) every language of a course and package it as `format` at `out`.
 
     `renders` is the folder of renditions (default `<out stem>.renders/`
-    beside `out`); `completion` is the share of the video a learner must
-    have watched for the LMS to record it as completed.
+    beside `out`; then what `render_course` made in `out`'s own folder is
+    reused too, as is anything in the render `cache`); `completion` is the
+    share of the video a learner must have watched for the LMS to record it
+    as completed.
     """
     from .export import FORMATS, Rendition, export_package
     from .localize import load_localized
@@ -262,7 +335,7 @@ def export_course(script_path: str | Path, out: str | Path, *, format: str, lang
     folder = Path(renders) if renders else out.with_name(f"{out.stem}.renders")
     results = render_course(script_path, folder, languages=languages, brand=brand, resolution=resolution,
                             captions=captions, force=force, executor=executor, ray_address=ray_address,
-                            progress=progress)
+                            progress=progress, cache=cache, reuse_from=() if renders else (out.parent,))
     renditions = []
     for lang, r in results.items():
         s = load_localized(script_path, lang)

@@ -78,7 +78,9 @@ def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
         else:
             t0 = time.perf_counter()
             scene = script.scenes[part.scene]
-            comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start)
+            # A crossfade into the scene blends its first frames with the scene before: its text waits for the end.
+            hold = part.head if part.transition == "crossfade" else 0
+            comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start, hold=hold)
             bound = parts.renderers.get(scene.renderer, parts.renderer).bind(comp.rig)
             reveals: dict[int, list[tuple[int, int]]] = {}   # phrase k -> [(word, bullet)]
             phrases = [ph for seg in scene.segments for ph in seg.phrases]
@@ -126,7 +128,8 @@ def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
         if comp is not None:
             comp.close()
     closing = sink.segment.wait if not wait and sink.segment is not None else None
-    return PartResult(part.index, path, part.frames, timings, closing=closing), PartFrames(head, last, thumb)
+    front = comp.presenter_alpha() if comp is not None and head else None
+    return PartResult(part.index, path, part.frames, timings, closing=closing), PartFrames(head, last, thumb, front)
 
 
 def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, timings: dict[str, float], *,

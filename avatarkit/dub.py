@@ -37,10 +37,12 @@ from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
 from .face.crop import track_poses
 from .face.footage import track_frames, video_frames, video_info
+from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
 from .render.diffusion import MouthPainter, load_personal
 from .speech.loudness import LoudnessNormalizer
+from .speech.voice import get_voice
 
 SAMPLE_RATE = 48_000
 MAX_STRETCH = 1.5
@@ -157,6 +159,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         raise AvatarError(f"{video}: no avatar was made from this video; make and train one first "
                           f"(`avatarkit avatar add NAME --footage {video} --consent FILE`, "
                           f"`avatarkit avatar train NAME`) or pass --avatar NAME")
+    check_signing()
     dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
     _, model, mouth, reference = load_personal(str(av_.folder), dev)
     timings = {s: 0.0 for s in STAGES}
@@ -198,7 +201,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     painted = 0
     label = LabelStamp(width, height)
 
-    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
+    # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).
+    writer = VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
                          language=transcript.language if transcript is not None else None)
     with writer:
         writer.write_audio(speech)
@@ -234,6 +238,12 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                 if progress:
                     progress(DubProgress("render", j + 1, n_out))
         flush()
+    try:
+        voices = [voice_entry(get_voice(voice))] if audio is None else []
+        sources = [source_entry("video", video, digest)] + ([source_entry("audio", audio)] if audio is not None else [])
+        sign_file(writer.path, out, Origin("dub", f"{video.stem} (dubbed)", voices, [avatar_entry(av_)], sources))
+    finally:
+        writer.path.unlink(missing_ok=True)
     files = {}
     if transcript is not None:
         from .transcribe import write_captions

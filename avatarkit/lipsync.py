@@ -23,6 +23,7 @@ from .compose.scene import SceneCompositor
 from .drawing import draw_track
 from .errors import RenderError
 from .face.rig import load_avatar
+from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
 from .render.base import make_renderer
@@ -90,6 +91,7 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         raise RenderError(f"{out}: the output must be an .mp4 file")
     info = audio_info(audio)
     rig = load_avatar(avatar)
+    check_signing()
     model = AudioMotion(motion, model_path=str(model_path) if model_path else None)
     width, height = resolution
 
@@ -119,7 +121,8 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         gain = stream_gain(meter, loudness)
         timings["audio"] += time.perf_counter() - t0
 
-    writer = VideoWriter(out, width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync",
+    # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).
+    writer = VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, title=title or "avatarkit lip sync",
                          language=transcript.language if transcript is not None else None)
     frame = np.empty((height, width, 3), np.uint8)
 
@@ -172,6 +175,13 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         t0 = time.perf_counter()
         writer.close()
         timings["encode"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        sign_file(writer.path, out, Origin("lipsync", title, avatars=[avatar_entry(avatar)],
+                                           sources=[source_entry("recording", audio)]))
+    finally:
+        writer.path.unlink(missing_ok=True)
+    timings["encode"] += time.perf_counter() - t0
     files = {}
     if transcript is not None:
         from .transcribe import write_captions

@@ -97,6 +97,7 @@ class PartFrames:
     head: list[np.ndarray]
     last: np.ndarray
     thumb: np.ndarray | None = None
+    front: np.ndarray | None = None    # where the part's presenter is (uint8 alpha), which a crossfade brings in first
 
 
 def fingerprint(*values) -> str:
@@ -154,6 +155,10 @@ def _unpng(buf: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+def _unpng_alpha(buf: np.ndarray) -> np.ndarray:
+    return buf if buf.ndim == 2 else cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+
+
 def frames_bytes(frames: PartFrames, *, compress: bool = True) -> bytes:
     """`frames` as the bytes of an .npz, PNG-compressed (lossless) or raw; `read_frames` reads them back.
 
@@ -167,6 +172,8 @@ def frames_bytes(frames: PartFrames, *, compress: bool = True) -> bytes:
     arrays["last"] = pack(frames.last)
     if frames.thumb is not None:
         arrays["thumb"] = pack(frames.thumb)
+    if frames.front is not None:
+        arrays["front"] = cv2.imencode(".png", frames.front)[1] if compress else frames.front
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -179,7 +186,8 @@ def read_frames(src: Path | bytes) -> PartFrames:
     with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
         n = sum(1 for name in z.files if name.startswith("head"))
         return PartFrames([_unpng(z[f"head{i}"]) for i in range(n)], _unpng(z["last"]),
-                          _unpng(z["thumb"]) if "thumb" in z.files else None)
+                          _unpng(z["thumb"]) if "thumb" in z.files else None,
+                          _unpng_alpha(z["front"]) if "front" in z.files else None)
 
 
 def speech_bytes(utterances: list[Utterance], gains: dict[str, float]) -> bytes:

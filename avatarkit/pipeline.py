@@ -46,8 +46,9 @@ from .compose.transition import TransitionRun
 from .drawing import Components, draw_part
 from .errors import AvatarkitError, RenderError
 from .face.rig import load_avatar
-from .files import atomic_path, write_text_atomic
+from .files import write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
+from .media.provenance import Origin, check_signing, render_origin, signed_output
 from .media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
 from .motion.animate import PhonemeMotion
 from .motion.audio import AudioMotion
@@ -205,6 +206,7 @@ class Pipeline:
         paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("mp4", "vtt", "srt", "jpg")}
         kit = resolve_brand(script, brand)
         check_staging(script)
+        check_signing()     # a bad Content Credentials certificate fails here, before any work
         items = self._plan(script, kit)
         voices = {ref: get_voice(ref, self.voices_dir) for ref in {it.voice for it in items}}
         for v in voices.values():
@@ -311,7 +313,7 @@ class Pipeline:
         if not part.head:
             return PartFrames([], frames.last, frames.thumb)
         script = job.script
-        run = TransitionRun(part.transition, before, part.transition_frames)
+        run = TransitionRun(part.transition, before, part.transition_frames, front=frames.front)
         writer = SegmentWriter(job.work.transition_path(part.index), script.width, script.height, script.fps,
                                preset=self.preset, crf=self.crf)
         try:
@@ -376,11 +378,14 @@ class Pipeline:
         sound = job.work.soundtrack_path()
         if not sound.is_file():   # `render` encodes it on the speech thread; a cluster's driver here
             self.encode_soundtrack(job)
-        n = join_segments(job.paths["mp4"], segments, sound, fps=fps, title=script.title, language=script.language)
+        # Content Credentials: the MP4 and the thumbnail are signed into place (C2PA, `media.provenance`).
+        origin = render_origin(script, job.voices.values(), [it.audio for it in job.items if it.audio])
+        with signed_output(job.paths["mp4"], origin) as unsigned:
+            n = join_segments(unsigned, segments, sound, fps=fps, title=script.title, language=script.language)
         job.timings["encode"] += time.perf_counter() - t0
         write_text_atomic(job.paths["vtt"], to_vtt(job.cues, SAMPLE_RATE, script.title))
         write_text_atomic(job.paths["srt"], to_srt(job.cues, SAMPLE_RATE))
-        _save_thumbnail(job.paths["jpg"], thumb if thumb is not None else last)
+        _save_thumbnail(job.paths["jpg"], thumb if thumb is not None else last, origin)
         spans = [(script.scenes[p.scene].id, p.start, p.start + p.frames) for p in job.parts if p.scene >= 0]
         p = job.paths
         return RenderResult(p["mp4"], p["vtt"], p["srt"], p["jpg"], n, fps, dict(job.timings),
@@ -510,12 +515,12 @@ def _scene_rig(avatar: Path):
     return load_avatar(avatar)
 
 
-def _save_thumbnail(path: Path, rgb: np.ndarray) -> None:
+def _save_thumbnail(path: Path, rgb: np.ndarray, origin: Origin) -> None:
     from PIL import Image
 
     from .media.writer import AI_NOTICE
 
-    with atomic_path(path) as tmp:
+    with signed_output(path, origin) as tmp:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
 
 

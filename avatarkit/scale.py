@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -28,7 +31,17 @@ from .errors import AvatarkitError
 from .parts import Part, PartResult, frames_bytes, read_frames, read_speech, speech_bytes
 
 MAX_BUNDLE_MB = 512
-_WORKER_CACHE: dict[tuple, object] = {}     # per worker process: (bundle, language, options) -> (pipeline, job)
+_WORKER_CACHE: dict[tuple, tuple] = {}      # per worker process: (bundle, language, options) -> (pipeline, job, folder)
+_REAPER: subprocess.Popen | None = None     # per worker process: what started its reaper, and the pipe to it
+# The reaper reads folder names until the worker's end of the pipe closes (the worker ended, however it
+# ended), then removes them. It is started by a launcher that exits at once, so it is not the worker's child:
+# Ray kills a worker's children as the worker exits, and kills workers, whose atexit handlers never run.
+_REAP = ("import shutil, sys\n"
+         "folders = [line.rstrip('\\n') for line in sys.stdin]\n"
+         "for f in folders: shutil.rmtree(f, ignore_errors=True)\n")
+_LAUNCH = ("import subprocess, sys\n"
+           "subprocess.Popen([sys.executable, '-I', '-S', '-c', sys.argv[1]], stdin=sys.stdin, stdout=subprocess.DEVNULL,"
+           " stderr=subprocess.DEVNULL, start_new_session=True)\n")
 
 
 def _bundle(folder: Path) -> bytes:
@@ -46,6 +59,31 @@ def _bundle(folder: Path) -> bytes:
     return buf.getvalue()
 
 
+def _job_folder() -> Path:
+    """A new temporary folder for a worker's unpacked bundle, removed when the worker ends, however it ends.
+
+    Ray ends a worker by killing it, so the worker hands each folder over a
+    pipe to a small process (one per worker, not its child and in a session
+    of its own, so that Ray's clean-up of the worker spares it); when the
+    pipe closes, the reaper removes them. A worker moving on to another
+    bundle or language removes its folder itself.
+    """
+    global _REAPER
+    folder = Path(tempfile.mkdtemp(prefix="avatarkit-ray-"))
+    for fresh in (_REAPER is None, True):
+        try:
+            if fresh:
+                _REAPER = subprocess.Popen([sys.executable, "-I", "-S", "-c", _LAUNCH, _REAP], stdin=subprocess.PIPE,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+                _REAPER.wait(30)
+            _REAPER.stdin.write(f"{folder}\n")
+            _REAPER.stdin.flush()
+            break
+        except (OSError, subprocess.SubprocessError):
+            continue    # a reaper that is gone is started again once; without one, the folder goes when the worker moves on
+    return folder
+
+
 def _worker_job(bundle: bytes, bundle_id: str, script_name: str, language: str, options: dict):
     """The pipeline and planned job of one language in this worker, unpacked and planned once per process."""
     from .course import load_language
@@ -53,16 +91,25 @@ def _worker_job(bundle: bytes, bundle_id: str, script_name: str, language: str, 
 
     key = (bundle_id, script_name, language, tuple(sorted((k, repr(v)) for k, v in options.items())))
     if key not in _WORKER_CACHE:
-        root = Path(tempfile.mkdtemp(prefix="avatarkit-ray-")) / "job"
-        with zipfile.ZipFile(io.BytesIO(bundle)) as z:
-            z.extractall(root)      # our own bundle: names were made relative by _bundle
-        script = load_language(root / script_name, language, options)
-        pipe = Pipeline(renderer=options.get("renderer") or "warp")
-        job = pipe.prepare(script, root / "out", brand=root / options["brand"] if options.get("brand") else None,
-                           work=False)
-        _WORKER_CACHE.clear()       # one language at a time: a worker's memory stays that of one render
-        _WORKER_CACHE[key] = (pipe, job)
-    return _WORKER_CACHE[key]
+        # One language at a time: a worker's memory and disk stay those of one render.
+        for _, _, old in _WORKER_CACHE.values():
+            shutil.rmtree(old, ignore_errors=True)
+        _WORKER_CACHE.clear()
+        folder = _job_folder()
+        root = folder / "job"
+        try:
+            with zipfile.ZipFile(io.BytesIO(bundle)) as z:
+                z.extractall(root)      # our own bundle: names were made relative by _bundle
+            script = load_language(root / script_name, language, options)
+            pipe = Pipeline(renderer=options.get("renderer") or "warp")
+            job = pipe.prepare(script, root / "out", brand=root / options["brand"] if options.get("brand") else None,
+                               work=False)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        _WORKER_CACHE[key] = (pipe, job, folder)
+    pipe, job, _ = _WORKER_CACHE[key]
+    return pipe, job
 
 
 def _draw_part(bundle: bytes, bundle_id: str, script_name: str, language: str, options: dict, spec: dict,

@@ -34,7 +34,7 @@ if executor == "ray":
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 start = time.perf_counter() - t0
 t0 = time.perf_counter()
-results = render_course(sys.argv[1], sys.argv[2], executor=executor, resolution=(1280, 720))
+results = render_course(sys.argv[1], sys.argv[2], executor=executor, resolution=(1280, 720), cache=False)
 wall = time.perf_counter() - t0
 print(json.dumps({"start_s": start, "wall_s": wall, "video_s": sum(r.duration for r in results.values()),
                   "scenes": sum(len(r.scenes) for r in results.values()),

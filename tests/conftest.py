@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+# Tests render afresh: no finished render is taken from the user's cache (tests of the cache name their own).
+os.environ.setdefault("AVATARKIT_RENDER_CACHE", "off")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

@@ -226,3 +226,134 @@ def test_lower_third_captions_and_logo_never_cover_each_other(rig, tmp_path, asp
         assert 0 <= a[0] and a[2] <= W and 0 <= a[1] and a[3] <= H, a
         for b in boxes[i + 1:]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+# --- course frames: transitions, bands and cards (issue 25) -------------------------------------------------
+
+def _head_box(rig, comp) -> tuple[int, int, int, int]:
+    """The presenter's head (hair included) and face in frame pixels, from the photo's landmarks."""
+    p = comp.placement
+    L = rig.landmarks[:, :2] * p.scale + np.array([p.x, p.y])
+    oval = L[list(lm.FACE_OVAL)]
+    x0, x1, top, chin = oval[:, 0].min(), oval[:, 0].max(), oval[:, 1].min(), L[lm.CHIN, 1]
+    fh, fw = chin - top, x1 - x0
+    return int(x0 - 0.15 * fw), int(top - 0.4 * fh), int(x1 + 0.15 * fw), int(chin)
+
+
+def _neck_box(rig, comp) -> tuple[float, float, float, float]:
+    """The presenter's face and neck: the face oval down to half a face height below the chin."""
+    p = comp.placement
+    L = rig.landmarks[:, :2] * p.scale + np.array([p.x, p.y])
+    oval = L[list(lm.FACE_OVAL)]
+    top, chin = oval[:, 1].min(), L[lm.CHIN, 1]
+    return oval[:, 0].min(), top, oval[:, 0].max(), chin + 0.5 * (chin - top)
+
+
+def _crossfade(rig, outgoing: SceneCompositor, make_incoming, frames: int = 15):
+    """The frames a crossfade shows from `outgoing`'s last frame into the scene `make_incoming(start, hold)`
+    makes, as the pipeline blends them (its text held, its presenter brought in first), and that scene."""
+    renderer = make_renderer("warp")
+    b = renderer.bind(outgoing.rig)
+    prev = outgoing.compose(b.render_frame({}), index=99).copy()
+    inc = make_incoming(100, frames)
+    bi = renderer.bind(inc.rig)
+    head = [inc.compose(bi.render_frame({}), index=100 + i).copy() for i in range(frames)]
+    run = TransitionRun("crossfade", prev, frames, front=inc.presenter_alpha())
+    return [run.apply(f).copy() for f in head], head, inc
+
+
+def test_a_crossfade_shows_no_title_of_the_next_slide_over_the_presenter(rig):
+    """Full (presenter in the middle) into beside: the new card's long title crosses where the old presenter's
+    head is. During the crossfade no pixel of that title is blended there; once it has ended, the title shows."""
+    W, H = SIZES["16:9"]
+    title = "Photograph every single receipt on the same day"
+    out = SceneCompositor(rig, Background("gradient"), "full", W, H, "", label=False)
+
+    def incoming(title):
+        return lambda start, hold: SceneCompositor(rig, Background("gradient"), "beside", W, H, title, label=False,
+                                                   bullets=("Paper", "E-mail"), start=start, hold=hold)
+
+    shown, _, inc = _crossfade(rig, out, incoming(title))
+    bare, _, _ = _crossfade(rig, out, incoming(""))          # the same crossfade into a card without a title
+    t = inc.title_overlay
+    ink = np.zeros((H, W), bool)
+    h, w = t.alpha.shape
+    ink[t.y:t.y + h, t.x:t.x + w] = t.alpha > 0.5
+    hx0, hy0, hx1, hy1 = _head_box(rig, out)
+    face = np.zeros((H, W), bool)
+    face[max(hy0, 0):hy1, max(hx0, 0):hx1] = True
+    where = ink & face
+    assert where.sum() > 100                                  # the title does cross the old presenter's head
+    for a, b in zip(shown, bare):
+        assert np.array_equal(a[where], b[where])
+    # After the crossfade the title fades in and stays.
+    b = make_renderer("warp").bind(inc.rig)
+    after = inc.compose(b.render_frame({}), index=100 + 15 + 25).astype(int)
+    assert (after[ink & face].sum(-1) < 300).mean() > 0.9      # dark letters
+
+
+def test_a_crossfade_brings_the_new_presenter_in_ahead_of_the_old_slide(rig):
+    """Beside (a card full of bullets) into full (the presenter in the middle): the old bullets leave the new
+    presenter's face in the first third of the crossfade instead of ghosting over it to the end."""
+    W, H = SIZES["16:9"]
+    out = SceneCompositor(rig, Background("gradient"), "beside", W, H, "Three steps", label=False,
+                          bullets=("Keep every single receipt you get", "Submit within thirty days",
+                                   "Use the Expenses app for all"))
+    for k in range(3):
+        out.reveal(k, 0)
+    shown, head, inc = _crossfade(rig, out, lambda start, hold: SceneCompositor(
+        rig, Background("gradient"), "full", W, H, "", label=False, start=start, hold=hold))
+    import cv2
+
+    p = inc.placement
+    oval = rig.landmarks[list(lm.FACE_OVAL), :2] * p.scale + np.array([p.x, p.y])
+    face = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(face, [np.round(oval).astype(np.int32)], 1)
+    face = cv2.erode(face, np.ones((5, 5), np.uint8)).astype(bool)        # the face, inside its edge
+    assert face.sum() > 500
+    n = len(shown)
+    # How far each shown face is from the new presenter's own (99th percentile of the pixels' differences).
+    early = [np.percentile(np.abs(shown[i][face].astype(int) - head[i][face]).max(-1), 99) for i in range(n)]
+    assert all(d <= 3 for d in early[n // 3 + 1:]), early
+    assert early[0] > 20                                     # it is a blend, not a cut
+    # Away from the presenter the picture crossfades as before: the old card is still half there mid-way.
+    card = np.s_[int(0.3 * H):int(0.5 * H), int(0.05 * W):int(0.2 * W)]
+    assert np.abs(shown[n // 2][card].astype(int) - head[n // 2][card]).mean() > 20
+
+
+@pytest.mark.parametrize("aspect", list(SIZES))
+def test_bands_keep_clear_of_the_presenters_face_and_neck_in_beside(rig, aspect):
+    W, H = SIZES[aspect]
+    comp = SceneCompositor(rig, Background("studio"), "beside", W, H, "Three steps", bullets=("One", "Two"),
+                           lower_third=LowerThird("Anna Berg", "Finance trainer"), label=False)
+    x0, y0, x1, y1 = _neck_box(rig, comp)
+    bands = [o for o in comp.overlays.items if o.fade_out]     # the lower third (and any title band)
+    assert bands
+    for o in bands:
+        h, w = o.alpha.shape
+        bx0, by0, bx1, by1 = o.x, o.y, o.x + w, o.y + h + o.slide      # all it covers, sliding in included
+        assert bx1 <= x0 or bx0 >= x1 or by1 <= y0 or by0 >= y1, (aspect, (bx0, by0, bx1, by1), (x0, y0, x1, y1))
+        assert 0 <= by0 and by1 <= H
+
+
+@pytest.mark.parametrize("hold", [0, 15])
+def test_a_slide_card_is_never_shown_empty(rig, hold):
+    """A card with bullets shows its title, or without one its first bullet, from its first frame on its own
+    (the first frame of the scene, or the first after the crossfade into it), before any word names a bullet."""
+    W, H = SIZES["16:9"]
+    renderer = make_renderer("warp")
+    for title in ("Three steps", ""):
+        comp = SceneCompositor(rig, Background("studio"), "beside", W, H, title, bullets=("Keep every receipt",
+                               "Submit within 30 days"), label=False, start=100, hold=hold)
+        first = 100 + hold + (comp.fps // 3 if hold else 0)      # a held text has faded in by then
+        frame = comp.compose(renderer.bind(comp.rig).render_frame({}), index=first).astype(int)
+        panel = comp.layout.panel
+        card = frame[panel.y + 4:panel.y1 - 4, panel.x + 4:panel.x1 - 4]
+        ink = (card.sum(-1) < 300).mean()
+        assert ink > 0.003, (title, hold, ink)              # dark letters on the white card
+        if not title:
+            b = comp._bullets[0]
+            h, w = b.alpha.shape
+            region = frame[b.y:b.y + h, b.x:b.x + w]
+            assert (region[b.alpha > 0.5].sum(-1) < 300).mean() > 0.5     # the first bullet itself
+            assert comp._bullets[1].level(first) == 0.0                    # the others wait for their words

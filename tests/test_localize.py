@@ -7,6 +7,7 @@ import importlib.util
 import re
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import yaml
@@ -384,6 +385,72 @@ def test_wrong_source_language_and_unknown_files_are_rejected(course, tmp_path):
     bad.write_text("<html/>", encoding="utf-8")
     with pytest.raises(ScriptError, match="not an XLIFF file"):
         import_xliff(course, bad)
+
+
+@pytest.mark.parametrize("version", ["2.0", "1.2"])
+def test_an_xliff_file_records_its_script_and_import_finds_it_there(tmp_path, monkeypatch, version):
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from avatarkit.cli import app
+    from avatarkit.localize import xliff_script
+
+    # The README's layout: the course in samples/, the XLIFF in out/, and in out/ another script of the same
+    # name (the slide-deck section's), which must not be taken for it.
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "out").mkdir()
+    script = _write(tmp_path / "samples")
+    other = tmp_path / "out" / "course.yaml"
+    other.write_text(f"title: Deck\ndefaults: {{avatar: {SAMPLES / 'avatar.png'}, voice: en-us-joe}}\n"
+                     "scenes:\n  - id: slide1\n    segments: [Hello from a deck.]\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    course = load_script(Path("samples/course.yaml"))
+    [xlf] = export_xliff(course, ["de"], Path("out/course.de.xlf"), version=version, store=Store())
+    f = next(e for e in etree.parse(str(xlf)).getroot().iter() if etree.QName(e).localname == "file")
+    assert f.get("original") == "../samples/course.yaml"
+    assert f.get("{urn:avatarkit:xliff}sha256") == hashlib.sha256(script.read_bytes()).hexdigest()
+    found, same = xliff_script(xlf)
+    assert found.resolve() == script.resolve() and same
+    # A folder that is not there yet is made (the README's first export may come before any render).
+    [deep] = export_xliff(course, ["de"], Path("new/folder/c.xlf"), version=version, store=Store())
+    assert deep.is_file() and xliff_script(deep)[0].resolve() == script.resolve()
+
+    # The README's command, as printed: no --script.
+    _cat_tool(xlf)
+    r = CliRunner().invoke(app, ["localize", "import", "out/course.de.xlf"])
+    assert r.exit_code == 0, r.output
+    assert f"{len(IDS)} translated" in r.output and "note" not in r.output
+    assert "wrote samples/course.translations.yaml" in " ".join(r.output.split()), r.output
+    assert load_store(store_path(script)).get("de", "title") is not None
+    assert not store_path(other).exists()
+
+    # Moved elsewhere, the file is found from the current folder; a script edited since is still the one
+    # (its ids are the file's), and the import says so.
+    moved = tmp_path / "elsewhere" / "course.de.xlf"
+    moved.parent.mkdir()
+    moved.write_bytes(xlf.read_bytes().replace(b"../samples/course.yaml", b"samples/course.yaml"))
+    script.write_text(script.read_text(encoding="utf-8").replace("no id.", "no id yet."), encoding="utf-8")
+    found, same = xliff_script(moved)
+    assert found.resolve() == script.resolve() and not same
+    r = CliRunner().invoke(app, ["localize", "import", str(moved)])
+    assert r.exit_code == 0 and "edited since?" in " ".join(r.output.split()), r.output
+
+    # A file that names only `course.yaml` (as older versions wrote) beside the deck's course.yaml: refused,
+    # saying what to pass, rather than importing into the wrong script.
+    old = tmp_path / "out" / "old.de.xlf"
+    data = xlf.read_bytes().replace(b"../samples/course.yaml", b"course.yaml")
+    old.write_bytes(re.sub(rb' xmlns:avk="[^"]*"| avk:sha256="[0-9a-f]+"', b"", data))
+    with pytest.raises(AvatarkitError, match=r"but \S*out/course\.yaml is another script .*--script SCRIPT\.yaml"):
+        xliff_script(old)
+    r = CliRunner().invoke(app, ["localize", "import", str(old)])
+    assert r.exit_code == 2 and "--script" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["localize", "import", str(old), "--script", "samples/course.yaml"])
+    assert r.exit_code == 0, r.output
+    # A script that is nowhere to be found is named, with both places looked in.
+    script.rename(tmp_path / "samples" / "renamed.yaml")
+    with pytest.raises(AvatarkitError, match=r"exported from \.\./samples/course\.yaml, which is neither at"):
+        xliff_script(xlf)
 
 
 # ------------------------------------------------------------------------------------------------ translators

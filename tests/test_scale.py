@@ -12,6 +12,9 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,6 +117,7 @@ print(json.dumps({"drawn": drawn, "events": events, "scenes": {k: v.scenes for k
     assert p.returncode == 0, p.stderr[-3000:]
     ref = json.loads(p.stdout.strip().splitlines()[-1])
     assert ref["drawn"] == list(range(PARTS)) * 2
+    before = _worker_folders()
     p = _fresh(remote, course / "talk.yaml", course / "ray", timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])
@@ -126,6 +130,18 @@ print(json.dumps({"drawn": drawn, "events": events, "scenes": {k: v.scenes for k
                 (course / "ray" / f"talk.{lang}.{ext}").read_bytes()
         assert got["scenes"][lang] == ref["scenes"][lang]
         assert not (course / "ray" / f".talk.{lang}.parts").exists()     # the work folder goes once joined
+    # The workers unpacked the script's folder; Ray kills them once the driver is gone, and nothing they
+    # unpacked is left behind (folders of other processes' renders may come and go meanwhile).
+    for _ in range(60):
+        left = _worker_folders() - before
+        if not left:
+            break
+        time.sleep(1)
+    assert not left, left
+
+
+def _worker_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("avatarkit-ray-*"))
 
 
 def test_a_killed_render_resumes_from_its_last_finished_scene(course):

@@ -205,7 +205,7 @@ def test_brand_kit_paths_stay_in_the_job(live, tmp_path, field, template):
         r = live.submit(live.a, script(extra="brand: brand.yaml\n"),
                         {"face.png": FACE, "brand.yaml": template.format(p=p).encode()})
         assert r.status_code == 422, (p, r.text)
-        assert _detail(r).startswith(f"brand.yaml:") and field in _detail(r), _detail(r)
+        assert _detail(r).startswith("brand.yaml:") and field in _detail(r), _detail(r)
         assert str(tmp_path) not in _detail(r) and str(live.data_dir) not in _detail(r)
         answers.append(_detail(r).replace(p, "P"))
     assert answers[0] == answers[1], "an existing and a missing server file must get the same answer"
@@ -277,6 +277,31 @@ def test_pixel_bombs_are_measured_from_the_header(live, size):
 
 
 # --- 6. leaks ------------------------------------------------------------------------------------------------
+
+def test_a_keys_identical_job_reuses_its_render_and_no_other_key_does(live):
+    text = script(text="Reuse this one, please.", title="Cached")
+
+    def job(auth):
+        r = live.submit(auth, text)
+        assert r.status_code == 201, r.text
+        assert live.wait(auth, r.json()["id"])["status"] == "succeeded"
+        return Path(live.store.get_job(r.json()["id"]).workdir) / "renders" / "script.en.mp4"
+
+    first = job(live.a)
+    again = job(live.a)
+    assert os.stat(again).st_ino == os.stat(first).st_ino      # the same file: A's render, linked, not drawn again
+    other = job(live.b)
+    assert os.stat(other).st_ino != os.stat(first).st_ino      # B's own render: nothing of A's was read
+    wall = [json.loads((v.parent / "script.en.json").read_text())["wall_s"] for v in (first, again, other)]
+    assert wall[0] == wall[1] != wall[2]
+    key = json.loads((first.parent / "script.en.json").read_text())["inputs"]
+    for key_id, video in ((live.a_id, first), (live.b_id, other)):
+        entry = live.data_dir / "tenants" / key_id / "cache" / "renders" / key
+        assert os.stat(entry / "video.mp4").st_ino == os.stat(video).st_ino
+        assert stat.S_IMODE(os.stat(entry.parent).st_mode) == 0o700
+    # The server's own cache (its $AVATARKIT_HOME) is never used for a job.
+    assert not (Path(os.environ["AVATARKIT_HOME"]) / "cache" / "renders").exists()
+
 
 def test_files_and_folders_are_private(live):
     r = live.submit(live.a, script())

@@ -294,9 +294,11 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     (tmp_path / "input" / "c.yaml").write_text("x")
     calls = {}
 
-    def render_course(script, renders, *, languages, resolution, captions, brand, progress, executor, ray_address):
+    def render_course(script, renders, *, languages, resolution, captions, brand, progress, executor, ray_address,
+                      cache):
         calls["render"] = (script, renders, languages, resolution, captions, brand)
         calls["executor"] = (executor, ray_address)
+        calls["cache"] = cache
         for k, lang in enumerate(["en", "de"]):
             if lang == "en":   # finished by an earlier attempt
                 progress(CourseProgress(lang, k, 2, reused=True))
@@ -305,7 +307,8 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
                 progress(CourseProgress(lang, k, 2, ProgressEvent(d, 2, d * 1.0)))
         return _fake_results(Path(renders), ["en", "de"])
 
-    def export_course(script, out, *, format, languages, renders, brand, resolution, captions):
+    def export_course(script, out, *, format, languages, renders, brand, resolution, captions, cache):
+        assert cache == calls["cache"]
         Path(out).write_bytes(b"PK" + format.encode())
         return Path(out)
 
@@ -324,8 +327,14 @@ def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == sorted(Path(a).name for a in arts)   # no partials
     assert calls["render"][1:] == (tmp_path / "renders", ["en", "de"], (640, 360), True, None)
     assert calls["executor"] == ("local", None)         # the default backend renders in the worker itself
+    assert calls["cache"] is False                      # no data folder: no render cache (never the server's home)
     assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
     assert pytest.approx(seen[1:6]) == [0.45, 0.675, 0.9, 0.9, 0.95]   # en reused: half the render share at once
+
+    # With the service's data folder, the key's own render cache, private to the service.
+    run_job(job, lambda p: True, data_dir=tmp_path / "data")
+    assert calls["cache"] == tmp_path / "data" / "tenants" / "k1" / "cache" / "renders"
+    assert oct(calls["cache"].stat().st_mode & 0o777) == "0o700"
 
     # A report that says stop ends the job at the next tick.
     with pytest.raises(JobStopped):

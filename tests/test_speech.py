@@ -129,3 +129,23 @@ def test_folder_of_piper_voices(tmp_path):
     assert voices["piper:my-voice"].language == "en-US"
     u = make_engine(voices["piper:my-voice"]).synthesize([Token("Hi.")])
     assert u.num_samples > 0
+
+
+def test_speech_sessions_never_profile(tmp_path, monkeypatch):
+    # A profiling session writes onnxruntime_profile_*.json (megabytes) into the current folder: one was
+    # once committed. The engines' sessions keep profiling off, and speaking leaves no file behind.
+    from onnx import TensorProto, helper
+
+    from avatarkit.speech.engines.base import onnx_session
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    monkeypatch.chdir(tmp_path)
+    s = onnx_session(model.SerializeToString())
+    assert not s.get_session_options().enable_profiling
+    s.run(None, {"x": np.zeros(1, np.float32)})
+    assert make_engine(get_voice("en-us-joe")).synthesize([Token("Hi.")]).num_samples > 0
+    assert not list(tmp_path.glob("onnxruntime_profile_*")) and not list(tmp_path.iterdir())

@@ -111,7 +111,8 @@ def list_(home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
 
 
 @avatar_app.command()
-def show(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
+def show(name: str = typer.Argument(..., help="Avatar name (see `avatarkit avatar list`)."),
+             home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     """Print an avatar's record (footage, intake, consent, model) as JSON."""
     import json
 
@@ -125,7 +126,8 @@ def show(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(No
 
 
 @avatar_app.command()
-def remove(name: str = typer.Argument(...), home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
+def remove(name: str = typer.Argument(..., help="Avatar name (see `avatarkit avatar list`)."),
+               home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     """Delete an avatar folder, its footage copy, consent record and model."""
     from ..face.avatar import remove_avatar
 

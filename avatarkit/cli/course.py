@@ -79,34 +79,22 @@ def localize_export(
         console.print(f"[green]wrote[/] {p}")
 
 
-def _script_of(xlf: Path) -> Path:
-    """The script an XLIFF file was exported from: its `original`, beside the file or in the current folder."""
-    from lxml import etree
-
-    try:
-        root = etree.parse(str(xlf)).getroot()
-    except (OSError, etree.XMLSyntaxError) as e:
-        raise AvatarkitError(f"{xlf}: not a readable XLIFF file ({e})") from None
-    node = next((el for el in root.iter() if isinstance(el.tag, str) and el.tag.endswith("file")), None)
-    name = node.get("original") if node is not None else None
-    for cand in ([xlf.parent / name, Path(name)] if name else []):
-        if cand.is_file():
-            return cand
-    raise AvatarkitError(f"{xlf}: cannot tell which script it belongs to (original={name!r}); give --script")
-
-
 @localize_app.command("import")
 def localize_import(
     files: list[Path] = typer.Argument(..., help="Translated XLIFF files (1.2 or 2.x)."),
-    script: Optional[Path] = typer.Option(None, help="The script (default: the file named in the XLIFF)."),
+    script: Optional[Path] = typer.Option(None, help="The script (default: the one the XLIFF file records, found "
+                                                      "by its path relative to the file and its hash)."),
 ):
-    """Read translations back into <script>.translations.yaml; report missing and stale strings by id."""
-    from ..localize import import_xliff, load_store, store_path
+    """Read translations back into SCRIPT.translations.yaml; report missing and stale strings by id."""
+    from ..localize import import_xliff, load_store, store_path, xliff_script
     from ..script import load_script
 
     try:
         for xlf in files:
-            path = script or _script_of(xlf)
+            path, same = (script, True) if script else xliff_script(xlf)
+            if not same:
+                console.print(f"[yellow]note[/] {path} is not byte for byte the script {xlf.name} was exported from "
+                              "(edited since?): strings changed since are reported stale")
             s = load_script(path)
             store = load_store(store_path(path))
             report = import_xliff(s, xlf, store)     # saves the translations file

@@ -51,6 +51,7 @@ def render(
                                                "language a task on a Ray cluster; the same video)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray ('auto' "
                                                                          "joins `ray start`; default: a local one)."),
+    force: bool = typer.Option(False, help="Render again even when a finished render of the same inputs exists."),
 ):
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
@@ -61,10 +62,13 @@ def render(
     try:
         s = load_script(script)
         resolution = frame_override(s.resolution, aspect, size)
-        if lang is None and executor != "local":
-            lang = s.language      # a cluster render of the script's own language goes the course's way
+        if lang is None and (executor != "local" or not (name or voices_dir)):
+            # The script's own language goes the course's way (a cluster render; a finished render of the
+            # same inputs, in OUT or the render cache, is reused), unless --name or --voices-dir asks otherwise.
+            lang = s.language
         if lang is not None:
-            results = _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address)
+            results = _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address,
+                                        force)
             for r in results.values():
                 _wrote_video(r)
             return
@@ -121,20 +125,22 @@ def course_progress():
             tasks[cp.language] = bar.add_task(f"{cp.language} ({cp.index + 1}/{cp.total})", total=None, video=0.0)
         t = tasks[cp.language]
         if cp.reused:
-            bar.update(t, description=f"{cp.language} ({cp.index + 1}/{cp.total}) up to date", total=1, completed=1)
+            where = {"cache": "reused from the render cache", "folder": "reused"}.get(cp.reused_from, "up to date")
+            bar.update(t, description=f"{cp.language} ({cp.index + 1}/{cp.total}) {where}", total=1, completed=1)
         elif cp.event is not None:
             bar.update(t, completed=cp.event.done, total=cp.event.total, video=cp.event.video_s)
 
     return bar, update
 
 
-def _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address):
+def _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address, force=False):
     from ..course import render_course
 
     bar, update = course_progress()
     with bar:
         return render_course(script, out, languages=lang, brand=brand, resolution=resolution, captions=captions,
-                             renderer=renderer, executor=executor, ray_address=ray_address, progress=update)
+                             renderer=renderer, executor=executor, ray_address=ray_address, progress=update,
+                             force=force)
 
 
 def _aspect_of(width: int, height: int) -> str:
@@ -308,6 +314,7 @@ def _mount() -> None:
     from .course import export, localize_app
     from .eval import eval_app
     from .serve import serve_app
+    from .verify import verify
     from .voices import voices_app
 
     app.add_typer(eval_app, name="eval", help="Measure quality: `avatarkit eval lipsync VIDEO...`.")
@@ -315,6 +322,7 @@ def _mount() -> None:
                   help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
     app.command(name="dub")(dub)
     app.command(name="export")(export)
+    app.command(name="verify")(verify)
     app.add_typer(localize_app, name="localize",
                   help="Translate a script: `avatarkit localize export|import|translate|status`.")
     app.add_typer(voices_app, name="voices", help="The voice catalogue: `avatarkit voices`, `avatarkit voices save NAME`.")

@@ -153,10 +153,13 @@ def logo(look: Look, width: int, height: int) -> Overlay | None:
 
 @dataclass
 class SlideCard:
-    """A re-laid-out slide: the static card image (RGBA, panel-sized) and its bullets, revealed one by one."""
+    """A re-laid-out slide: the static card image (RGBA, panel-sized: the card and its picture), its title
+    with its accent bar, and its bullets, revealed one by one; text is kept apart from the card so the
+    compositor can time it (a title waits for the transition into its scene to end)."""
 
     rgba: np.ndarray
     bullets: list[tuple[np.ndarray, int, int]]     # (RGBA, x, y) in card pixels
+    title: tuple[np.ndarray, int, int] | None = None    # (RGBA, x, y) in card pixels
 
 
 def slide_card(look: Look, panel: Rect, title: str, bullets: tuple[str, ...], picture: np.ndarray | None) -> SlideCard:
@@ -166,17 +169,20 @@ def slide_card(look: Look, panel: Rect, title: str, bullets: tuple[str, ...], pi
     card = _rounded(W, H, int(0.012 * look.u), c.panel, 0.96)
     pad = int(0.05 * min(W, H)) + 4
     y = pad
-    heading = None
+    head = None
     if title:
         heading = render_block(title, look.style(0.066, weight=700, heading=True), W - 2 * pad, max_lines=2)
         rtl = heading.direction == "rtl"
-        over(card, heading.rgba, W - pad - heading.rgba.shape[1] if rtl else pad, y)
-        y += heading.rgba.shape[0] + int(0.012 * look.u)
+        gap, bar_h = int(0.012 * look.u), max(3, int(0.006 * look.u))
+        hh, hw = heading.rgba.shape[:2]
+        patch = np.zeros((hh + gap + bar_h, W - 2 * pad, 4), np.uint8)     # the title and its accent bar
+        over(patch, heading.rgba, patch.shape[1] - hw if rtl else 0, 0)
         bar_w = int(0.08 * W)
-        bx = W - pad - bar_w if rtl else pad
-        card[y:y + max(3, int(0.006 * look.u)), bx:bx + bar_w, :3] = hex_rgb(c.primary).astype(np.uint8)
-        card[y:y + max(3, int(0.006 * look.u)), bx:bx + bar_w, 3] = 255
-        y += int(0.04 * look.u)
+        bx = patch.shape[1] - bar_w if rtl else 0
+        patch[hh + gap:, bx:bx + bar_w, :3] = hex_rgb(c.primary).astype(np.uint8)
+        patch[hh + gap:, bx:bx + bar_w, 3] = 255
+        head = (patch, pad, y)
+        y += hh + gap + int(0.04 * look.u)
     text_w = W - 2 * pad
     if picture is not None:
         text_w = int((W - 3 * pad) * (0.55 if bullets else 0.0)) if bullets else 0
@@ -204,7 +210,7 @@ def slide_card(look: Look, panel: Rect, title: str, bullets: tuple[str, ...], pi
             break
         out.append((item, x, y))
         y += h + int(0.45 * size * look.u)
-    return SlideCard(card, out)
+    return SlideCard(card, out, head)
 
 
 def card_frame(look: Look, card: Card, background: np.ndarray) -> np.ndarray:

@@ -10,6 +10,14 @@ only the renderer's changed box is blended and the overlays that cross it
 restamped; the whole frame is repainted only when the overlays change (a
 caption appears, a fade steps) or when a layer below the presenter moves
 (camera drift, a video slide).
+
+A scene entered by a crossfade holds its text (the card's title and
+bullets, a title band, the lower third) for `hold` frames, until the
+crossfade has ended, then fades it in: the new slide's words are never
+blended over the previous presenter's face. A card is never shown empty:
+without a title, its first bullet comes with the card. Bands (a lower
+third, a title) keep clear of the presenter's face and neck where the
+layout leaves room.
 """
 
 from __future__ import annotations
@@ -77,6 +85,19 @@ def presenter_rig(rig: FaceRig, scale: float, *, decontaminated: bool) -> FaceRi
     return made[key]
 
 
+def _face_box(rig: FaceRig, placement) -> tuple[float, float, float, float] | None:
+    """The presenter's face and neck in frame pixels (x0, y0, x1, y1): the face oval, down to half a face
+    height below the chin."""
+    from ..face import landmarks as lm
+
+    if rig.landmarks is None or len(rig.landmarks) <= max(lm.FACE_OVAL):
+        return None
+    L = rig.landmarks[:, :2] * placement.scale + np.array([placement.x, placement.y])
+    oval = L[list(lm.FACE_OVAL)]
+    top, chin = float(oval[:, 1].min()), float(L[lm.CHIN, 1])
+    return float(oval[:, 0].min()), top, float(oval[:, 0].max()), chin + 0.5 * (chin - top)
+
+
 def _shadowed(rgb: np.ndarray, u: int) -> tuple[np.ndarray, int]:
     """A page image with a soft drop shadow around it, as RGBA, and the shadow's margin in pixels."""
     h, w = rgb.shape[:2]
@@ -103,8 +124,10 @@ class SceneCompositor:
     def __init__(self, rig: FaceRig, background: Background, layout: str, width: int, height: int,
                  title: str = "", *, brand: Brand | None = None, slide=None, bullets: tuple[str, ...] = (),
                  lower_third: LowerThird | None = None, start: int = 0, fps: int = 25, language: str = "en",
-                 label: bool = True):
+                 label: bool = True, hold: int = 0):
         self.width, self.height, self.fps, self.start = width, height, fps, start
+        self.hold = max(int(hold), 0)
+        self.text_from = start + self.hold          # the first frame text may show (after a crossfade)
         self.brand = brand or Brand()
         self.look = Look(self.brand, min(width, height), language)
         lg = logo(self.look, width, height)
@@ -113,6 +136,7 @@ class SceneCompositor:
         self.layout = fl
         self.photo_bg = background.kind == "photo" and layout == "full"
         self.placement = place(rig, fl, self.photo_bg)
+        self.face_box = _face_box(rig, self.placement)
         self.video = slide if slide is not None and hasattr(slide, "frame") else None
         page = slide if isinstance(slide, np.ndarray) else None
         bg_kind = background if not (self.photo_bg or background.kind == "photo") else Background("studio")
@@ -131,6 +155,7 @@ class SceneCompositor:
         self.video_rect: Rect | None = None
         self.overlays = OverlayStack()
         self._bullets: list[Overlay] = []
+        self.title_overlay: Overlay | None = None     # a slide card's title (an overlay, so it can wait)
         if fl.panel is not None:
             self._make_panel(fl.panel, page, title, bullets)
         self.bg = bg
@@ -154,9 +179,21 @@ class SceneCompositor:
             card = slide_card(self.look, panel, title or "", bullets, page)
             self.panel_rgba = (card.rgba, panel.x, panel.y)
             fade = max(1, self.fps // 3)
+            if card.title is not None:
+                rgba, x, y = card.title
+                held = self.hold > 0
+                self.title_overlay = self.overlays.add(Overlay.from_rgba(
+                    rgba, panel.x + x, panel.y + y, start=self.text_from, fade_in=fade if held else 0,
+                    slide=int(0.012 * u) if held else 0))
             for rgba, x, y in card.bullets:
                 self._bullets.append(self.overlays.add(Overlay.from_rgba(
                     rgba, panel.x + x, panel.y + y, start=NEVER, fade_in=fade, slide=int(0.012 * u))))
+            if card.title is None and self._bullets:
+                # No title: the first bullet comes with the card, which is never shown empty.
+                first = self._bullets[0]
+                first.start = self.text_from
+                if not self.hold:
+                    first.fade_in, first.slide = 0, 0
             return
         if page is not None:
             fit = panel.fit(page.shape[1] / page.shape[0])
@@ -212,18 +249,22 @@ class SceneCompositor:
 
     def _add_overlays(self, fl: FrameLayout, title: str, lower_third: LowerThird | None, lg: Overlay | None,
                       label: bool) -> None:
-        fps, s0 = self.fps, self.start
+        fps, s0 = self.fps, self.text_from
         gap = int(0.015 * self.look.u)
-        # Bands end above the captions when they sit above them, else above the frame's bottom margin.
-        bottom = fl.captions.y - gap if fl.band.y < fl.captions.y else self.height - 2 * gap
+        # Bands end above the captions when they sit above them (and beside them: in `beside` the captions
+        # are under the slide, the band on the presenter's side), else above the frame's bottom margin.
+        c = fl.captions
+        over_captions = fl.band.y < c.y and fl.band.x < c.x1 and c.x < fl.band.x1
+        bottom = c.y - gap if over_captions else self.height - 2 * gap
         if fl.panel is None and title:
-            self.overlays.add(band(self.look, title, "", fl.band, s0, s0 + int(TITLE_S * fps), fps, big=True,
-                                   bottom=bottom))
+            self.overlays.add(self._clear_of_face(band(self.look, title, "", fl.band, s0, s0 + int(TITLE_S * fps),
+                                                       fps, big=True, bottom=bottom), bottom, gap))
             s0 += int(TITLE_S * fps)
         if lower_third is not None:
             a, b = LOWER_THIRD_S
-            self.overlays.add(band(self.look, lower_third.name, lower_third.role, fl.band,
-                                   s0 + int(a * fps), s0 + int(b * fps), fps, bottom=bottom))
+            self.overlays.add(self._clear_of_face(band(self.look, lower_third.name, lower_third.role, fl.band,
+                                                       s0 + int(a * fps), s0 + int(b * fps), fps, bottom=bottom),
+                                                  bottom, gap))
         if lg is not None:
             self.overlays.add(lg)
         if label:
@@ -234,6 +275,20 @@ class SceneCompositor:
             x = self.width - w - lh // 2 if right else lh // 2
             self.overlays.add(Overlay(rgb, alpha, x, lh // 2))
 
+    def _clear_of_face(self, ov: Overlay, bottom: int, gap: int) -> Overlay:
+        """`ov` (a band) moved below the presenter's face and neck when it would cover them and there is room
+        above `bottom`; else left where the layout put it."""
+        if self.face_box is None:
+            return ov
+        fx0, fy0, fx1, fy1 = self.face_box
+        h, w = ov.alpha.shape
+        if ov.x >= fx1 or ov.x + w <= fx0 or ov.y >= fy1 or ov.y + h + ov.slide <= fy0:
+            return ov
+        below = int(np.ceil(fy1)) + gap
+        if below + h + ov.slide <= bottom:
+            ov.y = below
+        return ov
+
     # -- timed overlays ------------------------------------------------------
     @property
     def bullets(self) -> int:
@@ -243,7 +298,7 @@ class SceneCompositor:
     def reveal(self, k: int, frame: int) -> None:
         """Show bullet `k` from `frame` on (the video's clock); a bullet already shown keeps its time."""
         if k < len(self._bullets):      # a bullet that did not fit on the card has nothing to show
-            self._bullets[k].start = min(self._bullets[k].start, frame)
+            self._bullets[k].start = min(self._bullets[k].start, max(frame, self.text_from))
 
     def add_caption(self, text: str, start: int, end: int) -> None:
         """Burn in a caption over frames [start, end) of the video's clock.
@@ -320,6 +375,23 @@ class SceneCompositor:
         """Release the video slide's decoder, if any."""
         if self.video is not None:
             self.video.close()
+
+    def presenter_alpha(self) -> np.ndarray:
+        """Where the presenter (at rest) covers the frame: (height, width) uint8, 255 opaque.
+
+        A crossfade into this scene brings the presenter in ahead of the rest of the picture, so the
+        previous scene's text never lies over their face for long (`TransitionRun`'s `front`).
+        """
+        alpha = np.zeros((self.height, self.width), np.float32)
+        ih, iw = self.rig.image.shape[:2]
+        p = self.placement
+        x0, y0, x1, y1 = max(p.x, 0), max(p.y, 0), min(p.x + iw, self.width), min(p.y + ih, self.height)
+        if x1 > x0 and y1 > y0:
+            alpha[y0:y1, x0:x1] = 1.0 if self.photo_bg else self.rig.matte[y0 - p.y:y1 - p.y, x0 - p.x:x1 - p.x]
+        if self.clip is not None:
+            alpha *= self.clip
+        # A matte is a little short of 1 inside the person (soft hair, edges): that counts as in front.
+        return np.clip(alpha / 0.9 * 255 + 0.5, 0, 255).astype(np.uint8)
 
     def still(self, index: int) -> np.ndarray:
         """The frame at `index` with the presenter at rest (covers, thumbnails, transitions)."""

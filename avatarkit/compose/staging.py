@@ -69,8 +69,9 @@ def check_staging(script: Script) -> None:
                               "seen (use layout beside, pip or circle, or background: blur)")
 
 
-def stage_scene(scene: Scene, script: Script, rig: FaceRig, brand: Brand, start: int) -> SceneCompositor:
-    """The compositor for `scene`, which begins at frame `start` of the video."""
+def stage_scene(scene: Scene, script: Script, rig: FaceRig, brand: Brand, start: int, hold: int = 0) -> SceneCompositor:
+    """The compositor for `scene`, which begins at frame `start` of the video; its text waits `hold` frames
+    (the crossfade into it)."""
     W, H = script.width, script.height
     slide = None
     if scene.slide is not None:
@@ -85,7 +86,7 @@ def stage_scene(scene: Scene, script: Script, rig: FaceRig, brand: Brand, start:
         title = script.title
     return SceneCompositor(rig, scene_background(scene, brand), scene.layout, W, H, title, brand=brand,
                            slide=slide, bullets=scene.bullets, lower_third=scene.lower_third, start=start,
-                           fps=script.fps, language=script.language)
+                           fps=script.fps, language=script.language, hold=hold)
 
 
 def card_still(brand: Brand, card: Card, script: Script) -> np.ndarray:

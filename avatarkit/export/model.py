@@ -118,6 +118,24 @@ def check_inputs(renditions: list[Rendition], fmt: str, course_id: str, completi
             raise ExportError(f"{where}: captions {r.captions} is not UTF-8 (byte {e.start}), as WebVTT requires") from None
 
 
+def content_credentials(video: str | Path) -> dict:
+    """A video's Content Credentials (C2PA) checked now, as the player shows them.
+
+    `verified` is true only for a manifest that matches the file's bytes and
+    says the video is AI-generated; `signer` names who signed it and
+    `trusted` whether that signer chains to a trust anchor.
+    """
+    from ..media.provenance import ProvenanceError, verify
+
+    try:
+        c = verify(video)
+    except ProvenanceError:
+        return {"verified": False}
+    if not (c.ok and c.ai_generated):
+        return {"verified": False}
+    return {"verified": True, "signer": c.signer, "trusted": c.trusted, "generator": c.generator}
+
+
 def media_paths(r: Rendition) -> dict[str, str]:
     """Where a rendition's files live inside the package (POSIX paths relative to its root)."""
     base = f"media/{r.language}"
@@ -130,11 +148,13 @@ def media_paths(r: Rendition) -> dict[str, str]:
 
 
 def course_data(renditions: list[Rendition], *, fmt: str, course_id: str, title: str,
-                completion: float, description: str) -> dict:
+                completion: float, description: str, credentials: dict[str, dict] | None = None) -> dict:
     """The course description shared by the player (`course.json`) and the manifests.
 
     Durations are in seconds; `completion` is the share (0-1) of the video
     that must have been watched, counted as the union of played intervals.
+    `credentials` maps a language to what the check of its video's Content
+    Credentials found (`content_credentials`); the player shows "verified" from it.
     """
     langs = []
     for r in renditions:
@@ -144,6 +164,7 @@ def course_data(renditions: list[Rendition], *, fmt: str, course_id: str, title:
             "title": r.title, "duration": round(float(r.duration), 3),
             "video": paths["video"], "captions": paths["captions"],
             "poster": paths.get("poster"), "srt": paths.get("srt"),
+            "credentials": (credentials or {}).get(r.language) or {"verified": False},
         })
     return {
         "version": 1, "id": course_id, "format": fmt, "title": title, "description": description,

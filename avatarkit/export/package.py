@@ -1,7 +1,8 @@
 """Writing a package: the player, `course.json`, every language's media, and the LMS manifest, as a zip or a folder.
 
 Media files are copied byte for byte (captions stay exactly the WebVTT the
-render wrote, timed on the audio sample clock). A zip is written under a
+render wrote, timed on the audio sample clock; MP4 and JPEG keep their
+Content Credentials, which are checked as the package is made). A zip is written under a
 temporary name and renamed when complete; a folder is built beside its
 final place and swapped in, so an LMS upload or a web server never sees a
 half-written package.
@@ -20,7 +21,7 @@ from typing import Callable
 
 from ..files import atomic_path
 from .manifests import cmi5_xml, scorm12_manifest, scorm2004_manifest
-from .model import ExportError, ExportProgress, Rendition, check_inputs, course_data, media_paths
+from .model import ExportError, ExportProgress, Rendition, check_inputs, content_credentials, course_data, media_paths
 
 PLAYER_DIR = Path(__file__).with_name("player")
 PLAYER_FILES = ("player.js", "player.css")
@@ -59,6 +60,7 @@ def render_index(course: dict, captions: dict[str, str] | None = None) -> str:
         "notice": html.escape(course["notice"]), "src": html.escape(first["video"]), "poster": poster,
         "duration": f"{first['duration']:.0f}", "tracks": "\n".join(tracks), "options": "\n".join(options),
         "course_json": data,
+        "cred_hidden": "" if (first.get("credentials") or {}).get("verified") else " hidden",
         "embedded": "\n".join(_vtt_script(lang, text) for lang, text in (captions or {}).items()),
     }
     page = (PLAYER_DIR / "index.html").read_text(encoding="utf-8")
@@ -158,9 +160,12 @@ def export_package(renditions: list[Rendition], out: str | Path, *, format: str,
         raise ExportError(f"out: {out} exists and is a {'folder' if out.is_dir() else 'file'}")
     if not out.parent.is_dir():
         raise ExportError(f"out: folder {out.parent} does not exist")
+    # Each video's Content Credentials are checked here, so the player can say "verified" (files are copied
+    # byte for byte, so what was checked is what the package holds).
+    credentials = {r.language: content_credentials(r.video) for r in renditions}
     course = course_data(renditions, fmt=format, course_id=course_id.strip(),
                          title=(title or renditions[0].title).strip() or renditions[0].title,
-                         completion=completion, description=description)
+                         completion=completion, description=description, credentials=credentials)
     items = _plan(renditions, course, format)
     total = sum(_size(src) for _, src in items)
     done = 0

@@ -35,7 +35,7 @@ from .translators import (
     translator_kinds,
 )
 from .xliff import export_xliff, output_paths, target_languages
-from .xliff_import import ImportReport, LanguageImport, import_xliff
+from .xliff_import import ImportReport, LanguageImport, import_xliff, xliff_script
 
 __all__ = [
     "KINDS", "MARIAN_MISSING", "Code", "Coverage", "Entry", "FillReport", "ImportReport", "Keep", "LanguageFill",
@@ -43,5 +43,5 @@ __all__ = [
     "Translator", "Unit", "coverage", "export_xliff", "import_xliff", "join_markup", "language_voice", "load_localized",
     "load_store", "localize", "localized_script", "make_translator", "output_paths", "register_translator",
     "save_store", "script_languages", "script_store", "split_markup", "store_path", "target_languages",
-    "translate_missing", "translator_kinds", "units",
+    "translate_missing", "translator_kinds", "units", "xliff_script",
 ]

@@ -24,17 +24,24 @@ both a note a person can read. Targets are filled from the translations
 file where a translation is up to date (`state="translated"`; machine
 translations are marked `subState="avk:machine"`, 1.2
 `state-qualifier="mt-suggestion"`).
+
+Each file records the script it came from, so `avatarkit localize import`
+needs nothing else: `<file original>` is the script's path relative to the
+XLIFF file's folder (`../samples/course.yaml`), and `avk:sha256` (namespace
+`urn:avatarkit:xliff`) the SHA-256 of the script file when it was exported
+(see `xliff_import.xliff_script`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from lxml import etree
 
 from ..errors import AvatarkitError
-from ..files import atomic_path
+from ..files import atomic_path, sha256_file
 from ..script.model import GlossaryTerm, Script
 from .inline import Code, Keep, Span, split_markup
 from .store import Entry, Store, script_store
@@ -44,6 +51,7 @@ XLF2 = "urn:oasis:names:tc:xliff:document:2.0"
 XLF1 = "urn:oasis:names:tc:xliff:document:1.2"
 GLS = "urn:oasis:names:tc:xliff:glossary:2.0"
 SLR = "urn:oasis:names:tc:xliff:sizerestriction:2.0"
+AVK = "urn:avatarkit:xliff"        # our extension attribute on <file>: avk:sha256, the script file's hash
 VERSIONS = ("2.0", "1.2")
 MACHINE = "avk:machine"            # 2.0 subState of a machine translation nobody has reviewed
 _PAUSE = re.compile(r"^\[\s*pause\b", re.IGNORECASE)
@@ -92,10 +100,11 @@ def export_xliff(script: Script, languages: list[str] | tuple[str, ...] | None, 
     strings = units(script)
     written = []
     for lang, out in output_paths(script, langs, path).items():
-        root = (_document2 if version == "2.0" else _document1)(script, lang, strings, store)
+        root = (_document2 if version == "2.0" else _document1)(script, lang, strings, store, script_record(script, out))
         _indent(root, 0)
         data = etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(out) as tmp:
                 tmp.write_bytes(data)
         except OSError as e:
@@ -107,6 +116,24 @@ def export_xliff(script: Script, languages: list[str] | tuple[str, ...] | None, 
 def xml_id(uid: str) -> str:
     """`uid` as an XML NMTOKEN (XLIFF 2.0 ids): characters outside it become `_xHHHH_`."""
     return "".join(c if re.match(r"[\w.\-:]", c) else f"_x{ord(c):04X}_" for c in uid)
+
+
+def script_record(script: Script, xliff: str | Path) -> tuple[str, str | None]:
+    """What the XLIFF file at `xliff` records of its script: the script file's path relative to the XLIFF file's
+    folder, POSIX style (absolute where there is no relative path, as across Windows drives), and the SHA-256
+    of its bytes; the script's name and None for a script that has no file."""
+    if script.source is None:
+        return script.name, None
+    src = Path(script.source).resolve()
+    try:
+        where = os.path.relpath(src, Path(xliff).resolve().parent)
+    except ValueError:
+        where = str(src)
+    try:
+        digest = sha256_file(src)
+    except OSError:
+        digest = None
+    return Path(where).as_posix(), digest
 
 
 def file_id(script: Script) -> str:
@@ -134,12 +161,15 @@ def _term_note(term: GlossaryTerm, lang: str) -> str:
 # ----------------------------------------------------------------------------------------------- XLIFF 2.0
 
 
-def _document2(script: Script, lang: str, strings: list[Unit], store: Store) -> etree._Element:
-    root = etree.Element(f"{{{XLF2}}}xliff", nsmap={None: XLF2, "gls": GLS, "slr": SLR},
+def _document2(script: Script, lang: str, strings: list[Unit], store: Store,
+               record: tuple[str, str | None]) -> etree._Element:
+    root = etree.Element(f"{{{XLF2}}}xliff", nsmap={None: XLF2, "gls": GLS, "slr": SLR, "avk": AVK},
                          attrib={"version": "2.0", "srcLang": script.language, "trgLang": lang})
     f = etree.SubElement(root, f"{{{XLF2}}}file", id=file_id(script))
     if script.source:
-        f.set("original", script.source.name)
+        f.set("original", record[0])
+    if record[1]:
+        f.set(f"{{{AVK}}}sha256", record[1])
     etree.SubElement(f, f"{{{SLR}}}profiles", generalProfile="xliff:codepoints")
     notes = etree.SubElement(f, f"{{{XLF2}}}notes")
     etree.SubElement(notes, f"{{{XLF2}}}note", category="avatarkit").text = _file_note(script, lang)
@@ -248,11 +278,14 @@ def _inline2(parent, items, ids: _Ids, data, *, target: bool) -> None:
 # ----------------------------------------------------------------------------------------------- XLIFF 1.2
 
 
-def _document1(script: Script, lang: str, strings: list[Unit], store: Store) -> etree._Element:
-    root = etree.Element(f"{{{XLF1}}}xliff", nsmap={None: XLF1}, attrib={"version": "1.2"})
+def _document1(script: Script, lang: str, strings: list[Unit], store: Store,
+               record: tuple[str, str | None]) -> etree._Element:
+    root = etree.Element(f"{{{XLF1}}}xliff", nsmap={None: XLF1, "avk": AVK}, attrib={"version": "1.2"})
     f = etree.SubElement(root, f"{{{XLF1}}}file", attrib={
-        "original": script.source.name if script.source else script.name, "source-language": script.language,
+        "original": record[0], "source-language": script.language,
         "target-language": lang, "datatype": "plaintext", "tool-id": "avatarkit"})
+    if record[1]:
+        f.set(f"{{{AVK}}}sha256", record[1])
     header = etree.SubElement(f, f"{{{XLF1}}}header")
     etree.SubElement(header, f"{{{XLF1}}}tool", attrib={"tool-id": "avatarkit", "tool-name": "avatarkit"})
     etree.SubElement(header, f"{{{XLF1}}}note").text = _file_note(script, lang)

@@ -10,10 +10,14 @@ markers their text. Each translated narration must parse as script text:
 a bad one stops the import, naming the file, the line and the unit id,
 and nothing is saved. Lost do-not-translate terms, changed tags and
 glossary renderings not used are warnings.
+
+`xliff_script` finds the script a file was exported from by the file's own
+record of it (see `xliff.py`), so a command needs only the XLIFF file.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +30,7 @@ from ..script.model import Script
 from .inline import Code, Span, codes, join_markup
 from .store import Entry, Store, save_store, script_store
 from .strings import Unit, check_language, dnt_terms, missing_terms, normalize, primary, same_language, terms_in, units
-from .xliff import MACHINE, XLF1, XLF2
+from .xliff import AVK, MACHINE, XLF1, XLF2
 
 _XLF11 = "urn:oasis:names:tc:xliff:document:1.1"
 _UNTRANSLATED = {"initial", "new", "needs-translation"}
@@ -145,6 +149,56 @@ def import_xliff(script: Script, path: str | Path, store: Store | None = None) -
         store.source_language = store.source_language or script.language
         save_store(store.path, store)
     return ImportReport(path, version, reports, store.path)
+
+
+def xliff_script(path: str | Path) -> tuple[Path, bool]:
+    """The script the XLIFF file at `path` was exported from, and whether it is unchanged since.
+
+    The file records the script's path relative to itself (`<file original>`)
+    and its SHA-256 (`avk:sha256`); the path is tried beside the file, then
+    from the current folder. A script with the recorded hash is the one. A
+    file whose hash does not match (the script was edited since, or a tool
+    dropped the attribute, or an older avatarkit wrote only the name) is
+    taken only when at least half of the file's string ids are the script's,
+    so a different script of the same name is never picked. Otherwise an
+    `AvatarkitError` says what to pass (`--script`).
+    """
+    from ..files import sha256_file
+    from ..script import load_script
+
+    path = Path(path)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except (OSError, etree.XMLSyntaxError) as e:
+        raise AvatarkitError(f"{path}: not a readable XLIFF file ({e})") from None
+    el = next((x for x in root.iter() if isinstance(x.tag, str) and etree.QName(x).localname == "file"), None)
+    original = el.get("original") if el is not None else None
+    digest = el.get(f"{{{AVK}}}sha256") if el is not None else None
+    give = f"name the script: avatarkit localize import {path} --script SCRIPT.yaml"
+    if not original:
+        raise AvatarkitError(f"{path}: the file does not say which script it was exported from; {give}")
+    found: list[Path] = []
+    for cand in (path.parent / original, Path(original)):
+        if cand.is_file() and all(not cand.samefile(f) for f in found):
+            plain = Path(os.path.normpath(cand))         # out/../samples/course.yaml -> samples/course.yaml
+            found.append(plain if plain.is_file() and plain.samefile(cand) else cand)
+    if not found:
+        raise AvatarkitError(f"{path}: exported from {original}, which is neither at {path.parent / original} nor "
+                             f"at {Path.cwd() / original}; {give}")
+    if digest:
+        for cand in found:
+            if sha256_file(cand) == digest:
+                return cand, True
+    ids = {u.get("name") or u.get("resname") or u.get("id") for u in root.iter()
+           if isinstance(u.tag, str) and etree.QName(u).localname in ("unit", "trans-unit")}
+    ids.discard(None)
+    for cand in found:
+        known = {u.id for u in units(load_script(cand))}
+        if ids and 2 * len(ids & known) >= len(ids):
+            return cand, False
+    raise AvatarkitError(f"{path}: exported from {original}, but {found[0]} is another script (its strings are not "
+                         f"the file's); {give}")
 
 
 def _check(row: _Row, unit: Unit, lang: str, script: Script, keep: tuple[str, ...], path: Path,

@@ -10,6 +10,14 @@ its key's scope (`tenancy.job_scope`), as the API checked it at submit. The unit
 is claimed again after its worker died re-renders only the languages
 `render_course` has no finished record of; the language in progress
 starts again from its first scene.
+
+A job identical to an earlier job of the same key (the same script,
+translations, files by content, voices and settings) reuses that job's
+finished renditions from the key's own render cache,
+`data_dir/tenants/<key id>/cache/renders/` (`tenancy.render_cache_dir`).
+Nothing else ever reads or writes it: never another key's job, never the
+server's `$AVATARKIT_HOME` cache. Without a data folder a job keeps no
+cache at all.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Callable
 from ..errors import AvatarkitError
 from ..script.scope import using
 from .store import Job
-from .tenancy import JobFolder, job_scope
+from .tenancy import JobFolder, job_scope, render_cache_dir
 
 MEDIA_FORMATS = ("mp4",)
 # The share of a job's progress given to rendering; packaging the formats takes the rest.
@@ -105,11 +113,14 @@ def run_job(job: Job, report: Callable[[float], bool], executor: str = "local",
     `data_dir` is the service's data folder, where the key's library lives
     (None: the job reads its own uploads and the house assets only).
     """
-    with using(job_scope(JobFolder(Path(job.workdir)), Path(data_dir) if data_dir else None, job.key_id)):
-        return _run(job, report, executor, ray_address)
+    data_dir = Path(data_dir) if data_dir else None
+    cache = render_cache_dir(data_dir, job.key_id) if data_dir is not None else False
+    with using(job_scope(JobFolder(Path(job.workdir)), data_dir, job.key_id)):
+        return _run(job, report, executor, ray_address, cache)
 
 
-def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: str | None) -> list[str]:
+def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: str | None,
+         cache: Path | bool) -> list[str]:
     from ..course import CourseProgress, export_course, render_course
 
     req = parse_request(job.request, job.workdir)
@@ -128,9 +139,10 @@ def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: 
         tick(RENDER_SHARE * (p.index + within) / max(p.total, 1))
 
     tick(0.0)
+    # `cache` is this key's own (or False): never the default, which is the server's home.
     results = render_course(req.script, renders, languages=req.languages, resolution=req.resolution,
                             captions=req.captions, brand=req.brand, executor=executor, ray_address=ray_address,
-                            progress=on_render)
+                            progress=on_render, cache=cache)
     artifacts: list[str] = []
     if "mp4" in req.formats:
         for r in results.values():
@@ -147,7 +159,7 @@ def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: 
         try:
             # Every language is rendered already, so this only reads the records and zips.
             export_course(req.script, tmp, format=fmt, languages=req.languages, renders=renders, brand=req.brand,
-                          resolution=req.resolution, captions=req.captions)
+                          resolution=req.resolution, captions=req.captions, cache=cache)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)

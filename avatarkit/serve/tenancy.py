@@ -10,6 +10,7 @@ data_dir/                     0700, only the service's user can list it
   tenants/<key id>/           a key's library, filled by the operator (`avatarkit serve library add`)
     avatars/<name>/           avatars made with `avatarkit avatar add`, their consent record inside
     voices/<id>.yaml          the key's own voices
+    cache/renders/<digest>/   finished renditions of the key's jobs, reused by its identical jobs only
 ```
 
 A job's files resolve under `job_scope`: inside its `input/`, its key's
@@ -98,6 +99,14 @@ def library(data_dir: Path, key_id: str) -> Path:
     if not _KEY_ID.match(str(key_id)):
         raise AvatarkitError("a key id is 1-64 letters, digits, '_' or '-'")
     return Path(data_dir) / "tenants" / str(key_id)
+
+
+def render_cache_dir(data_dir: Path, key_id: str) -> Path:
+    """Key `key_id`'s own render cache (`tenants/<key id>/cache/renders`), made private; only its jobs use it.
+
+    No script name can reach it: names resolve beside the script, inside the job's `input/`.
+    """
+    return private(private(library(data_dir, key_id) / "cache") / "renders")
 
 
 def job_scope(folder: JobFolder, data_dir: Path | None, key_id: str) -> Confined:

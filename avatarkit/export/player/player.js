@@ -385,6 +385,9 @@
     document.documentElement.dir = rendition.dir;
     $("ak-title").textContent = rendition.title;
     document.title = rendition.title;
+    // Content Credentials: the packager checked each video's C2PA manifest; say so only for one that held.
+    var cred = $("ak-cred");
+    if (cred) cred.hidden = !(rendition.credentials && rendition.credentials.verified);
   }
 
   // Switch language at the same point of the course (as a share of the video, since translations differ in length).

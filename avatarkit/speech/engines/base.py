@@ -84,4 +84,5 @@ def onnx_session(model: str | bytes):
     opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.enable_profiling = False      # a profile is megabytes of JSON in the current folder, per session
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
