@@ -85,18 +85,21 @@ def _write_json(path: Optional[Path], report) -> None:
 @eval_app.command()
 def render(
     videos: list[Path] = typer.Argument(..., help="Real videos of a face talking (MP4, MOV, MKV, ...)."),
-    renderer: list[str] = typer.Option(["warp"], help="Renderer to score: warp, or a trained footage avatar's name "
+    renderer: list[str] = typer.Option(["warp"], help="Renderer to score: warp, bank, or a trained footage avatar's name "
                                                       "(for videos of that person); repeat for several."),
     max_seconds: float = typer.Option(10.0, help="Score only the first this many seconds of each video."),
     json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet (PNG): real lower face | each renderer."),
+    frames: Optional[Path] = typer.Option(None, help="Write every rendered frame (PNG) to DIR/<video>/<renderer>/."),
     home: Optional[Path] = typer.Option(None, help="Folder holding avatars (default: $AVATARKIT_HOME or ~/.avatarkit)."),
 ):
     """Re-render each VIDEO driven by its own measured landmarks and compare with the real frames.
 
     Mouth-region PSNR and SSIM, mouth-opening r, LMD, offset, jitter,
     flicker (ratio to the real video's) and the share of pixels outside the
-    face that changed. The warp renderer animates each video's first frame.
+    face that changed, mouth-crop sharpness (ratio to real) and the inner-mouth
+    colour error on open-mouth frames. The warp and bank renderers animate each
+    video's first frame.
     """
     from ..eval.render import evaluate_render
 
@@ -104,7 +107,8 @@ def render(
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
                       transient=True) as bar:
             task = bar.add_task("loading", total=None)
-            report = evaluate_render(videos, renderer, max_seconds, home=home, sheet=sheet, progress=lambda ev: bar.update(
+            report = evaluate_render(videos, renderer, max_seconds, home=home, sheet=sheet, frames_dir=frames,
+                                     progress=lambda ev: bar.update(
                 task, description=f"{escape(ev.video.name)}: {ev.stage}", completed=ev.done, total=ev.total))
         _write_json(json, report)
     except AvatarkitError as e:

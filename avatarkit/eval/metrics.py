@@ -234,3 +234,40 @@ def block_shuffle(x: np.ndarray, block: int, seed: int = 0) -> np.ndarray:
             order = rng.permutation(len(starts))
     parts = [x[starts[i]: starts[i] + block] for i in order]
     return np.concatenate(parts, axis=0) if parts else x.copy()
+
+
+# -- pixel figures of a rendered mouth against the real one ----------------------------------
+
+# Frames count as open-mouthed for the inner-mouth colour error above this inner-lip opening (fraction of IOD).
+OPEN_MOUTH = 0.08
+
+
+def laplacian_variance(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Variance of the 3x3 Laplacian of the grayscale image (a sharpness figure), inside `mask` if given."""
+    import cv2
+
+    img = np.asarray(image)
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    lap = cv2.Laplacian(g.astype(np.float32), cv2.CV_32F, ksize=1)
+    vals = lap[mask.astype(bool)] if mask is not None else lap.ravel()
+    return float(vals.var()) if vals.size else float("nan")
+
+
+def sharpness_ratio(generated: np.ndarray, real: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Laplacian variance of `generated` over that of `real` (same crop box): 1 is as sharp as real,
+    below 1 blurred, far above 1 jagged or over-sharpened. NaN when the real crop is flat."""
+    r = laplacian_variance(real, mask)
+    return laplacian_variance(generated, mask) / r if r > 1e-9 else float("nan")
+
+
+def inner_mouth_error(generated: np.ndarray, real: np.ndarray, polygon: np.ndarray) -> float:
+    """Mean absolute RGB difference (0..255) of two aligned images inside `polygon` (n, 2) pixels
+    (the real inner-lip contour); NaN when the polygon covers no pixel."""
+    import cv2
+
+    mask = np.zeros(real.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float64) * 8).astype(np.int32)], 1, cv2.LINE_8, shift=3)
+    inside = mask.astype(bool)
+    if not inside.any():
+        return float("nan")
+    return float(np.abs(generated.astype(np.float64) - real.astype(np.float64))[inside].mean())

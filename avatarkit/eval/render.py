@@ -21,7 +21,21 @@ change of mouth pixels from frame to frame, as a ratio to the real
 video's), and `outside`: the share of pixels outside the rendered face
 (its oval, grown by a quarter) that differ from the renderer's input frame
 by more than 3 levels. Frames are scaled to at most 512 px high first. The
-rendered frames are AI-generated and only their figures leave the harness.
+rendered frames are AI-generated and only their figures leave the harness
+(unless `frames_dir` asks for them as PNG).
+
+Two pixel figures of the mouth itself (issue 26), both in the same 128 px
+lower-face crops: `sharpness`, the variance of the Laplacian (grayscale) of
+the rendered mouth box over that of the real one (the box of the real outer
+lips grown by 15 % of their width on each side; per video the ratio of the
+frame means: 1.0 is as sharp as real, far above is jagged, far below
+blurred), and `mouth_error`, the mean absolute RGB difference (of 255)
+inside the real inner-lip contour on frames whose real inner-lip opening is
+above `metrics.OPEN_MOUTH` (0.08 IOD), averaged over those frames
+(`open_frames`; overall weighted by them).
+
+Renderer kinds `warp` (the painted mouth, the baseline) and `bank` (the
+mouth bank inside the inner lips) both animate the first frame as a photo.
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from .lipsync import MAX_HEIGHT, EvalError, EvalProgress, _forget_tracked_face, 
 
 CROP = 128              # pixels of the lower-face crop the mouth is compared in
 FACE_GROW = 1.25        # the face oval grown by this factor bounds the "outside" region
+PHOTO_KINDS = ("warp", "bank")   # renderer kinds that animate the video's first frame as a photo
 
 
 @dataclass
@@ -58,6 +73,9 @@ class RenderScore:
     flicker: float = math.nan
     outside: float = math.nan
     face_found: float = math.nan
+    sharpness: float = math.nan
+    mouth_error: float = math.nan
+    open_frames: int = 0
 
     def to_dict(self) -> dict:
         return {k: _json_num(v) for k, v in asdict(self).items()}
@@ -82,9 +100,11 @@ class RenderReport:
         for name in dict.fromkeys(r for v in self.videos for r in v.scores):
             ss = [v.scores[name] for v in self.videos if name in v.scores]
             agg = RenderScore(name, frames=sum(s.frames for s in ss))
-            for k in ("psnr", "ssim", "pearson", "lmd", "offset", "jitter", "flicker", "outside", "face_found"):
+            agg.open_frames = sum(s.open_frames for s in ss)
+            for k in ("psnr", "ssim", "pearson", "lmd", "offset", "jitter", "flicker", "outside", "face_found",
+                      "sharpness", "mouth_error"):
                 vals = np.array([getattr(s, k) for s in ss], np.float64)
-                w = np.array([s.frames for s in ss], np.float64)
+                w = np.array([s.open_frames if k == "mouth_error" else s.frames for s in ss], np.float64)
                 ok = np.isfinite(vals) & (w > 0)
                 setattr(agg, k, float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else math.nan)
             out[name] = agg
@@ -99,14 +119,14 @@ class RenderReport:
     def table(self) -> str:
         """Plain-text table: per video and overall."""
         head = f"{'video':28} {'renderer':10} {'frames':>6} {'PSNR':>6} {'SSIM':>6} {'r':>6} {'LMD':>7} " \
-               f"{'offset':>6} {'jitter':>7} {'flicker':>7} {'outside':>7}"
+               f"{'offset':>6} {'jitter':>7} {'flicker':>7} {'outside':>7} {'sharp':>6} {'inErr':>6}"
         rows = [head]
 
         def row(name: str, s: RenderScore) -> str:
             f = lambda x, d=3: f"{x:.{d}f}" if math.isfinite(x) else "–"
             return (f"{name[:28]:28} {s.renderer[:10]:10} {s.frames:6d} {f(s.psnr, 2):>6} {f(s.ssim):>6} "
                     f"{f(s.pearson):>6} {f(s.lmd, 4):>7} {f(s.offset, 0):>6} {f(s.jitter, 4):>7} "
-                    f"{f(s.flicker, 2):>7} {f(s.outside, 4):>7}")
+                    f"{f(s.flicker, 2):>7} {f(s.outside, 4):>7} {f(s.sharpness, 2):>6} {f(s.mouth_error, 1):>6}")
         for v in self.videos:
             rows.append(f"{v.path.name[:28]:28} {'real':10} {v.frames:6d} {'':>6} {'':>6} {'':>6} {'':>7} {'':>6} "
                         f"{v.real_jitter:7.4f} {1.0:7.2f}")
@@ -197,18 +217,40 @@ def _outside_mask(L: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask.astype(bool)
 
 
+def _mouth_box(P: np.ndarray) -> tuple[int, int, int, int]:
+    """The crop box (x0, y0, x1, y1) of the outer lips of crop-pixel landmarks `P`, grown by 15 % of their width."""
+    from ..face.crop import LIP_OUTER
+
+    lips = P[list(LIP_OUTER)]
+    lo, hi = lips.min(0), lips.max(0)
+    pad = 0.15 * (hi[0] - lo[0])
+    x0, y0 = np.floor(lo - pad).astype(int)
+    x1, y1 = np.ceil(hi + pad).astype(int)
+    return max(x0, 0), max(y0, 0), min(x1, CROP), min(y1, CROP)
+
+
 def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: np.ndarray) -> RenderScore:
     from skimage.metrics import structural_similarity
 
-    from ..face.crop import mouth_mask
+    from ..face.crop import LIP_INNER, crop_matrix, face_pose, mouth_mask, to_crop
 
     hard = mouth_mask(CROP)[0] > 0
     s = score(real, gen_L, name)
     gen_crops = _crops(gen_frames, gen_L)
-    ps, ss, flick, flick_real = [], [], [], []
+    opening = M.mouth_opening(real)
+    ps, ss, flick, flick_real, sharp_g, sharp_r, errs = [], [], [], [], [], [], []
     for i, (r, g) in enumerate(zip(real_crops, gen_crops)):
         if r is None or g is None:
             continue
+        P = to_crop(real[i], crop_matrix(face_pose(real[i]), CROP))
+        x0, y0, x1, y1 = _mouth_box(P)
+        if x1 - x0 >= 4 and y1 - y0 >= 4:
+            sharp_g.append(M.laplacian_variance(g[y0:y1, x0:x1]))
+            sharp_r.append(M.laplacian_variance(r[y0:y1, x0:x1]))
+        if opening[i] > M.OPEN_MOUTH:
+            e = M.inner_mouth_error(g, r, P[list(LIP_INNER)])
+            if math.isfinite(e):
+                errs.append(e)
         err = ((r.astype(np.float64) - g) ** 2)[hard].mean()
         ps.append(10 * np.log10(255.0 ** 2 / max(err, 1e-10)))
         _, smap = structural_similarity(r, g, channel_axis=2, data_range=255, full=True)
@@ -222,18 +264,21 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
     return RenderScore(name, s.frames, float(np.mean(ps)) if ps else nan, float(np.mean(ss)) if ss else nan,
                        s.pearson, s.lmd, s.offset, s.jitter,
                        float(np.mean(flick) / max(np.mean(flick_real), 1e-9)) if flick else nan,
-                       float(np.mean(outside)) if outside else nan, s.face_found)
+                       float(np.mean(outside)) if outside else nan, s.face_found,
+                       float(np.mean(sharp_g) / np.mean(sharp_r)) if sharp_r and np.mean(sharp_r) > 1e-9 else nan,
+                       float(np.mean(errs)) if errs else nan, len(errs))
 
 
 def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("warp",), max_seconds: float = 10.0,
                     progress: Callable[[EvalProgress], None] | None = None, home: str | Path | None = None,
-                    sheet: str | Path | None = None) -> RenderReport:
+                    sheet: str | Path | None = None, frames_dir: str | Path | None = None) -> RenderReport:
     """Score each renderer on each video (its first `max_seconds`); see the module docstring.
 
     A renderer is `warp` or the name of a trained footage avatar (found in
     `home`). `sheet` writes a contact sheet (PNG): for up to four frames of
     the first video with the mouth open widest, the real lower face beside
-    each renderer's, at 256 px each.
+    each renderer's, at 256 px each. `frames_dir` writes every rendered
+    frame as PNG to `frames_dir/<video stem>/<renderer>/NNNNN.png`.
     """
     from ..face.rig import rig_from_image
     from ..render.base import make_renderer
@@ -243,7 +288,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
         if r == "neural":
             raise EvalError("renderer 'neural': a general neural face renderer is not part of avatarkit yet; "
                             "use warp, or the name of a trained footage avatar")
-        if r != "warp":
+        if r not in PHOTO_KINDS:
             from ..face.avatar import open_avatar
             from ..render.diffusion import MouthPainter, load_personal
 
@@ -264,12 +309,12 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
         video = VideoRender(path, fps, n, real_jitter(real))
         shown: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
         for name in renderers:
-            if name == "warp":
+            if name in PHOTO_KINDS:
                 try:
                     rig = rig_from_image(frames[0], source="first frame")
                 except FaceError as e:
                     raise EvalError(f"{path}: no usable face in the first frame ({e})") from None
-                bound = make_renderer("warp").bind(rig)
+                bound = make_renderer(name).bind(rig)
                 gen = []
                 for values in drive_warp(bound.deformer, real):
                     f = bound.render_frame(values)
@@ -290,6 +335,8 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                 inputs = frames
             if progress:
                 progress(EvalProgress(path, name, n, n))
+            if frames_dir is not None:
+                _write_frames(Path(frames_dir) / path.stem / name, gen)
             gen_L = _landmarks(gen)
             video.scores[name] = _score(name, real, real_crops, gen, inputs, gen_L)
             shown[name] = (gen, gen_L)
@@ -297,6 +344,16 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
         if sheet is not None and len(report.videos) == 1:
             _contact_sheet(Path(sheet), frames, real, shown)
     return report
+
+
+def _write_frames(folder: Path, frames: Sequence[np.ndarray]) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(frames):
+            if not cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"cannot write {folder / f'{i:05d}.png'}")
+    except OSError as e:
+        raise EvalError(f"{folder}: cannot write the rendered frames ({e})") from None
 
 
 def _contact_sheet(path: Path, frames, real: np.ndarray, shown: dict[str, tuple[list[np.ndarray], np.ndarray]]) -> None:

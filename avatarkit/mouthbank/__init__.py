@@ -1,0 +1,205 @@
+"""The mouth bank: real mouth interiors, retrieved by lip shape and pasted inside a target's inner lips.
+
+Real mouths (teeth, tongue, cavity, the inner edges of the lips) are cut
+from filmed speakers (`build`), each normalised into one canonical frame by
+its inner-lip corners: a similarity maps the inner-lip corners (landmarks 78
+and 308) onto two fixed points of a `WIDTH` x `HEIGHT` box. An entry keeps
+that crop (JPEG), its 20-point inner-lip contour in the canonical frame (the
+shape descriptor), how much of its inside is teeth (bright, unsaturated
+pixels) and the lighting of its lips (Lab mean and spread in a ring just
+outside the inner contour).
+
+For a face to animate, `retrieve` picks one entry per frame by the target
+inner-lip shape with temporal smoothness (Viterbi over the best `k`
+candidates: a shape cost plus a cost for switching that is zero for staying
+on an entry or moving to its next filmed frame), and `paste` warps the
+entry's crop onto the target inner-lip contour (piecewise affine over a
+fixed triangulation of the contour, a ring just outside it and its
+centroid), matches its colour to the target's lips (lightness gain and a
+half shift of a*, b* in Lab from ring to ring) and blends it inside the
+inner lips under an anti-aliased, feathered alpha. Pixels further than a few
+pixels outside the target inner-lip contour never change.
+
+One bank, one retrieval and one blend serve every renderer; the bank that
+ships (`data/bank.npz`) is built by `python -m avatarkit.mouthbank.build`
+from `../shared/media/talking` without its held-out speakers (`HELD_OUT`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import RenderError
+from ..face import landmarks as lm
+
+WIDTH, HEIGHT = 96, 64                        # canonical crop, pixels
+LEFT, RIGHT = (18.0, 26.0), (78.0, 26.0)      # where the inner-lip corners land in it
+SPAN = RIGHT[0] - LEFT[0]
+# The inner-lip contour as a closed loop: upper lip corner to corner, then the lower lip back.
+CONTOUR = tuple(lm.LIP_INNER_UPPER) + tuple(lm.LIP_INNER_LOWER[::-1][1:-1])
+RING = 5.0 / SPAN           # the lip ring (colour statistics) and the warp's outer ring, in mouth widths
+DEFAULT_PATH = Path(__file__).parent / "data" / "bank.npz"
+
+# Clips whose speakers the shipped bank never sees: the lip-sync harness's test speakers
+# (avatarkit.training.real.SPLITS) plus the presenter RD_Radio34 and the CREMA-D actor.
+HELD_OUT = ("usgov_WDA_KatieHill_000", "usgov_RD_Radio34_000", "usgov_RD_Radio10_0_clip_0",
+            "grid_brbk7n", "grid_sbwe5n",
+            *(f"cremad_1001_DFA_{e}_XX" for e in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")))
+
+
+def corner_similarity(contour: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity taking a (20, 2) inner-lip contour's corners onto `LEFT` and `RIGHT`."""
+    a, b = np.asarray(contour[0], np.float64), np.asarray(contour[10], np.float64)
+    d = b - a
+    n = max(float(np.hypot(*d)), 1e-6)
+    k = SPAN / n
+    c, s = d[0] / n * k, d[1] / n * k
+    R = np.array([[c, s], [-s, c]])          # rotates d onto +x and scales it to SPAN
+    t = np.array(LEFT) - R @ a
+    return np.concatenate([R, t[:, None]], 1)
+
+
+def to_canonical(contour: np.ndarray) -> np.ndarray:
+    """A (20, 2) inner-lip contour (any pixels) in canonical-crop pixels."""
+    m = corner_similarity(contour)
+    return np.asarray(contour, np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def descriptor(contour: np.ndarray) -> np.ndarray:
+    """Shape descriptor (36,) of a (20, 2) contour: its 18 non-corner points, canonical, in mouth widths."""
+    c = to_canonical(contour)
+    return ((c[list(range(1, 10)) + list(range(11, 20))] - np.array(LEFT)) / SPAN).ravel().astype(np.float32)
+
+
+def outer_ring(contour: np.ndarray, distance: float) -> np.ndarray:
+    """The closed contour moved `distance` pixels outward along its vertex normals."""
+    p = np.asarray(contour, np.float64)
+    prev, nxt = np.roll(p, 1, 0), np.roll(p, -1, 0)
+    t = nxt - prev
+    n = np.stack([t[:, 1], -t[:, 0]], 1)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    # Outward is away from the centroid (the loop's orientation is not trusted).
+    flip = ((p - p.mean(0)) * n).sum(1) < 0
+    n[flip] *= -1
+    return p + n * distance
+
+
+def polygon_mask(poly: np.ndarray, shape: tuple[int, int], aa: bool = True) -> np.ndarray:
+    """uint8 0..255 mask of a sub-pixel polygon (anti-aliased unless `aa` is False)."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(poly) * 8).astype(np.int32)], 255,
+                 cv2.LINE_AA if aa else cv2.LINE_8, shift=3)
+    return mask
+
+
+def ring_stats(rgb: np.ndarray, contour: np.ndarray, distance: float) -> np.ndarray:
+    """(6,) Lab mean and standard deviation (OpenCV's 8-bit Lab) of `rgb` in the ring
+    between `contour` and the contour moved `distance` outward."""
+    shape = rgb.shape[:2]
+    ring = (polygon_mask(outer_ring(contour, distance), shape, False) > 0) & (polygon_mask(contour, shape, False) == 0)
+    if ring.sum() < 4:
+        ring = polygon_mask(outer_ring(contour, distance), shape, False) > 0
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[ring].astype(np.float64)
+    if not len(lab):
+        return np.array([128, 128, 128, 1, 1, 1], np.float32)
+    return np.concatenate([lab.mean(0), lab.std(0) + 1e-3]).astype(np.float32)
+
+
+def teeth_fraction(rgb: np.ndarray, contour: np.ndarray) -> float:
+    """Share of the pixels inside `contour` that look like teeth (bright and unsaturated)."""
+    inside = polygon_mask(contour, rgb.shape[:2], False) > 0
+    if not inside.any():
+        return 0.0
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[inside].astype(np.float32)
+    return float(((hsv[:, 2] > 130) & (hsv[:, 1] < 95)).mean())
+
+
+@dataclass
+class MouthBank:
+    """Entries: canonical crops (JPEG bytes, decoded on demand), contours, teeth share, lip lighting."""
+
+    jpeg: np.ndarray          # (bytes,) uint8, every entry's JPEG one after another
+    offsets: np.ndarray       # (N + 1,) int64
+    shapes: np.ndarray        # (N, 20, 2) float32 canonical pixels
+    teeth: np.ndarray         # (N,) float32
+    light: np.ndarray         # (N, 6) float32 Lab mean, std of the lip ring
+    clip: np.ndarray          # (N,) int16, index into `clips`
+    frame: np.ndarray         # (N,) int32, frame number in its clip
+    clips: list[str]
+    meta: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.shapes.shape[0])
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        if "desc" not in self._cache:
+            c = self.shapes[:, list(range(1, 10)) + list(range(11, 20))]
+            self._cache["desc"] = ((c - np.array(LEFT, np.float32)) / SPAN).reshape(len(self), -1).astype(np.float32)
+        return self._cache["desc"]
+
+    def crop(self, i: int) -> np.ndarray:
+        """Entry `i`'s canonical RGB crop (HEIGHT, WIDTH, 3) uint8."""
+        crops = self._cache.setdefault("crops", {})
+        if i not in crops:
+            if len(crops) > 512:
+                crops.clear()
+            buf = self.jpeg[self.offsets[i]:self.offsets[i + 1]]
+            crops[i] = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return crops[i]
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, jpeg=self.jpeg, offsets=self.offsets, shapes=self.shapes.astype(np.float16),
+                 teeth=self.teeth.astype(np.float16), light=self.light.astype(np.float16), clip=self.clip,
+                 frame=self.frame, clips=np.array(json.dumps(self.clips)), meta=np.array(json.dumps(self.meta)))
+        tmp.replace(path)
+
+    @classmethod
+    def from_entries(cls, crops: list[np.ndarray], shapes: list[np.ndarray], clip: list[int], frame: list[int],
+                     clips: list[str], quality: int = 90, meta: dict | None = None) -> "MouthBank":
+        """A bank from canonical RGB crops and their canonical contours (teeth and lighting measured here)."""
+        blobs, teeth, light = [], [], []
+        for c, s in zip(crops, shapes):
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+            assert ok
+            blobs.append(buf.ravel())
+            teeth.append(teeth_fraction(c, s))
+            light.append(ring_stats(c, s, RING * SPAN))
+        offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+        jpeg = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+        return cls(jpeg, offsets, np.asarray(shapes, np.float32).reshape(-1, 20, 2), np.asarray(teeth, np.float32),
+                   np.asarray(light, np.float32).reshape(-1, 6), np.asarray(clip, np.int16),
+                   np.asarray(frame, np.int32), list(clips), dict(meta or {}))
+
+
+_LOADED: dict[Path, MouthBank] = {}
+
+
+def load_bank(path: str | Path | None = None) -> MouthBank:
+    """The bank at `path` (default: the one shipped in the package), loaded once per process."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    if p not in _LOADED:
+        if not p.is_file():
+            raise RenderError(f"{p}: no mouth bank; build it with `python -m avatarkit.mouthbank.build` "
+                              "(needs the talking-face clips of ../shared/media/talking)")
+        with np.load(p, allow_pickle=False) as z:
+            _LOADED[p] = MouthBank(z["jpeg"], z["offsets"], z["shapes"].astype(np.float32),
+                                   z["teeth"].astype(np.float32), z["light"].astype(np.float32), z["clip"],
+                                   z["frame"], json.loads(str(z["clips"])), json.loads(str(z["meta"])))
+    return _LOADED[p]
+
+
+from .paste import paste  # noqa: E402
+from .retrieve import OnlineRetriever, retrieve  # noqa: E402
+
+__all__ = ["MouthBank", "load_bank", "retrieve", "OnlineRetriever", "paste", "descriptor", "to_canonical",
+           "corner_similarity", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]

@@ -1,0 +1,72 @@
+"""The bank renderer: the warp renderer's face with a real mouth from the mouth bank inside the lips.
+
+Everything outside the inner lips is the warp renderer's (`warp.py`: the
+photo moved by the landmark mesh, eyelids in blinks). Inside the target
+inner-lip contour the renderer pastes a real mouth from the shipped mouth
+bank (`avatarkit.mouthbank`): the entry is chosen by the target inner-lip
+shape, smoothly over time (`frames` runs a Viterbi pass over the whole
+track first; `render_frame` runs the same recursion forward, frame by
+frame), warped onto the contour, colour-matched to the avatar's own lips
+and blended under a feathered edge, over the warp renderer's painted mouth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..face.rig import FaceRig
+from ..motion.track import MotionTrack
+from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, load_bank, paste, retrieve
+from .base import AvatarFrame, register_renderer
+from .warp import BoundWarp
+
+_CONTOUR = list(CONTOUR)
+
+
+@register_renderer("bank")
+class BankRenderer:
+    """Warp renderer + mouth bank; `bank` is a bank file (default: the one shipped in the package)."""
+
+    kind = "bank"
+
+    def __init__(self, grid: float = 0.5, iterations: int = 2, bank: str | Path | None = None):
+        self.grid, self.iterations, self.bank_path = grid, iterations, bank
+
+    def bind(self, rig: FaceRig) -> "BoundBank":
+        return BoundBank(rig, self.grid, self.iterations, load_bank(self.bank_path))
+
+
+class BoundBank:
+    """A `BankRenderer` prepared for one rig (see the module docstring)."""
+
+    def __init__(self, rig: FaceRig, grid: float, iterations: int, bank):
+        self.warp = BoundWarp(rig, grid, iterations)
+        self.rig, self.deformer, self.box = rig, self.warp.deformer, self.warp.box
+        self.bank = bank
+        self.online = OnlineRetriever(bank)
+        self.last_entry: int | None = None
+
+    def mouth(self, frame: AvatarFrame, entry: int) -> None:
+        """Paste bank entry `entry` inside the frame's target inner lips (in place): the mouth stage."""
+        x0, y0 = frame.box[:2]
+        contour = frame.landmarks[_CONTOUR, :2].astype(np.float64) - [x0, y0]
+        paste(frame.rgb, contour, self.bank.crop(entry), self.bank.shapes[entry], self.bank.light[entry])
+        self.last_entry = entry
+
+    def render_frame(self, values: dict[str, float], entry: int | None = None) -> AvatarFrame:
+        """Render one frame; the bank entry comes from the forward recursion unless `entry` is given."""
+        f = self.warp.render_frame(values)
+        if entry is None:
+            entry = self.online.step(descriptor(f.landmarks[_CONTOUR, :2]))
+        self.mouth(f, entry)
+        return f
+
+    def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
+        shapes = np.stack([descriptor(self.deformer.targets(track.frame(i))[_CONTOUR, :2])
+                           for i in range(len(track))]) if len(track) else np.zeros((0, 36), np.float32)
+        path = retrieve(self.bank, shapes)
+        for i in range(len(track)):
+            yield self.render_frame(track.frame(i), int(path[i]))
