@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -23,8 +23,16 @@ from .compose.staging import card_still, stage_scene
 from .media.captions import phrase_cues
 from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, PartSink
 
-if TYPE_CHECKING:
-    from .pipeline import RenderJob
+
+class PartJob(Protocol):
+    """What drawing a part reads of the render it belongs to (`pipeline.RenderJob` is one): the script,
+    the brand, the planned items (phrases and cards) and the rigs by the avatar a scene names. Named here so that
+    drawing never imports the pipeline that runs it."""
+
+    script: Any
+    kit: Any
+    items: list
+    rigs: dict
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class Components:
     crf: int
 
 
-def draw_part(job: "RenderJob", part: Part, segment: Path, parts: Components,
+def draw_part(job: PartJob, part: Part, segment: Path, parts: Components,
               on_item: Callable[[Any, int], None] | None = None, *,
               wait: bool = True) -> tuple[PartResult, PartFrames]:
     """Animate, render, composite and encode `part` of `job` (its speech given) into the segment file `segment`.

@@ -41,6 +41,9 @@ class MatteSettings:
     The filter runs `passes` times, the earlier ones steepened by `snap` so
     that each moves the edge further onto the photo's boundary. Foreground
     components smaller than `speck` times the person's area are dropped.
+    Before that, mask pixels within `trim` of the outline whose colour is
+    the backdrop's (person probability below `keep`, from colour histograms
+    sampled within `ring` of the outline) are cut away; `trim` 0 turns it off.
     """
 
     work_side: int = 256
@@ -51,6 +54,9 @@ class MatteSettings:
     speck: float = 0.02
     passes: int = 2
     snap: float = 5.0
+    trim: float = 0.04
+    ring: float = 0.1
+    keep: float = 0.15
 
 
 DEFAULT = MatteSettings()
@@ -193,11 +199,70 @@ def _apply(ab: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return q
 
 
+_BINS = 32      # colour histogram cells per channel (8 grey levels each)
+
+
+def _colour_trim(guide: np.ndarray, p: np.ndarray, fg: np.ndarray, settings: MatteSettings) -> np.ndarray:
+    """`fg` less the pixels near its outline whose colour belongs to the photo's background.
+
+    A segmentation network's mask often claims a strip of the backdrop beside
+    a shoulder or in a gap of the hair (the same texture next to the person).
+    Colour histograms of the person and of the backdrop, both sampled in a
+    ring around the outline (`ring`; person samples only where the network
+    `p` is sure), give each colour a probability of being person; mask
+    pixels within `reach` of the outline, or where the network is unsure,
+    whose colour is decisively backdrop (below `keep`) are dropped. Only
+    what stays connected to the background goes: a backdrop-coloured patch
+    enclosed by the person (a badge, a highlight) is filled again by
+    `clean_mask`.
+    """
+    h, w = fg.shape
+    side = min(h, w)
+    reach = max(1, int(round(settings.trim * side)))
+    ring = max(reach + 1, int(round(settings.ring * side)))
+    # Distances to the outline from inside and from outside (the image border is no outline: padded).
+    pad = cv2.copyMakeBorder(fg.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    inside = cv2.distanceTransform(pad, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    outside = cv2.distanceTransform(1 - pad, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    deep = inside > reach
+    sure = p > 0.9
+    sure_fg = deep & (inside <= ring) & sure
+    sure_bg = (outside > max(1, reach // 2)) & (outside <= ring)
+    nf, nb = int(sure_fg.sum()), int(sure_bg.sum())
+    if nf < 64 or nb < 64:
+        return fg
+    cells = (guide >> 3).astype(np.int32)                       # 256 / _BINS = 8 levels per cell
+    idx = (cells[..., 0] * _BINS + cells[..., 1]) * _BINS + cells[..., 2]
+    hf = np.bincount(idx[sure_fg], minlength=_BINS ** 3).astype(np.float32).reshape((_BINS,) * 3)
+    hb = np.bincount(idx[sure_bg], minlength=_BINS ** 3).astype(np.float32).reshape((_BINS,) * 3)
+    # Each sample counts for its neighbouring cells too (noise, shading): a 3x3x3 box in colour space
+    # (not wrapping around: black and white are no neighbours).
+    for hist in (hf, hb):
+        for ax in range(3):
+            src = hist.copy()
+            lo, hi = [slice(None)] * 3, [slice(None)] * 3
+            lo[ax], hi[ax] = slice(None, -1), slice(1, None)
+            hist[tuple(hi)] += src[tuple(lo)]
+            hist[tuple(lo)] += src[tuple(hi)]
+    pf, pb = hf / nf, hb / nb
+    person = pf / np.maximum(pf + pb, 1e-12)
+    candidates = fg & ~(deep & sure)
+    drop = candidates & (person.ravel()[idx] < settings.keep) & (pb.ravel()[idx] > 0)
+    # Slivers (hair tips against a wall of their own colour) are the guided filter's to settle: only whole
+    # regions of backdrop, three working pixels across and more, go here.
+    drop = cv2.morphologyEx(drop.view(np.uint8), cv2.MORPH_OPEN, _disc(1)).view(bool)
+    if not drop.any():
+        return fg
+    return clean_mask(fg & ~drop, settings.speck)
+
+
 def _refine_low(guide: np.ndarray, p: np.ndarray, settings: MatteSettings) -> _Low:
     """The guided filter's model and the edge band at the working size (`guide` uint8 RGB, `p` float32 0..1)."""
     h, w = p.shape
     side = min(h, w)
     fg = clean_mask(p > 0.5, settings.speck)
+    if settings.trim > 0:
+        fg = _colour_trim(guide, p, fg, settings)
     band = max(1, int(round(settings.band * side)))
     u8 = fg.astype(np.uint8)
     inner = cv2.erode(u8, _disc(band), borderType=cv2.BORDER_REPLICATE).astype(np.float32)

@@ -87,7 +87,7 @@ class FaceRig:
 _CACHE: dict[str, FaceRig] = {}
 # Bump when detection or matting changes what a photo's rig is: cached rigs
 # made by older code are then made again.
-RIG_VERSION = "rig-v1"
+RIG_VERSION = "rig-v2"
 
 
 def _rig_cache(digest: str) -> Path:
