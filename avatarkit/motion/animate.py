@@ -4,7 +4,11 @@
 the speech and knows each phoneme's times. It combines coarticulated
 visemes, idle motion (blinks, sway; functions of the global frame index),
 speech-rhythm head accents on word onsets, script gestures, and stillness in
-pauses. Other motion models (audio-driven ones) produce the same type.
+pauses. Its head, brows and blinks are of a named kind (`MotionConfig.head`):
+"replay" (default) replays real presenters' motion from `motion.library`,
+shaped by the speech (`motion.replay`); "rules" is the earlier sines and
+hashed blinks of `motion.idle`. Other motion models (audio-driven ones)
+produce the same type.
 """
 
 from __future__ import annotations
@@ -31,6 +35,24 @@ class MotionConfig:
     emphasis_brows: float = 0.6
     pause_stillness: float = 0.35   # sway amplitude in pauses, relative to speech
     gesture_scale: float = 1.0
+    # Head, brows and blinks: "replay" (real presenters' motion from `motion.library`, driven by the
+    # speech) or "rules" (the earlier sines and hashed blinks of `motion.idle`).
+    head: str = "replay"
+
+    def __post_init__(self):
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"motion head kind {self.head!r}: expected one of {', '.join(HEAD_KINDS)}")
+
+
+HEAD_KINDS = ("replay", "rules")
+# What the photo warp renders cleanly (radians): the replayed pose, gestures included, is softly
+# clamped to these (see docs/quality.md, "Head motion from real presenters").
+POSE_LIMITS = {"yaw": 0.14, "pitch": 0.10, "roll": 0.09}
+
+
+def soft_clamp(x: np.ndarray, limit: float) -> np.ndarray:
+    """Identity for small values, smoothly saturating at +-`limit` (no kink, so no visible stop)."""
+    return limit * np.tanh(np.asarray(x, np.float64) / limit)
 
 
 def _profile(kind: str, t: np.ndarray) -> tuple[str, np.ndarray, float]:
@@ -84,17 +106,23 @@ class PhonemeMotion:
         values = mouth_channels(utt.phones, sr, times, emph)
 
         g = local + start_frame
-        values["blink"] = blink(g, fps, cfg.seed)
-        head = sway(g, fps, cfg.seed)
         activity = np.zeros(n)
         for p in utt.phones:
             activity[max(0, p.start // spf):min(n, p.end // spf + 1)] = 1.0
         k = max(1, int(0.15 * fps))
-        activity = np.convolve(activity, np.hanning(2 * k + 1) / np.hanning(2 * k + 1).sum(), "same")
-        scale = cfg.pause_stillness + (1 - cfg.pause_stillness) * np.clip(activity, 0, 1)
-        for c in head:
-            head[c] = head[c] * scale
-        brows = np.zeros(n)
+        win = np.hanning(2 * k + 1) / np.hanning(2 * k + 1).sum()
+        # "same" returns the longer input's length: a phrase shorter than the window takes the middle of "full".
+        activity = np.convolve(activity, win, "same") if n >= win.size else np.convolve(activity, win)[k:k + n]
+        if cfg.head == "replay":
+            from .replay import replay_idle
+            values["blink"], head, brows = replay_idle(utt, g, fps, cfg.seed, activity)
+        else:
+            values["blink"] = blink(g, fps, cfg.seed)
+            head = sway(g, fps, cfg.seed)
+            scale = cfg.pause_stillness + (1 - cfg.pause_stillness) * np.clip(activity, 0, 1)
+            for c in head:
+                head[c] = head[c] * scale
+            brows = np.zeros(n)
         t = times / sr
         for w in utt.words:
             onset = w.start / sr
@@ -124,5 +152,7 @@ class PhonemeMotion:
             else:
                 head[channel] = head[channel] + v
         values["brows"] = np.clip(brows, 0, 1)
+        if cfg.head == "replay":
+            head = {c: soft_clamp(v, POSE_LIMITS[c]) for c, v in head.items()}
         values.update(head)
         return MotionTrack(fps, start_frame, {c: np.asarray(v, np.float32) for c, v in values.items()})
