@@ -11,21 +11,34 @@ import pytest
 
 from avatarkit.errors import AvatarkitError
 from avatarkit.serve.migrations import LATEST, migrate
-from avatarkit.serve.store import JobNotFound, StoreError, open_store
+from avatarkit.serve.store import JobNotFound, StoreError, StoreUnavailable, open_store
 
 PG_URL = os.environ.get("AVATARKIT_TEST_POSTGRES")
 
 
+class PgCluster:
+    """A PostgreSQL server to test against: its URL, and `stop` / `start` when the test owns it (None otherwise)."""
+
+    def __init__(self, url: str, stop=None, start=None):
+        self.url, self.stop, self.start = url, stop, start
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (fast: every session is cut), wait `down_s` seconds, start it again."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+
 @pytest.fixture(scope="session")
-def pg_url():
-    """A PostgreSQL URL: AVATARKIT_TEST_POSTGRES, else a throwaway local cluster when Debian's postgresql is installed.
+def pg_cluster():
+    """A PostgreSQL server: AVATARKIT_TEST_POSTGRES, else a throwaway local cluster when Debian's postgresql is installed.
 
     The cluster listens only on a Unix socket in a temporary folder and is
     removed afterwards; initdb refuses root, so as root it runs as the
-    `postgres` user.
+    `postgres` user. Only the throwaway cluster can be restarted.
     """
     if PG_URL:
-        yield PG_URL
+        yield PgCluster(PG_URL)
         return
     import glob
     import pwd
@@ -61,10 +74,12 @@ def pg_url():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, timeout=120)  # noqa: E731
+    start = lambda: run(f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(folder / "log"), "-o",  # noqa: E731
+                        f"-p {port} -k {sock} -c listen_addresses=''", "start")
+    stop = lambda: run(f"{bindir}/pg_ctl", "-D", str(data), "-w", "-m", "fast", "stop")  # noqa: E731
     try:
         run(f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        run(f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
-            f"-p {port} -k {sock} -c listen_addresses=''", "start")
+        start()
     except subprocess.CalledProcessError as e:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"could not start a test PostgreSQL cluster: {e.stderr.decode(errors='replace')[-300:]}")
@@ -72,11 +87,26 @@ def pg_url():
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"could not start a test PostgreSQL cluster: {e}")
     try:
-        yield f"postgresql://postgres@/postgres?host={sock}&port={port}"
+        yield PgCluster(f"postgresql://postgres@/postgres?host={sock}&port={port}", stop, start)
     finally:
         subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster):
+    """The URL of `pg_cluster`."""
+    return pg_cluster.url
+
+
+@pytest.fixture
+def pg_owned(pg_cluster):
+    """The test's own PostgreSQL cluster (one it may restart), cleaned; skipped for an external AVATARKIT_TEST_POSTGRES."""
+    if pg_cluster.stop is None:
+        pytest.skip("AVATARKIT_TEST_POSTGRES is an external server; restarting it is not this test's to do")
+    _clean_pg(pg_cluster.url)
+    return pg_cluster
 
 
 def _sqlite(tmp_path) -> str:
@@ -332,3 +362,121 @@ def test_bad_urls(tmp_path):
         open_store(f"sqlite:///{tmp_path}/missing/jobs.db")
     with pytest.raises(StoreError, match="expected sqlite"):
         open_store("mysql://x")
+
+
+def test_postgres_restart_under_an_open_store(pg_owned):
+    """Every thread's connection dies with the server; each call after the restart reconnects and nothing runs twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = open_store(pg_owned.url, reconnect_s=20)
+    a, b = _new(store, 2)
+    with ThreadPoolExecutor(1) as other:   # a second thread, with its own connection, alive across the restart
+        assert other.submit(store.claim_job, "w1", 60).result().id == a.id
+        pg_owned.restart()
+        assert store.get_job(a.id).status == "running"             # the main thread's connection was dead
+        assert other.submit(store.finish_job, a.id, "w1", ["artifacts/a.mp4"]).result() is True
+        # Down for a while: the call waits for the server instead of failing.
+        pg_owned.stop()
+        threading.Timer(1.0, pg_owned.start).start()
+        t0 = time.monotonic()
+        assert store.claim_job("w2", 60).id == b.id
+        assert time.monotonic() - t0 >= 0.9
+        assert other.submit(store.heartbeat, b.id, "w2", 0.5, 60).result() is True   # that thread's connection died too
+    (c,) = _new(store)
+    assert store.claim_job("w2", 60).id == c.id
+    assert store.reconnects >= 3
+    assert [e["status"] for e in store.events(a.id)] == ["queued", "running", "succeeded"]
+    assert [e["status"] for e in store.events(b.id)] == ["queued", "running"]
+    assert store.get_job(b.id).attempts == 1
+    assert len(store.list_jobs(key_id="k1")[0]) == 3
+    store.close()
+
+
+def test_postgres_down_longer_than_reconnect_s_is_an_error_then_recovers(pg_owned):
+    store = open_store(pg_owned.url, reconnect_s=0.5)
+    (a,) = _new(store)
+    pg_owned.stop()
+    try:
+        with pytest.raises(StoreUnavailable, match="cannot connect"):
+            store.get_job(a.id)
+    finally:
+        pg_owned.start()
+    assert store.get_job(a.id).status == "queued"
+    store.close()
+
+
+class _CommitAnswerLost:
+    """A psycopg connection whose next COMMIT is cut: the server gets it (`reaches=True`) or not, the client only sees the cut."""
+
+    def __init__(self, real, reaches: bool):
+        self.real, self.reaches, self.armed = real, reaches, True
+
+    def cursor(self):
+        owner, raw = self, self.real.cursor()
+
+        class Cursor:
+            def execute(self, sql, args=None):
+                if sql == "COMMIT" and owner.armed:
+                    import psycopg
+
+                    owner.armed = False
+                    if owner.reaches:
+                        raw.execute(sql)
+                    owner.real.close()
+                    raise psycopg.OperationalError("server closed the connection unexpectedly")
+                return raw.execute(sql, args)
+
+            def __getattr__(self, name):
+                return getattr(raw, name)
+
+        return Cursor()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("reaches", [True, False], ids=["committed", "not-committed"])
+def test_a_commit_whose_answer_is_lost_applies_once(pg_owned, reaches):
+    """Whether or not the cut COMMIT went through, the write lands exactly once and the caller gets its true result."""
+    store = open_store(pg_owned.url)
+
+    def cut_next_commit():
+        conn = store._conn()
+        flaky = store._local.conn = _CommitAnswerLost(conn, reaches)
+        store._conns[threading.current_thread()] = flaky
+
+    cut_next_commit()
+    job, created = store.create_job(key_id="k1", kind="render", request={"x": 1}, workdir="/w")
+    assert created and len(store.list_jobs(key_id="k1")[0]) == 1
+    cut_next_commit()
+    assert store.claim_job("w1", 60).id == job.id
+    assert store.get_job(job.id).attempts == 1
+    cut_next_commit()
+    assert store.finish_job(job.id, "w1", ["artifacts/a.mp4"]) is True
+    assert [e["status"] for e in store.events(job.id)] == ["queued", "running", "succeeded"]
+    assert store.reconnects == (0 if reaches else 3)
+    store.close()
+
+
+def test_connections_of_ended_threads_are_closed(url):
+    """A worker runs each job's heartbeat in a new thread: their connections must not pile up (PostgreSQL caps them)."""
+    store = open_store(url)
+    (job,) = _new(store)
+
+    def server_sessions() -> int | None:
+        if not url.startswith("postgresql"):
+            return None
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as c:
+            return c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()[0]
+
+    before = server_sessions()
+    for _ in range(30):
+        t = threading.Thread(target=store.get_job, args=(job.id,))
+        t.start()
+        t.join()
+    assert len(store._conns) <= 2   # this thread's and the last thread's
+    if before is not None:
+        assert server_sessions() <= before + 1
+    store.close()
