@@ -399,3 +399,15 @@ def test_client_against_a_real_server(tmp_path, monkeypatch):
         server.should_exit = True
         serving.join(10)
         working.join(10)
+
+
+def test_store_outage_is_503_without_the_database_path(svc, auth, monkeypatch):
+    from avatarkit.serve.store import StoreUnavailable
+
+    def down(*a, **k):
+        raise StoreUnavailable('store url: cannot connect to PostgreSQL ("/tmp/pg-x/.s.PGSQL.5432" refused)')
+
+    monkeypatch.setattr(svc.store, "get_key_by_hash", down)
+    r = svc.http.get("/v1/renders", headers=auth)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "/tmp" not in r.text and "PGSQL" not in r.text

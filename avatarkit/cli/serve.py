@@ -85,7 +85,8 @@ def serve(
             from ..serve.jobs import run_job
 
             run = functools.partial(run_job, data_dir=cfg.data_dir, executor=cfg.backend, ray_address=ray_address)
-            pool = LocalWorkers(store, n=cfg.workers, webhook=hook, run=run, memory_mb=cfg.limits.worker_mb)
+            pool = LocalWorkers(store, n=cfg.workers, lease_s=cfg.lease_s, webhook=hook, run=run,
+                                memory_mb=cfg.limits.worker_mb)
         app = create_app(cfg, store=store, workers=pool)
     except AvatarkitError as e:
         fail(e)

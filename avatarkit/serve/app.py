@@ -42,6 +42,7 @@ from .config import ServeConfig
 from .intake import LimitExceeded, check_size, check_uploads
 from .keys import ApiKey, authenticate
 from .limits import BodyLimitMiddleware, BodyTooLarge, RateLimited, RateLimiter, check_concurrency
+from .store import StoreUnavailable
 from .tenancy import JobFolder, job_scope, library_contents, private, public_message
 from .uploads import SCRIPT_NAME, UploadError, check_webhook, extract_zip, safe_name, save_bytes, save_stream
 
@@ -367,6 +368,12 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     @app.exception_handler(RateLimited)
     async def _rate(request, e):
         return err(429, str(e), {"Retry-After": str(e.retry_after)})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request, e):
+        # The server's trouble, not the request's: say so without naming the database, and invite a retry.
+        log.warning("job store unavailable: %s", e)
+        return err(503, "the job store is unavailable for the moment; try again shortly", {"Retry-After": "5"})
 
     @app.exception_handler(AvatarkitError)
     async def _other(request, e):

@@ -85,6 +85,7 @@ class ServeConfig:
     db: str = ""
     data_dir: str = ""
     workers: int = 2
+    lease_s: float = 30.0              # how long a worker's claim lasts unrenewed: a killed worker's job waits this long
     backend: str = "local"
     max_upload_mb: float = 100.0
     max_unzipped_mb: float = 500.0
@@ -120,6 +121,8 @@ class ServeConfig:
             raise ConfigError(f"backend {self.backend!r} must be 'local' or 'ray'")
         if self.workers < 0 or self.max_upload_mb <= 0 or self.max_unzipped_mb <= 0:
             raise ConfigError("workers must be >= 0 and the size limits > 0")
+        if not 3 <= self.lease_s <= 3600:
+            raise ConfigError(f"lease_s {self.lease_s!r}: a lease lasts between 3 and 3600 seconds")
         if self.allow_remote_assets:
             raise ConfigError("allow_remote_assets: fetching assets from URLs is not supported; upload them instead")
 

@@ -36,7 +36,7 @@ from typing import Callable
 
 from ..errors import AvatarkitError
 from .jobs import JobStopped, run_job
-from .store import Job, JobStore, open_store
+from .store import Job, JobStore, StoreUnavailable, open_store
 from .tenancy import JobFolder, private_umask, public_message
 from .webhooks import WebhookConfig, WebhookError, deliver
 
@@ -227,7 +227,10 @@ def worker_loop(settings: WorkerSettings, stop: threading.Event | StopFlag, slot
                 store: JobStore | None = None) -> int:
     """Claim and run jobs until `stop` is set; return how many jobs this worker ran."""
     own = store is None
-    store = store or open_store(settings.url)
+    if store is None:
+        store = _open_waiting(settings.url, stop)
+        if store is None:
+            return 0
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
     ran = 0
     try:
@@ -244,6 +247,20 @@ def worker_loop(settings: WorkerSettings, stop: threading.Event | StopFlag, slot
         if own:
             store.close()
     return ran
+
+
+def _open_waiting(url: str, stop, most_s: float = 5.0) -> JobStore | None:
+    """The store at `url`, waiting (with backoff, up to `most_s` seconds between tries) while the database is
+    unreachable, rather than dying and being restarted in a tight loop; None if `stop` is set first."""
+    pause = 0.2
+    while not stop.is_set():
+        try:
+            return open_store(url)
+        except StoreUnavailable as e:
+            log.warning("job store unreachable (%s); trying again in %.1f s", type(e).__name__, pause)
+            stop.wait(pause)
+            pause = min(pause * 2, most_s)
+    return None
 
 
 def _process_main(settings: WorkerSettings, stop, slot: int) -> None:
