@@ -120,8 +120,12 @@ def test_paste_changes_only_inside_the_lips():
     contour = _contour(64, 70, 50, 16)
     box = paste(frame, contour, b.crop(5), b.shapes[5], b.light[5])
     assert box != (0, 0, 0, 0)
+    # The blend reaches `GROW` lip rings past the inner lips (over the inner lip edge), and no further.
+    from avatarkit.mouthbank import RING
+    from avatarkit.mouthbank.paste import GROW
+
     far = np.ones((128, 128), np.uint8)
-    cv2.fillPoly(far, [np.round(outer_ring(contour, 4.0)).astype(np.int32)], 0)
+    cv2.fillPoly(far, [np.round(outer_ring(contour, 4.0 + GROW * RING * 50)).astype(np.int32)], 0)
     assert (frame[far.astype(bool)] == before[far.astype(bool)]).all()
     inside = np.zeros((128, 128), np.uint8)
     cv2.fillPoly(inside, [np.round(outer_ring(contour, -3.0)).astype(np.int32)], 1)
@@ -179,9 +183,13 @@ def test_bank_renderer_changes_only_the_open_mouth(rig):
     diff = np.abs(a.rgb.astype(int) - b.rgb).max(2) > 3
     assert diff.sum() > 50
     # Only the mouth changed: every changed pixel lies near the target inner lips.
+    from avatarkit.mouthbank import RING
+    from avatarkit.mouthbank.paste import GROW
+
     contour = b.landmarks[list(CONTOUR), :2] - b.box[:2]
+    width = float(np.linalg.norm(contour[10] - contour[0]))
     near = np.zeros(diff.shape, np.uint8)
-    cv2.fillPoly(near, [np.round(outer_ring(contour, 4.0)).astype(np.int32)], 1)
+    cv2.fillPoly(near, [np.round(outer_ring(contour, 4.0 + GROW * RING * width)).astype(np.int32)], 1)
     assert not (diff & ~near.astype(bool)).any()
     # A whole track: one Viterbi pass, then frame by frame.
     track = MotionTrack.zeros(12, 25)
@@ -203,3 +211,24 @@ def test_a_script_renders_with_the_bank_renderer(tmp_path):
                       encoding="utf-8")
     result = avatarkit.render(script, out_dir=tmp_path / "out")
     assert Path(result.video).is_file() and Path(result.video).stat().st_size > 1000 and result.frames > 10
+
+
+def test_retrieval_prefers_the_targets_teeth_share():
+    # Two entries of one shape: one dark cavity, one showing teeth (bright, unsaturated).
+    s = to_canonical(_contour(48, 26, 60, 16))
+    dark = np.full((HEIGHT, WIDTH, 3), (200, 120, 110), np.uint8)
+    teeth = dark.copy()
+    cv2.fillPoly(dark, [np.round(s).astype(np.int32)], (50, 15, 15))
+    cv2.fillPoly(teeth, [np.round(s).astype(np.int32)], (235, 232, 225))
+    b = MouthBank.from_entries([dark, teeth], [s, s], [0, 1], [0, 0], ["a", "b"])
+    assert b.teeth[0] < 0.1 < 0.9 < b.teeth[1]
+    d = np.stack([descriptor(_contour(0, 0, 60, 16))] * 3)
+    assert (retrieve(b, d, k=2, teeth=1.0) == 1).all() and (retrieve(b, d, k=2, teeth=0.0) == 0).all()
+    assert OnlineRetriever(b, k=2, teeth=1.0).step(d[0]) == 1
+
+
+def test_bank_without_clips_drops_their_entries():
+    b = _bank()
+    sub = b.without(["a"])
+    assert len(sub) == 6 and (sub.clip == 1).all()
+    assert np.array_equal(sub.crop(0), b.crop(1)) and np.array_equal(sub.shapes[0], b.shapes[1])

@@ -7,8 +7,13 @@ the rendered frames against the real ones:
 * `warp`: the video's first frame is the photo; each frame's channels are
   read off its landmarks (`drive_warp`: mouth opening and width inverted
   through the renderer's own `FaceDeformer`, eye closure as `blink`), so
-  the warp renderer reenacts the face; the head stays where the first frame
-  has it, and crops are compared in each image's own head pose;
+  the warp renderer reenacts the face; the head follows the video's own
+  head pose (`head_poses`: per frame a similarity, i.e. roll, scale and
+  translation, and the deformer's `yaw` and `pitch` channels, fitted by
+  least squares on landmarks that move with the skull, not the mouth): the
+  turn goes into the render, the similarity moves the rendered image onto
+  the real frame (`drive_photo`); crops are compared in each image's own
+  head pose;
 * an avatar name: the footage avatar's mouth model repaints each real
   frame's mouth to that frame's own lip and jaw landmarks (the video should
   show that person).
@@ -20,7 +25,8 @@ lip jitter from the lip-sync harness (`eval.lipsync.score`), flicker (mean
 change of mouth pixels from frame to frame, as a ratio to the real
 video's), and `outside`: the share of pixels outside the rendered face
 (its oval, grown by a quarter) that differ from the renderer's input frame
-by more than 3 levels. Frames are scaled to at most 512 px high first. The
+by more than 3 levels (the input moved by the same similarity, so what
+changes there is what the head's turn moves: hair, ears). Frames are scaled to at most 512 px high first. The
 rendered frames are AI-generated and only their figures leave the harness
 (unless `frames_dir` asks for them as PNG).
 
@@ -200,6 +206,95 @@ def drive_warp(deformer, real: np.ndarray) -> list[dict[str, float]]:
     return out
 
 
+# Landmarks that move with the head but not with the mouth, jaw, lids or brows: the eye corners, the
+# nose bridge and tip, the forehead and the upper half of the face oval (chosen in `head_poses`).
+RIGID_POINTS = (33, 133, 263, 362, 6, 168, 197, 195, 5, 4, 1, 10, 151, 9, 98, 327)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The least-squares 2x3 similarity (rotation, uniform scale, translation) taking `src` onto `dst`."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    den = max(float((a * a).sum()), 1e-9)
+    c = float((a * b).sum()) / den
+    s = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
+    R = np.array([[c, -s], [s, c]])
+    return np.concatenate([R, (md - R @ ms)[:, None]], 1)
+
+
+def head_poses(deformer, real: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame of `real` (N, 478, 2): the head pose that puts `deformer`'s face (the first frame's) on it.
+
+    Returns `S` (N, 2, 3), the similarity from the photo's pixels to the frame's
+    (roll, scale and translation of the head), and `turn` (N, 2), the weights of
+    the deformer's `yaw` and `pitch` channels (the out-of-plane part). Both are
+    fitted jointly by linear least squares on `RIGID_POINTS` plus the upper
+    half of the face oval (the turn's displacement is rotated and scaled by the
+    previous iteration's similarity, so a few iterations solve the bilinear
+    model exactly). Frames without a face keep the previous pose.
+    """
+    rest = deformer.rest[:, :2].astype(np.float64)
+    nose_y = rest[lm.NOSE_TIP] @ deformer.v
+    oval = [i for i in lm.FACE_OVAL if rest[i] @ deformer.v < nose_y]
+    idx = list(dict.fromkeys(list(RIGID_POINTS) + oval))
+    base = rest[idx]
+    B = np.stack([deformer.basis["yaw"][idx].ravel(), deformer.basis["pitch"][idx].ravel()], 1).astype(np.float64)
+    S = np.zeros((len(real), 2, 3))
+    turn = np.zeros((len(real), 2))
+    last_S, last_t = np.array([[1.0, 0, 0], [0, 1.0, 0]]), np.zeros(2)
+    for i, L in enumerate(real):
+        if np.isfinite(L).all():
+            dst = L[idx].astype(np.float64)
+            m = _similarity(base, dst)
+            x, y = base[:, 0], base[:, 1]
+            one, zero = np.ones_like(x), np.zeros_like(x)
+            for _ in range(iterations):
+                # dst = [[a, -b], [b, a]] base + (tx, ty) + R_prev (B t): linear in (a, b, tx, ty, yaw, pitch).
+                Bt = np.stack([(B[:, c].reshape(-1, 2) @ m[:, :2].T) for c in range(2)], 2)   # (n, 2, 2)
+                A = np.concatenate([np.stack([x, -y, one, zero, Bt[:, 0, 0], Bt[:, 0, 1]], 1),
+                                    np.stack([y, x, zero, one, Bt[:, 1, 0], Bt[:, 1, 1]], 1)])
+                sol = np.linalg.lstsq(A, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)[0]
+                a, b, tx, ty = sol[:4]
+                m = np.array([[a, -b, tx], [b, a, ty]])
+                t = np.clip(sol[4:], -1.0, 1.0)
+            last_S, last_t = m, t
+        S[i], turn[i] = last_S, last_t
+    return S, turn
+
+
+def drive_photo(bound, rig, real: np.ndarray, pose: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Render a photo renderer bound to `rig` (the first frame) along `real`'s landmarks and head pose.
+
+    Each frame's channels come from `drive_warp` (mouth, blinks) plus the
+    `yaw` and `pitch` of `head_poses`; the rendered image is then moved by the
+    frame's similarity (`cv2.warpAffine`, edges replicated) so the face lands
+    where the real one is. Returns the rendered frames and the renderer's input
+    for each (the photo under the same similarity), for the `outside` figure.
+    With `pose` False the head stays where the first frame has it.
+    """
+    n = len(real)
+    h, w = rig.image.shape[:2]
+    if pose:
+        S, turn = head_poses(bound.deformer, real)
+    else:
+        S, turn = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1)), np.zeros((n, 2))
+    gen, inputs = [], []
+    for i, values in enumerate(drive_warp(bound.deformer, real)):
+        f = bound.render_frame({**values, "yaw": float(turn[i, 0]), "pitch": float(turn[i, 1])})
+        canvas = rig.image.copy()
+        x0, y0, x1, y1 = f.box
+        canvas[y0:y1, x0:x1] = f.rgb
+        if pose:
+            m = S[i].astype(np.float32)
+            canvas = cv2.warpAffine(canvas, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            inputs.append(cv2.warpAffine(rig.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE))
+        else:
+            inputs.append(rig.image)
+        gen.append(canvas)
+    return gen, inputs
+
+
 # -- scoring ---------------------------------------------------------------------------------
 
 def _crops(frames: Sequence[np.ndarray], L: np.ndarray) -> list[np.ndarray | None]:
@@ -271,7 +366,8 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
 
 def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("warp",), max_seconds: float = 10.0,
                     progress: Callable[[EvalProgress], None] | None = None, home: str | Path | None = None,
-                    sheet: str | Path | None = None, frames_dir: str | Path | None = None) -> RenderReport:
+                    sheet: str | Path | None = None, frames_dir: str | Path | None = None,
+                    head_pose: bool = True) -> RenderReport:
     """Score each renderer on each video (its first `max_seconds`); see the module docstring.
 
     A renderer is `warp` or the name of a trained footage avatar (found in
@@ -315,14 +411,9 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                 except FaceError as e:
                     raise EvalError(f"{path}: no usable face in the first frame ({e})") from None
                 bound = make_renderer(name).bind(rig)
-                gen = []
-                for values in drive_warp(bound.deformer, real):
-                    f = bound.render_frame(values)
-                    canvas = rig.image.copy()
-                    x0, y0, x1, y1 = f.box
-                    canvas[y0:y1, x0:x1] = f.rgb
-                    gen.append(canvas)
-                inputs = [rig.image] * n
+                if rig.image.shape[:2] != frames[0].shape[:2]:
+                    raise EvalError(f"{path}: the photo rig changed the frame size")
+                gen, inputs = drive_photo(bound, rig, real, pose=head_pose)
             else:
                 from ..face.crop import face_pose
 

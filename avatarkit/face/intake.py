@@ -19,15 +19,33 @@ all pass without a warning:
 | face brightness: median luma of the face (0-255) | 133-161 | 50 | 25 |
 | sharpness: variance of the Laplacian of the face scaled to 64 px between the eyes | 35-516 (a Gaussian blur of 3 px: 3-31) | 15 | |
 | face size: median distance between the eyes (pixels) | 43-110 | 40 | |
+
+A single avatar photo gets three more checks (`photo_problem`), each
+refused with its measured figure in the message, never animated into a
+smeared mouth. Limits set against the sample photo (`avatars/presenter.png`)
+and two frames (0 and 60) of each of the 23 clips of
+`../shared/media/talking`, which all pass:
+
+| figure | sample photo | footage frames | refuse |
+| --- | --- | --- | --- |
+| mouth width: outer lip corners 61-291 (pixels) | 43 | 34-110 | below 28 |
+| turn: the cheek-to-cheek line (234-454) out of the image plane, from the landmarks' depth (degrees) | 1 | 0-18 | above 25 |
+| mouth texture: std of grey inside the outer lips (0-255) | 43 | 11.5-50 | below 6 (covered) |
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import landmarks as lm
 from .crop import face_pose, pose_iod
+
+MIN_MOUTH_PX = 28.0     # mouth width (outer corners) below which a photo's mouth is too few pixels to animate
+MAX_TURN_DEG = 25.0     # the face turned further than this from the camera shows too little of the mouth
+MIN_MOUTH_TEXTURE = 6.0  # grey std inside the outer lips: below this the lips are covered (a flat patch)
 
 SHARP_IOD_PX = 64.0     # faces are scaled to this eye distance before sharpness is measured
 
@@ -100,3 +118,38 @@ def footage_checks(gaps: np.ndarray, usable_s: float, luma: np.ndarray, sharpnes
         Check("face size", med(iod_px), "px between the eyes", 40.0, None,
               "the face is small in the frame; film closer or at a higher resolution (1080p, head and shoulders)"),
     ]
+
+
+def photo_figures(rgb: np.ndarray, points: np.ndarray) -> dict[str, float]:
+    """The photo checks' figures from an RGB image and its (478, 3) landmarks (pixels; z in pixel scale):
+    `mouth_px` (outer lip corner distance), `turn_deg` (the cheek-to-cheek line's angle out of the image
+    plane; positive: the face's left cheek is further away) and `mouth_texture` (std of grey inside the
+    outer lips)."""
+    import cv2
+
+    p = np.asarray(points, np.float64)
+    mouth = float(np.linalg.norm(p[61, :2] - p[291, :2]))
+    d = p[454] - p[234]
+    turn = math.degrees(math.atan2(float(d[2]), float(np.hypot(d[0], d[1])))) if p.shape[1] > 2 else 0.0
+    poly = p[list(lm.LIP_OUTER_UPPER) + list(lm.LIP_OUTER_LOWER[::-1][1:-1]), :2]
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)[mask > 0]
+    texture = float(grey.astype(np.float64).std()) if grey.size >= 4 else 0.0
+    return {"mouth_px": mouth, "turn_deg": turn, "mouth_texture": texture}
+
+
+def photo_problem(rgb: np.ndarray, points: np.ndarray, source: str = "photo") -> str | None:
+    """Why this photo cannot be an avatar (one sentence naming the measured figure), or None if it can."""
+    f = photo_figures(rgb, points)
+    if f["mouth_px"] < MIN_MOUTH_PX:
+        return (f"{source}: the mouth is {f['mouth_px']:.0f} px wide; an avatar photo needs at least "
+                f"{MIN_MOUTH_PX:.0f} px (use a closer or larger photo)")
+    if abs(f["turn_deg"]) > MAX_TURN_DEG:
+        return (f"{source}: the face is turned {abs(f['turn_deg']):.0f}° away from the camera; at most "
+                f"{MAX_TURN_DEG:.0f}° (use a photo facing the camera)")
+    if f["mouth_texture"] < MIN_MOUTH_TEXTURE:
+        return (f"{source}: the mouth is covered (the lips show no detail: grey spread {f['mouth_texture']:.1f} "
+                f"inside them, at least {MIN_MOUTH_TEXTURE:.0f} on an uncovered mouth); use a photo with the "
+                f"lips in clear view")
+    return None

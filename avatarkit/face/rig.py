@@ -85,9 +85,9 @@ class FaceRig:
 
 
 _CACHE: dict[str, FaceRig] = {}
-# Bump when detection or matting changes what a photo's rig is: cached rigs
+# Bump when detection, matting or the intake checks change what a photo's rig is: cached rigs
 # made by older code are then made again.
-RIG_VERSION = "rig-v2"
+RIG_VERSION = "rig-v3"
 
 
 def _rig_cache(digest: str) -> Path:
@@ -156,4 +156,9 @@ def rig_from_image(image: np.ndarray, *, source: str = "image") -> FaceRig:
     if oval[:, 0].min() < -0.05 * w or oval[:, 0].max() > 1.05 * w or oval[:, 1].min() < -0.1 * h \
             or oval[:, 1].max() > 1.05 * h:
         raise FaceError(f"{source}: the face is cut off by the image edge; use a photo showing the whole head")
+    from .intake import photo_problem
+
+    problem = photo_problem(rig.image, pts, source)
+    if problem:
+        raise FaceError(problem)
     return rig

@@ -154,6 +154,17 @@ class MouthBank:
             crops[i] = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         return crops[i]
 
+    def without(self, clips: "list[str] | tuple[str, ...]") -> "MouthBank":
+        """The bank less every entry cut from the named clips (for leave-one-speaker-out tuning)."""
+        drop = [i for i, c in enumerate(self.clips) if c in set(clips)]
+        keep = ~np.isin(self.clip, drop)
+        idx = np.flatnonzero(keep)
+        blobs = [self.jpeg[self.offsets[i]:self.offsets[i + 1]] for i in idx]
+        offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+        return MouthBank(np.concatenate(blobs) if blobs else np.zeros(0, np.uint8), offsets, self.shapes[idx],
+                         self.teeth[idx], self.light[idx], self.clip[idx], self.frame[idx], list(self.clips),
+                         dict(self.meta))
+
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,4 +213,4 @@ from .paste import paste  # noqa: E402
 from .retrieve import OnlineRetriever, retrieve  # noqa: E402
 
 __all__ = ["MouthBank", "load_bank", "retrieve", "OnlineRetriever", "paste", "descriptor", "to_canonical",
-           "corner_similarity", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]
+           "corner_similarity", "teeth_fraction", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]

@@ -13,6 +13,14 @@ _TRIS = np.array([t for i in range(N) for t in ((i, (i + 1) % N, N + i), ((i + 1
                                                  (2 * N, i, (i + 1) % N))], np.int32)
 FEATHER = 0.8      # Gaussian sigma (target pixels) of the blend edge
 AB_SHIFT = 0.5     # share of the lip ring's a*, b* difference moved onto the pasted mouth
+# How far past the target inner-lip contour the blend reaches, as a share of the lip ring: the entry's own
+# inner lip edge then covers the band where the warp renderer's stretched lip would show beside it.
+GROW = 0.0
+# How far inside an entry's own inner-lip landmarks (canonical pixels, of a 60 px mouth) its visible lip edge
+# lies: MediaPipe puts those landmarks on the wet inner lip, so the band between shows lip. The entry's
+# contour moved this far inward is what lands on the target contour, so that band stays outside the blend
+# and no second lower lip shows inside the warp renderer's own.
+INSET = 3.0
 
 
 def _points(contour: np.ndarray, ring: float) -> np.ndarray:
@@ -28,13 +36,15 @@ def opening_strength(contour: np.ndarray) -> float:
 
 
 def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.ndarray,
-          light: np.ndarray | None = None, strength: float | None = None) -> tuple[int, int, int, int]:
+          light: np.ndarray | None = None, strength: float | None = None,
+          grow: float | None = None) -> tuple[int, int, int, int]:
     """Blend a canonical bank crop into `frame` (RGB uint8, in place) inside the target inner-lip `contour`.
 
     `contour` is the (20, 2) target inner-lip loop in frame pixels (`CONTOUR`
     order); `crop` and `shape` are the entry's canonical crop and contour,
     `light` its lip-ring Lab statistics (colour matching is skipped when
-    None). `strength` scales the blend (default: from the lips' opening).
+    None). `strength` scales the blend (default: from the lips' opening); `grow`
+    is how far past the contour the blend reaches, in lip rings (default `GROW`).
     Returns the box (x0, y0, x1, y1) that may have changed ((0, 0, 0, 0) if none).
     """
     contour = np.asarray(contour, np.float64)
@@ -45,7 +55,7 @@ def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.nd
     width = float(np.linalg.norm(contour[10] - contour[0]))
     ring_t = RING * max(width, 1.0)
     dst = _points(contour, ring_t)
-    src = _points(shape, RING * SPAN)
+    src = _points(outer_ring(shape, -INSET) if INSET else shape, RING * SPAN + INSET)
     h, w = frame.shape[:2]
     x0, y0 = np.floor(dst.min(0)).astype(int) - 2
     x1, y1 = np.ceil(dst.max(0)).astype(int) + 3
@@ -84,7 +94,9 @@ def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.nd
         lab[..., 1:] += AB_SHIFT * (tgt[1:3] - np.asarray(light[1:3], np.float32))
         warped = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
-    alpha = polygon_mask(dloc[:N], (bh, bw)).astype(np.float32) / 255.0
+    grow = GROW if grow is None else grow
+    edge = outer_ring(dloc[:N], grow * ring_t) if grow > 0 else dloc[:N]
+    alpha = polygon_mask(edge, (bh, bw)).astype(np.float32) / 255.0
     alpha = cv2.GaussianBlur(alpha, (0, 0), FEATHER) * np.float32(strength)
     a = alpha[..., None]
     out = region.astype(np.float32) * (1 - a) + warped.astype(np.float32) * a

@@ -19,12 +19,18 @@ SIGMA = 0.03      # mouth widths: a typical descriptor difference of a good matc
 NEAR = 0.4
 SWITCH = 1.5
 TEETH = 2.0       # per unit difference in teeth share, on a switch
+TEETH_MATCH = 4.0  # per unit difference between an entry's teeth share and the target's (when one is given)
 K = 12
 
 
-def _shape_costs(bank, d: np.ndarray) -> np.ndarray:
+def _shape_costs(bank, d: np.ndarray, teeth: float | None = None) -> np.ndarray:
+    """Shape cost of every entry for target descriptor `d`, plus `TEETH_MATCH` times the difference of
+    the entry's teeth share from `teeth` (the share the target should show) when that is given."""
     diff = bank.descriptors - np.asarray(d, np.float32)[None]
-    return (diff * diff).mean(1) / SIGMA ** 2
+    cost = (diff * diff).mean(1) / SIGMA ** 2
+    if teeth is not None and TEETH_MATCH:
+        cost = cost + np.float32(TEETH_MATCH) * np.abs(bank.teeth - np.float32(teeth))
+    return cost
 
 
 def _transition(bank, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -46,19 +52,21 @@ def _candidates(costs: np.ndarray, k: int, extra: np.ndarray | None = None) -> n
     return idx
 
 
-def retrieve(bank, targets: np.ndarray, k: int = K) -> np.ndarray:
-    """Entry index per frame for target descriptors (frames, 36) (see `descriptor`): a full Viterbi path."""
+def retrieve(bank, targets: np.ndarray, k: int = K, teeth: float | None = None) -> np.ndarray:
+    """Entry index per frame for target descriptors (frames, 36) (see `descriptor`): a full Viterbi path.
+
+    `teeth`: the share of visible teeth to prefer (see `_shape_costs`), or None for shape alone."""
     targets = np.asarray(targets, np.float32)
     n = targets.shape[0]
     if n == 0:
         return np.zeros(0, np.int64)
     states, backs = [], []
-    costs = _shape_costs(bank, targets[0])
+    costs = _shape_costs(bank, targets[0], teeth)
     cand = _candidates(costs, k)
     acc = costs[cand]
     states.append(cand)
     for t in range(1, n):
-        costs = _shape_costs(bank, targets[t])
+        costs = _shape_costs(bank, targets[t], teeth)
         prev = states[-1]
         nxt = np.clip(prev + 1, 0, len(bank) - 1)
         cand = _candidates(costs, k, np.concatenate([prev, nxt]))
@@ -82,8 +90,8 @@ def retrieve(bank, targets: np.ndarray, k: int = K) -> np.ndarray:
 class OnlineRetriever:
     """The Viterbi recursion of `retrieve`, one frame at a time, answering each frame's best state."""
 
-    def __init__(self, bank, k: int = K):
-        self.bank, self.k = bank, k
+    def __init__(self, bank, k: int = K, teeth: float | None = None):
+        self.bank, self.k, self.teeth = bank, k, teeth
         self.states: np.ndarray | None = None
         self.acc: np.ndarray | None = None
 
@@ -91,7 +99,7 @@ class OnlineRetriever:
         self.states = self.acc = None
 
     def step(self, target: np.ndarray) -> int:
-        costs = _shape_costs(self.bank, target)
+        costs = _shape_costs(self.bank, target, self.teeth)
         if self.states is None:
             cand = _candidates(costs, self.k)
             acc = costs[cand]

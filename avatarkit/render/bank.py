@@ -7,7 +7,11 @@ bank (`avatarkit.mouthbank`): the entry is chosen by the target inner-lip
 shape, smoothly over time (`frames` runs a Viterbi pass over the whole
 track first; `render_frame` runs the same recursion forward, frame by
 frame), warped onto the contour, colour-matched to the avatar's own lips
-and blended under a feathered edge, over the warp renderer's painted mouth.
+and blended under a feathered edge, over the warp renderer's painted mouth
+and a little past the inner lips (`paste.GROW`), so the entry's own inner
+lip edge covers the warp's stretched one. When the photo's own mouth is
+open (`PHOTO_OPEN_PX`), retrieval prefers entries that show as much teeth
+as the photo does (`retrieve.TEETH_MATCH`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ import numpy as np
 
 from ..face.rig import FaceRig
 from ..motion.track import MotionTrack
-from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, load_bank, paste, retrieve
+from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, load_bank, paste, retrieve, teeth_fraction
 from .base import AvatarFrame, register_renderer
 from .warp import BoundWarp
 
 _CONTOUR = list(CONTOUR)
+PHOTO_OPEN_PX = 3.0     # the photo's lips this far apart (pixels) show what is inside: its teeth share counts
+
+
+def photo_teeth(rig: FaceRig) -> float | None:
+    """Share of the photo's open mouth that is teeth, or None when its lips (nearly) touch."""
+    if rig.rest_gap < PHOTO_OPEN_PX:
+        return None
+    return teeth_fraction(rig.image, rig.landmarks[_CONTOUR, :2].astype(np.float64))
 
 
 @register_renderer("bank")
@@ -46,7 +58,8 @@ class BoundBank:
         self.warp = BoundWarp(rig, grid, iterations)
         self.rig, self.deformer, self.box = rig, self.warp.deformer, self.warp.box
         self.bank = bank
-        self.online = OnlineRetriever(bank)
+        self.teeth = photo_teeth(rig)
+        self.online = OnlineRetriever(bank, teeth=self.teeth)
         self.last_entry: int | None = None
 
     def mouth(self, frame: AvatarFrame, entry: int) -> None:
@@ -67,6 +80,6 @@ class BoundBank:
     def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
         shapes = np.stack([descriptor(self.deformer.targets(track.frame(i))[_CONTOUR, :2])
                            for i in range(len(track))]) if len(track) else np.zeros((0, 36), np.float32)
-        path = retrieve(self.bank, shapes)
+        path = retrieve(self.bank, shapes, teeth=self.teeth)
         for i in range(len(track)):
             yield self.render_frame(track.frame(i), int(path[i]))
