@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avatarkit.errors import FaceError
-from avatarkit.face import detect_landmarks, rig_from_image
+from avatarkit.face import detect_landmarks, load_avatar, rig_from_image
 from avatarkit.face.intake import MAX_TURN_DEG, MIN_MOUTH_PX, photo_figures, photo_problem
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "avatar.png"
@@ -30,20 +30,30 @@ def test_the_sample_photo_passes_with_margin(photo):
     assert photo_problem(rgb, pts) is None
 
 
-def test_a_tiny_face_is_refused_with_its_mouth_width(photo):
+def _saved(tmp_path: Path, name: str, rgb: np.ndarray) -> Path:
+    path = tmp_path / name
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_a_tiny_face_is_refused_with_its_mouth_width(photo, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVATARKIT_HOME", str(tmp_path / "home"))
     small = cv2.resize(photo[0], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
     with pytest.raises(FaceError, match=r"small\.png: the mouth is 2\d px wide; an avatar photo needs at least 28 px"):
-        rig_from_image(small, source="small.png")
+        load_avatar(_saved(tmp_path, "small.png", small))
+    # A video frame with a small mouth (footage, an eval clip) is not a photo avatar: its rig is made.
+    assert rig_from_image(small, source="frame").iod > 0
 
 
-def test_a_covered_mouth_is_refused(photo):
+def test_a_covered_mouth_is_refused(photo, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVATARKIT_HOME", str(tmp_path / "home"))
     rgb, pts = photo
     lips = pts[[61, 291, 0, 17], :2]
     (x0, y0), (x1, y1) = np.floor(lips.min(0)).astype(int) - 6, np.ceil(lips.max(0)).astype(int) + 6
     covered = rgb.copy()
     cv2.rectangle(covered, (int(x0), int(y0)), (int(x1), int(y1)), (200, 160, 140), -1)
     with pytest.raises(FaceError, match=r"covered\.png: the mouth is covered \(the lips show no detail: grey spread 0\.0"):
-        rig_from_image(covered, source="covered.png")
+        load_avatar(_saved(tmp_path, "covered.png", covered))
 
 
 def test_a_turned_face_is_refused_with_its_angle(photo):

@@ -85,9 +85,9 @@ class FaceRig:
 
 
 _CACHE: dict[str, FaceRig] = {}
-# Bump when detection, matting or the intake checks change what a photo's rig is: cached rigs
+# Bump when detection or matting changes what a photo's rig is: cached rigs
 # made by older code are then made again.
-RIG_VERSION = "rig-v3"
+RIG_VERSION = "rig-v2"
 
 
 def _rig_cache(digest: str) -> Path:
@@ -130,8 +130,12 @@ def load_avatar(path: str | Path) -> FaceRig:
             rig = FaceRig(image=np.ascontiguousarray(image), landmarks=landmarks, matte=matte, source=str(path))
     except (OSError, ValueError, KeyError):
         pass
+    else:
+        if rig is not None:
+            _check_photo(rig, str(path))     # a rig cached before the intake checks existed is checked too
     if rig is None:
         rig = rig_from_image(image, source=str(path))
+        _check_photo(rig, str(path))
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(cached) as tmp, open(tmp, "wb") as f:
@@ -140,6 +144,19 @@ def load_avatar(path: str | Path) -> FaceRig:
             pass    # a read-only home only costs the next run the detection again
     _CACHE[digest] = rig
     return rig
+
+
+def _check_photo(rig: FaceRig, source: str) -> None:
+    """Refuse an avatar photo whose mouth is too small, turned away or covered, naming the measured figure.
+
+    Only photos are checked: a footage avatar's or an eval clip's frames are
+    judged by their own intake, and a small mouth in a frame is not an error.
+    """
+    from .intake import photo_problem
+
+    problem = photo_problem(rig.image, rig.landmarks, source)
+    if problem:
+        raise FaceError(problem)
 
 
 def rig_from_image(image: np.ndarray, *, source: str = "image") -> FaceRig:
@@ -156,9 +173,4 @@ def rig_from_image(image: np.ndarray, *, source: str = "image") -> FaceRig:
     if oval[:, 0].min() < -0.05 * w or oval[:, 0].max() > 1.05 * w or oval[:, 1].min() < -0.1 * h \
             or oval[:, 1].max() > 1.05 * h:
         raise FaceError(f"{source}: the face is cut off by the image edge; use a photo showing the whole head")
-    from .intake import photo_problem
-
-    problem = photo_problem(rig.image, pts, source)
-    if problem:
-        raise FaceError(problem)
     return rig
