@@ -36,12 +36,13 @@ def add(
     consent: Path = typer.Option(..., help="The person's consent document (kept inside the avatar folder)."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
-    """Make avatar NAME from FOOTAGE: landmarks per frame, usable and neutral frames, idle loops."""
+    """Make avatar NAME from FOOTAGE: per-frame landmarks, head pose, blinks, inner lips, teeth and sharpness,
+    usable and neutral frames, idle loops and the person's own mouth bank. No training step."""
     from ..face.avatar import add_avatar
 
     try:
         with _bar() as bar:
-            task = bar.add_task(f"intake {footage.name}", total=None, info="")
+            task = bar.add_task(f"preparing {footage.name}", total=None, info="")
             a = add_avatar(name, footage, consent, home=home,
                            progress=lambda d, n: bar.update(task, completed=d, total=n or None))
     except AvatarkitError as e:
@@ -49,8 +50,11 @@ def add(
     f, i = a.meta["footage"], a.meta["intake"]
     for w in i.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(w)}")
+    m = a.meta.get("mouths", {})
+    mouths = f"{m['entries']} own mouths" if m.get("source") == "own" else "the shipped mouth bank"
     err.print(f"[green]added[/] {a.name} at {a.folder}: {f['frames']} frames at {f['fps']:g} fps, "
-              f"{i['usable']} usable, {len(i['loops'])} idle loops; next: `avatarkit avatar train {a.name}`")
+              f"{i['usable']} usable, {len(i['loops'])} idle loops, {mouths}; ready to use, no training needed "
+              f"(`avatarkit avatar train {a.name}` is the optional slow diffusion path)")
 
 
 @avatar_app.command()

@@ -117,3 +117,27 @@ def render(
     typer.echo(report.table())
     if sheet is not None:
         err.print(f"[green]wrote[/] {sheet}")
+
+
+@eval_app.command()
+def footage(
+    videos: list[Path] = typer.Argument(..., help="Videos of one person talking (at least 4 s; 30 s or more is better)."),
+    json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
+):
+    """Prepare each VIDEO's first two thirds as a footage avatar, dub the last third with its own audio, and
+    compare with the real last third: mouth-crop PSNR, SSIM, LMD, sharpness (ratio to real), mouth-opening r,
+    jumps at cuts, preparation time and compute per second of dub (see `avatarkit.eval.footage`)."""
+    from ..eval.footage import evaluate_footage, table
+
+    results = []
+    try:
+        for v in videos:
+            err.print(f"{escape(v.name)}: preparing on two thirds, dubbing the last third")
+            results.append(evaluate_footage(v, progress=lambda s, v=v: err.print(f"  {escape(v.name)}: {s}")))
+        if json is not None:
+            json.write_text(jsonlib.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+            err.print(f"[green]wrote[/] {json}")
+    except (AvatarkitError, OSError) as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(code=2) from None
+    typer.echo(table(results))

@@ -6,10 +6,11 @@ Layout of `<home>/avatars/<name>/`:
 | --- | --- |
 | `avatar.json` | name, source footage digest, frame size and rate, intake summary, consent record |
 | `footage.<ext>` | the footage as given (frames are read from it, never re-encoded) |
-| `track.npz` | intake: landmarks per frame, usable frames, neutral frames, idle loops |
+| `track.npz` | per frame: landmarks, usable or not, head pose, eyes, blinks, inner lips, teeth, mouth sharpness |
+| `mouths.npz` | the person's own mouth bank (`avatarkit.mouthbank`); absent when no frame shows an open mouth |
 | `audio.wav` | the footage's sound, when it has any (48 kHz mono) |
 | `consent/` | the consent document as given |
-| `model/` | the trained mouth model (`MouthDiffusion.save_pretrained`) |
+| `model/` | the trained mouth model (`MouthDiffusion.save_pretrained`), only after the optional `avatar train` |
 
 `home` is `$AVATARKIT_HOME`, else `~/.avatarkit`. Nothing refers to
 absolute paths, so the folder can be copied to another machine. An avatar
@@ -29,9 +30,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..errors import AvatarkitError
 from ..files import avatarkit_home, sha256_file
-from .footage import FootageTrack, analyse_footage
+from .footage import FootageTrack, FrameFeatures, analyse_footage, own_mouths
 
 AVATAR_FILE = "avatar.json"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -90,6 +93,18 @@ class Avatar:
     @property
     def trained(self) -> bool:
         return (self.model_dir / "config.json").is_file()
+
+    @property
+    def mouths_file(self) -> Path | None:
+        """The person's own mouth bank, or None when their footage showed no open mouth."""
+        p = self.folder / "mouths.npz"
+        return p if p.is_file() else None
+
+    def mouth_bank(self):
+        """The `MouthBank` to paste this person's mouths from: their own, else the shipped one."""
+        from ..mouthbank import load_bank
+
+        return load_bank(self.mouths_file)
 
     @cached_property
     def track(self) -> FootageTrack:
@@ -154,12 +169,16 @@ def find_by_footage(video: str | Path, home: str | Path | None = None, digest: s
 
 
 def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str | Path | None = None,
-               progress: Callable[[int, int], None] | None = None, max_frames: int | None = None) -> Avatar:
+               progress: Callable[[int, int], None] | None = None, max_frames: int | None = None,
+               bank_min_open: float | None = None) -> Avatar:
     """Create avatar `name` from `footage` (a talking video) and a `consent` document.
 
     Runs footage intake (`face.footage.analyse_footage`), copies the video,
     its sound and the consent document into the new folder and records the
-    consent's SHA-256 and the time it was given. Raises `AvatarError` for a
+    consent's SHA-256 and the time it was given. Builds the person's own mouth bank
+    (`mouths.npz`) from their usable open-mouth frames (inner lips open by at least
+    `bank_min_open` IOD, default `footage.BANK_MIN_OPEN`); without any, warns and leaves the shipped bank to fill in.
+    No training is done: `avatar train` is optional. Raises `AvatarError` for a
     bad name, an existing avatar, or a missing consent file, before any work.
     """
     from ..audio.io import AudioError, load_audio
@@ -181,8 +200,25 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        track = analyse_footage(footage, progress=progress, max_frames=max_frames)
+        from . import footage as _footage
+
+        bank_min_open = _footage.BANK_MIN_OPEN if bank_min_open is None else bank_min_open
+        feats = FrameFeatures(bank_min_open)
+        track = analyse_footage(footage, progress=progress, max_frames=max_frames, features=feats)
         track.save(tmp / "track.npz")
+        bank = own_mouths(track, feats, name)
+        if bank is not None:
+            bank.save(tmp / "mouths.npz")
+            mouths = {"source": "own", "entries": len(bank), "file": "mouths.npz"}
+        else:
+            op = track.features.get("opening")
+            widest = float(np.nanmax(op[track.good])) if op is not None and track.good.any() else float("nan")
+            track.warnings.append(
+                f"the footage never shows an open mouth (checked {track.frames / track.fps:.1f} s, "
+                f"0.0-{track.frames / track.fps:.1f} s: {int(track.good.sum())} usable frames, widest inner-lip "
+                f"opening {widest:.3f} IOD, {bank_min_open:g} needed): the shipped mouth bank fills in; film the "
+                f"person talking with the lips apart for their own mouths")
+            mouths = {"source": "shipped", "entries": 0}
         shutil.copyfile(footage, tmp / f"footage{footage.suffix.lower() or '.mp4'}")
         has_audio = True
         try:
@@ -201,7 +237,10 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
                         "sha256": sha256_file(footage), "fps": track.fps, "width": track.width,
                         "height": track.height, "frames": track.frames, "audio": has_audio},
             "intake": {"usable": int(track.good.sum()), "rejected": track.rejected, "warnings": track.warnings,
-                       "neutral": track.neutral, "loops": [list(x) for x in track.loops]},
+                       "neutral": track.neutral, "loops": [list(x) for x in track.loops],
+                       "blinks": int(np.count_nonzero(np.diff(track.features["blink"].astype(np.int8)) == 1))
+                       if "blink" in track.features else 0},
+            "mouths": mouths,
             "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
                         "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         }

@@ -8,6 +8,10 @@ makes in one frame. From the usable frames it picks neutral frames (mouth
 closed, facing the camera) and idle loops: stretches of 2-6 seconds whose
 last frame is close to their first in head pose, so a scene longer than
 the footage plays a loop again and again without a freeze or a jump.
+With a `FrameFeatures` hook the same single decoding pass also measures
+every frame (head pose, eyes and blinks, inner lips, teeth, mouth
+sharpness) and keeps the open-mouth crops for the person's own mouth bank
+(`own_mouths`).
 
 All positions are pixels of the footage frame; frame indices count from 0.
 """
@@ -45,6 +49,8 @@ class FootageTrack:
     neutral: list[int] = field(default_factory=list)
     loops: list[tuple[int, int]] = field(default_factory=list)   # [start, end) frame ranges
     warnings: list[str] = field(default_factory=list)   # intake checks it passed only with a warning
+    # Per frame (NaN where no face was found; see `FrameFeatures`): head pose, eyes, inner lips, teeth, sharpness.
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -56,14 +62,16 @@ class FootageTrack:
                             neutral=np.array(self.neutral, np.int64),
                             loops=np.array(self.loops, np.int64).reshape(-1, 2),
                             rejected_keys=np.array(list(self.rejected), dtype=str),
-                            rejected_counts=np.array(list(self.rejected.values()), np.int64))
+                            rejected_counts=np.array(list(self.rejected.values()), np.int64),
+                            **{f"f_{k}": v for k, v in self.features.items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "FootageTrack":
         with np.load(path) as z:
             return cls(float(z["fps"]), int(z["size"][0]), int(z["size"][1]), z["landmarks"], z["good"],
                        dict(zip(z["rejected_keys"].tolist(), z["rejected_counts"].tolist())),
-                       z["neutral"].tolist(), [tuple(r) for r in z["loops"].tolist()])
+                       z["neutral"].tolist(), [tuple(r) for r in z["loops"].tolist()],
+                       features={k[2:]: z[k] for k in z.files if k.startswith("f_")})
 
 
 def video_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
@@ -122,10 +130,13 @@ def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
 
 def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
                  max_frames: int | None = None,
-                 stats: list[tuple[float, float]] | None = None) -> tuple[np.ndarray, list[str | None]]:
+                 stats: list[tuple[float, float]] | None = None,
+                 on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None,
+                 ) -> tuple[np.ndarray, list[str | None]]:
     """MediaPipe landmarks (N, 478, 3) pixels of every frame (NaN where no single face) and per frame
     the reason it is unusable (None if usable; one-frame checks only, not jumps). A `stats` list
-    receives each frame's face luma and sharpness (`intake.face_image_stats`; NaN without a face)."""
+    receives each frame's face luma and sharpness (`intake.face_image_stats`; NaN without a face);
+    `on_frame(i, rgb, landmarks or None)` sees every decoded frame once (the video is decoded once)."""
     from .detect import detect_landmarks, reset_tracking
     from .intake import face_image_stats
 
@@ -143,23 +154,124 @@ def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | Non
         pts_all.append(pts if pts is not None else np.full((478, 3), np.nan, np.float32))
         if stats is not None:
             stats.append(face_image_stats(rgb, pts) if pts is not None else (np.nan, np.nan))
+        if on_frame is not None:
+            on_frame(i, rgb, pts)
         if progress and i % 25 == 0:
             progress(i, total)
     L = np.stack(pts_all).astype(np.float32) if pts_all else np.zeros((0, 478, 3), np.float32)
     return L, reasons
 
 
+BLINK_RATIO = 0.55      # an eye opening below this share of the footage's median counts as a blink
+BANK_MIN_OPEN = 0.06    # inner-lip opening (IOD) from which a frame's mouth goes into the person's bank
+BANK_MIN_SHARP = 0.4    # ... unless its mouth crop is blurrier than this share of the bank frames' median
+
+
+def _eye_opening(points: np.ndarray) -> tuple[float, float]:
+    """Each eye's lid gap over its width (left, right)."""
+    out = []
+    for up, lo, (c0, c1) in ((lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_EYE_CORNERS),
+                             (lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_EYE_CORNERS)):
+        gap = np.linalg.norm(points[list(up[2:5]), :2] - points[list(lo[2:5]), :2], axis=1).mean()
+        out.append(float(gap / max(np.linalg.norm(points[c0, :2] - points[c1, :2]), 1e-6)))
+    return out[0], out[1]
+
+
+def _head_angles(points: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll): nose offset across and along the eye line in IOD, and the eye line's angle in radians."""
+    pose = face_pose(points)
+    iod = pose_iod(pose)
+    u = pose[2:4] / iod
+    v = np.array([-u[1], u[0]])
+    d = points[lm.NOSE_TIP, :2] - pose[:2]
+    return float(np.dot(d, u) / iod), float(np.dot(d, v) / iod), float(np.arctan2(u[1], u[0]))
+
+
+class FrameFeatures:
+    """`track_frames`' `on_frame` hook: measures every frame as it is decoded and keeps the mouth crops
+    of open-mouth frames for the person's own mouth bank (`mouthbank.build.mouth_entries`).
+
+    Per frame: `pose` (`crop.face_pose`), `head` (yaw, pitch, roll; see `_head_angles`), `eyes` (each eye's
+    lid gap over its width), `lips` (the 20-point inner-lip contour, pixels, `mouthbank.CONTOUR` order),
+    `opening` (inner-lip opening in IOD, `eval.metrics.mouth_opening`), `teeth` (share of the inside of the
+    lips that is teeth) and `sharpness` (Laplacian variance of the canonical 96x64 mouth crop)."""
+
+    def __init__(self, min_open: float = BANK_MIN_OPEN):
+        self.min_open = min_open
+        self.rows: list[tuple] = []
+        self.crops: list[np.ndarray] = []
+        self.shapes: list[np.ndarray] = []
+        self.frames: list[int] = []
+
+    def __call__(self, i: int, rgb: np.ndarray, pts: np.ndarray | None) -> None:
+        import cv2
+
+        from ..eval.metrics import laplacian_variance, mouth_opening
+        from ..mouthbank import CONTOUR, HEIGHT, WIDTH, corner_similarity, teeth_fraction
+        from ..mouthbank.build import mouth_entries
+
+        if pts is None:
+            self.rows.append(None)
+            return
+        c = pts[list(CONTOUR), :2].astype(np.float64)
+        crops, shapes, _ = mouth_entries([rgb], pts[None], self.min_open)
+        if crops:
+            crop, shape = crops[0], shapes[0]
+            self.crops.append(crop)
+            self.shapes.append(shape)
+            self.frames.append(i)
+        else:
+            m = corner_similarity(c)
+            crop = cv2.warpAffine(rgb, m, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shape = c @ m[:, :2].T + m[:, 2]
+        self.rows.append((face_pose(pts), _head_angles(pts), _eye_opening(pts), c,
+                          float(mouth_opening(pts[None, :, :2])[0]), teeth_fraction(crop, shape),
+                          laplacian_variance(crop)))
+
+    def arrays(self, n: int) -> dict[str, np.ndarray]:
+        """The per-frame fields for the first `n` frames (NaN where no face)."""
+        shapes = {"pose": (POSE_SIZE,), "head": (3,), "eyes": (2,), "lips": (20, 2), "opening": (), "teeth": (),
+                  "sharpness": ()}
+        out = {k: np.full((n, *sh), np.nan, np.float32) for k, sh in shapes.items()}
+        for i, r in enumerate(self.rows[:n]):
+            if r is not None:
+                for k, v in zip(shapes, r):
+                    out[k][i] = v
+        eye = np.nanmean(out["eyes"], axis=1) if n else np.zeros(0)
+        ref = np.nanmedian(eye) if np.isfinite(eye).any() else np.nan
+        out["blink"] = np.isfinite(eye) & (eye < BLINK_RATIO * ref)
+        return out
+
+
+def own_mouths(track: FootageTrack, feats: FrameFeatures, name: str = "footage"):
+    """The person's own mouth bank (`mouthbank.MouthBank`) from the usable, sharp open-mouth frames, or None
+    when the footage never shows one; `feats` must have watched the whole intake pass."""
+    from ..mouthbank import MouthBank
+
+    sharp = track.features.get("sharpness")
+    keep = [k for k, i in enumerate(feats.frames) if i < track.frames and track.good[i]]
+    if keep and sharp is not None:
+        med = float(np.nanmedian(sharp[[feats.frames[k] for k in keep]]))
+        keep = [k for k in keep if sharp[feats.frames[k]] >= BANK_MIN_SHARP * med]
+    if not keep:
+        return None
+    return MouthBank.from_entries([feats.crops[k] for k in keep], [feats.shapes[k] for k in keep], [0] * len(keep),
+                                  [feats.frames[k] for k in keep], [name],
+                                  meta={"source": "own", "min_open": feats.min_open, "min_sharp": BANK_MIN_SHARP})
+
+
 def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | None = None,
-                    max_frames: int | None = None) -> FootageTrack:
+                    max_frames: int | None = None, features: FrameFeatures | None = None) -> FootageTrack:
     """Run intake on a video file; `progress(done, total)` is called every 25 frames.
 
     Raises `FaceError` when the video cannot be read, fewer than 2 seconds
     of it are usable, or the usable frames fail a check of `face.intake`
     (a mouth that barely moves, a face too dark); checks passed only with a
-    warning are listed in the track's `warnings`.
+    warning are listed in the track's `warnings`. With `features` (a `FrameFeatures`), the track also
+    holds the per-frame measurements of `FrameFeatures` (`track.features`).
     """
     stats: list[tuple[float, float]] = []
-    L, reasons = track_frames(path, progress=progress, max_frames=max_frames, stats=stats)
+    L, reasons = track_frames(path, progress=progress, max_frames=max_frames, stats=stats, on_frame=features)
     n = len(reasons)
     if n == 0:
         raise FaceError(f"{path}: no frames could be decoded")
@@ -181,7 +293,7 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
         detail = ", ".join(f"{k}: {v}" for k, v in rejected.items())
         raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}); "
                         f"use footage of one person facing the camera")
-    track = FootageTrack(fps, w, h, L, good, rejected)
+    track = FootageTrack(fps, w, h, L, good, rejected, features=features.arrays(n) if features is not None else {})
     checks = footage_checks(np.array([mouth_gap(p) for p in L[good]]), good.sum() / fps,
                             np.array([s[0] for s in stats])[good], np.array([s[1] for s in stats])[good], iod[good])
     refused = [c.message() for c in checks if c.level == "refuse"]
