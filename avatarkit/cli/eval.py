@@ -46,8 +46,9 @@ def lipsync(
 
     Per video and overall (frame-weighted): correlation of mouth opening,
     mouth landmark distance after alignment (fraction of inter-ocular
-    distance), audio-visual offset (frames, + = generated late) and lip
-    jitter. `phoneme` and `words` align the video's words to its sound: the
+    distance), audio-visual offset (frames, + = generated late), lip
+    jitter, and the sync judge's offset and confidence (`avatarkit.eval.sync`;
+    the real video's confidence is the ceiling). `phoneme` and `words` align the video's words to its sound: the
     transcript next to the video (VIDEO.txt), or else what Whisper hears.
     """
     from ..eval.lipsync import evaluate

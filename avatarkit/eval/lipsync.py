@@ -44,7 +44,8 @@ DEFAULT_METHODS = ("learned", "phoneme", "loudness", "still")
 LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: Pearson r of mouth opening; "
           "− still: corr minus the still mouth's corr; "
           "LMD: lip landmark distance after alignment, fraction of IOD; offset: lag in frames, + = generated "
-          "late; jitter: lip 2nd difference, fraction of IOD")
+          "late; jitter: lip 2nd difference, fraction of IOD; sync off / conf: the sync judge's (eval.sync) "
+          "offset in frames (+ = audio late) and confidence, the real video's being the ceiling")
 AI_NOTE = ("Generated rows are measured on AI-generated re-animations of each video's first frame, "
            "driven by the video's audio alone; 'real' rows are the original video.")
 
@@ -85,6 +86,8 @@ class MethodScore:
     offset: float = math.nan
     offset_corr: float = math.nan
     jitter: float = math.nan
+    sync_offset: float = math.nan   # the sync judge (`eval.sync`): offset in frames, + = audio late
+    sync_conf: float = math.nan     # and its confidence (median minus minimum distance)
     unavailable: str | None = None
     xcorr: list[float] | None = None   # correlation at lags -MAX_LAG..MAX_LAG (frames)
 
@@ -106,6 +109,8 @@ class VideoReport:
     methods: dict[str, MethodScore] = field(default_factory=dict)
     transcript: str | None = None          # the words `phoneme` and `words` were aligned with
     transcript_source: str | None = None   # "side file" or "whisper"
+    sync_offset: float = math.nan          # the sync judge on the real video (offset, frames)
+    sync_conf: float = math.nan            # and its confidence: the ceiling for generated rows
 
     @property
     def seconds(self) -> float:
@@ -114,6 +119,7 @@ class VideoReport:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "fps": self.fps, "frames": self.frames, "seconds": self.seconds,
                 "face_found": _json_num(self.face_found), "real_jitter": _json_num(self.real_jitter),
+                "sync_offset": _json_num(self.sync_offset), "sync_conf": _json_num(self.sync_conf),
                 "transcript": self.transcript, "transcript_source": self.transcript_source,
                 "methods": {k: v.to_dict() for k, v in self.methods.items()}}
 
@@ -136,7 +142,7 @@ class Report:
                 out[name] = MethodScore(name, unavailable="; ".join(reasons))
                 continue
             agg = MethodScore(name, frames=sum(s.frames for s in done))
-            for k in ("face_found", "pearson", "lmd", "jitter"):
+            for k in ("face_found", "pearson", "lmd", "jitter", "sync_offset", "sync_conf"):
                 setattr(agg, k, _weighted([getattr(s, k) for s in done], [s.frames for s in done]))
             # The overall offset is the peak of the frame-weighted mean cross-correlation curve: a
             # systematic lag shows there, while per-video peaks of short clips wander with noise.
@@ -172,24 +178,28 @@ class Report:
         def cells(s: MethodScore, where: str, still: MethodScore | None) -> list[str]:
             if s.unavailable is not None:
                 missing.setdefault((s.method, s.unavailable), []).append(where)
-                return [s.method, "n/a", "", "", "", "", "", ""]
+                return [s.method, "n/a", "", "", "", "", "", "", "", ""]
             off = f"{s.offset:+.1f}" if math.isfinite(s.offset) else "–"
             # How far above a mouth that never moves: the `still` control on the same frames.
             gain = f"{s.pearson - still.pearson:+.3f}" if still is not None and s is not still \
                 and still.unavailable is None and math.isfinite(s.pearson - still.pearson) else ""
-            return [s.method, str(s.frames), _pct(s.face_found), _f(s.pearson), gain, _f(s.lmd), off, _f(s.jitter, 4)]
+            return [s.method, str(s.frames), _pct(s.face_found), _f(s.pearson), gain, _f(s.lmd), off, _f(s.jitter, 4),
+                    _sync_off(s.sync_offset), _f(s.sync_conf)]
 
         t = Table(title="Lip-sync evaluation")
-        for col in ("video", "method", "frames", "face", "corr ↑", "− still", "LMD ↓", "offset", "jitter"):
+        for col in ("video", "method", "frames", "face", "corr ↑", "− still", "LMD ↓", "offset", "jitter",
+                    "sync off", "sync conf ↑"):
             t.add_column(col, justify="left" if col in ("video", "method") else "right")
         for v in self.videos:
-            t.add_row(v.path.name, "real", str(v.frames), _pct(v.face_found), "", "", "", "", _f(v.real_jitter, 4))
+            t.add_row(v.path.name, "real", str(v.frames), _pct(v.face_found), "", "", "", "", _f(v.real_jitter, 4),
+                      _sync_off(v.sync_offset), _f(v.sync_conf))
             for s in v.methods.values():
                 t.add_row("", *cells(s, v.path.name, v.methods.get("still")))
             t.add_section()
         if len(self.videos) > 1:
             t.add_row("overall", "real", str(sum(v.frames for v in self.videos)), "", "", "", "", "",
-                      _f(self.real_jitter(), 4))
+                      _f(self.real_jitter(), 4), "",
+                      _f(_weighted([v.sync_conf for v in self.videos], [v.frames for v in self.videos])))
             overall = self.overall()
             for s in overall.values():
                 if s.unavailable is None:
@@ -224,6 +234,10 @@ def _weighted(values: Sequence[float], weights: Sequence[float]) -> float:
 
 def _f(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if math.isfinite(x) else "–"
+
+
+def _sync_off(x: float) -> str:
+    return f"{x:+.1f}" if math.isfinite(x) else "–"
 
 
 def _pct(x: float) -> str:
@@ -304,6 +318,7 @@ class Clip:
     real: np.ndarray       # (frames, 478, 2) pixels of the downscaled frames, NaN = no face
     audio: np.ndarray      # mono float32, sample 0 = the first frame's start
     truncated: bool = False  # the video goes on past `max_seconds`
+    mouths: np.ndarray | None = None  # (frames, 48, 96) uint8 mouth crops for `eval.sync` (`keep_mouths`)
 
     @property
     def frames(self) -> int:
@@ -312,7 +327,7 @@ class Clip:
 
 def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX_HEIGHT,
               progress: Callable[[EvalProgress], None] | None = None,
-              on_first: Callable[[np.ndarray], None] | None = None) -> Clip:
+              on_first: Callable[[np.ndarray], None] | None = None, keep_mouths: bool = False) -> Clip:
     """Decode up to `max_seconds` of a video, measure its face in every frame, and load its audio.
 
     Frames are scaled down to at most `max_height` pixels high. The audio is
@@ -359,7 +374,7 @@ def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX
             a_start = float(a.start_time * a.time_base) if a.start_time is not None else v_start
         total = min(limit, vs.frames) if vs.frames else limit
         first = None
-        real = []
+        real, mouths = [], []
         truncated = False
         _forget_tracked_face()
         try:
@@ -379,6 +394,8 @@ def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX
                         on_first(rgb)
                 pts = try_detect_landmarks(rgb)
                 real.append(np.full((478, 2), np.nan) if pts is None else pts[:, :2].astype(np.float64))
+                if keep_mouths:
+                    mouths.append(_mouth(rgb, pts))
                 if progress:
                     progress(EvalProgress(path, "real", len(real), total))
         except av.error.FFmpegError as e:
@@ -390,12 +407,21 @@ def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX
     shift = round((a_start - v_start) * SAMPLE_RATE)
     audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
     audio = audio[: round(len(real) / fps * SAMPLE_RATE)]
-    return Clip(path, fps, first, np.stack(real), audio.astype(np.float32), truncated)
+    return Clip(path, fps, first, np.stack(real), audio.astype(np.float32), truncated,
+                np.stack(mouths) if keep_mouths else None)
+
+
+def _mouth(rgb: np.ndarray, pts: np.ndarray | None) -> np.ndarray:
+    from .sync import CROP_H, CROP_W, mouth_crop
+
+    c = mouth_crop(rgb, pts)
+    return np.zeros((CROP_H, CROP_W), np.uint8) if c is None else c
 
 
 # -- generating --------------------------------------------------------------
 
-def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] | None = None) -> np.ndarray:
+def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] | None = None,
+              mouths: list | None = None) -> np.ndarray:
     """Render `track` on `rig` with the warp renderer and measure each full frame: (frames, 478, 2), NaN = no face."""
     from ..face.detect import try_detect_landmarks
     from ..render.base import make_renderer
@@ -411,6 +437,8 @@ def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] 
         pts = try_detect_landmarks(canvas)
         if pts is not None:
             out[i] = pts[:, :2]
+        if mouths is not None:   # mouth crops for the sync judge
+            mouths.append(_mouth(canvas, pts))
         if progress:
             progress(i + 1)
     return out
@@ -565,10 +593,16 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
             reason = str(e).removeprefix("first frame: ")
             raise EvalError(f"{path}: no usable face in the first frame ({reason})") from None
 
-    clip = read_clip(path, max_seconds, progress=progress, on_first=build_rig)
+    from . import sync
+
+    judged = sync.available()
+    clip = read_clip(path, max_seconds, progress=progress, on_first=build_rig, keep_mouths=judged)
     rig = rigs[0]
     n = clip.frames
     report = VideoReport(path, clip.fps, n, float(M.valid_frames(clip.real).mean()), real_jitter(clip.real))
+    if judged:
+        v = sync.judge(clip.mouths, clip.audio, clip.fps)
+        report.sync_offset, report.sync_conf = float(v.offset_frames), v.confidence
     if text:
         report.transcript, report.transcript_source = text, "side file"
     elif any(isinstance(m, (PhonemeMethod, WordsMethod)) for m in models.values()):
@@ -583,6 +617,7 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
             if progress:
                 progress(EvalProgress(path, name, i, n))
 
+        mouths: list | None = [] if judged else None
         if isinstance(model, str) and name != "shuffled":
             report.methods[name] = MethodScore(name, unavailable=model)
             continue
@@ -592,8 +627,11 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
             if not text:
                 report.methods[name] = MethodScore(name, unavailable="no words: no side file and Whisper heard none")
                 continue
-            gen = reanimate(rig, model.track(clip, text), tick)
+            gen = reanimate(rig, model.track(clip, text), tick, mouths)
         else:
-            gen = reanimate(rig, model.animate_audio(clip.audio, SAMPLE_RATE, fps=clip.fps, frames=n), tick)
+            gen = reanimate(rig, model.animate_audio(clip.audio, SAMPLE_RATE, fps=clip.fps, frames=n), tick, mouths)
         report.methods[name] = score(clip.real, gen, name)
+        if mouths:
+            v = sync.judge(np.stack(mouths), clip.audio, clip.fps)
+            report.methods[name].sync_offset, report.methods[name].sync_conf = float(v.offset_frames), v.confidence
     return report
