@@ -446,6 +446,8 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         brand = folder.input / opts["brand"] if opts["brand"] else None
         try:
             with using(scope):
+                # The source alone is parsed and counted first: an oversized script is refused before the
+                # full check speaks to every voice and finds every face.
                 base = load_script(script_path)
                 check_size({base.language: base}, limits)
                 check_size(check_course(script_path, brand=brand, languages=opts["languages"]), limits)
@@ -521,7 +523,7 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     def list_voices_(key: ApiKey = Depends(require("renders:read"))):
         from ..speech.voice import list_voices
 
-        scope = job_scope(JobFolder(data_dir / "none"), data_dir, key.id)
+        scope = job_scope(None, data_dir, key.id)
         return [VoiceInfo(id=v.id, language=v.language, engine=v.engine, gender=v.gender, style=v.style)
                 for v in list_voices(scope=scope)]
 

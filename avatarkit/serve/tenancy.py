@@ -109,10 +109,11 @@ def render_cache_dir(data_dir: Path, key_id: str) -> Path:
     return private(private(library(data_dir, key_id) / "cache") / "renders")
 
 
-def job_scope(folder: JobFolder, data_dir: Path | None, key_id: str) -> Confined:
-    """The scope a job of key `key_id` reads its files under (no library when `data_dir` is None)."""
+def job_scope(folder: JobFolder | None, data_dir: Path | None, key_id: str) -> Confined:
+    """The scope a job of key `key_id` reads its files under (no library when `data_dir` is None); with no
+    `folder`, what the key may name outside any job (its library and the house assets)."""
     lib = library(data_dir, key_id) if data_dir is not None else None
-    roots = (folder.input,) + ((lib,) if lib is not None else ())
+    roots = ((folder.input,) if folder is not None else ()) + ((lib,) if lib is not None else ())
     return Confined(roots=roots, avatars=lib / "avatars" if lib is not None else None,
                     voices=lib / "voices" if lib is not None else None)
 
