@@ -1,4 +1,4 @@
-"""Dubbing: the face in an existing video speaks new audio; everything else stays as filmed.
+"""Dubbing: the person in an existing video speaks new audio, from the video's own frames.
 
 `dub(video, out, audio=...)` or `dub(video, out, text=..., voice=...)`:
 
@@ -6,20 +6,27 @@
    catalogue voice; brought to -16 LUFS.
 2. Motion for it from the audio-to-motion model (`motion.audio`), at the
    video's frame rate.
-3. A landmark pass over the video (MediaPipe, tracking mode). When the video
-   is the footage an avatar was made from, intake's landmarks are reused.
-4. Frame by frame, in batches: the person's `MouthRig` moves the lips and
-   jaw of that frame's own landmarks to the new motion, and the avatar's
-   mouth model repaints the mouth region only (`render.diffusion`). Frames
-   where tracking failed are written untouched.
+3. **footage** (the default, one-shot): the clip itself is the material. It
+   is prepared in memory by footage intake (`face.footage.analyse_footage`:
+   landmarks, pose, blinks, inner lips, the person's own mouth bank; reused
+   from the avatar made from this very file when there is one), and rendered
+   by `render.footage.FootageRenderer`: the clip's frames re-timed by a motion
+   graph (cuts only between similar poses, cross-faded), the lips and jaw
+   warped to the new mouth, the person's own mouths pasted inside the lips.
+   No `avatar add`, no training. Parts of the clip without a usable face are
+   left out of the material, with a warning naming their seconds.
+4. **diffusion** (only when asked for, or when `avatar` names a trained
+   avatar): a landmark pass over the video, then frame by frame the person's
+   `MouthRig` moves the lips and jaw of that frame's own landmarks and the
+   avatar's mouth model repaints the mouth region (`render.diffusion`).
 
-Timing: when the new speech is longer than the video, the video's timeline
-is stretched evenly (frames repeated at regular intervals, at most 1.5x) so
-it ends with the speech; when shorter, the video keeps its length and the
-speech is followed by silence with the mouth at rest. The original sound is
-replaced, and every frame carries the AI-generated label (top right), as
-every avatarkit output does. The output is written to a hidden partial file and renamed when
-complete.
+Timing: with the diffusion renderer, when the new speech is longer than the
+video, the video's timeline is stretched evenly (frames repeated, at most
+1.5x); the footage renderer re-times the clip to any length. When the speech
+is shorter, the video keeps its length and the speech is followed by silence
+with the mouth at rest. The original sound is replaced, and every frame
+carries the AI-generated label (top right), as every avatarkit output does.
+The output is written to a hidden partial file and renamed when complete.
 """
 
 from __future__ import annotations
@@ -36,17 +43,17 @@ from .compose.text import LabelStamp
 from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
 from .face.crop import track_poses
-from .face.footage import track_frames, video_frames, video_info
+from .face.footage import seconds_spans, track_frames, video_frames, video_info
 from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
-from .render.diffusion import MouthPainter, load_personal
 from .speech.loudness import LoudnessNormalizer
 from .speech.voice import get_voice
 
 SAMPLE_RATE = 48_000
 MAX_STRETCH = 1.5
 STAGES = ("speech", "transcribe", "motion", "landmarks", "render", "encode")
+RENDERERS = ("footage", "diffusion")
 
 
 @dataclass
@@ -63,6 +70,8 @@ class DubResult:
     wall_s: float = 0.0
     captions: dict[str, Path] = field(default_factory=dict)   # "vtt"/"srt" -> file, for a recording
     language: str | None = None
+    renderer: str = "footage"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -124,7 +133,7 @@ def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
 def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, text: str | Path | None = None,
         voice: str | None = None, avatar: str | Path | None = None, home: str | Path | None = None,
         motion: str = "learned", steps: int | None = None, batch: int = 8, device: str = "auto",
-        captions: bool = True, language: str | None = None,
+        captions: bool = True, language: str | None = None, renderer: str | None = None, seed: int = 0,
         progress: Callable[[DubProgress], None] | None = None) -> DubResult:
     """Dub `video` into the MP4 `out` with new speech; see the module docstring.
 
@@ -132,9 +141,11 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     in it (in `language`, or the detected one) is written beside the MP4 as
     `<stem>.<language>.vtt` and `.srt` when the video is complete.
 
-    `avatar` names the person's trained avatar (default: the avatar made from
-    this very video file). `steps` overrides the model's sampling steps;
-    `batch` frames are generated per model call.
+    `renderer` is "footage" (any clip, no avatar needed) or "diffusion" (a trained avatar); by default
+    "diffusion" only when `avatar` names a trained avatar. `avatar` names the person's avatar (default:
+    the avatar made from this very video file, whose preparation is then reused). `seed` varies the
+    footage renderer's re-timing; `steps` (sampling steps) and `batch` (frames per model call) are the
+    diffusion renderer's.
     """
     video, out = Path(video), Path(out)
     if out.suffix.lower() != ".mp4":
@@ -143,6 +154,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         raise RenderError(f"{out}: the output would overwrite the input video")
     if not video.is_file():
         raise RenderError(f"{video}: video not found")
+    if renderer is not None and renderer not in RENDERERS:
+        raise RenderError(f"renderer {renderer!r}: expected one of {', '.join(RENDERERS)}")
     if steps is not None and not 1 <= steps <= 50:
         raise RenderError(f"steps {steps}: expected 1 to 50 sampling steps")
     if batch < 1:
@@ -154,17 +167,32 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     if width % 2 or height % 2:
         raise RenderError(f"{video}: frame size {width}x{height} must be even")
     digest = footage_digest(video)
-    av_ = open_avatar(avatar, home) if avatar is not None else find_by_footage(video, home, digest)
-    if av_ is None:
-        raise AvatarError(f"{video}: no avatar was made from this video; make and train one first "
-                          f"(`avatarkit avatar add NAME --footage {video} --consent FILE`, "
-                          f"`avatarkit avatar train NAME`) or pass --avatar NAME")
+    named = open_avatar(avatar, home) if avatar is not None else None
+    kind = renderer or ("diffusion" if named is not None and named.trained else "footage")
+    if kind == "diffusion":
+        av_ = named or find_by_footage(video, home, digest)
+        if av_ is None:
+            raise AvatarError(f"{video}: the diffusion renderer needs a trained avatar and none was made from "
+                              f"this video (`avatarkit avatar add NAME --footage {video} --consent FILE`, "
+                              f"`avatarkit avatar train NAME`, then --avatar NAME); without --renderer diffusion "
+                              f"the clip is dubbed from its own frames")
+    else:
+        if named is not None and named.meta["footage"].get("sha256") != digest:
+            raise AvatarError(f"avatar {named.name!r} was made from other footage and has no trained mouth model "
+                              f"(`avatarkit avatar train {named.name}`); leave out --avatar to dub {video} from "
+                              f"its own frames")
+        av_ = named or find_by_footage(video, home, digest)
     check_signing()
-    dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
-    _, model, mouth, reference = load_personal(str(av_.folder), dev)
     timings = {s: 0.0 for s in STAGES}
     wall0 = time.perf_counter()
     report = (lambda stage: (lambda d, n: progress(DubProgress(stage, d, n)))) if progress else (lambda stage: None)
+    if kind == "diffusion":
+        from .render.diffusion import load_personal
+
+        dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
+        personal = load_personal(str(av_.folder), dev)
+    else:
+        personal = None
 
     t0 = time.perf_counter()
     speech = speech_for(audio, text, voice)
@@ -178,6 +206,46 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         transcript = transcribe(audio, language=language,
                                 progress=(lambda d, n: heard(int(d), int(n))) if heard else None)
         timings["transcribe"] += time.perf_counter() - t0
+    spf = SAMPLE_RATE // fps
+    n_speech = -(-speech.size // spf)
+
+    def writer():   # opened only once the frames are ready to come: a failure before leaves no file
+        return VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
+                           language=transcript.language if transcript is not None else None)
+
+    label = LabelStamp(width, height)
+    if kind == "diffusion":
+        n_out, n_video, painted, warnings = _render_diffusion(video, av_, digest, personal, speech, n_speech, fps, motion,
+                                                     steps, batch, writer, label, timings, report, progress)
+    else:
+        n_out, n_video, painted, warnings = _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label,
+                                                   timings, report, progress)
+    try:
+        voices = [voice_entry(get_voice(voice))] if audio is None else []
+        sources = [source_entry("video", video, digest)] + ([source_entry("audio", audio)] if audio is not None else [])
+        avatars = [avatar_entry(av_)] if av_ is not None else []
+        sign_file(unsigned_path(out), out, Origin("dub", f"{video.stem} (dubbed)", voices, avatars, sources))
+    finally:
+        unsigned_path(out).unlink(missing_ok=True)
+    files = {}
+    if transcript is not None:
+        from .transcribe import write_captions
+
+        files = write_captions(transcript, out, title=f"{video.stem} (dubbed)")
+    if progress:
+        progress(DubProgress("render", n_out, n_out))
+    return DubResult(out, n_out, fps, painted, n_out / n_video, label.box, timings,
+                     time.perf_counter() - wall0, files, transcript.language if transcript is not None else None,
+                     kind, warnings)
+
+
+def _render_diffusion(video, av_, digest, personal, speech, n_speech, fps, motion, steps, batch, writer, label,
+                      timings, report, progress):
+    """The trained avatar's mouth model repaints each frame's mouth; returns (frames, video frames, painted,
+    warnings)."""
+    from .render.diffusion import MouthPainter
+
+    _, model, mouth, reference = personal
     t0 = time.perf_counter()
     points, good = video_landmarks(video, av_, digest, report("landmarks"))
     timings["landmarks"] += time.perf_counter() - t0
@@ -185,12 +253,11 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         raise FaceError(f"{video}: no frame has a usable face (one person, facing the camera); nothing to dub")
     n_video = len(good)
     spf = SAMPLE_RATE // fps
-    n_speech = -(-speech.size // spf)
     n_out = max(n_video, n_speech)
-    stretch = n_out / n_video
-    if stretch > MAX_STRETCH:
+    if n_out / n_video > MAX_STRETCH:
         raise RenderError(f"the new speech ({speech.size / SAMPLE_RATE:.1f} s) is more than {MAX_STRETCH}x "
-                          f"as long as {video} ({n_video / fps:.1f} s); shorten it or use a longer video")
+                          f"as long as {video} ({n_video / fps:.1f} s); shorten it, use a longer video or the "
+                          f"footage renderer")
     speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])
     t0 = time.perf_counter()
     track = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
@@ -199,13 +266,13 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     source = np.minimum((np.arange(n_out) * n_video) // n_out, n_video - 1)   # output frame -> video frame
     painter = MouthPainter(model, reference, steps)
     painted = 0
-    label = LabelStamp(width, height)
+    warnings = []
+    if not good.all():
+        warnings.append(f"{video}: no usable face at {seconds_spans(~good, fps)}; those frames are left as filmed")
 
     # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).
-    writer = VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
-                         language=transcript.language if transcript is not None else None)
-    with writer:
-        writer.write_audio(speech)
+    with writer() as w:
+        w.write_audio(speech)
         frames_in = video_frames(video)
         current, current_i = None, -1
         pending: list[tuple[np.ndarray, int]] = []
@@ -221,7 +288,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
             t2 = time.perf_counter()
             for f, _ in pending:
                 label(f)
-                writer.write_frame(f)
+                w.write_frame(f)
             timings["render"] += t2 - t1
             timings["encode"] += time.perf_counter() - t2
             pending.clear()
@@ -238,21 +305,69 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                 if progress:
                     progress(DubProgress("render", j + 1, n_out))
         flush()
-    try:
-        voices = [voice_entry(get_voice(voice))] if audio is None else []
-        sources = [source_entry("video", video, digest)] + ([source_entry("audio", audio)] if audio is not None else [])
-        sign_file(writer.path, out, Origin("dub", f"{video.stem} (dubbed)", voices, [avatar_entry(av_)], sources))
-    finally:
-        writer.path.unlink(missing_ok=True)
-    files = {}
-    if transcript is not None:
-        from .transcribe import write_captions
+    return n_out, n_video, painted, warnings
 
-        files = write_captions(transcript, out, title=f"{video.stem} (dubbed)")
-    if progress:
-        progress(DubProgress("render", n_out, n_out))
-    return DubResult(out, n_out, fps, painted, stretch, label.box, timings, time.perf_counter() - wall0, files,
-                     transcript.language if transcript is not None else None)
+
+def prepare_clip(video: Path, progress: Callable[[int, int], None] | None = None):
+    """(footage track with per-frame features, the person's own mouth bank, warnings) of a clip, in memory.
+
+    Falls back to the shipped mouth bank, with a warning, when the clip never shows an open mouth."""
+    from .face.footage import FrameFeatures, analyse_footage, own_mouths
+    from .mouthbank import load_bank
+
+    feats = FrameFeatures()
+    track = analyse_footage(video, progress=progress, features=feats)
+    bank = own_mouths(track, feats, video.stem)
+    warnings = list(track.warnings)
+    if bank is None:
+        warnings.append(f"{video}: the clip never shows an open mouth; mouths come from the shipped bank")
+        bank = load_bank()
+    return track, bank, warnings
+
+
+def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label, timings, report, progress):
+    """The clip's own frames re-timed by the motion graph, own mouths pasted; returns (frames, video frames,
+    painted, warnings)."""
+    from .motion.graph import GraphConfig, speech_onsets
+    from .render.footage import FootageRenderConfig, FootageRenderer, FrameStore
+
+    t0 = time.perf_counter()
+    if av_ is not None:
+        track, bank, warnings = av_.track, av_.mouth_bank(), []
+        if "lips" not in track.features:
+            track, bank, warnings = prepare_clip(video, report("landmarks"))
+    else:
+        track, bank, warnings = prepare_clip(video, report("landmarks"))
+    timings["landmarks"] += time.perf_counter() - t0
+    good = np.asarray(track.good, bool)
+    n_video = len(good)
+    if not good.all():
+        warnings.append(f"{video}: no usable face at {seconds_spans(~good, fps)}; those parts of the clip are not "
+                        f"used")
+    spf = SAMPLE_RATE // fps
+    n_out = max(n_video, n_speech)
+    speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])
+    t0 = time.perf_counter()
+    track_motion = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
+    onsets = speech_onsets(speech, SAMPLE_RATE, fps, n_out)
+    timings["motion"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store = FrameStore.from_video(video, good)
+    timings["encode"] += time.perf_counter() - t0
+    renderer = FootageRenderer(track, store, bank, FootageRenderConfig(graph=GraphConfig(), seed=seed))
+    with writer() as w:
+        w.write_audio(speech)
+        t1 = time.perf_counter()
+        for j, frame in enumerate(renderer.frames(track_motion, onsets)):
+            t2 = time.perf_counter()
+            timings["render"] += t2 - t1
+            label(frame)
+            w.write_frame(frame)
+            t1 = time.perf_counter()
+            timings["encode"] += t1 - t2
+            if progress and (j + 1) % 25 == 0:
+                progress(DubProgress("render", j + 1, n_out))
+    return n_out, n_video, n_out, warnings
 
 
 def _cuda() -> bool:

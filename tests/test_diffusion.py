@@ -337,8 +337,9 @@ def test_dub_changes_only_the_mouth_region_and_covers_the_new_audio(home, footag
     audio, sr, _ = speech(8, voice="en-us+f3", rate=150)
     wav = write_audio(tmp_path / "new.wav", audio, sr)
     out = tmp_path / "dubbed.mp4"
-    r = dub(footage, out, audio=wav, home=home)
+    r = dub(footage, out, audio=wav, home=home, avatar="talk")     # a named trained avatar: the diffusion path
     src, _ = _frames(footage)
+    assert r.renderer == "diffusion"
     got, dur = _frames(out)
     speech_frames = int(np.ceil(audio.size / sr * 25))
     assert len(got) == r.frames == max(len(src), speech_frames)
@@ -385,7 +386,7 @@ def test_a_dub_that_fails_half_way_leaves_no_file(home, footage, tmp_path, monke
     monkeypatch.setattr(MouthPainter, "paint", failing)
     wav = write_audio(tmp_path / "a.wav", *speech(3)[:2])
     with pytest.raises(RuntimeError, match="out of memory"):
-        dub_module.dub(footage, tmp_path / "o.mp4", audio=wav, home=home)
+        dub_module.dub(footage, tmp_path / "o.mp4", audio=wav, home=home, avatar="talk")
     assert len(calls) == 3 and list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".o*")) == []
     assert list(tmp_path.glob("*.vtt")) == [] and list(tmp_path.glob("*.srt")) == []
 
@@ -398,8 +399,8 @@ def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
     with open(other, "ab") as f:
         f.write(b"\0")   # a different file: no avatar was made from it
     wav = write_audio(tmp_path / "a.wav", speech(2)[0], speech(2)[1])
-    with pytest.raises(AvatarError, match="no avatar was made from this video"):
-        dub(other, tmp_path / "o.mp4", audio=wav, home=home)
+    with pytest.raises(AvatarError, match="diffusion renderer needs a trained avatar"):
+        dub(other, tmp_path / "o.mp4", audio=wav, home=home, renderer="diffusion")
     with pytest.raises(RenderError, match="exactly one"):
         dub(footage, tmp_path / "o.mp4", audio=wav, text="hello", home=home)
     with pytest.raises(AvatarkitError, match="none.wav: no such file"):
@@ -474,7 +475,7 @@ def test_avatar_and_dub_commands_from_the_shell(footage, tmp_path):
     assert r.exit_code == 0, r.output
     assert "added anna" in said(r) and "avatar train anna" in said(r)
     r = runner.invoke(app, ["dub", str(footage), "-o", str(tmp_path / "d.mp4"), "--audio", str(tmp_path / "x.wav"),
-                            "--home", str(home)])
+                            "--renderer", "diffusion", "--home", str(home)])
     assert r.exit_code == 2 and "no trained mouth model" in said(r)
     r = runner.invoke(app, ["avatar", "train", "anna", "--steps", "2", "--size", "32", "--batch", "2",
                             "--preview-every", "1", "--home", str(home)])
@@ -485,8 +486,8 @@ def test_avatar_and_dub_commands_from_the_shell(footage, tmp_path):
     assert "anna" in r.output and "yes" in r.output
     wav = write_audio(tmp_path / "new.wav", *speech(3)[:2])
     r = runner.invoke(app, ["dub", str(footage), "-o", str(tmp_path / "d.mp4"), "--audio", str(wav),
-                            "--home", str(home)])
+                            "--avatar", "anna", "--home", str(home)])
     assert r.exit_code == 0, r.output
-    assert "repainted" in said(r) and (tmp_path / "d.mp4").is_file()
+    assert "repainted by the diffusion renderer" in said(r) and (tmp_path / "d.mp4").is_file()
     r = runner.invoke(app, ["avatar", "remove", "anna", "--home", str(home)])
     assert r.exit_code == 0 and not (home / "avatars" / "anna").exists()

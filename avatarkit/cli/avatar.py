@@ -142,19 +142,25 @@ def remove(name: str = typer.Argument(..., help="Avatar name (see `avatarkit ava
 
 
 def dub(
-    video: Path = typer.Argument(..., help="The video to dub (the person must have a trained avatar)."),
+    video: Path = typer.Argument(..., help="The video to dub: any clip of one person talking (no avatar needed)."),
     out: Path = typer.Option(..., "--out", "-o", help="MP4 file to write."),
     audio: Optional[Path] = typer.Option(None, help="New speech as a recording (WAV, FLAC, MP3, M4A, ...)."),
     text: Optional[Path] = typer.Option(None, help="New speech as a text file (.txt), spoken by --voice."),
     voice: Optional[str] = typer.Option(None, help="Voice for --text (see `avatarkit voices`)."),
-    avatar: Optional[str] = typer.Option(None, help="The person's avatar (default: the one made from VIDEO)."),
-    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    avatar: Optional[str] = typer.Option(None, help="The person's avatar (default: the one made from VIDEO, if any); "
+                                         "a trained one selects the diffusion renderer."),
+    renderer: Optional[str] = typer.Option(None, help="footage (VIDEO's own frames re-timed, own mouths; no training) "
+                                           "or diffusion (a trained avatar's mouth model). Default: footage, unless "
+                                           "--avatar names a trained avatar."),
+    seed: int = typer.Option(0, help="Footage renderer: seed of the re-timing (another seed, another cut of the same clip)."),
+    steps: Optional[int] = typer.Option(None, help="Diffusion renderer: sampling steps (default: the model's)."),
+    device: str = typer.Option("auto", help="Diffusion renderer: auto, cpu or cuda."),
     captions: bool = typer.Option(True, help="With --audio: write WebVTT and SRT captions of what is said beside the MP4."),
     language: Optional[str] = typer.Option(None, help="Language of the --audio recording (default: detected)."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
-    """Re-animate the face in VIDEO to new speech; everything else in the frame stays as filmed."""
+    """Dub VIDEO with new speech: the person speaks it from their own frames and mouths, one-shot (no `avatar add`,
+    no training); everything outside the mouth and jaw is the clip's own pixels."""
     from ..dub import dub as dub_api
 
     try:
@@ -167,12 +173,15 @@ def dub(
                 bar.update(tasks[ev.stage], completed=ev.done, total=ev.total or None)
 
             r = dub_api(video, out, audio=audio, text=text, voice=voice, avatar=avatar, home=home,
-                        steps=steps, device=device, captions=captions, language=language, progress=progress)
+                        steps=steps, device=device, captions=captions, language=language, renderer=renderer,
+                        seed=seed, progress=progress)
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
         interrupted()
-    err.print(f"[green]wrote[/] {r.video} ({r.duration:.1f} s, {r.frames} frames, {r.painted} repainted, "
-              f"{r.wall_s / max(r.duration, 1e-9):.2f} s of compute per s of video)")
+    for w in r.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    err.print(f"[green]wrote[/] {r.video} ({r.duration:.1f} s, {r.frames} frames, {r.painted} repainted by the "
+              f"{r.renderer} renderer, {r.wall_s / max(r.duration, 1e-9):.2f} s of compute per s of video)")
     for path in r.captions.values():
         err.print(f"[green]wrote[/] {path}")

@@ -291,8 +291,8 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
     L[~good] = np.nan
     if good.sum() < 2 * fps:
         detail = ", ".join(f"{k}: {v}" for k, v in rejected.items())
-        raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}); "
-                        f"use footage of one person facing the camera")
+        raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}; "
+                        f"no usable face at {seconds_spans(~good, fps)}); use footage of one person facing the camera")
     track = FootageTrack(fps, w, h, L, good, rejected, features=features.arrays(n) if features is not None else {})
     checks = footage_checks(np.array([mouth_gap(p) for p in L[good]]), good.sum() / fps,
                             np.array([s[0] for s in stats])[good], np.array([s[1] for s in stats])[good], iod[good])
@@ -305,6 +305,16 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
     if progress:
         progress(n, n)
     return track
+
+
+def seconds_spans(mask: np.ndarray, fps: float, limit: int = 6) -> str:
+    """The runs of True in a per-frame `mask` as seconds, e.g. "0.0-1.2 s, 4.4-6.0 s" (at most `limit`
+    runs, then how many more); "" when there are none."""
+    m = np.asarray(mask, bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, m.astype(np.int8), 0]))
+    runs = list(zip(edges[::2], edges[1::2]))
+    text = ", ".join(f"{a / fps:.1f}-{b / fps:.1f} s" for a, b in runs[:limit])
+    return text + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
 
 
 def mouth_gap(points: np.ndarray) -> float:
