@@ -152,7 +152,7 @@ def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, t
     """
     for i in range(len(track)):
         t0 = time.perf_counter()
-        av_frame = bound.render_frame(track.frame(i))
+        av_frame = bound.render_frame(track.frame(i), shape=track.frame_shape(i))
         t1 = time.perf_counter()
         comp.compose(av_frame, frame, fresh=fresh and i == 0, index=None if start is None else start + i)
         t2 = time.perf_counter()

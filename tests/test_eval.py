@@ -325,8 +325,9 @@ def test_eval_render_reenacts_a_real_face_with_the_warp_renderer(tmp_path):
     # Outside the face only what the head's turn moves (hair, ears) changes; the sheet shows real | warp
     # for four frames.
     assert s.outside < 0.15
-    # With the head held still, as before, nothing outside the face changes at all.
-    still = evaluate_render([clip], ["warp"], max_seconds=1, head_pose=False).videos[0].scores["warp"]
+    # With the head held still and driven by channels, as before, nothing outside the face changes at all.
+    still = evaluate_render([clip], ["warp"], max_seconds=1, head_pose=False,
+                            drive="channels").videos[0].scores["warp"]
     assert still.outside < 0.01
     import cv2
 
@@ -360,3 +361,28 @@ def test_head_poses_recover_a_known_similarity_and_turn(rig):
     assert np.allclose(turn[1], [0.1, -0.05], atol=0.01) and np.allclose(S[1], m, atol=0.05)
     # A frame without a face keeps the last pose.
     assert np.allclose(S[2], S[1]) and np.allclose(turn[2], turn[1])
+
+
+def test_measured_shapes_read_a_known_face_back(rig):
+    """A face whose lips and jaw moved (an "oo" no channel makes), turned and moved in the frame: the
+    evaluation's head pose plus measured shape put the photo's landmarks back on it."""
+    from avatarkit.eval.render import head_poses, measured_shapes
+    from avatarkit.face import landmarks as lm
+    from avatarkit.face.deform import FaceDeformer
+    from avatarkit.motion.track import FaceShape
+
+    d = FaceDeformer(rig)
+    rng = np.random.default_rng(0)
+    offsets = rng.normal(0, 0.03, (len(lm.MOUTH_SHAPE), 2)).astype(np.float32)
+    values = {"yaw": 0.08, "pitch": -0.04}
+    moved = d.targets(values, FaceShape(lm.MOUTH_SHAPE, offsets)).astype(np.float64)
+    a, k, t = np.radians(5), 0.9, np.array([-8.0, 5.0])
+    m = np.array([[k * np.cos(a), -k * np.sin(a), t[0]], [k * np.sin(a), k * np.cos(a), t[1]]])
+    real = np.stack([moved @ m[:, :2].T + m[:, 2]])
+    S, turn = head_poses(d, real)
+    for which in (lm.MOUTH_SHAPE, tuple(range(lm.NUM_MESH))):
+        shape = measured_shapes(d, real, S, turn, which)[0]
+        placed = d.targets({"yaw": float(turn[0, 0]), "pitch": float(turn[0, 1])}, shape)
+        back = placed.astype(np.float64) @ S[0][:, :2].T + S[0][:, 2]
+        assert np.abs(back[list(which)] - real[0][list(which)]).max() < 1e-2 * rig.iod
+    assert np.allclose(measured_shapes(d, real, S, turn, lm.MOUTH_SHAPE)[0].offsets, offsets, atol=0.01)

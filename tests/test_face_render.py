@@ -140,3 +140,47 @@ def test_targets_are_linear_in_channels(rig):
     c = d.targets({"jaw": 0.5, "wide": 0.6})
     assert np.allclose(b - a, c - b, atol=1e-4)
     assert d.opening({"jaw": 0.0}) < 0.5 and d.opening({"jaw": 1.0}) > 0.35 * rig.iod
+
+
+def _width(pts):
+    L = pts[:, :2]
+    iod = np.linalg.norm(L[list(lm.LEFT_EYE_CORNERS)].mean(0) - L[list(lm.RIGHT_EYE_CORNERS)].mean(0))
+    return np.linalg.norm(L[61] - L[291]) / iod
+
+
+def test_mouth_shape_round_trips_through_the_deformer(rig):
+    d = FaceDeformer(rig)
+    values = {"jaw": 0.5, "wide": 0.3, "yaw": 0.1, "pitch": -0.05}
+    shape = d.shape_of(d.targets(values), values)
+    # The channels' own lips, read back as a shape and placed again, land where they were.
+    assert np.allclose(d.targets(values, shape), d.targets(values), atol=1e-3)
+    assert shape.offsets.shape == (len(lm.MOUTH_SHAPE), 2)
+    from avatarkit.motion.track import MotionTrack
+
+    with pytest.raises(ValueError, match="shape is"):
+        MotionTrack(25, 0, {"jaw": np.zeros(3)}, shape=np.zeros((3, 10, 2)), shape_points=lm.MOUTH_SHAPE)
+    with pytest.raises(ValueError, match="shape_points"):
+        MotionTrack(25, 0, {"jaw": np.zeros(3)}, shape=np.zeros((3, 1, 2)), shape_points=(470,))
+
+
+def test_mouth_shape_gives_oo_and_ee_at_one_opening(bound):
+    """The same channels with a rounded and a spread lip shape: MediaPipe reads two different mouths."""
+    d = bound.deformer
+    values = {"jaw": 0.45}
+    base = d.shape_of(d.targets(values)).offsets
+    idx = list(lm.MOUTH_SHAPE)
+    lips = np.array([i in set(lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER + lm.LIP_MID_UPPER + lm.LIP_MID_LOWER
+                               + lm.LIP_INNER_UPPER + lm.LIP_INNER_LOWER) for i in idx])
+    u = (d.rest[idx] - d.rig.mouth_center) @ d.u / d.d + base[:, 0]     # each point's place across the mouth
+    oo, ee = base.copy(), base.copy()
+    from avatarkit.motion.track import FaceShape
+
+    oo[lips, 0] -= 0.25 * u[lips]          # lips drawn in towards the middle
+    ee[lips, 0] += 0.20 * u[lips]          # lips spread
+    w_base = _width(detect_landmarks(_paste(bound, bound.render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, base)))))
+    w_oo = _width(detect_landmarks(_paste(bound, bound.render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, oo)))))
+    w_ee = _width(detect_landmarks(_paste(bound, bound.render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, ee)))))
+    assert w_oo < 0.88 * w_base < 0.88 * 0.9 * w_ee, (w_oo, w_base, w_ee)
+    # The gap is the shape's, not changed by the spread.
+    g_oo = _gap(detect_landmarks(_paste(bound, bound.render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, oo)))))
+    assert g_oo > 0.12

@@ -93,6 +93,9 @@ def render(
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet (PNG): real lower face | each renderer."),
     frames: Optional[Path] = typer.Option(None, help="Write every rendered frame (PNG) to DIR/<video>/<renderer>/."),
     home: Optional[Path] = typer.Option(None, help="Folder holding avatars (default: $AVATARKIT_HOME or ~/.avatarkit)."),
+    drive: str = typer.Option("landmarks", help="What of each frame drives the photo renderers: landmarks (every "
+                                                "face-mesh point), mouth (lips and jaw line) or channels (mouth "
+                                                "opening and width, blinks, head turn)."),
 ):
     """Re-render each VIDEO driven by its own measured landmarks and compare with the real frames.
 
@@ -109,6 +112,7 @@ def render(
                       transient=True) as bar:
             task = bar.add_task("loading", total=None)
             report = evaluate_render(videos, renderer, max_seconds, home=home, sheet=sheet, frames_dir=frames,
+                                     drive=drive,
                                      progress=lambda ev: bar.update(
                 task, description=f"{escape(ev.video.name)}: {ev.stage}", completed=ev.done, total=ev.total))
         _write_json(json, report)

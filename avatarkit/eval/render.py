@@ -19,8 +19,12 @@ the rendered frames against the real ones:
   show that person).
 
 Figures per renderer (frame-weighted over videos in `RenderReport.overall`):
-PSNR and SSIM of the mouth region (the `face.crop` lower-face crop of each
-image at 128 px, inside its mouth mask), mouth-opening r, LMD, offset and
+PSNR and SSIM of the mouth region: the `face.crop` lower-face crop of each
+image at 128 px, inside its mouth mask and inside the real face's oval (the
+crop's corners below the jaw show neck, collar and background, which the
+evaluation itself moves with the head's similarity; `psnr_crop` and
+`ssim_crop`, in the JSON report only, keep the whole mask as before
+2026-12-06), mouth-opening r, LMD, offset and
 lip jitter from the lip-sync harness (`eval.lipsync.score`), flicker (mean
 change of mouth pixels from frame to frame, as a ratio to the real
 video's), and `outside`: the share of pixels outside the rendered face
@@ -62,6 +66,7 @@ from .lipsync import MAX_HEIGHT, EvalError, EvalProgress, _forget_tracked_face, 
 CROP = 128              # pixels of the lower-face crop the mouth is compared in
 FACE_GROW = 1.25        # the face oval grown by this factor bounds the "outside" region
 PHOTO_KINDS = ("warp", "bank")   # renderer kinds that animate the video's first frame as a photo
+DRIVES = ("landmarks", "mouth", "channels")   # what of each real frame drives a photo renderer (see `drive_photo`)
 
 
 @dataclass
@@ -82,6 +87,8 @@ class RenderScore:
     sharpness: float = math.nan
     mouth_error: float = math.nan
     open_frames: int = 0
+    psnr_crop: float = math.nan
+    ssim_crop: float = math.nan
 
     def to_dict(self) -> dict:
         return {k: _json_num(v) for k, v in asdict(self).items()}
@@ -108,7 +115,7 @@ class RenderReport:
             agg = RenderScore(name, frames=sum(s.frames for s in ss))
             agg.open_frames = sum(s.open_frames for s in ss)
             for k in ("psnr", "ssim", "pearson", "lmd", "offset", "jitter", "flicker", "outside", "face_found",
-                      "sharpness", "mouth_error"):
+                      "sharpness", "mouth_error", "psnr_crop", "ssim_crop"):
                 vals = np.array([getattr(s, k) for s in ss], np.float64)
                 w = np.array([s.open_frames if k == "mouth_error" else s.frames for s in ss], np.float64)
                 ok = np.isfinite(vals) & (w > 0)
@@ -262,25 +269,54 @@ def head_poses(deformer, real: np.ndarray, iterations: int = 3) -> tuple[np.ndar
     return S, turn
 
 
-def drive_photo(bound, rig, real: np.ndarray, pose: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def measured_shapes(deformer, real: np.ndarray, S: np.ndarray, turn: np.ndarray,
+                    which: tuple[int, ...]) -> list:
+    """Per frame of `real` (N, 478, 2), the `FaceShape` of landmarks `which` that puts the photo's points where
+    the frame has them: the frame's landmarks moved back into the photo by the inverse of its head
+    similarity `S` (N, 2, 3), less the head turn `turn` (N, 2: yaw, pitch). Frames without a face keep the
+    previous shape (the first ones: the rest shape)."""
+    out = []
+    last = deformer.shape_of(deformer.rest, which=which)
+    for i, L in enumerate(real):
+        if np.isfinite(L).all():
+            A, t = S[i][:, :2], S[i][:, 2]
+            P = (L[list(which)] - t) @ np.linalg.inv(A).T
+            last = deformer.shape_of(P, {"yaw": float(turn[i, 0]), "pitch": float(turn[i, 1])}, which)
+        out.append(last)
+    return out
+
+
+def drive_photo(bound, rig, real: np.ndarray, pose: bool = True, drive: str = "landmarks",
+                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Render a photo renderer bound to `rig` (the first frame) along `real`'s landmarks and head pose.
 
     Each frame's channels come from `drive_warp` (mouth, blinks) plus the
-    `yaw` and `pitch` of `head_poses`; the rendered image is then moved by the
-    frame's similarity (`cv2.warpAffine`, edges replicated) so the face lands
-    where the real one is. Returns the rendered frames and the renderer's input
-    for each (the photo under the same similarity), for the `outside` figure.
-    With `pose` False the head stays where the first frame has it.
+    `yaw` and `pitch` of `head_poses`. `drive` says what of the frame's own
+    landmarks also goes in as a shape (`measured_shapes`): "landmarks", every
+    face-mesh point, so the renderer is judged on its pixels, not on how well
+    channels and a head model describe a face; "mouth", the lips and jaw line
+    (`MOUTH_SHAPE`, what an audio-to-motion model gives); "channels", none
+    (mouth opening and width, eye closure and head turn only). The rendered
+    image is then moved by the frame's similarity (`cv2.warpAffine`, edges
+    replicated) so the face lands where the real one is. Returns the rendered
+    frames and the renderer's input for each (the photo under the same
+    similarity), for the `outside` figure. With `pose` False the head stays
+    where the first frame has it.
     """
+    if drive not in DRIVES:
+        raise EvalError(f"drive {drive!r}: use one of {', '.join(DRIVES)}")
     n = len(real)
     h, w = rig.image.shape[:2]
     if pose:
         S, turn = head_poses(bound.deformer, real)
     else:
         S, turn = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1)), np.zeros((n, 2))
+    which = {"landmarks": tuple(range(lm.NUM_MESH)), "mouth": lm.MOUTH_SHAPE}.get(drive)
+    shapes = measured_shapes(bound.deformer, real, S, turn, which) if which else None
     gen, inputs = [], []
     for i, values in enumerate(drive_warp(bound.deformer, real)):
-        f = bound.render_frame({**values, "yaw": float(turn[i, 0]), "pitch": float(turn[i, 1])})
+        f = bound.render_frame({**values, "yaw": float(turn[i, 0]), "pitch": float(turn[i, 1])},
+                               shape=None if shapes is None else shapes[i])
         canvas = rig.image.copy()
         x0, y0, x1, y1 = f.box
         canvas[y0:y1, x0:x1] = f.rgb
@@ -333,11 +369,14 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
     s = score(real, gen_L, name)
     gen_crops = _crops(gen_frames, gen_L)
     opening = M.mouth_opening(real)
-    ps, ss, flick, flick_real, sharp_g, sharp_r, errs = [], [], [], [], [], [], []
+    ps, ss, ps_crop, ss_crop, flick, flick_real, sharp_g, sharp_r, errs = [], [], [], [], [], [], [], [], []
     for i, (r, g) in enumerate(zip(real_crops, gen_crops)):
         if r is None or g is None:
             continue
         P = to_crop(real[i], crop_matrix(face_pose(real[i]), CROP))
+        face = np.zeros((CROP, CROP), np.uint8)
+        cv2.fillPoly(face, [np.round(P[list(lm.FACE_OVAL)]).astype(np.int32)], 1)
+        region = hard & (face > 0)
         x0, y0, x1, y1 = _mouth_box(P)
         if x1 - x0 >= 4 and y1 - y0 >= 4:
             sharp_g.append(M.laplacian_variance(g[y0:y1, x0:x1]))
@@ -346,10 +385,11 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
             e = M.inner_mouth_error(g, r, P[list(LIP_INNER)])
             if math.isfinite(e):
                 errs.append(e)
-        err = ((r.astype(np.float64) - g) ** 2)[hard].mean()
-        ps.append(10 * np.log10(255.0 ** 2 / max(err, 1e-10)))
+        sq = (r.astype(np.float64) - g) ** 2
         _, smap = structural_similarity(r, g, channel_axis=2, data_range=255, full=True)
-        ss.append(smap.mean(2)[hard].mean())
+        for mask, p_out, s_out in ((region, ps, ss), (hard, ps_crop, ss_crop)):
+            p_out.append(10 * np.log10(255.0 ** 2 / max(sq[mask].mean(), 1e-10)))
+            s_out.append(smap.mean(2)[mask].mean())
         if i and real_crops[i - 1] is not None and gen_crops[i - 1] is not None:
             flick.append(np.abs(g.astype(np.float64) - gen_crops[i - 1])[hard].mean())
             flick_real.append(np.abs(r.astype(np.float64) - real_crops[i - 1])[hard].mean())
@@ -361,13 +401,14 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
                        float(np.mean(flick) / max(np.mean(flick_real), 1e-9)) if flick else nan,
                        float(np.mean(outside)) if outside else nan, s.face_found,
                        float(np.mean(sharp_g) / np.mean(sharp_r)) if sharp_r and np.mean(sharp_r) > 1e-9 else nan,
-                       float(np.mean(errs)) if errs else nan, len(errs))
+                       float(np.mean(errs)) if errs else nan, len(errs),
+                       float(np.mean(ps_crop)) if ps_crop else nan, float(np.mean(ss_crop)) if ss_crop else nan)
 
 
 def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("warp",), max_seconds: float = 10.0,
                     progress: Callable[[EvalProgress], None] | None = None, home: str | Path | None = None,
                     sheet: str | Path | None = None, frames_dir: str | Path | None = None,
-                    head_pose: bool = True) -> RenderReport:
+                    head_pose: bool = True, drive: str = "landmarks") -> RenderReport:
     """Score each renderer on each video (its first `max_seconds`); see the module docstring.
 
     A renderer is `warp` or the name of a trained footage avatar (found in
@@ -413,7 +454,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                 bound = make_renderer(name).bind(rig)
                 if rig.image.shape[:2] != frames[0].shape[:2]:
                     raise EvalError(f"{path}: the photo rig changed the frame size")
-                gen, inputs = drive_photo(bound, rig, real, pose=head_pose)
+                gen, inputs = drive_photo(bound, rig, real, pose=head_pose, drive=drive)
             else:
                 from ..face.crop import face_pose
 

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..motion.track import FaceShape
 from . import landmarks as lm
 from .rig import FaceRig
 
@@ -150,13 +151,40 @@ class FaceDeformer:
         w["jaw"] = opening - self.o_rest
         return w
 
-    def targets(self, values: dict[str, float]) -> np.ndarray:
-        """Target (478, 2) landmark positions for one frame's channel values."""
+    def targets(self, values: dict[str, float], shape: FaceShape | None = None) -> np.ndarray:
+        """Target (478, 2) landmark positions for one frame's channel values (and shape, if given)."""
         out = self.rest.copy()
         for c, wt in self.weights(values).items():
             if wt:
                 out += wt * self.basis[c]
+        if shape is not None:
+            idx = list(shape.points)
+            out[idx] = self.rest[idx] + self.rigid(values)[idx] + self.shape_pixels(shape.offsets)
         return out
+
+    def rigid(self, values: dict[str, float]) -> np.ndarray:
+        """(478, 2) displacement (pixels) of the head's rotation alone: `yaw`, `pitch`, `roll`."""
+        out = np.zeros_like(self.rest)
+        for c in ("yaw", "pitch", "roll"):
+            wt = float(values.get(c, 0.0))
+            if wt:
+                out += wt * self.basis[c]
+        return out
+
+    def shape_pixels(self, offsets: np.ndarray) -> np.ndarray:
+        """Shape offsets (K, 2), IODs along (u, v), as pixel offsets (K, 2)."""
+        m = np.asarray(offsets, np.float32)
+        return (m[:, :1] * self.u[None] + m[:, 1:] * self.v[None]) * np.float32(self.d)
+
+    def shape_of(self, points: np.ndarray, values: dict[str, float] | None = None,
+                 which: tuple[int, ...] = lm.MOUTH_SHAPE) -> FaceShape:
+        """The `FaceShape` of landmarks `which` that puts them on `points` ((478, 2) or (len(which), 2), pixels
+        in this rig's image, head rotation `values` already applied): the inverse of `targets`' shape."""
+        idx = list(which)
+        p = np.asarray(points, np.float64)
+        p = p[idx] if p.shape[0] != len(idx) else p
+        off = p - self.rest[idx] - (self.rigid(values)[idx] if values else 0.0)
+        return FaceShape(tuple(which), (np.stack([off @ self.u, off @ self.v], 1) / self.d).astype(np.float32))
 
     def opening(self, values: dict[str, float]) -> float:
         """Target inner-lip gap at the lip centre, pixels."""

@@ -39,6 +39,12 @@ RIGHT_EYE_CENTER_PAIR = (386, 374)
 LEFT_BROW = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55)
 RIGHT_BROW = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
 
+# The lower face oval from jaw angle to jaw angle, through the chin (152).
+JAW_LINE = (288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58)
+# The points a `MotionTrack.mouth` shape places: every lip point, then the jaw line.
+MOUTH_SHAPE = tuple(dict.fromkeys(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_MID_UPPER + LIP_MID_LOWER
+                                  + LIP_INNER_UPPER + LIP_INNER_LOWER + JAW_LINE))
+
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
              400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
              54, 103, 67, 109)

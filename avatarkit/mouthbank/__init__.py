@@ -6,8 +6,10 @@ its inner-lip corners: a similarity maps the inner-lip corners (landmarks 78
 and 308) onto two fixed points of a `WIDTH` x `HEIGHT` box. An entry keeps
 that crop (JPEG), its 20-point inner-lip contour in the canonical frame (the
 shape descriptor), how much of its inside is teeth (bright, unsaturated
-pixels) and the lighting of its lips (Lab mean and spread in a ring just
-outside the inner contour).
+pixels), how much of its inside is lip (`lip_share`: a mouth barely open, or
+soft from a small source video, shows its own lips where the teeth and
+cavity should be) and the lighting of its lips (Lab mean and spread in a
+ring just outside the inner contour).
 
 For a face to animate, `retrieve` picks one entry per frame by the target
 inner-lip shape with temporal smoothness (Viterbi over the best `k`
@@ -43,6 +45,9 @@ SPAN = RIGHT[0] - LEFT[0]
 # The inner-lip contour as a closed loop: upper lip corner to corner, then the lower lip back.
 CONTOUR = tuple(lm.LIP_INNER_UPPER) + tuple(lm.LIP_INNER_LOWER[::-1][1:-1])
 RING = 5.0 / SPAN           # the lip ring (colour statistics) and the warp's outer ring, in mouth widths
+# How far inside an entry's own inner-lip landmarks (canonical pixels, of a 60 px mouth) its visible lip edge
+# lies: MediaPipe puts those landmarks on the wet inner lip, so the band between shows lip (see `paste`).
+INSET = 3.0
 DEFAULT_PATH = Path(__file__).parent / "data" / "bank.npz"
 
 # Clips whose speakers the shipped bank never sees: the lip-sync harness's test speakers
@@ -119,9 +124,20 @@ def teeth_fraction(rgb: np.ndarray, contour: np.ndarray) -> float:
     return float(((hsv[:, 2] > 130) & (hsv[:, 1] < 95)).mean())
 
 
+def lip_share(rgb: np.ndarray, contour: np.ndarray, light: np.ndarray) -> float:
+    """Share of the pixels inside `contour` moved `INSET` inward whose colour is the lip ring's (`light`,
+    from `ring_stats`): within two of its standard deviations (at least 4 levels each) in Lab."""
+    inside = polygon_mask(outer_ring(contour, -INSET), rgb.shape[:2], False) > 0
+    if not inside.any():
+        return 1.0
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[inside].astype(np.float32)
+    z = (lab - light[:3]) / np.maximum(light[3:], 4.0)
+    return float((np.sqrt((z * z).sum(1)) < 2.0).mean())
+
+
 @dataclass
 class MouthBank:
-    """Entries: canonical crops (JPEG bytes, decoded on demand), contours, teeth share, lip lighting."""
+    """Entries: canonical crops (JPEG bytes, decoded on demand), contours, teeth and lip shares, lip lighting."""
 
     jpeg: np.ndarray          # (bytes,) uint8, every entry's JPEG one after another
     offsets: np.ndarray       # (N + 1,) int64
@@ -132,7 +148,13 @@ class MouthBank:
     frame: np.ndarray         # (N,) int32, frame number in its clip
     clips: list[str]
     meta: dict = field(default_factory=dict)
+    lips: np.ndarray | None = None   # (N,) float32 `lip_share`; measured on first use for banks saved without it
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.lips is None:
+            self.lips = np.array([lip_share(self.crop(i), self.shapes[i].astype(np.float64), self.light[i])
+                                  for i in range(len(self))], np.float32)
 
     def __len__(self) -> int:
         return int(self.shapes.shape[0])
@@ -163,14 +185,15 @@ class MouthBank:
         offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
         return MouthBank(np.concatenate(blobs) if blobs else np.zeros(0, np.uint8), offsets, self.shapes[idx],
                          self.teeth[idx], self.light[idx], self.clip[idx], self.frame[idx], list(self.clips),
-                         dict(self.meta))
+                         dict(self.meta), self.lips[idx])
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, jpeg=self.jpeg, offsets=self.offsets, shapes=self.shapes.astype(np.float16),
-                 teeth=self.teeth.astype(np.float16), light=self.light.astype(np.float16), clip=self.clip,
+                 teeth=self.teeth.astype(np.float16), light=self.light.astype(np.float16),
+                 lips=self.lips.astype(np.float16), clip=self.clip,
                  frame=self.frame, clips=np.array(json.dumps(self.clips)), meta=np.array(json.dumps(self.meta)))
         tmp.replace(path)
 
@@ -178,18 +201,19 @@ class MouthBank:
     def from_entries(cls, crops: list[np.ndarray], shapes: list[np.ndarray], clip: list[int], frame: list[int],
                      clips: list[str], quality: int = 90, meta: dict | None = None) -> "MouthBank":
         """A bank from canonical RGB crops and their canonical contours (teeth and lighting measured here)."""
-        blobs, teeth, light = [], [], []
+        blobs, teeth, light, lips = [], [], [], []
         for c, s in zip(crops, shapes):
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
             assert ok
             blobs.append(buf.ravel())
             teeth.append(teeth_fraction(c, s))
             light.append(ring_stats(c, s, RING * SPAN))
+            lips.append(lip_share(c, np.asarray(s, np.float64), light[-1]))
         offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
         jpeg = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
         return cls(jpeg, offsets, np.asarray(shapes, np.float32).reshape(-1, 20, 2), np.asarray(teeth, np.float32),
                    np.asarray(light, np.float32).reshape(-1, 6), np.asarray(clip, np.int16),
-                   np.asarray(frame, np.int32), list(clips), dict(meta or {}))
+                   np.asarray(frame, np.int32), list(clips), dict(meta or {}), np.asarray(lips, np.float32))
 
 
 _LOADED: dict[Path, MouthBank] = {}
@@ -205,7 +229,8 @@ def load_bank(path: str | Path | None = None) -> MouthBank:
         with np.load(p, allow_pickle=False) as z:
             _LOADED[p] = MouthBank(z["jpeg"], z["offsets"], z["shapes"].astype(np.float32),
                                    z["teeth"].astype(np.float32), z["light"].astype(np.float32), z["clip"],
-                                   z["frame"], json.loads(str(z["clips"])), json.loads(str(z["meta"])))
+                                   z["frame"], json.loads(str(z["clips"])), json.loads(str(z["meta"])),
+                                   z["lips"].astype(np.float32) if "lips" in z.files else None)
     return _LOADED[p]
 
 
@@ -213,4 +238,4 @@ from .paste import paste  # noqa: E402
 from .retrieve import OnlineRetriever, retrieve  # noqa: E402
 
 __all__ = ["MouthBank", "load_bank", "retrieve", "OnlineRetriever", "paste", "descriptor", "to_canonical",
-           "corner_similarity", "teeth_fraction", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]
+           "corner_similarity", "teeth_fraction", "lip_share", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]

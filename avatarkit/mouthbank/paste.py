@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import RING, SPAN, outer_ring, polygon_mask, ring_stats
+from . import INSET, RING, SPAN, outer_ring, polygon_mask, ring_stats
 
 N = 20
 # Fixed triangulation over 41 points: the contour (0..19), the ring outside it (20..39), the centroid (40).
@@ -13,14 +13,14 @@ _TRIS = np.array([t for i in range(N) for t in ((i, (i + 1) % N, N + i), ((i + 1
                                                  (2 * N, i, (i + 1) % N))], np.int32)
 FEATHER = 0.8      # Gaussian sigma (target pixels) of the blend edge
 AB_SHIFT = 0.5     # share of the lip ring's a*, b* difference moved onto the pasted mouth
+# Unsharp-mask amount (radius 1 target pixel) for an entry drawn larger than it is stored: the crop was
+# resampled once when the bank was cut and again here, and each pass softens teeth edges.
+SHARPEN = 0.0
 # How far past the target inner-lip contour the blend reaches, as a share of the lip ring: the entry's own
 # inner lip edge then covers the band where the warp renderer's stretched lip would show beside it.
 GROW = 0.0
-# How far inside an entry's own inner-lip landmarks (canonical pixels, of a 60 px mouth) its visible lip edge
-# lies: MediaPipe puts those landmarks on the wet inner lip, so the band between shows lip. The entry's
-# contour moved this far inward is what lands on the target contour, so that band stays outside the blend
-# and no second lower lip shows inside the warp renderer's own.
-INSET = 3.0
+# `INSET` (see the package): the entry's contour moved this far inward is what lands on the target contour,
+# so its band of wet inner lip stays outside the blend and no second lower lip shows inside the warp's own.
 
 
 def _points(contour: np.ndarray, ring: float) -> np.ndarray:
@@ -84,6 +84,8 @@ def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.nd
     if scale < 0.9:   # shrinking: low-pass the crop first, or the remap aliases (a jagged mouth)
         crop = cv2.GaussianBlur(crop, (0, 0), 0.45 / scale)
     warped = cv2.remap(crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if SHARPEN > 0 and scale >= 1.0:
+        warped = cv2.addWeighted(warped, 1.0 + SHARPEN, cv2.GaussianBlur(warped, (0, 0), 1.0), -SHARPEN, 0)
 
     region = frame[y0:y1, x0:x1]
     if light is not None:

@@ -1,7 +1,9 @@
 """Pick a bank entry per frame by inner-lip shape, smoothly over time (Viterbi over the best candidates).
 
 The shape cost of entry e for a target descriptor d is the mean squared
-distance of their descriptors over `SIGMA`²: about 1 for a close match.
+distance of their descriptors over `SIGMA`²: about 1 for a close match,
+plus `LIPS` times the entry's `lip_share` (an entry that shows its own lip
+where teeth and cavity should be pastes a second lip inside the first).
 Moving from entry a to entry b costs nothing when b is a or the frame
 filmed right after a, `NEAR` when b was filmed within three frames of a in
 the same clip, and `SWITCH` plus a teeth term (how different their shares
@@ -20,6 +22,7 @@ NEAR = 0.4
 SWITCH = 1.5
 TEETH = 2.0       # per unit difference in teeth share, on a switch
 TEETH_MATCH = 4.0  # per unit difference between an entry's teeth share and the target's (when one is given)
+LIPS = 0.0        # per unit of an entry's lip share
 K = 12
 
 
@@ -28,6 +31,8 @@ def _shape_costs(bank, d: np.ndarray, teeth: float | None = None) -> np.ndarray:
     the entry's teeth share from `teeth` (the share the target should show) when that is given."""
     diff = bank.descriptors - np.asarray(d, np.float32)[None]
     cost = (diff * diff).mean(1) / SIGMA ** 2
+    if LIPS:
+        cost = cost + np.float32(LIPS) * bank.lips
     if teeth is not None and TEETH_MATCH:
         cost = cost + np.float32(TEETH_MATCH) * np.abs(bank.teeth - np.float32(teeth))
     return cost

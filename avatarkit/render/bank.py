@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from ..face.rig import FaceRig
-from ..motion.track import MotionTrack
+from ..motion.track import FaceShape, MotionTrack
 from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, load_bank, paste, retrieve, teeth_fraction
 from .base import AvatarFrame, register_renderer
 from .warp import BoundWarp
@@ -69,17 +69,19 @@ class BoundBank:
         paste(frame.rgb, contour, self.bank.crop(entry), self.bank.shapes[entry], self.bank.light[entry])
         self.last_entry = entry
 
-    def render_frame(self, values: dict[str, float], entry: int | None = None) -> AvatarFrame:
-        """Render one frame; the bank entry comes from the forward recursion unless `entry` is given."""
-        f = self.warp.render_frame(values)
+    def render_frame(self, values: dict[str, float], entry: int | None = None,
+                     shape: FaceShape | None = None) -> AvatarFrame:
+        """Render one frame (`shape`: see `MotionTrack`); the bank entry comes from the forward recursion
+        unless `entry` is given."""
+        f = self.warp.render_frame(values, shape)
         if entry is None:
             entry = self.online.step(descriptor(f.landmarks[_CONTOUR, :2]))
         self.mouth(f, entry)
         return f
 
     def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
-        shapes = np.stack([descriptor(self.deformer.targets(track.frame(i))[_CONTOUR, :2])
+        shapes = np.stack([descriptor(self.deformer.targets(track.frame(i), track.frame_shape(i))[_CONTOUR, :2])
                            for i in range(len(track))]) if len(track) else np.zeros((0, 36), np.float32)
         path = retrieve(self.bank, shapes, teeth=self.teeth)
         for i in range(len(track)):
-            yield self.render_frame(track.frame(i), int(path[i]))
+            yield self.render_frame(track.frame(i), int(path[i]), track.frame_shape(i))

@@ -172,7 +172,9 @@ class BoundDiffusion:
         self.box = (0, 0, w, h)
         self.i = 0
 
-    def render_frame(self, channels: dict[str, float]) -> AvatarFrame:
+    def render_frame(self, channels: dict[str, float], shape=None) -> AvatarFrame:
+        # `shape` (a MotionTrack shape frame) is accepted for the renderer protocol; this renderer's
+        # MouthRig reenacts the channels only.
         n = len(self.images)
         if self.loops or n == 1:
             k = self.i % n

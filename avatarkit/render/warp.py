@@ -26,7 +26,7 @@ from scipy.spatial import Delaunay
 from ..face import landmarks as lm
 from ..face.deform import FaceDeformer
 from ..face.rig import FaceRig
-from ..motion.track import CHANNELS, MotionTrack
+from ..motion.track import CHANNELS, FaceShape, MotionTrack
 from .base import AvatarFrame, register_renderer
 from .eyes import lid_tones, paint_lids
 from .mouth import paint_mouth, teeth_from_photo
@@ -138,20 +138,25 @@ class BoundWarp:
         self.static_rgb = rig.image[y0:y1, x0:x1]
         self.static_matte = rig.matte[y0:y1, x0:x1]
 
-    def field(self, values: dict[str, float]) -> np.ndarray:
-        """Forward displacement (grid h, grid w, 2) in pixels for one frame."""
+    def field(self, values: dict[str, float], shape: FaceShape | None = None) -> np.ndarray:
+        """Forward displacement (grid h, grid w, 2) in pixels for one frame (`shape`: see `MotionTrack`)."""
         v = np.zeros_like(self._vbasis["jaw"])
         for c, wt in self.deformer.weights(values).items():
             if abs(wt) > 1e-5:
                 v += np.float32(wt) * self._vbasis[c]
+        if shape is not None:
+            # The shape places its points exactly; the channels still move the mesh points it leaves out
+            # (with a mouth shape: the cheeks and chin between lips and jaw line), so the field stays smooth.
+            idx = list(shape.points)
+            v[idx] = self.deformer.rigid(values)[idx] + self.deformer.shape_pixels(shape.offsets)
         gw, gh = self.grid_size
         return (self._spread @ v).reshape(gh, gw, 2)
 
-    def render_frame(self, values: dict[str, float]) -> AvatarFrame:
-        """Render one frame from channel values (see `MotionTrack.frame`)."""
+    def render_frame(self, values: dict[str, float], shape: FaceShape | None = None) -> AvatarFrame:
+        """Render one frame from channel values (see `MotionTrack.frame`) and, if given, its shape."""
         x0, y0, x1, y1 = self.box
         cw, ch = self._crop_size
-        F = self.field(values)
+        F = self.field(values, shape)
         # Invert the forward field: the source of output pixel x is s with
         # s + F(s) = x, found by iterating s <- x - F(s), F read at s. The
         # iteration runs in grid steps; OpenCV scales the two channels (numpy
@@ -171,13 +176,15 @@ class BoundWarp:
         rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
         matte = cv2.extractChannel(rgba, 3).astype(np.float32)
         matte *= 1.0 / 255.0
-        target = self.deformer.targets(values)
+        target = self.deformer.targets(values, shape)
         paint_mouth(rgb, (x0, y0), target, self.rig.iod, self.teeth)
         if values.get("blink", 0.0) > 0.02:
+            # The lids' open place comes from the channels alone: a shape that places the lids (a measured
+            # face) says where they are now, and the lid skin is painted over the difference.
             opened = self.deformer.targets({**values, "blink": 0.0})
             paint_lids(rgb, (x0, y0), opened, target, self.rig.iod, self.lid_tones)
         return AvatarFrame(self.box, rgb, matte, target)
 
     def frames(self, track: MotionTrack) -> Iterator[AvatarFrame]:
         for i in range(len(track)):
-            yield self.render_frame(track.frame(i))
+            yield self.render_frame(track.frame(i), track.frame_shape(i))
