@@ -121,7 +121,7 @@ def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
 
     When `avatar` was made from this very file, its intake landmarks are reused.
     """
-    if avatar is not None and avatar.meta["footage"].get("sha256") == digest:
+    if avatar is not None and avatar.meta.get("footage", {}).get("sha256") == digest:
         return avatar.track.landmarks[:, :, :2], avatar.track.good
     L, reasons = track_frames(video, progress=progress)
     good = np.array([r is None for r in reasons], bool)
@@ -177,7 +177,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                               f"`avatarkit avatar train NAME`, then --avatar NAME); without --renderer diffusion "
                               f"the clip is dubbed from its own frames")
     else:
-        if named is not None and named.meta["footage"].get("sha256") != digest:
+        if named is not None and named.meta.get("footage", {}).get("sha256") != digest:
             raise AvatarError(f"avatar {named.name!r} was made from other footage and has no trained mouth model "
                               f"(`avatarkit avatar train {named.name}`); leave out --avatar to dub {video} from "
                               f"its own frames")

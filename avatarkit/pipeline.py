@@ -507,11 +507,11 @@ def _split(items: list[_Item], script: Script, kit: Brand) -> list[Part]:
 
 
 def _scene_rig(avatar: Path):
-    """The rig of a scene's avatar: a photo's, or a footage avatar's idle-loop frame."""
+    """The rig of a scene's avatar: a photo's, or an avatar folder's (`face.avatar.avatar_rig`)."""
     if avatar.is_dir():
-        from .render.diffusion import footage_rig
+        from .face.avatar import avatar_rig
 
-        return footage_rig(avatar)
+        return avatar_rig(avatar)
     return load_avatar(avatar)
 
 

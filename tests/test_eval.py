@@ -386,3 +386,31 @@ def test_measured_shapes_read_a_known_face_back(rig):
         back = placed.astype(np.float64) @ S[0][:, :2].T + S[0][:, 2]
         assert np.abs(back[list(which)] - real[0][list(which)]).max() < 1e-2 * rig.iod
     assert np.allclose(measured_shapes(d, real, S, turn, lm.MOUTH_SHAPE)[0].offsets, offsets, atol=0.01)
+
+
+def test_eval_render_with_a_second_of_own_mouths(tmp_path):
+    """The first second of a clip given as the person's own mouths: the bank renderer pastes those (it
+    is scored on the frames after them only), and a clip too short for that is a clear error."""
+    import importlib
+
+    bank_mod = importlib.import_module("avatarkit.render.bank")
+    from avatarkit.eval.render import EvalError, evaluate_render
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "talking" / "cremad_1001_DFA_ANG_XX.flv"
+    picked: list[tuple[int, int]] = []
+    mouth = bank_mod.BoundBank.mouth
+
+    def spy(self, frame, entry):
+        picked.append((entry, self.own))
+        return mouth(self, frame, entry)
+
+    bank_mod.BoundBank.mouth = spy
+    try:
+        rep = evaluate_render([clip], ["bank"], max_seconds=1.0, own_mouths_s=1.0)
+    finally:
+        bank_mod.BoundBank.mouth = mouth
+    assert rep.videos[0].frames == int(rep.videos[0].fps * 1.0)     # one second scored, after the first
+    own = picked[0][1]
+    assert own > 0 and sum(e < own for e, _ in picked) > 0.8 * len(picked)
+    with pytest.raises(EvalError, match="too short"):
+        evaluate_render([clip], ["bank"], max_seconds=1.0, own_mouths_s=30.0)

@@ -103,7 +103,8 @@ def test_retrieve_matches_shape_and_is_smooth():
     # Held shapes far apart: the path follows them, each on its own entry.
     want = np.repeat([0, 6, 11, 3], 5)
     targets = np.stack([descriptor(_contour(0, 0, 60, 4 + 2 * i)) for i in want])
-    assert (retrieve(b, targets, k=4) == want).all()
+    # (Shape alone: entry 0, barely open, is mostly lip inside and the lip-share prior would avoid it.)
+    assert (retrieve(b, targets, k=4, prior=np.zeros(len(b), np.float32)) == want).all()
     # A target that wobbles between two nearby shapes stays on one entry rather than flickering.
     wobble = np.stack([descriptor(_contour(0, 0, 60, 9 + (0.4 if t % 2 else -0.4))) for t in range(20)])
     path = retrieve(b, wobble, k=4)
@@ -111,6 +112,30 @@ def test_retrieve_matches_shape_and_is_smooth():
     online = OnlineRetriever(b, k=4)
     picks = [online.step(d) for d in wobble]
     assert len(set(picks[2:])) == 1
+
+
+def test_lip_share_and_own_mouths_steer_retrieval():
+    from avatarkit.mouthbank import lip_share
+    from avatarkit.mouthbank.retrieve import OTHERS, entry_prior
+
+    b = _bank()
+    # Inside entry 6 is the dark cavity: little lip; a copy painted lip-coloured inside is all lip.
+    s6 = b.shapes[6].astype(np.float64)
+    lipfilled = np.full((HEIGHT, WIDTH, 3), (200, 120, 110), np.uint8)
+    assert lip_share(b.crop(6), s6, b.light[6]) < 0.2 and lip_share(lipfilled, s6, b.light[6]) > 0.8
+    # A bank holding that lip-filled copy of entry 6's shape: retrieval prefers the real cavity one gap away.
+    twin = MouthBank.from_entries([lipfilled], [s6], [0], [0], ["c"])
+    both = twin.joined(b)
+    assert both.clips == ["c", "a", "b"] and len(both) == len(b) + 1
+    target = descriptor(_contour(0, 0, 60, 16))
+    assert retrieve(both, target[None], k=4)[0] != 0
+    assert retrieve(both, target[None], k=4, prior=np.zeros(len(both), np.float32))[0] == 0
+    # The person's own mouths win over a slightly closer shape from anyone else's.
+    own = np.zeros(len(b), bool)
+    own[5] = True
+    prior = entry_prior(b, own)
+    assert prior[6] - prior[5] == pytest.approx(OTHERS, abs=0.5)
+    assert retrieve(b, target[None], k=4, prior=prior)[0] == 5
 
 
 def test_paste_changes_only_inside_the_lips():

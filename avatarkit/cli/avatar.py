@@ -32,14 +32,37 @@ HOME_HELP = "Folder holding avatars (default: $AVATARKIT_HOME or ~/.avatarkit)."
 @avatar_app.command()
 def add(
     name: str = typer.Argument(..., help="Avatar name: lowercase letters, digits, '-' or '_'."),
-    footage: Path = typer.Option(..., help="Video of the person talking to the camera (2-5 minutes is best)."),
     consent: Path = typer.Option(..., help="The person's consent document (kept inside the avatar folder)."),
+    footage: Optional[Path] = typer.Option(None, help="Video of the person talking to the camera (2-5 minutes is "
+                                                      "best): a footage avatar."),
+    photo: Optional[Path] = typer.Option(None, help="A photo of the person facing the camera: a photo avatar."),
+    mouths: Optional[Path] = typer.Option(None, help="With --photo: a second photo with the mouth open (a broad "
+                                                     "smile) or a few seconds of the person talking, for their "
+                                                     "own teeth (used by renderer: bank)."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):
-    """Make avatar NAME from FOOTAGE: per-frame landmarks, head pose, blinks, inner lips, teeth and sharpness,
-    usable and neutral frames, idle loops and the person's own mouth bank. No training step."""
-    from ..face.avatar import add_avatar
+    """Make avatar NAME from FOOTAGE (per-frame landmarks, head pose, blinks, inner lips, teeth and sharpness,
+    usable and neutral frames, idle loops and the person's own mouth bank; no training step) or from a PHOTO
+    (with their own teeth from MOUTHS)."""
+    from ..face.avatar import add_avatar, add_photo_avatar
 
+    if (footage is None) == (photo is None):
+        _fail(AvatarkitError("give either --footage (a video) or --photo (an image)"))
+    if mouths is not None and photo is None:
+        _fail(AvatarkitError("--mouths goes with --photo; a footage avatar takes its mouths from its footage"))
+    if photo is not None:
+        try:
+            with _bar() as bar:
+                bar.add_task(f"checking {photo.name}" + (f" and {mouths.name}" if mouths else ""), total=None,
+                             info="")
+                a = add_photo_avatar(name, photo, consent, mouths=mouths, home=home)
+        except AvatarkitError as e:
+            _fail(e)
+        m = a.meta["mouths"]
+        own = (f"{m['entries']} of their own mouths; use `renderer: bank` in a script to show them"
+               if m["source"] == "own" else "no mouths of their own (add --mouths for their teeth)")
+        err.print(f"[green]added[/] photo avatar {a.name} at {a.folder}: {own}")
+        return
     try:
         with _bar() as bar:
             task = bar.add_task(f"preparing {footage.name}", total=None, info="")
@@ -51,9 +74,9 @@ def add(
     for w in i.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(w)}")
     m = a.meta.get("mouths", {})
-    mouths = f"{m['entries']} own mouths" if m.get("source") == "own" else "the shipped mouth bank"
+    mouths_text = f"{m['entries']} own mouths" if m.get("source") == "own" else "the shipped mouth bank"
     err.print(f"[green]added[/] {a.name} at {a.folder}: {f['frames']} frames at {f['fps']:g} fps, "
-              f"{i['usable']} usable, {len(i['loops'])} idle loops, {mouths}; ready to use, no training needed "
+              f"{i['usable']} usable, {len(i['loops'])} idle loops, {mouths_text}; ready to use, no training needed "
               f"(`avatarkit avatar train {a.name}` is the optional slow diffusion path)")
 
 
@@ -103,14 +126,18 @@ def list_(home: Optional[Path] = typer.Option(None, help=HOME_HELP)):
     """List avatars."""
     from ..face.avatar import list_avatars
 
-    t = Table("name", "frames", "usable", "trained", "folder")
+    t = Table("name", "kind", "frames", "usable", "own mouths", "trained", "folder")
     try:
         avatars = list_avatars(home)
     except AvatarkitError as e:
         _fail(e)
     for a in avatars:
-        t.add_row(a.name, str(a.meta["footage"]["frames"]), str(a.meta["intake"]["usable"]),
-                  "yes" if a.trained else "no", str(a.folder))
+        own = str(a.meta.get("mouths", {}).get("entries", 0))
+        if a.kind == "photo":
+            t.add_row(a.name, "photo", "1", "1", own, "-", str(a.folder))
+        else:
+            t.add_row(a.name, "footage", str(a.meta["footage"]["frames"]), str(a.meta["intake"]["usable"]), own,
+                      "yes" if a.trained else "no", str(a.folder))
     Console().print(t)
 
 

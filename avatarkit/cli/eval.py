@@ -36,8 +36,9 @@ def lipsync(
     videos: list[Path] = typer.Argument(..., help="Real talking-face videos with sound (MP4, MOV, MKV, ...)."),
     methods: str = typer.Option(",".join(DEFAULT_METHODS),
                                 help=f"Comma-separated methods to score; known: {', '.join(METHODS)}."),
-    model: Optional[Path] = typer.Option(None, help="Audio2Motion model folder for `learned` "
-                                                    "(default: the shipped weights)."),
+    model: Optional[Path] = typer.Option(None, help="Audio2Motion model folder or shipped name (v1, v2, v3) for "
+                                                    "`learned` (default: the shipped default); "
+                                                    "`learned:v3` etc. in --methods score named models side by side."),
     max_seconds: float = typer.Option(60.0, help="Score only the first this many seconds of each video."),
     json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
     voice: str = typer.Option("en-us-joe", help="Voice that speaks the transcript for `phoneme` and `words`."),

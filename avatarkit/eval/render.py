@@ -6,21 +6,22 @@ the rendered frames against the real ones:
 
 * `warp`: the video's first frame is the photo; each frame's channels are
   read off its landmarks (`drive_warp`: mouth opening and width inverted
-  through the renderer's own `FaceDeformer`, eye closure as `blink`), so
-  the warp renderer reenacts the face; the head follows the video's own
-  head pose (`head_poses`: per frame a similarity, i.e. roll, scale and
+  through the renderer's own `FaceDeformer`, eye closure as `blink`), and
+  by default every face-mesh point goes in as the track's shape
+  (`measured_shapes`, `--drive`); the head follows the video's own head
+  pose (`head_poses`: per frame a similarity, i.e. roll, scale and
   translation, and the deformer's `yaw` and `pitch` channels, fitted by
   least squares on landmarks that move with the skull, not the mouth): the
   turn goes into the render, the similarity moves the rendered image onto
-  the real frame (`drive_photo`); crops are compared in each image's own
-  head pose;
+  the real frame (`drive_photo`);
 * an avatar name: the footage avatar's mouth model repaints each real
   frame's mouth to that frame's own lip and jaw landmarks (the video should
   show that person).
 
 Figures per renderer (frame-weighted over videos in `RenderReport.overall`):
-PSNR and SSIM of the mouth region: the `face.crop` lower-face crop of each
-image at 128 px, inside its mouth mask and inside the real face's oval (the
+PSNR and SSIM of the mouth region: the `face.crop` lower-face crop at 128 px
+(both images cut by the real frame's landmarks, since 2026-12-06; before,
+each by its own), inside the crop's mouth mask and inside the real face's oval (the
 crop's corners below the jaw show neck, collar and background, which the
 evaluation itself moves with the head's similarity; `psnr_crop` and
 `ssim_crop`, in the JSON report only, keep the whole mask as before
@@ -176,6 +177,25 @@ def _landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
         if p is not None:
             out[i] = p[:, :2]
     return out
+
+
+def own_mouths(frames: Sequence[np.ndarray], name: str):
+    """The person's own mouth bank from `frames` (the open-mouth ones), or None when none opens: what a user
+    gives with a few seconds of their footage (`mouthbank.build.mouth_entries`)."""
+    from ..face.detect import try_detect_landmarks
+    from ..mouthbank import MouthBank
+    from ..mouthbank.build import mouth_entries
+
+    _forget_tracked_face()
+    L = np.full((len(frames), 478, 3), np.nan)
+    for i, f in enumerate(frames):
+        p = try_detect_landmarks(np.ascontiguousarray(f))
+        if p is not None:
+            L[i] = p
+    crops, shapes, idx = mouth_entries(frames, L)
+    if not crops:
+        return None
+    return MouthBank.from_entries(crops, shapes, [0] * len(crops), idx, [name], meta={"source": "own"})
 
 
 def _eye_open(L: np.ndarray) -> np.ndarray:
@@ -367,7 +387,10 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
 
     hard = mouth_mask(CROP)[0] > 0
     s = score(real, gen_L, name)
-    gen_crops = _crops(gen_frames, gen_L)
+    # Both images are cut by the real face's landmarks: the renderers are placed on the real frame (the
+    # photo kinds by the head's similarity, footage avatars repaint the real frame), so where the rendered
+    # pixels land is part of what is judged, and MediaPipe's noise on the rendered face is not.
+    gen_crops = _crops(gen_frames, real)
     opening = M.mouth_opening(real)
     ps, ss, ps_crop, ss_crop, flick, flick_real, sharp_g, sharp_r, errs = [], [], [], [], [], [], [], [], []
     for i, (r, g) in enumerate(zip(real_crops, gen_crops)):
@@ -408,7 +431,7 @@ def _score(name: str, real: np.ndarray, real_crops, gen_frames, inputs, gen_L: n
 def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("warp",), max_seconds: float = 10.0,
                     progress: Callable[[EvalProgress], None] | None = None, home: str | Path | None = None,
                     sheet: str | Path | None = None, frames_dir: str | Path | None = None,
-                    head_pose: bool = True, drive: str = "landmarks") -> RenderReport:
+                    head_pose: bool = True, drive: str = "landmarks", own_mouths_s: float = 0.0) -> RenderReport:
     """Score each renderer on each video (its first `max_seconds`); see the module docstring.
 
     A renderer is `warp` or the name of a trained footage avatar (found in
@@ -416,6 +439,12 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
     the first video with the mouth open widest, the real lower face beside
     each renderer's, at 256 px each. `frames_dir` writes every rendered
     frame as PNG to `frames_dir/<video stem>/<renderer>/NNNNN.png`.
+
+    `own_mouths_s` > 0 plays a user who gave a few seconds of their footage
+    for their own teeth: the video's first `own_mouths_s` seconds become the
+    person's own mouths for the `bank` renderer and are not scored; the
+    photo is the first frame after them, and `max_seconds` are scored from
+    there.
     """
     from ..face.rig import rig_from_image
     from ..render.base import make_renderer
@@ -435,7 +464,14 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
     for path in map(Path, paths):
         if not path.is_file():
             raise EvalError(f"{path}: no such video file")
-        fps, frames = _frames(path, max_seconds)
+        fps, frames = _frames(path, max_seconds + own_mouths_s)
+        own = None
+        if own_mouths_s > 0:
+            k = int(round(own_mouths_s * fps))
+            if len(frames) < k + 2:
+                raise EvalError(f"{path}: {len(frames) / fps:.1f} s is too short for {own_mouths_s:g} s of own "
+                                f"mouths and a scored part after them")
+            own, frames = own_mouths(frames[:k], path.stem), frames[k:]
         n = len(frames)
         if progress:
             progress(EvalProgress(path, "real", 0, n))
@@ -451,7 +487,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                     rig = rig_from_image(frames[0], source="first frame")
                 except FaceError as e:
                     raise EvalError(f"{path}: no usable face in the first frame ({e})") from None
-                bound = make_renderer(name).bind(rig)
+                bound = make_renderer(name, **({"own": own} if name == "bank" and own is not None else {})).bind(rig)
                 if rig.image.shape[:2] != frames[0].shape[:2]:
                     raise EvalError(f"{path}: the photo rig changed the frame size")
                 gen, inputs = drive_photo(bound, rig, real, pose=head_pose, drive=drive)

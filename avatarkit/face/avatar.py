@@ -1,6 +1,6 @@
-"""Personal avatars: a movable folder made from a person's footage, with their consent.
+"""Personal avatars: a movable folder made from a person's footage or photo, with their consent.
 
-Layout of `<home>/avatars/<name>/`:
+Layout of `<home>/avatars/<name>/` for a footage avatar (`kind` "footage"):
 
 | file | what |
 | --- | --- |
@@ -11,6 +11,11 @@ Layout of `<home>/avatars/<name>/`:
 | `audio.wav` | the footage's sound, when it has any (48 kHz mono) |
 | `consent/` | the consent document as given |
 | `model/` | the trained mouth model (`MouthDiffusion.save_pretrained`), only after the optional `avatar train` |
+
+A photo avatar (`kind` "photo", `add_photo_avatar`) holds `avatar.json`,
+`photo.<ext>`, `consent/` and, when the person gave a second photo with the
+mouth open or a few seconds of footage, `mouths.npz`: their own teeth, which
+the `bank` renderer prefers to the shared bank's.
 
 `home` is `$AVATARKIT_HOME`, else `~/.avatarkit`. Nothing refers to
 absolute paths, so the folder can be copied to another machine. An avatar
@@ -78,8 +83,21 @@ class Avatar:
         return self.meta["name"]
 
     @property
+    def kind(self) -> str:
+        """"footage" or "photo"."""
+        return self.meta.get("kind", "footage")
+
+    @property
     def footage(self) -> Path:
+        if self.kind != "footage":
+            raise AvatarError(f"avatar {self.name!r} was made from a photo, not footage")
         return self.folder / self.meta["footage"]["file"]
+
+    @property
+    def photo(self) -> Path:
+        if self.kind != "photo":
+            raise AvatarError(f"avatar {self.name!r} was made from footage, not a photo")
+        return self.folder / self.meta["photo"]["file"]
 
     @property
     def audio(self) -> Path | None:
@@ -127,6 +145,14 @@ def is_avatar_folder(path: str | Path) -> bool:
     return (Path(path) / AVATAR_FILE).is_file()
 
 
+def is_footage_avatar(path: str | Path) -> bool:
+    """Whether `path` is an avatar folder made from footage (not from a photo)."""
+    try:
+        return is_avatar_folder(path) and json.loads((Path(path) / AVATAR_FILE).read_text()).get("kind") != "photo"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def open_avatar(ref: str | Path, home: str | Path | None = None) -> Avatar:
     """Open an avatar by name (in `avatars_home`) or by folder path; `AvatarError` if there is none."""
     p = Path(ref)
@@ -138,10 +164,16 @@ def open_avatar(ref: str | Path, home: str | Path | None = None) -> Avatar:
         meta = json.loads((folder / AVATAR_FILE).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AvatarError(f"{folder / AVATAR_FILE}: unreadable ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("footage"), dict) or "file" not in meta["footage"] \
+    if isinstance(meta, dict) and meta.get("kind") == "photo":
+        if not isinstance(meta.get("photo"), dict) or "file" not in meta["photo"] or "name" not in meta:
+            raise AvatarError(f"{folder / AVATAR_FILE}: not a photo avatar record (name and photo.file expected)")
+        needs = [meta["photo"]["file"]] + (["mouths.npz"] if meta.get("mouths", {}).get("source") == "own" else [])
+    elif not isinstance(meta, dict) or not isinstance(meta.get("footage"), dict) or "file" not in meta["footage"] \
             or "name" not in meta or "intake" not in meta:
         raise AvatarError(f"{folder / AVATAR_FILE}: not an avatar record (name, footage.file and intake expected)")
-    for need in (meta["footage"]["file"], "track.npz"):
+    else:
+        needs = [meta["footage"]["file"], "track.npz"]
+    for need in needs:
         if not (folder / need).is_file():
             raise AvatarError(f"{folder}: {need} is missing; the avatar folder is incomplete, add it again")
     return Avatar(folder, meta)
@@ -163,7 +195,7 @@ def find_by_footage(video: str | Path, home: str | Path | None = None, digest: s
     """The avatar made from exactly this video file (same SHA-256, or the given `digest`), if any."""
     digest = digest or sha256_file(Path(video))
     for a in list_avatars(home):
-        if a.meta.get("footage", {}).get("sha256") == digest:
+        if a.kind == "footage" and a.meta.get("footage", {}).get("sha256") == digest:
             return a
     return None
 
@@ -250,6 +282,127 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return open_avatar(folder)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MOUTHS_MAX_S = 60.0     # seconds of a mouths video that are read
+
+
+def mouths_from(path: str | Path, name: str):
+    """The person's own mouth bank from a photo with the mouth open or a short video of them talking
+    (its first `MOUTHS_MAX_S` seconds); `AvatarError` naming the widest opening found when no frame shows
+    an open mouth, or when the file holds no face."""
+    from ..eval.metrics import mouth_opening
+    from ..mouthbank import MouthBank
+    from ..mouthbank.build import mouth_entries
+    from .detect import load_image, reset_tracking, try_detect_landmarks
+    from .footage import BANK_MIN_OPEN, video_frames, video_info
+
+    path = Path(path)
+    if not path.is_file():
+        raise AvatarError(f"{path}: mouths file not found")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        frames = [load_image(path)]
+        fps = 1.0
+    else:
+        try:
+            fps = video_info(path)[0]
+        except Exception:
+            raise AvatarError(f"{path}: not a readable photo or video") from None
+        frames = []
+        for rgb in video_frames(path):
+            if len(frames) >= int(MOUTHS_MAX_S * fps):
+                break
+            frames.append(rgb)
+    reset_tracking()
+    L = np.full((len(frames), 478, 3), np.nan)
+    for i, f in enumerate(frames):
+        q = try_detect_landmarks(np.ascontiguousarray(f))
+        if q is not None:
+            L[i] = q
+    found = np.isfinite(L).all(axis=(1, 2))
+    if not found.any():
+        raise AvatarError(f"{path}: no face found")
+    crops, shapes, idx = mouth_entries(frames, L, BANK_MIN_OPEN)
+    if not crops:
+        widest = float(np.max(mouth_opening(L[found][:, :, :2])))
+        where = "" if len(frames) == 1 else f" in {len(frames) / fps:.1f} s"
+        raise AvatarError(f"{path}: the mouth never opens enough to show the teeth{where} (widest inner-lip opening "
+                          f"{widest:.3f} of the eye distance, {BANK_MIN_OPEN:g} needed, facing the camera); use a "
+                          f"photo of a broad smile or a few seconds of the person talking")
+    return MouthBank.from_entries(crops, shapes, [0] * len(crops), idx, [name], meta={"source": "own"})
+
+
+def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouths: str | Path | None = None,
+                     home: str | Path | None = None) -> Avatar:
+    """Create photo avatar `name` from `photo` and a `consent` document, with the person's own teeth from
+    `mouths` (a second photo with the mouth open, or a few seconds of them talking; see `mouths_from`).
+
+    The photo passes the same intake checks as a script's photo (`face.rig.load_avatar`: a face, a
+    mouth large enough, not turned away or covered). Raises `AvatarError` (or `FaceError`) before anything
+    is written; a failed add leaves nothing behind.
+    """
+    from .rig import load_avatar
+
+    if not NAME.match(name):
+        raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
+    photo, consent = Path(photo), Path(consent)
+    if not photo.is_file():
+        raise AvatarError(f"{photo}: photo not found")
+    if photo.suffix.lower() not in IMAGE_SUFFIXES:
+        raise AvatarError(f"{photo}: expected a photo ({', '.join(IMAGE_SUFFIXES)})")
+    if not consent.is_file():
+        raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
+                          f"their recorded consent (a signed form, a statement on video, ...)")
+    root = avatars_home(home)
+    folder = root / name
+    if folder.exists():
+        raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
+    load_avatar(photo)
+    bank = mouths_from(mouths, name) if mouths is not None else None
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        shutil.copyfile(photo, tmp / f"photo{photo.suffix.lower()}")
+        if bank is not None:
+            bank.save(tmp / "mouths.npz")
+        (tmp / "consent").mkdir()
+        shutil.copyfile(consent, tmp / "consent" / consent.name)
+        meta = {
+            "name": name,
+            "kind": "photo",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "photo": {"file": f"photo{photo.suffix.lower()}", "source": photo.name, "sha256": sha256_file(photo)},
+            "mouths": ({"source": "own", "entries": len(bank), "file": "mouths.npz", "from": Path(mouths).name,
+                        "sha256": sha256_file(Path(mouths))} if bank is not None else {"source": "shipped",
+                                                                                       "entries": 0}),
+            "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
+                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        }
+        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_avatar(folder)
+
+
+def avatar_rig(folder: str | Path):
+    """The `FaceRig` a scene draws from an avatar folder: a photo avatar's photo, carrying its own mouths; a
+    footage avatar's idle-loop frame."""
+    from dataclasses import replace
+
+    a = open_avatar(folder)
+    if a.kind == "photo":
+        from .rig import load_avatar
+
+        rig = load_avatar(a.photo)
+        return replace(rig, mouths=str(a.mouths_file)) if a.mouths_file is not None else rig
+    from ..render.diffusion import footage_rig
+
+    return footage_rig(a.folder)
 
 
 def remove_avatar(name: str, home: str | Path | None = None) -> Path:

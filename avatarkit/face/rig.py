@@ -30,6 +30,7 @@ class FaceRig:
     landmarks: np.ndarray
     matte: np.ndarray
     source: str = ""
+    mouths: str | None = None     # the person's own mouth bank (`mouthbank`), when their avatar has one
 
     @cached_property
     def eye_centers(self) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ CONTOUR = tuple(lm.LIP_INNER_UPPER) + tuple(lm.LIP_INNER_LOWER[::-1][1:-1])
 RING = 5.0 / SPAN           # the lip ring (colour statistics) and the warp's outer ring, in mouth widths
 # How far inside an entry's own inner-lip landmarks (canonical pixels, of a 60 px mouth) its visible lip edge
 # lies: MediaPipe puts those landmarks on the wet inner lip, so the band between shows lip (see `paste`).
-INSET = 3.0
+INSET = 1.5
 DEFAULT_PATH = Path(__file__).parent / "data" / "bank.npz"
 
 # Clips whose speakers the shipped bank never sees: the lip-sync harness's test speakers
@@ -125,9 +125,10 @@ def teeth_fraction(rgb: np.ndarray, contour: np.ndarray) -> float:
 
 
 def lip_share(rgb: np.ndarray, contour: np.ndarray, light: np.ndarray) -> float:
-    """Share of the pixels inside `contour` moved `INSET` inward whose colour is the lip ring's (`light`,
-    from `ring_stats`): within two of its standard deviations (at least 4 levels each) in Lab."""
-    inside = polygon_mask(outer_ring(contour, -INSET), rgb.shape[:2], False) > 0
+    """Share of the pixels inside `contour` moved 3 canonical pixels inward (past the wet inner lip the
+    landmarks sit on) whose colour is the lip ring's (`light`, from `ring_stats`): within two of its
+    standard deviations (at least 4 levels each) in Lab."""
+    inside = polygon_mask(outer_ring(contour, -3.0), rgb.shape[:2], False) > 0
     if not inside.any():
         return 1.0
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[inside].astype(np.float32)
@@ -186,6 +187,16 @@ class MouthBank:
         return MouthBank(np.concatenate(blobs) if blobs else np.zeros(0, np.uint8), offsets, self.shapes[idx],
                          self.teeth[idx], self.light[idx], self.clip[idx], self.frame[idx], list(self.clips),
                          dict(self.meta), self.lips[idx])
+
+    def joined(self, other: "MouthBank") -> "MouthBank":
+        """This bank's entries, then `other`'s (their clips renumbered after this bank's)."""
+        return MouthBank(np.concatenate([self.jpeg, other.jpeg]),
+                         np.concatenate([self.offsets[:-1], other.offsets + self.offsets[-1]]).astype(np.int64),
+                         np.concatenate([self.shapes, other.shapes]), np.concatenate([self.teeth, other.teeth]),
+                         np.concatenate([self.light, other.light]),
+                         np.concatenate([self.clip, other.clip + len(self.clips)]).astype(np.int16),
+                         np.concatenate([self.frame, other.frame]), list(self.clips) + list(other.clips),
+                         dict(self.meta), np.concatenate([self.lips, other.lips]))
 
     def save(self, path: str | Path) -> None:
         path = Path(path)

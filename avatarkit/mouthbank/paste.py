@@ -37,14 +37,16 @@ def opening_strength(contour: np.ndarray) -> float:
 
 def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.ndarray,
           light: np.ndarray | None = None, strength: float | None = None,
-          grow: float | None = None) -> tuple[int, int, int, int]:
+          grow: float | None = None, inset: float | None = None) -> tuple[int, int, int, int]:
     """Blend a canonical bank crop into `frame` (RGB uint8, in place) inside the target inner-lip `contour`.
 
     `contour` is the (20, 2) target inner-lip loop in frame pixels (`CONTOUR`
     order); `crop` and `shape` are the entry's canonical crop and contour,
     `light` its lip-ring Lab statistics (colour matching is skipped when
     None). `strength` scales the blend (default: from the lips' opening); `grow`
-    is how far past the contour the blend reaches, in lip rings (default `GROW`).
+    is how far past the contour the blend reaches, in lip rings (default `GROW`); `inset` how far inside
+    the entry's contour its visible lip edge lies (canonical pixels, default `INSET`; 0 for the person's
+    own mouths, whose landmarks sit on their lips as the target's do).
     Returns the box (x0, y0, x1, y1) that may have changed ((0, 0, 0, 0) if none).
     """
     contour = np.asarray(contour, np.float64)
@@ -55,7 +57,8 @@ def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.nd
     width = float(np.linalg.norm(contour[10] - contour[0]))
     ring_t = RING * max(width, 1.0)
     dst = _points(contour, ring_t)
-    src = _points(outer_ring(shape, -INSET) if INSET else shape, RING * SPAN + INSET)
+    inset = INSET if inset is None else inset
+    src = _points(outer_ring(shape, -inset) if inset else shape, RING * SPAN + inset)
     h, w = frame.shape[:2]
     x0, y0 = np.floor(dst.min(0)).astype(int) - 2
     x1, y1 = np.ceil(dst.max(0)).astype(int) + 3

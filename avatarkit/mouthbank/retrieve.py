@@ -22,17 +22,27 @@ NEAR = 0.4
 SWITCH = 1.5
 TEETH = 2.0       # per unit difference in teeth share, on a switch
 TEETH_MATCH = 4.0  # per unit difference between an entry's teeth share and the target's (when one is given)
-LIPS = 0.0        # per unit of an entry's lip share
+LIPS = 3.0        # per unit of an entry's lip share
+OTHERS = 2.0      # for an entry that is not the person's own, when the person's own mouths are in the bank
 K = 12
 
 
-def _shape_costs(bank, d: np.ndarray, teeth: float | None = None) -> np.ndarray:
+def entry_prior(bank, own: np.ndarray | None = None) -> np.ndarray:
+    """Per-entry cost (N,) that does not depend on the target: `LIPS` times the entry's lip share, plus
+    `OTHERS` for every entry not marked in `own` (a boolean mask of the person's own mouths) when given."""
+    prior = np.float32(LIPS) * bank.lips
+    if own is not None:
+        prior = prior + np.where(own, 0.0, OTHERS).astype(np.float32)
+    return prior.astype(np.float32)
+
+
+def _shape_costs(bank, d: np.ndarray, teeth: float | None = None, prior: np.ndarray | None = None) -> np.ndarray:
     """Shape cost of every entry for target descriptor `d`, plus `TEETH_MATCH` times the difference of
-    the entry's teeth share from `teeth` (the share the target should show) when that is given."""
+    the entry's teeth share from `teeth` (the share the target should show) when that is given, plus
+    `prior` (per entry, see `entry_prior`; default: `entry_prior(bank)`)."""
     diff = bank.descriptors - np.asarray(d, np.float32)[None]
     cost = (diff * diff).mean(1) / SIGMA ** 2
-    if LIPS:
-        cost = cost + np.float32(LIPS) * bank.lips
+    cost = cost + (entry_prior(bank) if prior is None else prior)
     if teeth is not None and TEETH_MATCH:
         cost = cost + np.float32(TEETH_MATCH) * np.abs(bank.teeth - np.float32(teeth))
     return cost
@@ -57,21 +67,25 @@ def _candidates(costs: np.ndarray, k: int, extra: np.ndarray | None = None) -> n
     return idx
 
 
-def retrieve(bank, targets: np.ndarray, k: int = K, teeth: float | None = None) -> np.ndarray:
+def retrieve(bank, targets: np.ndarray, k: int = K, teeth: float | None = None,
+             prior: np.ndarray | None = None) -> np.ndarray:
     """Entry index per frame for target descriptors (frames, 36) (see `descriptor`): a full Viterbi path.
 
-    `teeth`: the share of visible teeth to prefer (see `_shape_costs`), or None for shape alone."""
+    `teeth`: the share of visible teeth to prefer (see `_shape_costs`), or None for shape alone; `prior`:
+    per-entry costs (`entry_prior`)."""
+    if prior is None:
+        prior = entry_prior(bank)
     targets = np.asarray(targets, np.float32)
     n = targets.shape[0]
     if n == 0:
         return np.zeros(0, np.int64)
     states, backs = [], []
-    costs = _shape_costs(bank, targets[0], teeth)
+    costs = _shape_costs(bank, targets[0], teeth, prior)
     cand = _candidates(costs, k)
     acc = costs[cand]
     states.append(cand)
     for t in range(1, n):
-        costs = _shape_costs(bank, targets[t], teeth)
+        costs = _shape_costs(bank, targets[t], teeth, prior)
         prev = states[-1]
         nxt = np.clip(prev + 1, 0, len(bank) - 1)
         cand = _candidates(costs, k, np.concatenate([prev, nxt]))
@@ -95,8 +109,9 @@ def retrieve(bank, targets: np.ndarray, k: int = K, teeth: float | None = None) 
 class OnlineRetriever:
     """The Viterbi recursion of `retrieve`, one frame at a time, answering each frame's best state."""
 
-    def __init__(self, bank, k: int = K, teeth: float | None = None):
+    def __init__(self, bank, k: int = K, teeth: float | None = None, prior: np.ndarray | None = None):
         self.bank, self.k, self.teeth = bank, k, teeth
+        self.prior = entry_prior(bank) if prior is None else prior
         self.states: np.ndarray | None = None
         self.acc: np.ndarray | None = None
 
@@ -104,7 +119,7 @@ class OnlineRetriever:
         self.states = self.acc = None
 
     def step(self, target: np.ndarray) -> int:
-        costs = _shape_costs(self.bank, target, self.teeth)
+        costs = _shape_costs(self.bank, target, self.teeth, self.prior)
         if self.states is None:
             cand = _candidates(costs, self.k)
             acc = costs[cand]

@@ -122,7 +122,9 @@ def parse_script(text: str, *, file: str | Path | None = None, scope: FileScope 
             raise ctx.err("scene has nothing to say or show (give text, audio, a slide, a title or bullets)",
                           sc.line, f"{f}.segments")
         renderer = _renderer(ctx, sc, f, d_renderer)
-        if renderer == "diffusion" and not avatar.is_dir():
+        from ..face.avatar import is_footage_avatar
+
+        if renderer == "diffusion" and not is_footage_avatar(avatar):
             raise ctx.err(f"renderer 'diffusion' needs an avatar made from footage (`avatarkit avatar add`), "
                           f"not the photo {avatar.name}", sc.lines.get("renderer", sc.line), f"{f}.renderer")
         background = _background(ctx, sc, f, d_background)
