@@ -97,6 +97,9 @@ def render(
     drive: str = typer.Option("landmarks", help="What of each frame drives the photo renderers: landmarks (every "
                                                 "face-mesh point), mouth (lips and jaw line) or channels (mouth "
                                                 "opening and width, blinks, head turn)."),
+    own_mouths: float = typer.Option(0.0, help="Give each video's first this many seconds to the bank renderer "
+                                               "as the person's own mouths (not scored), as a user who adds a "
+                                               "few seconds of their footage for their teeth."),
 ):
     """Re-render each VIDEO driven by its own measured landmarks and compare with the real frames.
 
@@ -113,7 +116,7 @@ def render(
                       transient=True) as bar:
             task = bar.add_task("loading", total=None)
             report = evaluate_render(videos, renderer, max_seconds, home=home, sheet=sheet, frames_dir=frames,
-                                     drive=drive,
+                                     drive=drive, own_mouths_s=own_mouths,
                                      progress=lambda ev: bar.update(
                 task, description=f"{escape(ev.video.name)}: {ev.stage}", completed=ev.done, total=ev.total))
         _write_json(json, report)
