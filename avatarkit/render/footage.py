@@ -267,5 +267,7 @@ class FootageRenderer:
                 acc = sum(img.astype(np.float32) * wk for img, wk in imgs)
                 out = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
             e = int(path[t])
-            paste(out, contour, self.bank.crop(e), self.bank.shapes[e], self.bank.light[e])
+            # The person's own mouths: their landmarks sit on their lips as the target's do, so no inset.
+            paste(out, contour, self.bank.crop(e), self.bank.shapes[e], self.bank.light[e],
+                  inset=0.0 if self.bank.meta.get("source") == "own" else None)
             yield out
