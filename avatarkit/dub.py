@@ -342,8 +342,7 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
     good = np.asarray(track.good, bool)
     n_video = len(good)
     if not good.all():
-        warnings.append(f"{video}: no usable face at {seconds_spans(~good, fps)}; those parts of the clip are not "
-                        f"used")
+        warnings.append(f"{video}: no usable face at {track.unusable()}; those parts of the clip are not used")
     spf = SAMPLE_RATE // fps
     n_out = max(n_video, n_speech)
     speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])

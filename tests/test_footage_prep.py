@@ -117,3 +117,23 @@ def test_eval_footage_refuses_short_clip(tmp_path):
     short = cut_clip(CLIP, tmp_path / "short.mp4", 0, 60)
     with pytest.raises(AvatarkitError, match="too short"):
         evaluate_footage(short)
+
+
+def test_cuts_and_unusable_parts_are_named_in_seconds(clip, tmp_path):
+    """Footage that cuts to another framing half way, then shows two faces: intake names where, in seconds."""
+    from avatarkit.face.footage import analyse_footage, video_frames, video_info
+    from avatarkit.media.writer import VideoWriter
+
+    fps, w, h, _ = video_info(clip)
+    frames = list(video_frames(clip))[:90]
+    shifted = [np.roll(f, w // 6, axis=1) for f in frames[45:75]]        # a cut to a new framing at 1.5 s
+    two = [np.concatenate([f[:, w // 4: w // 4 + w // 2]] * 2, axis=1) for f in frames[75:90]]   # 2.5-3.0 s
+    out = tmp_path / "cut.mp4"
+    with VideoWriter(out, w, h, int(round(fps))) as vw:
+        for f in frames[:45] + shifted + two:
+            vw.write_frame(np.ascontiguousarray(f))
+    track = analyse_footage(out)
+    text = " ".join(track.warnings)
+    assert "jumps at 1.5 s" in text and "trim the footage" in text, text
+    spans = track.unusable()
+    assert "2.5-3.0 s (no single face)" in spans, spans

@@ -51,6 +51,14 @@ class FootageTrack:
     warnings: list[str] = field(default_factory=list)   # intake checks it passed only with a warning
     # Per frame (NaN where no face was found; see `FrameFeatures`): head pose, eyes, inner lips, teeth, sharpness.
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per frame, why it is unusable (None: usable), from intake; not saved with the track.
+    reasons: list = field(default_factory=list)
+
+    def unusable(self, limit: int = 6) -> str:
+        """The unusable parts as seconds with their reasons, e.g. "3.0-4.2 s (no single face)"; "" if none."""
+        if len(self.reasons) == self.frames:
+            return reason_spans(self.reasons, self.fps, limit)
+        return seconds_spans(~np.asarray(self.good, bool), self.fps, limit)
 
     @property
     def frames(self) -> int:
@@ -292,7 +300,7 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
     if good.sum() < 2 * fps:
         detail = ", ".join(f"{k}: {v}" for k, v in rejected.items())
         raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}; "
-                        f"no usable face at {seconds_spans(~good, fps)}); use footage of one person facing the camera")
+                        f"no usable face at {reason_spans(reasons, fps)}); use footage of one person facing the camera")
     track = FootageTrack(fps, w, h, L, good, rejected, features=features.arrays(n) if features is not None else {})
     checks = footage_checks(np.array([mouth_gap(p) for p in L[good]]), good.sum() / fps,
                             np.array([s[0] for s in stats])[good], np.array([s[1] for s in stats])[good], iod[good])
@@ -300,6 +308,12 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
     if refused:
         raise FaceError(f"{path}: not enough for a footage avatar: " + "; ".join(refused))
     track.warnings = [c.message() for c in checks if c.level == "warn"]
+    track.reasons = list(reasons)
+    jumps = np.flatnonzero(step > MAX_JUMP_IOD) + 1
+    if jumps.size:
+        at = ", ".join(f"{j / fps:.1f} s" for j in jumps[:6]) + (f" and {jumps.size - 6} more" if jumps.size > 6 else "")
+        track.warnings.append(f"the footage jumps at {at} (a cut, or a move no head makes in one frame): both sides are "
+                              f"used; if a cut shows another person or another place, trim the footage to one shot")
     track.neutral = neutral_frames(track)
     track.loops = idle_loops(track)
     if progress:
@@ -314,6 +328,20 @@ def seconds_spans(mask: np.ndarray, fps: float, limit: int = 6) -> str:
     edges = np.flatnonzero(np.diff(np.r_[0, m.astype(np.int8), 0]))
     runs = list(zip(edges[::2], edges[1::2]))
     text = ", ".join(f"{a / fps:.1f}-{b / fps:.1f} s" for a, b in runs[:limit])
+    return text + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
+
+
+def reason_spans(reasons: list, fps: float, limit: int = 6) -> str:
+    """Runs of the same non-None reason in a per-frame list as seconds, e.g. "0.0-1.2 s (turned away), 4.4-6.0 s
+    (no single face)" (at most `limit` runs, then how many more); "" when every frame is usable."""
+    runs, start = [], None
+    for i, r in enumerate(list(reasons) + [None]):
+        if start is not None and r != reasons[start]:
+            runs.append((start, i, reasons[start]))
+            start = None
+        if r is not None and start is None:
+            start = i
+    text = ", ".join(f"{a / fps:.1f}-{b / fps:.1f} s ({r})" for a, b, r in runs[:limit])
     return text + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
 
 
