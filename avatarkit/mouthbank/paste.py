@@ -13,9 +13,10 @@ _TRIS = np.array([t for i in range(N) for t in ((i, (i + 1) % N, N + i), ((i + 1
                                                  (2 * N, i, (i + 1) % N))], np.int32)
 FEATHER = 0.8      # Gaussian sigma (target pixels) of the blend edge
 AB_SHIFT = 0.5     # share of the lip ring's a*, b* difference moved onto the pasted mouth
-# Unsharp-mask amount (radius 1 target pixel) for an entry drawn larger than it is stored: the crop was
-# resampled once when the bank was cut and again here, and each pass softens teeth edges.
-SHARPEN = 0.0
+# Unsharp-mask amount (radius 1 target pixel) on the warped entry: the crop was resampled once when the bank
+# was cut and again here, and each pass softens teeth edges.
+SHARPEN = 1.0
+ALIAS_SIGMA = 0.45   # Gaussian sigma (entry pixels, over the scale) of the low-pass before shrinking an entry
 # How far past the target inner-lip contour the blend reaches, as a share of the lip ring: the entry's own
 # inner lip edge then covers the band where the warp renderer's stretched lip would show beside it.
 GROW = 0.0
@@ -84,10 +85,10 @@ def paste(frame: np.ndarray, contour: np.ndarray, crop: np.ndarray, shape: np.nd
     mx = M[..., 0, 0] * xs + M[..., 0, 1] * ys + M[..., 0, 2]
     my = M[..., 1, 0] * xs + M[..., 1, 1] * ys + M[..., 1, 2]
     scale = width / SPAN
-    if scale < 0.9:   # shrinking: low-pass the crop first, or the remap aliases (a jagged mouth)
-        crop = cv2.GaussianBlur(crop, (0, 0), 0.45 / scale)
+    if scale < 0.9 and ALIAS_SIGMA > 0:   # shrinking: low-pass the crop first, or the remap aliases (jagged)
+        crop = cv2.GaussianBlur(crop, (0, 0), ALIAS_SIGMA / scale)
     warped = cv2.remap(crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if SHARPEN > 0 and scale >= 1.0:
+    if SHARPEN > 0:
         warped = cv2.addWeighted(warped, 1.0 + SHARPEN, cv2.GaussianBlur(warped, (0, 0), 1.0), -SHARPEN, 0)
 
     region = frame[y0:y1, x0:x1]
