@@ -119,6 +119,16 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
         for pcm in stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4):
             meter.push(pcm)
         gain = stream_gain(meter, loudness)
+        # Limiting peaky speech lowers its loudness: measure the limited stream and make up the difference
+        # (twice at most, until within 0.2 dB), as `LoudnessNormalizer` does for phrases.
+        for _ in range(2):
+            limited = StreamLoudness()
+            for pcm in limit_stream(stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4), gain, SAMPLE_RATE):
+                limited.push(pcm)
+            loud = limited.integrated()
+            if not np.isfinite(loud) or loud >= loudness - 0.2:
+                break
+            gain *= float(10 ** ((loudness - loud) / 20))
         timings["audio"] += time.perf_counter() - t0
 
     # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).
