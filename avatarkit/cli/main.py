@@ -234,7 +234,8 @@ def lipsync(
     audio: Path = typer.Option(..., help="Recording to speak: WAV, FLAC, MP3, M4A or a video's audio track."),
     out: Path = typer.Option(..., "--out", "-o", help="MP4 file to write."),
     motion: str = typer.Option("learned", help="Audio motion kind: learned, loudness or still."),
-    model: Optional[Path] = typer.Option(None, help="Audio-to-motion model folder (default: the shipped one)."),
+    model: Optional[Path] = typer.Option(None, help="Audio-to-motion model folder, or a shipped model by name: "
+                                                    "v2 (default) or v3 (whole lip shapes)."),
     background: str = typer.Option("studio", help="Background kind (studio, gradient, solid) or a colour '#rrggbb'."),
     layout: str = typer.Option("full", help="Layout kind (full, pip)."),
     size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),

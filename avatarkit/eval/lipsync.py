@@ -431,7 +431,7 @@ def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] 
     _forget_tracked_face()
     out = np.full((len(track), 478, 2), np.nan)
     for i in range(len(track)):
-        f = bound.render_frame(track.frame(i))
+        f = bound.render_frame(track.frame(i), track.frame_shape(i))
         x0, y0, x1, y1 = f.box
         canvas[y0:y1, x0:x1] = f.rgb
         pts = try_detect_landmarks(canvas)
@@ -511,15 +511,24 @@ def load_methods(methods: Sequence[str], model_path: str | Path | None = None,
 
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    from ..models.audio2motion import MODELS
+
+    # `learned:<name>` scores a shipped model by name (`MODELS`: v1, v2, v3) beside `learned`.
+    named = {f"learned:{k}": k for k in MODELS}
+    unknown = [m for m in methods if m not in METHODS and m not in named]
     if unknown:
-        raise EvalError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+        raise EvalError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS + tuple(named))}")
     if not methods:
         raise EvalError(f"no methods given; known: {', '.join(METHODS)}")
     out: dict[str, object] = {}
     for m in dict.fromkeys(methods):
         if m in ("loudness", "still"):
             out[m] = AudioMotion(m)
+        elif m in named:
+            try:
+                out[m] = AudioMotion("learned", model_path=named[m])
+            except ModelError as e:
+                out[m] = f"no trained model ({e})"
         elif m in ("learned", "words"):
             if "learned" not in out or isinstance(out["learned"], str):
                 try:

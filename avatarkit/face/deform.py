@@ -159,8 +159,14 @@ class FaceDeformer:
                 out += wt * self.basis[c]
         if shape is not None:
             idx = list(shape.points)
-            out[idx] = self.rest[idx] + self.rigid(values)[idx] + self.shape_pixels(shape.offsets)
+            out[idx] = self.shape_base[idx] + self.rigid(values)[idx] + self.shape_pixels(shape.offsets)
         return out
+
+    @cached_property
+    def shape_base(self) -> np.ndarray:
+        """(478, 2) where a shape's offsets start: the face at rest with its own mouth opening closed by the
+        jaw basis (a photo that shows its teeth still gets a closed mouth from a zero mouth shape)."""
+        return self.rest - np.float32(self.o_rest) * self.basis["jaw"]
 
     def rigid(self, values: dict[str, float]) -> np.ndarray:
         """(478, 2) displacement (pixels) of the head's rotation alone: `yaw`, `pitch`, `roll`."""
@@ -183,7 +189,7 @@ class FaceDeformer:
         idx = list(which)
         p = np.asarray(points, np.float64)
         p = p[idx] if p.shape[0] != len(idx) else p
-        off = p - self.rest[idx] - (self.rigid(values)[idx] if values else 0.0)
+        off = p - self.shape_base[idx] - (self.rigid(values)[idx] if values else 0.0)
         return FaceShape(tuple(which), (np.stack([off @ self.u, off @ self.v], 1) / self.d).astype(np.float32))
 
     def opening(self, values: dict[str, float]) -> float:

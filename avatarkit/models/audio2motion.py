@@ -10,8 +10,20 @@ speech cues the head motion follows: `voice` (someone is speaking, 0..1) and
 `onset` (a word is starting, 0..1). `AudioMotion` turns these into a
 `MotionTrack` at the video frame rate.
 
+Version 3 (`audio2motion-v3`) predicts the whole lip shape instead: its
+outputs are the coefficients (`pc0`, `pc1`, ...) of a small linear basis of
+per-speaker-normalised `MOUTH_SHAPE` offsets (`shape_points`), stored with
+the weights (`shape_mean`, `shape_basis`); `decode_shape` turns them into
+offsets from the face's rest in IOD along the face's axes, at the
+person-independent range `shape_range`, and `shape_channels` derives the
+channels (jaw, wide, ...) from the same shape, so renderers that ignore
+shapes still see the same mouth (`training/lipshape.py` says how the shapes
+are measured).
+
 Weights load and save with their config beside them (`save_pretrained` /
 `from_pretrained`), diffusers-style: `config.json` + `model.safetensors`.
+Shipped models are named (`MODELS`): `v2` (channels, the default), `v3`
+(whole lip shapes), `v1` (log-mel, synthetic speech only).
 """
 
 from __future__ import annotations
@@ -27,7 +39,17 @@ from ..errors import AvatarkitError
 from .frontends import FRONTENDS, frontend_dim, frontend_rate, make_frontend
 
 OUTPUTS = ("jaw", "wide", "round", "press", "dental", "voice", "onset")
-SHIPPED = Path(__file__).resolve().parent / "audio2motion"
+_HERE = Path(__file__).resolve().parent
+SHIPPED = _HERE / "audio2motion"
+MODELS = {"v2": SHIPPED, "v3": _HERE / "audio2motion-v3", "v1": _HERE / "audio2motion-logmel"}
+DEFAULT_MODEL = "v2"
+
+
+def resolve_model(name_or_path: str | Path | None = None) -> Path:
+    """The folder of a shipped model named in `MODELS` (None: `DEFAULT_MODEL`), or `name_or_path` as a folder."""
+    if name_or_path is None:
+        return MODELS[DEFAULT_MODEL]
+    return MODELS.get(str(name_or_path), Path(name_or_path))
 
 
 class ModelError(AvatarkitError):
@@ -45,6 +67,20 @@ class Audio2MotionConfig:
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
     lookahead: int = 8
     outputs: tuple[str, ...] = OUTPUTS
+    # Version 3: the face-mesh points whose offsets `pc*` outputs encode, their person-independent opening
+    # range (IOD) and the normalised width change at the 5th and 95th percentile (for the `wide` channel).
+    shape_points: tuple[int, ...] = ()
+    shape_range: float = 0.0
+    wide_range: tuple[float, float] = (1.0, 1.0)
+    # Gain on the decoded motion (about rest): a network trained on squared error predicts a damped mouth
+    # where it is unsure; chosen on the dev speakers' rendered mouths.
+    shape_gain: float = 1.0
+    dropout: float = 0.0
+
+    @property
+    def shape_components(self) -> int:
+        """Number of shape coefficients among the outputs (0: a channels-only model)."""
+        return sum(1 for o in self.outputs if o.startswith("pc") and o[2:].isdigit())
 
     @property
     def frame_rate(self) -> float:
@@ -59,6 +95,8 @@ class Audio2MotionConfig:
         d = asdict(self)
         d["dilations"] = list(self.dilations)
         d["outputs"] = list(self.outputs)
+        d["shape_points"] = list(self.shape_points)
+        d["wide_range"] = list(self.wide_range)
         return d
 
     @classmethod
@@ -69,12 +107,14 @@ class Audio2MotionConfig:
         if unknown:
             raise ModelError(f"config.json: unknown fields {sorted(unknown)}")
         d["mel"] = MelConfig(**d.get("mel", {}))
-        for k in ("dilations", "outputs"):
+        for k in ("dilations", "outputs", "shape_points", "wide_range"):
             if k in d:
                 d[k] = tuple(d[k])
         cfg = cls(**d)
         if cfg.features not in FRONTENDS:
             raise ModelError(f"config.json: features {cfg.features!r} is not one of {', '.join(FRONTENDS)}")
+        if cfg.shape_components and not (cfg.shape_points and cfg.shape_range > 0):
+            raise ModelError("config.json: shape outputs need shape_points and a positive shape_range")
         if cfg.lookahead < 0 or cfg.lookahead >= cfg.receptive_field:
             raise ModelError(f"config.json: lookahead {cfg.lookahead} must be in 0..{cfg.receptive_field - 1}")
         return cfg
@@ -113,15 +153,29 @@ def build_network(config: Audio2MotionConfig):
             self.register_buffer("feature_std", torch.ones(f))
             self.inp = nn.Conv1d(f, cfg.width, 1)
             self.blocks = nn.ModuleList(Block(cfg.width, cfg.kernel, d) for d in cfg.dilations)
-            self.out = nn.Conv1d(cfg.width, len(cfg.outputs), 1)
+            self.out = nn.Conv1d(cfg.width, cfg.shape_components or len(cfg.outputs), 1)
+            self.drop = nn.Dropout(cfg.dropout)
+            # `level`: the sound's own log power at each output frame (no weights), for the silence gate.
+            self.level = "level" in cfg.outputs
+            self.n_mels = cfg.mel.n_mels
+            if cfg.shape_components:
+                k, p = cfg.shape_components, 2 * len(cfg.shape_points)
+                self.register_buffer("shape_mean", torch.zeros(p))
+                self.register_buffer("shape_basis", torch.zeros(k, p))
+                self.register_buffer("coef_limit", torch.full((k,), 1e3))
 
         def forward(self, feats):
             """(B, T + receptive_field - 1, features) → (B, T, outputs)."""
             x = (feats - self.feature_mean) / self.feature_std
-            x = self.inp(x.transpose(1, 2))
+            x = self.inp(self.drop(x).transpose(1, 2))
             for b in self.blocks:
                 x = b(x)
-            return self.out(x).transpose(1, 2)
+            y = self.out(x).transpose(1, 2)
+            if self.level:
+                r, la = self.cfg.receptive_field, self.cfg.lookahead
+                mel = feats[:, r - 1 - la: feats.shape[1] - la, -self.n_mels:]
+                y = torch.cat([y, torch.logsumexp(mel, -1, keepdim=True)], -1)
+            return y
 
     return Audio2MotionNet(config)
 
@@ -150,11 +204,12 @@ class Audio2Motion:
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path = SHIPPED) -> "Audio2Motion":
-        """Load a model folder written by `save_pretrained` (default: the shipped weights)."""
+    def from_pretrained(cls, folder: str | Path | None = None) -> "Audio2Motion":
+        """Load a model folder written by `save_pretrained`, or a shipped model by name (`MODELS`; default
+        `DEFAULT_MODEL`)."""
         from safetensors.torch import load_file
 
-        folder = Path(folder)
+        folder = resolve_model(folder)
         cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
         for p in (cfg_path, w_path):
             if not p.exists():
@@ -196,6 +251,58 @@ class Audio2Motion:
         if not outs:
             return np.zeros((0, len(cfg.outputs)), np.float32)
         return np.concatenate(outs).astype(np.float32)
+
+    # -- whole lip shapes (version 3) ----------------------------------------
+    @property
+    def has_shape(self) -> bool:
+        return self.config.shape_components > 0
+
+    def decode_shape(self, coefs: np.ndarray, normalised: bool = False) -> np.ndarray:
+        """(T, len(shape_points), 2) offsets for shape coefficients (T, K): IOD along the face's (u, v), at the
+        person-independent range (`normalised`: in units of the opening range, as trained)."""
+        net = self.net
+        lim = net.coef_limit.cpu().numpy()
+        c = np.clip(np.asarray(coefs, np.float32), -lim, lim)
+        flat = net.shape_mean.cpu().numpy()[None] + c @ net.shape_basis.cpu().numpy()
+        out = flat.reshape(c.shape[0], len(self.config.shape_points), 2)
+        return out if normalised else out * np.float32(self.config.shape_range * self.config.shape_gain)
+
+    def split_cues(self, cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shape coefficients (T, K), silence gate (T,)) from a shape model's cues. The gate is 0 for digital
+        silence and up to 10 dB above the log-mel floor, 1 from 20 dB above (white noise at about -65 dBFS;
+        a recorded room is louder), so a silent stretch rests exactly instead of showing the network's
+        small jitter on empty input."""
+        cfg = self.config
+        k = cfg.shape_components
+        if "level" not in cfg.outputs:
+            return cues[:, :k], np.ones(cues.shape[0], np.float32)
+        floor = float(np.log(np.exp(self.features.silence()[-cfg.mel.n_mels:].astype(np.float64)).sum()))
+        level = cues[:, cfg.outputs.index("level")]
+        return cues[:, :k], np.clip((level - floor) / np.log(10) - 1, 0, 1).astype(np.float32)
+
+    def shape_channels(self, shape: np.ndarray) -> dict[str, np.ndarray]:
+        """Channels (jaw, wide, round, press, dental, voice, onset) agreeing with shapes from `decode_shape`.
+
+        `jaw` is the inner-lip gap over the range, mapped as the footage
+        rig maps it (the range's top is `JAW_AT_P95`); `wide` the corner
+        distance over its own range; `round` the narrowing; `press` the rest
+        value while the lips are together; `voice` follows the opening (it
+        only steers the head's sway); `onset` is not predicted (0).
+        """
+        from ..face.mouthrig import JAW_AT_P95
+        from ..training.lipshape import CORNER_ROWS, LOWER_ROWS, UPPER_ROWS
+
+        s = np.asarray(shape, np.float32) / np.float32(self.config.shape_range)
+        gap = (s[:, list(LOWER_ROWS), 1] - s[:, list(UPPER_ROWS), 1]).mean(1)
+        dw = s[:, CORNER_ROWS[1], 0] - s[:, CORNER_ROWS[0], 0]
+        lo, hi = self.config.wide_range
+        jaw = np.clip(gap * JAW_AT_P95, 0, 1)
+        wide = np.clip(np.where(dw >= 0, dw / max(hi, 1e-6), dw / max(lo, 1e-6)), -1, 1)
+        n = jaw.size
+        voice = np.clip(np.convolve(jaw * 6, np.ones(7) / 7, "same"), 0, 1) if n else jaw
+        return {"jaw": jaw, "wide": wide, "round": np.clip(-wide, 0, 1) * 0.6,
+                "press": 0.25 * np.clip(1 - 4 * jaw, 0, 1), "dental": np.zeros(n, np.float32),
+                "voice": voice.astype(np.float32), "onset": np.zeros(n, np.float32)}
 
     def stream(self) -> "OutputStream":
         """Incremental `predict_features`: push feature blocks, get the outputs they complete."""

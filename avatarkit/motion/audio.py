@@ -6,7 +6,9 @@ into a `MotionTrack` at the video rate, adding blinks and a head that sways
 while someone speaks, nods on word onsets and settles in pauses, the same
 way `PhonemeMotion` does from phoneme times. Kinds:
 
-* `learned`: `Audio2Motion`, the shipped network (default);
+* `learned`: `Audio2Motion`, a shipped network by name (`models.audio2motion.MODELS`: `v2`, the default,
+  predicts channels; `v3` predicts the whole lip shape, which the track carries as its `shape`, with
+  channels that agree with it) or a model folder;
 * `loudness`: jaw opening follows the short-term level, nothing else moves
   with speech (the usual baseline);
 * `still`: the mouth stays at rest (lower bound).
@@ -95,9 +97,9 @@ class _Passthrough:
 
 
 def make_cues(kind: str = "learned", model_path: str | None = None):
-    """The cue model for a kind (see module docstring)."""
+    """The cue model for a kind (see module docstring); `model_path` is a model folder or a shipped model's name."""
     if kind == "learned":
-        return Audio2Motion.from_pretrained(model_path) if model_path else Audio2Motion.from_pretrained()
+        return Audio2Motion.from_pretrained(model_path)
     if kind == "loudness":
         return LoudnessCues()
     if kind == "still":
@@ -114,6 +116,9 @@ class AudioMotion:
         self.config = config or MotionConfig()
         # The cue clock: the front end's input rate and frame rate (Hz).
         self.mel = self.cues.features.config
+        # A v3 model's cues are lip-shape coefficients; the track then carries the shape itself.
+        self.has_shape = bool(getattr(self.cues, "has_shape", False))
+        self.n_cues = len(self.cues.config.outputs) if isinstance(self.cues, Audio2Motion) else len(OUTPUTS)
 
     # -- cues → track -----------------------------------------------------
     def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0) -> MotionTrack:
@@ -127,6 +132,14 @@ class AudioMotion:
         g = np.arange(start_frame, start_frame + count)
         pos = (g + 0.5) / fps * rate - 0.5 - cue_offset
         j = np.arange(cues.shape[0])
+        if self.has_shape:
+            if not cues.shape[0]:   # no sound at all: the rest shape
+                shape = np.zeros((count, len(self.cues.config.shape_points), 2), np.float32)
+            else:
+                at = np.stack([np.interp(pos, j, cues[:, i]) for i in range(cues.shape[1])], 1)
+                coefs, gate = self.cues.split_cues(at)
+                shape = self.cues.decode_shape(coefs) * gate[:, None, None]
+            return self._compose(self.cues.shape_channels(shape), fps, g, shape)
         vals = {}
         for i, k in enumerate(OUTPUTS):
             lo, hi = _LIMITS[k]
@@ -134,7 +147,7 @@ class AudioMotion:
             vals[k] = np.clip(col, lo, hi)
         return self._compose(vals, fps, g)
 
-    def _compose(self, vals: dict, fps: int, g: np.ndarray) -> MotionTrack:
+    def _compose(self, vals: dict, fps: int, g: np.ndarray, shape: np.ndarray | None = None) -> MotionTrack:
         cfg = self.config
         out = {k: vals[k] for k in ("jaw", "wide", "round", "press", "dental")}
         out["blink"] = blink(g, fps, cfg.seed)
@@ -148,7 +161,8 @@ class AudioMotion:
         out["brows"] = np.zeros(g.size)
         out.update(head)
         return MotionTrack(fps, int(g[0]) if g.size else 0,
-                           {c: np.asarray(out[c], np.float32) for c in CHANNELS})
+                           {c: np.asarray(out[c], np.float32) for c in CHANNELS},
+                           shape=shape, shape_points=self.cues.config.shape_points if shape is not None else ())
 
     # -- whole inputs -----------------------------------------------------
     def cues_for(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -186,7 +200,7 @@ class MotionStream:
         self.motion, self.fps = motion, fps
         self.features = motion.cues.features.stream()
         self.outputs = motion.cues.stream()
-        self.cues = np.zeros((0, len(OUTPUTS)), np.float32)
+        self.cues = np.zeros((0, motion.n_cues), np.float32)
         self.cue0 = 0        # global index of self.cues[0]
         self.frame = 0       # next video frame to emit
         self.timings = {"features": 0.0, "network": 0.0, "track": 0.0}   # seconds of compute

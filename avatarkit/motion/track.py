@@ -15,7 +15,9 @@ Channels are named controls that any renderer can reenact:
 
 Beside the channels a track may carry a `shape`: where some face-mesh
 landmarks are, per frame, as (frames, len(shape_points), 2) offsets of the
-mesh points `shape_points` from the face's own rest position, in
+mesh points `shape_points` from the face's own rest position with its mouth
+closed (`FaceDeformer.shape_base`: a photo that shows its teeth has its own
+opening closed first, so a zero shape is a closed mouth on every face), in
 inter-ocular distances along the face's axes (u to the face's right in the
 image, v down the face), before any head rotation. The usual set is
 `face.landmarks.MOUTH_SHAPE` (every lip point, then the jaw line): the

@@ -1,0 +1,163 @@
+"""Audio2Motion v3: whole lip shapes from audio, the shipped model, its training step and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatarkit.audio.features import resample
+from avatarkit.face import landmarks as lm
+from avatarkit.models.audio2motion import MODELS, Audio2Motion, Audio2MotionConfig, build_network
+from avatarkit.motion.audio import AudioMotion
+from avatarkit.training import lipshape
+
+from .audiofiles import speech
+
+V3 = MODELS["v3"]
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return AudioMotion("learned", model_path="v3")
+
+
+@pytest.fixture(scope="module")
+def voice16():
+    x, sr, _ = speech()
+    return resample(x, sr, 16000)
+
+
+def _pad(x, before=1.0, after=1.0):
+    return np.concatenate([np.zeros(int(before * 16000), np.float32), x, np.zeros(int(after * 16000), np.float32)])
+
+
+def test_shipped_v3_loads_from_its_config_and_is_small():
+    m = Audio2Motion.from_pretrained("v3")
+    cfg = m.config
+    assert cfg.shape_points == lm.MOUTH_SHAPE and len(cfg.shape_points) == 75
+    assert cfg.shape_components == len(cfg.outputs) - 1 > 0 and cfg.outputs[-1] == "level" and cfg.shape_range > 0
+    assert (V3 / "config.json").is_file() and (V3 / "training.json").is_file()
+    assert (V3 / "model.safetensors").stat().st_size < 3_000_000
+    assert Audio2MotionConfig.from_dict(cfg.to_dict()) == cfg
+    # v2 stays the channels model it was.
+    assert not Audio2Motion.from_pretrained("v2").has_shape
+
+
+def test_v3_track_has_the_shape_and_opens_on_speech_not_silence(v3, voice16):
+    x = _pad(voice16)
+    track = v3.animate_audio(x, 16000, fps=25)
+    n = len(track)
+    assert track.shape is not None and track.shape.shape == (n, 75, 2)
+    assert track.shape_points == lm.MOUTH_SHAPE
+    gap = lipshape.opening(track.shape)
+    speech_part, quiet = gap[30:-30], np.concatenate([gap[:10], gap[-10:]])
+    assert speech_part.max() > 0.08          # IOD: a clearly open mouth somewhere in the words
+    assert np.abs(quiet).max() < 0.5 * speech_part.max()
+    # The channels agree with the shape: jaw follows the gap, wide the corner distance.
+    assert np.corrcoef(track["jaw"][30:-30], speech_part)[0, 1] > 0.8
+    assert track["jaw"][30:-30].max() > 0.2 and track["jaw"][:10].max() < 0.1
+    w = lipshape.width(track.shape)
+    assert np.corrcoef(track["wide"], w)[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("kind", ["silence", "music", "clipped", "empty"])
+def test_v3_bad_input_gives_a_still_face_or_a_sensible_track(v3, voice16, kind):
+    rng = np.random.default_rng(0)
+    if kind == "silence":
+        x = np.zeros(3 * 16000, np.float32)
+    elif kind == "music":
+        from avatarkit.training.augment import music_bed
+
+        x = (0.3 * music_bed(4 * 16000, 16000, rng)).astype(np.float32)
+    elif kind == "clipped":
+        x = np.clip(_pad(voice16) * 30, -0.2, 0.2).astype(np.float32)
+    else:
+        x = np.zeros(0, np.float32)
+    track = v3.animate_audio(x, 16000, fps=25, frames=None if x.size else 10)
+    assert track.shape is not None and np.isfinite(track.shape).all()
+    assert all(np.isfinite(v).all() for v in track.values.values())
+    assert np.abs(track.shape).max() < 1.0                       # never a torn face (IOD)
+    gap = lipshape.opening(track.shape)
+    if kind in ("silence", "empty"):
+        assert np.abs(track.shape).max() < 1e-6 and track["jaw"].max() < 1e-6     # exactly at rest
+    elif kind == "clipped":
+        assert gap.max() > 0.05                                    # clipped speech still moves the mouth
+    else:
+        clean = lipshape.opening(v3.animate_audio(_pad(voice16), 16000, fps=25).shape)
+        assert gap.mean() < clean.mean() + 0.02
+
+
+def test_v3_streams_like_the_whole_recording(v3, voice16):
+    x = _pad(voice16, 0.5, 0.5)
+    whole = v3.animate_audio(x, 16000, fps=25)
+    s = v3.stream(25)
+    pieces = [t for i in range(0, x.size, 8000) if (t := s.push(x[i:i + 8000])) is not None]
+    last = s.finish(len(whole))
+    pieces += [last] if last is not None else []
+    shape = np.concatenate([p.shape for p in pieces])
+    np.testing.assert_allclose(shape, whole.shape, atol=1e-4)
+
+
+def test_tiny_shape_model_from_its_config_learns():
+    import torch
+
+    from avatarkit.training.audio2motion_v3 import shape_loss
+
+    torch.manual_seed(0)
+    k, p = 4, len(lm.MOUTH_SHAPE)
+    cfg = Audio2MotionConfig(features="logmel", width=16, dilations=(1, 2, 1), lookahead=1,
+                             outputs=tuple(f"pc{i}" for i in range(k)), shape_points=lm.MOUTH_SHAPE,
+                             shape_range=0.1)
+    cfg = Audio2MotionConfig.from_dict(cfg.to_dict())
+    net = build_network(cfg)
+    basis = torch.linalg.qr(torch.randn(2 * p, k))[0].T
+    net.shape_basis.copy_(basis)
+    r = cfg.receptive_field
+    x = torch.randn(8, 60 + r - 1, 64)
+    # Targets a function of the sound: shapes along the basis driven by the features of each frame.
+    drive = torch.tanh(x[:, r - 1 - cfg.lookahead: x.shape[1] - cfg.lookahead, :k])
+    y = drive @ basis
+    y[:, :3] = float("nan")                       # unknown frames are masked, not learned
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = shape_loss(net, x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+    m = Audio2Motion(cfg, net)
+    shape = m.decode_shape(np.zeros((2, k), np.float32))
+    assert shape.shape == (2, 75, 2)
+    ch = m.shape_channels(shape)
+    assert set(ch) >= {"jaw", "wide", "round", "press", "voice", "onset"}
+
+
+def test_measured_shapes_are_in_face_axes_and_iod():
+    """A frontal face turned and scaled in the image gives the same aligned shape; the eyes sit 1 IOD apart."""
+    from avatarkit.eval import metrics as M
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(100, 300, (478, 2))
+    a, b = M.eye_centers(base)
+    frames = []
+    for ang, s in ((0.0, 1.0), (0.3, 1.5), (-0.2, 0.7)):
+        c, si = np.cos(ang), np.sin(ang)
+        frames.append((base - 200) @ np.array([[c, si], [-si, c]]) * s + 250)
+    P = lipshape.aligned_points(np.stack(frames))
+    np.testing.assert_allclose(P[1], P[0], atol=1e-6)
+    np.testing.assert_allclose(P[2], P[0], atol=1e-6)
+    norm = lipshape.speaker_norm([P])
+    assert norm.range > 0 and np.allclose(lipshape.normalised(P, norm)[0], 0, atol=1e-6)
+
+
+def test_models_are_chosen_by_name_for_eval_and_motion():
+    from avatarkit.eval.lipsync import EvalError, load_methods
+    from avatarkit.models.audio2motion import DEFAULT_MODEL, resolve_model
+
+    assert resolve_model(None) == MODELS[DEFAULT_MODEL] and resolve_model("v3") == V3
+    models = load_methods(["learned:v3", "still"])
+    assert models["learned:v3"].has_shape and not models["still"].has_shape
+    with pytest.raises(EvalError, match="learned:v3"):
+        load_methods(["learned:v9"])
