@@ -210,7 +210,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     n_speech = -(-speech.size // spf)
 
     def writer():   # opened only once the frames are ready to come: a failure before leaves no file
-        return VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, title=f"{video.stem} (dubbed)",
+        # Encoding on its own thread, a few frames behind: drawing the next frame overlaps it.
+        return VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, ahead=4, title=f"{video.stem} (dubbed)",
                            language=transcript.language if transcript is not None else None)
 
     label = LabelStamp(width, height)

@@ -11,9 +11,11 @@ from avatarkit.media.captions import Cue
 from avatarkit.speech.utterance import Word
 
 
-def test_writer_streams_frames_and_audio(tmp_path):
+@pytest.mark.parametrize("ahead", [0, 4])
+def test_writer_streams_frames_and_audio(tmp_path, ahead):
+    """In the caller's thread and with an encoder thread (`ahead`): the same frames, in order, with sound."""
     path = tmp_path / "v.mp4"
-    with VideoWriter(path, 320, 240, 25, title="t") as w:
+    with VideoWriter(path, 320, 240, 25, title="t", ahead=ahead) as w:
         for i in range(50):
             frame = np.full((240, 320, 3), i * 5, np.uint8)
             w.write_frame(frame)
@@ -24,15 +26,17 @@ def test_writer_streams_frames_and_audio(tmp_path):
     assert len(frames) == 50
     # Levels survive the RGB -> BT.709 YUV -> RGB round trip.
     assert abs(int(frames[20][100, 100, 0]) - 100) <= 3
+    assert all(abs(int(f[100, 100, 0]) - 5 * i) <= 3 for i, f in enumerate(frames))      # in order
     with av.open(str(path)) as c:
         n = sum(f.samples for f in c.decode(audio=0))
     assert abs(n - 50 * 1920) < 2048  # AAC priming/padding only
 
 
-def test_failed_render_leaves_no_file(tmp_path):
+@pytest.mark.parametrize("ahead", [0, 4])
+def test_failed_render_leaves_no_file(tmp_path, ahead):
     path = tmp_path / "v.mp4"
     with pytest.raises(RuntimeError):
-        with VideoWriter(path, 160, 120, 25) as w:
+        with VideoWriter(path, 160, 120, 25, ahead=ahead) as w:
             w.write_frame(np.zeros((120, 160, 3), np.uint8))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []

@@ -23,8 +23,6 @@ longest delay: still strictly increasing, and never after its picture.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,7 +32,7 @@ from typing import Iterable, Iterator
 import av
 import numpy as np
 
-from .writer import AI_NOTICE, audio_frame, to_i420, track_language
+from .writer import AI_NOTICE, EncoderThread, audio_frame, to_i420, track_language
 
 ENCODER_THREADS = 2
 # libx264's preset and constant-rate factor for every render, chosen by measured quality per CPU second
@@ -71,7 +69,7 @@ class SegmentWriter:
         v.codec_context.time_base = Fraction(1, fps)
         self._v = v
         self._closed = False
-        self._encoder = _EncoderThread(self._encode, ahead, (height * 3 // 2, width)) if ahead > 0 else None
+        self._encoder = EncoderThread(self._encode, ahead, (height * 3 // 2, width)) if ahead > 0 else None
 
     def _encode(self, yuv: np.ndarray | None, pts: int) -> None:
         # x264 copies the picture in, so the buffer is free again once this returns.
@@ -130,72 +128,6 @@ class SegmentWriter:
                 pass
             self._closed = True
         self.tmp.unlink(missing_ok=True)
-
-
-class _EncoderThread:
-    """Runs `encode(yuv, pts)` on a thread of its own over a bounded queue of frames, in order.
-
-    The frames travel in a fixed pool of YUV buffers (`ahead` + 1 of them),
-    so memory is bounded and nothing is allocated per frame. An error in
-    the encoder is raised in the caller at its next `put` or `finish`.
-    """
-
-    def __init__(self, encode, ahead: int, shape: tuple[int, int]):
-        self._encode = encode
-        self._todo: queue.Queue = queue.Queue()
-        self._free: queue.Queue = queue.Queue()
-        for _ in range(ahead + 1):
-            self._free.put(np.empty(shape, np.uint8))
-        self._error: BaseException | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="avatarkit-encoder", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (job := self._todo.get()) is not None:
-            if callable(job):    # the last call: flush and close the file
-                if self._error is None and not self._stop:
-                    try:
-                        job()
-                    except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
-                        self._error = e
-                break
-            buf, pts = job
-            if self._error is None and not self._stop:
-                try:
-                    self._encode(buf, pts)
-                except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
-                    self._error = e
-            self._free.put(buf)
-        # Done: drop the frame pool and the way back to the writer (a reference cycle otherwise).
-        self._encode = None
-        while not self._free.empty():
-            self._free.get_nowait()
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, rgb: np.ndarray, pts: int) -> None:
-        self._check()
-        buf = self._free.get()
-        to_i420(rgb, buf)
-        self._todo.put((buf, pts))
-
-    def finish(self, final, wait: bool = True) -> None:
-        """Run `final()` on the thread after the queued frames, then stop; with `wait`, block until then."""
-        self._todo.put(final)
-        if wait:
-            self.join()
-
-    def join(self) -> None:
-        self._thread.join()
-        self._check()
-
-    def cancel(self) -> None:
-        self._stop = True
-        self._todo.put(None)
-        self._thread.join()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ browsers can start playing before the download ends.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,7 +66,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: int = 25,
                  sample_rate: int = 48000, *, title: str = "", preset: str = "veryfast",
-                 crf: int = 21, threads: int = 0, language: str | None = None):
+                 crf: int = 21, threads: int = 0, language: str | None = None, ahead: int = 0):
         if width % 2 or height % 2:
             raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
         if sample_rate % fps:
@@ -83,7 +85,7 @@ class VideoWriter:
         v = self._c.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.options = {"preset": preset, "crf": str(crf), "threads": str(threads),
-                     "x264-params": "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off"}
+                     "x264-params": "mbtree=0:colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off"}
         v.codec_context.time_base = Fraction(1, fps)
         self._v = v
         a = self._c.add_stream("aac", rate=sample_rate)
@@ -94,9 +96,25 @@ class VideoWriter:
             self._c.metadata["language"] = language
         self._a = a
         self._closed = False
+        # With `ahead` > 0 frames are encoded on a thread of their own, up to `ahead` behind the caller, so
+        # drawing the next frame overlaps encoding this one; the container is muxed under a lock.
+        self._lock = threading.Lock()
+        self._encoder = EncoderThread(self._encode_yuv, ahead, (height * 3 // 2, width)) if ahead > 0 else None
+
+    def _encode_yuv(self, yuv: np.ndarray, pts: int) -> None:
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = pts
+        packets = self._v.encode(frame)
+        with self._lock:
+            for packet in packets:
+                self._c.mux(packet)
 
     def write_frame(self, rgb: np.ndarray) -> None:
-        """Encode one RGB frame."""
+        """Encode one RGB frame (queued, when the writer has an encoder thread)."""
+        if self._encoder is not None:
+            self._encoder.put(rgb, self.frames_written)
+            self.frames_written += 1
+            return
         frame = rgb_frame(rgb, self.frames_written)
         self.frames_written += 1
         for packet in self._v.encode(frame):
@@ -108,13 +126,18 @@ class VideoWriter:
             return
         frame = audio_frame(samples, self.sample_rate, self.samples_written)
         self.samples_written += frame.samples
-        for packet in self._a.encode(frame):
-            self._c.mux(packet)
+        packets = self._a.encode(frame)
+        with self._lock:
+            for packet in packets:
+                self._c.mux(packet)
 
     def close(self) -> Path:
         """Flush the encoders, finish the file and move it to its final name."""
         if self._closed:
             return self.path
+        if self._encoder is not None:
+            self._encoder.finish(lambda: None)
+            self._encoder = None
         for packet in self._v.encode():
             self._c.mux(packet)
         for packet in self._a.encode():
@@ -126,6 +149,9 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Stop without producing the file (after an error)."""
+        if self._encoder is not None:
+            self._encoder.cancel()
+            self._encoder = None
         if not self._closed:
             try:
                 self._c.close()
@@ -142,3 +168,69 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class EncoderThread:
+    """Runs `encode(yuv, pts)` on a thread of its own over a bounded queue of frames, in order.
+
+    The frames travel in a fixed pool of YUV buffers (`ahead` + 1 of them),
+    so memory is bounded and nothing is allocated per frame. An error in
+    the encoder is raised in the caller at its next `put` or `finish`.
+    """
+
+    def __init__(self, encode, ahead: int, shape: tuple[int, int]):
+        self._encode = encode
+        self._todo: queue.Queue = queue.Queue()
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(ahead + 1):
+            self._free.put(np.empty(shape, np.uint8))
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="avatarkit-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._todo.get()) is not None:
+            if callable(job):    # the last call: flush and close the file
+                if self._error is None and not self._stop:
+                    try:
+                        job()
+                    except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
+                        self._error = e
+                break
+            buf, pts = job
+            if self._error is None and not self._stop:
+                try:
+                    self._encode(buf, pts)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
+                    self._error = e
+            self._free.put(buf)
+        # Done: drop the frame pool and the way back to the writer (a reference cycle otherwise).
+        self._encode = None
+        while not self._free.empty():
+            self._free.get_nowait()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, rgb: np.ndarray, pts: int) -> None:
+        self._check()
+        buf = self._free.get()
+        to_i420(rgb, buf)
+        self._todo.put((buf, pts))
+
+    def finish(self, final, wait: bool = True) -> None:
+        """Run `final()` on the thread after the queued frames, then stop; with `wait`, block until then."""
+        self._todo.put(final)
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        self._thread.join()
+        self._check()
+
+    def cancel(self) -> None:
+        self._stop = True
+        self._todo.put(None)
+        self._thread.join()
