@@ -112,6 +112,10 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
             raise RenderError(f"{text}: no words to speak")
         # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
         x = synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio
+    if x.size > 60 * SAMPLE_RATE:    # a long recording: measured and limited block by block (flat memory)
+        from .speech.loudness import normalize_recording
+
+        return normalize_recording(x)
     return LoudnessNormalizer(SAMPLE_RATE)(x)
 
 
@@ -356,13 +360,14 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
     timings["encode"] += time.perf_counter() - t0
     renderer = FootageRenderer(track, store, bank, FootageRenderConfig(graph=GraphConfig(), seed=seed))
     with writer() as w:
-        w.write_audio(speech)
         t1 = time.perf_counter()
         for j, frame in enumerate(renderer.frames(track_motion, onsets)):
             t2 = time.perf_counter()
             timings["render"] += t2 - t1
             label(frame)
             w.write_frame(frame)
+            # The sound goes in with its frame: an hour's worth at once would be copied whole by the encoder.
+            w.write_audio(speech[j * spf:(j + 1) * spf])
             t1 = time.perf_counter()
             timings["encode"] += t1 - t2
             if progress and (j + 1) % 25 == 0:

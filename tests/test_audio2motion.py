@@ -208,3 +208,19 @@ def test_audio_motion_places_phrases_on_the_global_clock(voice):
     assert part.start == 50
     jaw_w, jaw_p = whole["jaw"][55:-5], part["jaw"][5:-5]
     assert np.corrcoef(jaw_w, jaw_p)[0, 1] > 0.99
+
+
+def test_long_recordings_stream_to_the_same_motion(monkeypatch):
+    """Past `LONG_S` a recording is animated through the stream, 10 s at a time, with the same result."""
+    import avatarkit.motion.audio as A
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16000 * 23)
+    x = (rng.standard_normal(t.size) * 0.05 * (np.sin(t / 16000 * 6) > 0)).astype(np.float32)
+    m = A.AudioMotion("learned")
+    whole = m.animate_audio(x, 16000, fps=25, frames=575)
+    monkeypatch.setattr(A, "LONG_S", 5.0)
+    streamed = m.animate_audio(x, 16000, fps=25, frames=575)
+    assert len(streamed) == len(whole) == 575
+    for c in ("jaw", "wide", "blink", "yaw", "pitch"):
+        assert np.allclose(streamed[c], whole[c], atol=1e-4), c

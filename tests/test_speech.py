@@ -149,3 +149,20 @@ def test_speech_sessions_never_profile(tmp_path, monkeypatch):
     s.run(None, {"x": np.zeros(1, np.float32)})
     assert make_engine(get_voice("en-us-joe")).synthesize([Token("Hi.")]).num_samples > 0
     assert not list(tmp_path.glob("onnxruntime_profile_*")) and not list(tmp_path.iterdir())
+
+
+def test_long_recordings_are_normalised_block_by_block_as_a_whole_would_be():
+    import pyloudnorm
+
+    from avatarkit.speech.loudness import LoudnessNormalizer, normalize_recording
+
+    rng = np.random.default_rng(3)
+    t = np.arange(48000 * 25)
+    x = (rng.standard_normal(t.size) * 0.02 * (np.sin(t / 48000 * 5) > 0.3)).astype(np.float32)
+    x[48000 * 3] = 0.9                                  # one click the limiter must catch
+    y = normalize_recording(x, block_s=2.0)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert pyloudnorm.Meter(48000).integrated_loudness(y.astype(np.float64)) == pytest.approx(-16, abs=0.3)
+    assert np.abs(y).max() <= 10 ** (-1.7 / 20) + 1e-6
+    z = LoudnessNormalizer(48000)(x)
+    assert np.abs(y - z).max() < 0.02

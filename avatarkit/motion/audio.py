@@ -107,6 +107,9 @@ def make_cues(kind: str = "learned", model_path: str | None = None):
     raise AvatarkitError(f"unknown audio motion kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+LONG_S = 120.0    # recordings longer than this (seconds) are animated through the stream (`_animate_long`)
+
+
 class AudioMotion:
     """Motion from a recording; kind `learned`, `loudness` or `still` (see module docstring)."""
 
@@ -175,9 +178,23 @@ class AudioMotion:
         """Motion for a whole recording: `frames` frames (default: enough to cover it) at `fps`."""
         if frames is None:
             frames = max(1, -(-audio.size * fps // sample_rate))
+        if start_frame == 0 and audio.size > LONG_S * sample_rate:
+            return self._animate_long(audio, sample_rate, fps, frames)
         c = self.cues_for(audio, sample_rate)
         # The cue clock starts with this audio, the track's at global `start_frame`.
         return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate)
+
+    def _animate_long(self, audio: np.ndarray, sample_rate: int, fps: int, frames: int) -> MotionTrack:
+        """`animate_audio` through the stream, 10 s at a time: the features and the network's activations
+        for an hour of speech would take gigabytes at once; streamed, memory does not grow with length."""
+        x = resample(audio, sample_rate, self.mel.sample_rate)
+        stream = self.stream(fps)
+        pieces = [stream.push(x[a:a + 10 * self.mel.sample_rate]) for a in range(0, x.size, 10 * self.mel.sample_rate)]
+        pieces.append(stream.finish(frames))
+        pieces = [p for p in pieces if p is not None and len(p)]
+        values = {c: np.concatenate([p.values[c] for p in pieces])[:frames] for c in pieces[0].values}
+        shape = np.concatenate([p.shape for p in pieces])[:frames] if pieces[0].shape is not None else None
+        return MotionTrack(fps, 0, values, shape=shape, shape_points=pieces[0].shape_points)
 
     def animate(self, utt: Utterance, *, fps: int, start_frame: int = 0, gestures: Sequence = ()) -> MotionTrack:
         """`PhonemeMotion`-compatible: motion for an utterance from its audio alone (gestures ignored)."""

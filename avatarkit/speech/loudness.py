@@ -187,3 +187,37 @@ def limit_stream(blocks, gain: float, sample_rate: int, peak_dbfs: float = PEAK_
     if prev is not None:
         seg = limit(np.concatenate([tail, prev]), ceiling, sample_rate)
         yield seg[tail.size:].astype(np.float32)
+
+
+def normalize_recording(audio: np.ndarray, target_lufs: float = TARGET_LUFS, block_s: float = 10.0) -> np.ndarray:
+    """A whole 48 kHz recording brought to `target_lufs` with its peaks limited, block by block.
+
+    `LoudnessNormalizer` holds several float64 copies of what it is given at once (an hour of speech would
+    take gigabytes); here the loudness is measured in blocks (`StreamLoudness`), the limiter runs over
+    blocks (`limit_stream`) and what it takes is made up (two passes at most), so memory beyond the
+    input and the output does not grow with length. Returns float32 of the input's length.
+    """
+    x = np.asarray(audio, np.float32)
+    block = int(block_s * StreamLoudness.RATE)
+
+    def blocks():
+        return (x[a:a + block] for a in range(0, x.size, block))
+
+    meter = StreamLoudness()
+    for b in blocks():
+        meter.push(b)
+    gain = stream_gain(meter, target_lufs)
+    for _ in range(2):
+        limited = StreamLoudness()
+        for b in limit_stream(blocks(), gain, StreamLoudness.RATE):
+            limited.push(b)
+        loud = limited.integrated()
+        if not np.isfinite(loud) or loud >= target_lufs - 0.2:
+            break
+        gain *= float(10 ** ((target_lufs - loud) / 20))
+    out = np.empty_like(x)
+    at = 0
+    for b in limit_stream(blocks(), gain, StreamLoudness.RATE):
+        out[at:at + b.size] = b
+        at += b.size
+    return out
