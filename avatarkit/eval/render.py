@@ -181,21 +181,10 @@ def _landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 def own_mouths(frames: Sequence[np.ndarray], name: str):
     """The person's own mouth bank from `frames` (the open-mouth ones), or None when none opens: what a user
-    gives with a few seconds of their footage (`mouthbank.build.mouth_entries`)."""
-    from ..face.detect import try_detect_landmarks
-    from ..mouthbank import MouthBank
-    from ..mouthbank.build import mouth_entries
+    gives with a few seconds of their footage (`mouthbank.build.bank_from_frames`)."""
+    from ..mouthbank.build import bank_from_frames
 
-    _forget_tracked_face()
-    L = np.full((len(frames), 478, 3), np.nan)
-    for i, f in enumerate(frames):
-        p = try_detect_landmarks(np.ascontiguousarray(f))
-        if p is not None:
-            L[i] = p
-    crops, shapes, idx = mouth_entries(frames, L)
-    if not crops:
-        return None
-    return MouthBank.from_entries(crops, shapes, [0] * len(crops), idx, [name], meta={"source": "own"})
+    return bank_from_frames(frames, name)[0]
 
 
 def _eye_open(L: np.ndarray) -> np.ndarray:

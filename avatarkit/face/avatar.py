@@ -215,18 +215,10 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
     """
     from ..audio.io import AudioError, load_audio
 
-    if not NAME.match(name):
-        raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
     footage, consent = Path(footage), Path(consent)
     if not footage.is_file():
         raise AvatarError(f"{footage}: footage not found")
-    if not consent.is_file():
-        raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
-                          f"their recorded consent (a signed form, a statement on video, ...)")
-    root = avatars_home(home)
-    folder = root / name
-    if folder.exists():
-        raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
+    root, folder = _new_folder(name, consent, home)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -273,15 +265,40 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
                        "blinks": int(np.count_nonzero(np.diff(track.features["blink"].astype(np.int8)) == 1))
                        if "blink" in track.features else 0},
             "mouths": mouths,
-            "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
-                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "consent": _consent_entry(consent),
         }
-        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.rename(folder)
+        _finish(tmp, folder, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return open_avatar(folder)
+
+
+def _new_folder(name: str, consent: Path, home: str | Path | None) -> tuple[Path, Path]:
+    """(avatars home, the new avatar's folder) after checking the name, the consent document and that no
+    avatar of that name exists; `AvatarError` otherwise, before any work."""
+    if not NAME.match(name):
+        raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
+    if not consent.is_file():
+        raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
+                          f"their recorded consent (a signed form, a statement on video, ...)")
+    root = avatars_home(home)
+    folder = root / name
+    if folder.exists():
+        raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
+    return root, folder
+
+
+def _consent_entry(consent: Path) -> dict:
+    """The avatar record's consent entry for the document copied to `consent/`."""
+    return {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
+            "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _finish(tmp: Path, folder: Path, meta: dict) -> None:
+    """Write the record into the hidden folder `tmp` and rename it into place: the avatar exists whole or not."""
+    (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.rename(folder)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -293,9 +310,8 @@ def mouths_from(path: str | Path, name: str):
     (its first `MOUTHS_MAX_S` seconds); `AvatarError` naming the widest opening found when no frame shows
     an open mouth, or when the file holds no face."""
     from ..eval.metrics import mouth_opening
-    from ..mouthbank import MouthBank
-    from ..mouthbank.build import mouth_entries
-    from .detect import load_image, reset_tracking, try_detect_landmarks
+    from ..mouthbank.build import bank_from_frames
+    from .detect import load_image
     from .footage import BANK_MIN_OPEN, video_frames, video_info
 
     path = Path(path)
@@ -314,23 +330,17 @@ def mouths_from(path: str | Path, name: str):
             if len(frames) >= int(MOUTHS_MAX_S * fps):
                 break
             frames.append(rgb)
-    reset_tracking()
-    L = np.full((len(frames), 478, 3), np.nan)
-    for i, f in enumerate(frames):
-        q = try_detect_landmarks(np.ascontiguousarray(f))
-        if q is not None:
-            L[i] = q
+    bank, L = bank_from_frames(frames, name, BANK_MIN_OPEN)
     found = np.isfinite(L).all(axis=(1, 2))
     if not found.any():
         raise AvatarError(f"{path}: no face found")
-    crops, shapes, idx = mouth_entries(frames, L, BANK_MIN_OPEN)
-    if not crops:
+    if bank is None:
         widest = float(np.max(mouth_opening(L[found][:, :, :2])))
         where = "" if len(frames) == 1 else f" in {len(frames) / fps:.1f} s"
         raise AvatarError(f"{path}: the mouth never opens enough to show the teeth{where} (widest inner-lip opening "
                           f"{widest:.3f} of the eye distance, {BANK_MIN_OPEN:g} needed, facing the camera); use a "
                           f"photo of a broad smile or a few seconds of the person talking")
-    return MouthBank.from_entries(crops, shapes, [0] * len(crops), idx, [name], meta={"source": "own"})
+    return bank
 
 
 def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouths: str | Path | None = None,
@@ -344,20 +354,12 @@ def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouth
     """
     from .rig import load_avatar
 
-    if not NAME.match(name):
-        raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
     photo, consent = Path(photo), Path(consent)
     if not photo.is_file():
         raise AvatarError(f"{photo}: photo not found")
     if photo.suffix.lower() not in IMAGE_SUFFIXES:
         raise AvatarError(f"{photo}: expected a photo ({', '.join(IMAGE_SUFFIXES)})")
-    if not consent.is_file():
-        raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
-                          f"their recorded consent (a signed form, a statement on video, ...)")
-    root = avatars_home(home)
-    folder = root / name
-    if folder.exists():
-        raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
+    root, folder = _new_folder(name, consent, home)
     load_avatar(photo)
     bank = mouths_from(mouths, name) if mouths is not None else None
     root.mkdir(parents=True, exist_ok=True)
@@ -378,11 +380,9 @@ def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouth
             "mouths": ({"source": "own", "entries": len(bank), "file": "mouths.npz", "from": Path(mouths).name,
                         "sha256": sha256_file(Path(mouths))} if bank is not None else {"source": "shipped",
                                                                                        "entries": 0}),
-            "consent": {"file": f"consent/{consent.name}", "sha256": sha256_file(consent),
-                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "consent": _consent_entry(consent),
         }
-        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.rename(folder)
+        _finish(tmp, folder, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -52,6 +52,23 @@ def mouth_entries(frames, landmarks, min_open: float = 0.06):
     return crops, shapes, idx
 
 
+def bank_from_frames(frames, name: str, min_open: float = 0.06) -> tuple[MouthBank | None, np.ndarray]:
+    """(the open mouths of `frames` (RGB) as one person's bank, or None when none opens; their landmarks
+    (N, 478, 3) pixels, NaN where no face was found). MediaPipe tracks the frames from a fresh start."""
+    from ..face.detect import reset_tracking, try_detect_landmarks
+
+    reset_tracking()
+    L = np.full((len(frames), 478, 3), np.nan)
+    for i, f in enumerate(frames):
+        p = try_detect_landmarks(np.ascontiguousarray(f))
+        if p is not None:
+            L[i] = p
+    crops, shapes, idx = mouth_entries(frames, L, min_open)
+    if not crops:
+        return None, L
+    return MouthBank.from_entries(crops, shapes, [0] * len(crops), idx, [name], meta={"source": "own"}), L
+
+
 def measure_clip(path: Path, max_frames: int | None = None):
     from ..face.detect import reset_tracking, try_detect_landmarks
     from ..face.footage import video_frames
