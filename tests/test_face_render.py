@@ -184,3 +184,23 @@ def test_mouth_shape_gives_oo_and_ee_at_one_opening(bound):
     # The gap is the shape's, not changed by the spread.
     g_oo = _gap(detect_landmarks(_paste(bound, bound.render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, oo)))))
     assert g_oo > 0.12
+
+
+def test_a_shape_read_off_the_channels_renders_the_same_pixels(bound):
+    """The sample photo shows its teeth (its rest is open): a mouth shape starts from the closed-mouth rest,
+    in the landmarks and in the warp's pixels alike."""
+    from avatarkit.motion.track import FaceShape
+
+    d = bound.deformer
+    assert d.o_rest > 0.1
+    for values in ({"jaw": 0.0}, {"jaw": 0.5, "wide": 0.3}):
+        shape = d.shape_of(d.targets(values), values, tuple(range(lm.NUM_MESH)))
+        a = bound.render_frame(values).rgb.astype(int)
+        b = bound.render_frame(values, shape=FaceShape(shape.points, shape.offsets)).rgb.astype(int)
+        assert np.abs(a - b).mean() < 0.5, values
+
+
+def test_closed_lips_over_a_smiling_photo_read_closed(bound):
+    """Closing a photo that shows its teeth squeezes them into a sliver; the drawn lip seam covers it."""
+    closed = _gap(detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.0}))))
+    assert closed < 0.05, closed

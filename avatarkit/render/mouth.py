@@ -63,6 +63,35 @@ def teeth_from_photo(image: np.ndarray, landmarks: np.ndarray, rest_gap: float) 
     return TeethTexture(rgb, alpha, width, (float(x0 - anchor[0]), float(y0 - anchor[1])))
 
 
+SEAM_GAP = 3.0      # pixels: below this lip gap a photo that showed its teeth gets a drawn lip seam
+
+
+def _paint_seam(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, iod: float, strength: float) -> None:
+    """Draw the line where closing lips meet, for a photo that shows its teeth: the warp squeezes the
+    photo's teeth into a bright sliver between the lips, which reads (to a viewer and to MediaPipe) as a
+    mouth still open. The line is the lips' own colour darkened, anti-aliased, `strength` 0..1 opaque."""
+    o = np.array(origin, np.float32)
+    upper = target[list(lm.LIP_INNER_UPPER)] - o
+    lower = target[list(lm.LIP_INNER_LOWER)] - o
+    seam = (upper + lower) / 2
+    h, w = crop.shape[:2]
+    x0, y0 = np.floor(seam.min(0)).astype(int) - 4
+    x1, y1 = np.ceil(seam.max(0)).astype(int) + 5
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    region = crop[y0:y1, x0:x1]
+    # The lips' colour: just above the upper inner lip and below the lower one, away from the sliver.
+    probe = np.concatenate([upper[2:-2] - [0, 0.03 * iod], lower[2:-2] + [0, 0.03 * iod]]) - [x0, y0]
+    px = np.clip(np.round(probe).astype(int), 0, [x1 - x0 - 1, y1 - y0 - 1])
+    colour = region[px[:, 1], px[:, 0]].astype(np.float32).mean(0) * 0.55
+    mask = np.zeros(region.shape[:2], np.uint8)
+    pts = np.round((seam - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
+    cv2.polylines(mask, [pts], False, 255, max(1, int(round(0.03 * iod))), cv2.LINE_AA, shift=_SHIFT)
+    a = (mask.astype(np.float32) / 255.0 * strength)[:, :, None]
+    region[:] = np.clip(region * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+
+
 def paint_mouth(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, iod: float,
                 teeth: TeethTexture | None) -> None:
     """Paint the mouth interior into `crop` (uint8 RGB, modified in place).
@@ -73,6 +102,8 @@ def paint_mouth(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
     poly = target[_POLY] - np.array(origin, np.float32)
     up, lo = target[lm.UPPER_LIP_CENTER], target[lm.LOWER_LIP_CENTER]
     gap = float(np.linalg.norm(lo - up))
+    if teeth is not None and gap < SEAM_GAP:
+        _paint_seam(crop, origin, target, iod, float(np.clip((SEAM_GAP - gap) / (SEAM_GAP - 0.75), 0.0, 1.0)))
     if gap < 0.75:
         return
     h, w = crop.shape[:2]

@@ -148,7 +148,8 @@ class BoundWarp:
             # The shape places its points exactly; the channels still move the mesh points it leaves out
             # (with a mouth shape: the cheeks and chin between lips and jaw line), so the field stays smooth.
             idx = list(shape.points)
-            v[idx] = self.deformer.rigid(values)[idx] + self.deformer.shape_pixels(shape.offsets)
+            d = self.deformer
+            v[idx] = (d.shape_base - d.rest)[idx] + d.rigid(values)[idx] + d.shape_pixels(shape.offsets)
         gw, gh = self.grid_size
         return (self._spread @ v).reshape(gh, gw, 2)
 
