@@ -28,7 +28,7 @@ from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
 from .render.base import make_renderer
 from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
-from .speech.loudness import TARGET_LUFS, StreamLoudness, limit_stream, stream_gain
+from .speech.loudness import TARGET_LUFS, limit_stream, limited_gain
 
 SAMPLE_RATE = 48_000
 STAGES = ("audio", "transcribe", "motion", "render", "compose", "encode")
@@ -115,20 +115,8 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     gain = 1.0
     if loudness is not None:
         t0 = time.perf_counter()
-        meter = StreamLoudness()
-        for pcm in stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4):
-            meter.push(pcm)
-        gain = stream_gain(meter, loudness)
-        # Limiting peaky speech lowers its loudness: measure the limited stream and make up the difference
-        # (twice at most, until within 0.2 dB), as `LoudnessNormalizer` does for phrases.
-        for _ in range(2):
-            limited = StreamLoudness()
-            for pcm in limit_stream(stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4), gain, SAMPLE_RATE):
-                limited.push(pcm)
-            loud = limited.integrated()
-            if not np.isfinite(loud) or loud >= loudness - 0.2:
-                break
-            gain *= float(10 ** ((loudness - loud) / 20))
+        # Measured, and what the limiter takes made up, over the file in blocks.
+        gain = limited_gain(lambda: stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4), loudness)
         timings["audio"] += time.perf_counter() - t0
 
     # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).

@@ -257,10 +257,9 @@ def render_on_real(avatar, prepared: Sequence[np.ndarray], real: Sequence[np.nda
     fps = avatar.track.fps
     count = len(real)
     motion = AudioMotion("learned").animate_audio(audio, sr, fps=int(round(fps)), frames=count)
-    renderer = FootageRenderer(avatar.track, FrameStore.from_frames(prepared, avatar.track.good),
-                               avatar.mouth_bank())
-    shapes, _ = renderer.targets(motion)
     bank = avatar.mouth_bank()
+    renderer = FootageRenderer(avatar.track, FrameStore.from_frames(prepared, avatar.track.good), bank)
+    shapes, _ = renderer.targets(motion)
     path = retrieve(bank, np.stack([descriptor(x) for x in shapes])) if count else np.zeros(0, np.int64)
     own = avatar.meta.get("mouths", {}).get("source") == "own"
     out = []

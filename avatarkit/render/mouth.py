@@ -63,6 +63,15 @@ def teeth_from_photo(image: np.ndarray, landmarks: np.ndarray, rest_gap: float) 
     return TeethTexture(rgb, alpha, width, (float(x0 - anchor[0]), float(y0 - anchor[1])))
 
 
+def _box(points: np.ndarray, pad: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The pixel box (x0, y0, x1, y1) around `points` grown by `pad` pixels (one more past the far edge, so
+    the anti-aliased rim fits), clipped to an image of `shape` (h, w)."""
+    h, w = shape
+    x0, y0 = np.floor(points.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+
+
 SEAM_GAP = 3.0      # pixels: below this lip gap a photo that showed its teeth gets a drawn lip seam
 
 
@@ -74,10 +83,7 @@ def _paint_seam(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
     upper = target[list(lm.LIP_INNER_UPPER)] - o
     lower = target[list(lm.LIP_INNER_LOWER)] - o
     seam = (upper + lower) / 2
-    h, w = crop.shape[:2]
-    x0, y0 = np.floor(seam.min(0)).astype(int) - 4
-    x1, y1 = np.ceil(seam.max(0)).astype(int) + 5
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = _box(seam, 4, crop.shape[:2])
     if x1 - x0 < 3 or y1 - y0 < 3:
         return
     region = crop[y0:y1, x0:x1]
@@ -106,10 +112,7 @@ def paint_mouth(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
         _paint_seam(crop, origin, target, iod, float(np.clip((SEAM_GAP - gap) / (SEAM_GAP - 0.75), 0.0, 1.0)))
     if gap < 0.75:
         return
-    h, w = crop.shape[:2]
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 1
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = _box(poly, 1, crop.shape[:2])
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     bw, bh = x1 - x0, y1 - y0

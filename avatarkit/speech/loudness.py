@@ -189,13 +189,34 @@ def limit_stream(blocks, gain: float, sample_rate: int, peak_dbfs: float = PEAK_
         yield seg[tail.size:].astype(np.float32)
 
 
+def limited_gain(blocks, target_lufs: float = TARGET_LUFS, sample_rate: int = StreamLoudness.RATE) -> float:
+    """The gain that brings 48 kHz audio to `target_lufs` once its peaks are limited (`limit_stream`).
+
+    `blocks()` yields the audio in blocks, afresh on every call (a file stream, or slices of an array);
+    the audio is read once to measure it and up to twice more to make up what the limiter takes (until
+    within 0.2 dB), so memory does not grow with its length.
+    """
+    meter = StreamLoudness()
+    for b in blocks():
+        meter.push(b)
+    gain = stream_gain(meter, target_lufs)
+    for _ in range(2):
+        limited = StreamLoudness()
+        for b in limit_stream(blocks(), gain, sample_rate):
+            limited.push(b)
+        loud = limited.integrated()
+        if not np.isfinite(loud) or loud >= target_lufs - 0.2:
+            break
+        gain *= float(10 ** ((target_lufs - loud) / 20))
+    return gain
+
+
 def normalize_recording(audio: np.ndarray, target_lufs: float = TARGET_LUFS, block_s: float = 10.0) -> np.ndarray:
     """A whole 48 kHz recording brought to `target_lufs` with its peaks limited, block by block.
 
     `LoudnessNormalizer` holds several float64 copies of what it is given at once (an hour of speech would
-    take gigabytes); here the loudness is measured in blocks (`StreamLoudness`), the limiter runs over
-    blocks (`limit_stream`) and what it takes is made up (two passes at most), so memory beyond the
-    input and the output does not grow with length. Returns float32 of the input's length.
+    take gigabytes); here the gain comes from `limited_gain` and the limiter runs over blocks, so memory
+    beyond the input and the output does not grow with length. Returns float32 of the input's length.
     """
     x = np.asarray(audio, np.float32)
     block = int(block_s * StreamLoudness.RATE)
@@ -203,18 +224,7 @@ def normalize_recording(audio: np.ndarray, target_lufs: float = TARGET_LUFS, blo
     def blocks():
         return (x[a:a + block] for a in range(0, x.size, block))
 
-    meter = StreamLoudness()
-    for b in blocks():
-        meter.push(b)
-    gain = stream_gain(meter, target_lufs)
-    for _ in range(2):
-        limited = StreamLoudness()
-        for b in limit_stream(blocks(), gain, StreamLoudness.RATE):
-            limited.push(b)
-        loud = limited.integrated()
-        if not np.isfinite(loud) or loud >= target_lufs - 0.2:
-            break
-        gain *= float(10 ** ((target_lufs - loud) / 20))
+    gain = limited_gain(blocks, target_lufs)
     out = np.empty_like(x)
     at = 0
     for b in limit_stream(blocks(), gain, StreamLoudness.RATE):
