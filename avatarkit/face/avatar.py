@@ -30,10 +30,11 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -218,12 +219,8 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
     footage, consent = Path(footage), Path(consent)
     if not footage.is_file():
         raise AvatarError(f"{footage}: footage not found")
-    root, folder = _new_folder(name, consent, home)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    folder = _new_folder(name, consent, home)
+    with _building(folder) as tmp:
         from . import footage as _footage
 
         bank_min_open = _footage.BANK_MIN_OPEN if bank_min_open is None else bank_min_open
@@ -267,26 +264,22 @@ def add_avatar(name: str, footage: str | Path, consent: str | Path, *, home: str
             "mouths": mouths,
             "consent": _consent_entry(consent),
         }
-        _finish(tmp, folder, meta)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return open_avatar(folder)
 
 
-def _new_folder(name: str, consent: Path, home: str | Path | None) -> tuple[Path, Path]:
-    """(avatars home, the new avatar's folder) after checking the name, the consent document and that no
+def _new_folder(name: str, consent: Path, home: str | Path | None) -> Path:
+    """The new avatar's folder, after checking the name, the consent document and that no
     avatar of that name exists; `AvatarError` otherwise, before any work."""
     if not NAME.match(name):
         raise AvatarError(f"avatar name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'")
     if not consent.is_file():
         raise AvatarError(f"{consent}: consent document not found; an avatar of a real person needs "
                           f"their recorded consent (a signed form, a statement on video, ...)")
-    root = avatars_home(home)
-    folder = root / name
+    folder = avatars_home(home) / name
     if folder.exists():
         raise AvatarError(f"avatar {name!r} already exists at {folder}; remove it first or pick another name")
-    return root, folder
+    return folder
 
 
 def _consent_entry(consent: Path) -> dict:
@@ -295,9 +288,19 @@ def _consent_entry(consent: Path) -> dict:
             "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def _finish(tmp: Path, folder: Path, meta: dict) -> None:
-    """Write the record into the hidden folder `tmp` and rename it into place: the avatar exists whole or not."""
-    (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+@contextmanager
+def _building(folder: Path) -> Iterator[Path]:
+    """A hidden folder beside `folder` to build an avatar in: renamed to `folder` when the block ends
+    without an error, removed when it raises, so the avatar exists whole or not at all."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     tmp.rename(folder)
 
 
@@ -359,14 +362,10 @@ def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouth
         raise AvatarError(f"{photo}: photo not found")
     if photo.suffix.lower() not in IMAGE_SUFFIXES:
         raise AvatarError(f"{photo}: expected a photo ({', '.join(IMAGE_SUFFIXES)})")
-    root, folder = _new_folder(name, consent, home)
+    folder = _new_folder(name, consent, home)
     load_avatar(photo)
     bank = mouths_from(mouths, name) if mouths is not None else None
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with _building(folder) as tmp:
         shutil.copyfile(photo, tmp / f"photo{photo.suffix.lower()}")
         if bank is not None:
             bank.save(tmp / "mouths.npz")
@@ -382,10 +381,7 @@ def add_photo_avatar(name: str, photo: str | Path, consent: str | Path, *, mouth
                                                                                        "entries": 0}),
             "consent": _consent_entry(consent),
         }
-        _finish(tmp, folder, meta)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / AVATAR_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return open_avatar(folder)
 
 
