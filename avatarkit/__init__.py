@@ -4,6 +4,8 @@
     result = avatarkit.render("samples/welcome.yaml", out_dir="out")
     print(result.video)   # out/welcome.en.mp4
     avatarkit.lipsync("samples/avatar.png", "talk.wav", "talk.mp4")   # speak a recording
+    with avatarkit.LiveSession() as live:                              # a live presenter, frame by frame
+        live.say("Hello!")
 
 Every output is labelled AI-generated (in the picture, the captions and the
 file metadata).
@@ -14,12 +16,14 @@ __version__ = "0.1.0"   # before the imports below: pipeline and course read it
 from .audio.io import AudioError
 from .errors import AvatarkitError, FaceError, RenderError, ScriptError, VoiceError
 from .lipsync import LipsyncResult, lipsync
+from .live import LiveConfig, LiveSession
 from .pipeline import Pipeline, ProgressEvent, RenderResult, render
 from .script import Background, Phrase, Scene, Script, Segment, load_script, parse_text
 from .speech.voice import Voice, get_voice, list_voices
 
 __all__ = [
-    "AudioError", "AvatarkitError", "Background", "LipsyncResult", "FaceError", "Phrase", "Pipeline", "ProgressEvent",
+    "AudioError", "AvatarkitError", "Background", "LipsyncResult", "LiveConfig", "LiveSession", "FaceError", "Phrase",
+    "Pipeline", "ProgressEvent",
     "RenderError", "RenderResult", "Scene", "Script", "ScriptError", "Segment", "Voice",
     "VoiceError", "get_voice", "lipsync", "list_voices", "load_script", "parse_text", "render",
 ]

@@ -338,7 +338,7 @@ def test_openapi_documents_every_route(svc):
     ops = [(p, m, op) for p, item in doc["paths"].items() for m, op in item.items()]
     assert {p for p, _, _ in ops} == {"/v1/renders", "/v1/renders/{job_id}", "/v1/renders/{job_id}/cancel",
                                       "/v1/renders/{job_id}/artifacts/{name}", "/v1/voices", "/v1/avatars",
-                                      "/v1/health"}
+                                      "/v1/health", "/v1/sessions", "/v1/sessions/{sid}"}
     for p, m, op in ops:
         assert "200" in op["responses"] or "201" in op["responses"], (p, m)
         if p != "/v1/health":

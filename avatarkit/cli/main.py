@@ -314,6 +314,7 @@ def _mount() -> None:
     from .avatar import avatar_app, dub
     from .course import export, localize_app
     from .eval import eval_app
+    from .live import live
     from .serve import serve_app
     from .verify import verify
     from .voices import voices_app
@@ -322,6 +323,7 @@ def _mount() -> None:
     app.add_typer(avatar_app, name="avatar",
                   help="Personal avatars from footage: `avatarkit avatar add|train|list|show|remove`.")
     app.command(name="dub")(dub)
+    app.command(name="live")(live)
     app.command(name="export")(export)
     app.command(name="verify")(verify)
     app.add_typer(localize_app, name="localize",

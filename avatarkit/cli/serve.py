@@ -99,7 +99,7 @@ def keys_create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="A name to recognise the key by (who or what uses it)."),
     scope: list[str] = typer.Option(["renders:create", "renders:read", "renders:cancel"], "--scope",
-                                    help="A scope to grant (repeat): renders:create, renders:read, renders:cancel, admin."),
+                                    help="A scope to grant (repeat): renders:create, renders:read, renders:cancel, live, admin."),
     rate: Optional[float] = typer.Option(None, help="Requests per second (default: the service's)."),
     burst: Optional[int] = typer.Option(None, help="Requests allowed at once after a pause."),
     max_concurrent: Optional[int] = typer.Option(None, help="Unfinished jobs allowed at once."),

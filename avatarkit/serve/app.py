@@ -304,6 +304,10 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     pepper = config.resolved_pepper()
     limiter = RateLimiter(config.rate)
 
+    from ..live.app import LiveSessions
+
+    live = LiveSessions(config.live_sessions, config.live_max_s)
+
     @asynccontextmanager
     async def lifespan(app):
         if workers is not None:
@@ -311,6 +315,7 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         try:
             yield
         finally:
+            await live.close_all()
             if workers is not None:
                 workers.stop()
 
@@ -332,6 +337,13 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
             limiter.take(key.id, key.limits)
             return key
         return dep
+
+    # Live presenters: the key's own avatars and voices, or the house ones, under the same scope as its jobs.
+    from ..live.app import add_live_routes
+
+    add_live_routes(app, live, auth=require("live"), scope_of=lambda key: job_scope(None, data_dir, key.id),
+                    responses={k: v for k, v in ERRORS.items() if k != 400})
+    app.state.live = live
 
     def own_job(job_id: str, key: ApiKey):
         job = store.get_job(job_id)

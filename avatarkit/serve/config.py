@@ -80,6 +80,8 @@ class ServeConfig:
     to a public address, checked when it is sent, unless its address is in
     one of `webhook_networks` (CIDR, e.g. `10.0.0.0/8` for an internal
     receiver). `limits` bound what one job may ask for (`JobLimits`).
+    `live_sessions` live presenters (`POST /v1/sessions`, keys with the
+    `live` scope) run at once, each for at most `live_max_s` seconds.
     """
 
     db: str = ""
@@ -96,6 +98,8 @@ class ServeConfig:
     webhook_secret: str = ""           # signs webhook bodies; empty: derived from the pepper
     webhook_networks: list[str] = field(default_factory=list)
     limits: JobLimits = field(default_factory=JobLimits)
+    live_sessions: int = 1             # live presenters at once (each takes about a core); 0: none
+    live_max_s: float = 3600.0         # longest live session, seconds
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -121,6 +125,8 @@ class ServeConfig:
             raise ConfigError(f"backend {self.backend!r} must be 'local' or 'ray'")
         if self.workers < 0 or self.max_upload_mb <= 0 or self.max_unzipped_mb <= 0:
             raise ConfigError("workers must be >= 0 and the size limits > 0")
+        if self.live_sessions < 0 or not 10 <= self.live_max_s <= 86_400:
+            raise ConfigError("live_sessions must be >= 0 and live_max_s between 10 and 86400 seconds")
         if not 3 <= self.lease_s <= 3600:
             raise ConfigError(f"lease_s {self.lease_s!r}: a lease lasts between 3 and 3600 seconds")
         if self.allow_remote_assets:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import AvatarkitError
 
 PREFIX = "ak_"
-SCOPES = ("renders:create", "renders:read", "renders:cancel", "admin")
+SCOPES = ("renders:create", "renders:read", "renders:cancel", "live", "admin")
 
 
 class KeyError_(AvatarkitError):

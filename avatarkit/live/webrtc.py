@@ -1,0 +1,227 @@
+"""A live session sent to a browser over WebRTC (aiortc): one audio and one video track, text on a data channel.
+
+`LivePeer` answers a browser's offer (no trickle ICE: the answer carries
+its candidates) and pumps the session's frames at their time: each tick
+makes the next frame on the session's own thread, then hands the picture
+to the video track (pts on the 90 kHz clock) and its 40 ms of sound to the
+audio track as two 20 ms Opus-sized frames (pts on the 48 kHz clock). Both
+tracks are one MediaStream, so the browser keeps them in sync by their RTCP
+sender reports. If making frames falls behind by more than `RESYNC_S`,
+the clock is reset rather than sending a burst.
+
+The data channel takes JSON messages: `{"say": text}`, `{"feed": text}`,
+`{"flush": true}`, `{"interrupt": true}`; it answers with the session's
+events (`speaking`, `idle`, `error`) as JSON. A bad message gets an `error`
+event naming it, never a closed channel. A failed or closed connection, a
+closed tab included, ends the session and frees its threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+from fractions import Fraction
+
+import numpy as np
+
+from .session import SAMPLE_RATE, LiveError, LiveSession
+
+log = logging.getLogger(__name__)
+
+RESYNC_S = 0.25
+QUEUE_FRAMES = 4        # frames a track may hold before the pump waits (a stalled encoder)
+DISCONNECTED_S = 5.0    # a connection "disconnected" this long is treated as lost
+MESSAGE_BYTES = 16_384
+
+
+class _QueueTrack:
+    """A MediaStreamTrack fed by the pump; `recv` waits for the next frame."""
+
+    def __new__(cls, kind: str):
+        from aiortc import MediaStreamTrack
+
+        class Track(MediaStreamTrack):
+            def __init__(self):
+                super().__init__()
+                self.kind = kind
+                self.queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_FRAMES * (2 if kind == "audio" else 1))
+
+            async def recv(self):
+                from aiortc.mediastreams import MediaStreamError
+
+                frame = await self.queue.get()
+                if frame is None:
+                    self.stop()
+                    raise MediaStreamError
+                return frame
+
+        return Track()
+
+
+class LivePeer:
+    """One browser connection to one `LiveSession` (which the peer closes when the connection ends)."""
+
+    def __init__(self, session: LiveSession, on_closed=None):
+        from aiortc import RTCPeerConnection
+
+        self.session = session
+        self.on_closed = on_closed
+        self.pc = RTCPeerConnection()
+        self.video = _QueueTrack("video")
+        self.audio = _QueueTrack("audio")
+        self.pc.addTrack(self.audio)
+        self.pc.addTrack(self.video)
+        self.channel = None
+        self.closed = False
+        self.frames_sent = 0
+        self.late_resets = 0
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-frames")
+        self._pump_task: asyncio.Task | None = None
+        self._lost_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        session.on_event = self._event
+
+        @self.pc.on("datachannel")
+        def on_datachannel(channel):
+            self.channel = channel
+
+            @channel.on("message")
+            def on_message(message):
+                self._message(message)
+
+        @self.pc.on("connectionstatechange")
+        async def on_state():
+            state = self.pc.connectionState
+            if state in ("failed", "closed"):
+                await self.close()
+            elif state == "disconnected" and self._loop is not None:
+                self._lost_timer = self._loop.call_later(
+                    DISCONNECTED_S, lambda: asyncio.ensure_future(self._close_if_lost()))
+            elif state == "connected" and self._lost_timer is not None:
+                self._lost_timer.cancel()
+                self._lost_timer = None
+
+    async def answer(self, sdp: str, kind: str = "offer") -> dict:
+        """The answer (`{"sdp", "type"}`) to a browser's offer; starts sending frames."""
+        from aiortc import RTCSessionDescription
+
+        self._loop = asyncio.get_running_loop()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._pump_task = asyncio.ensure_future(self._pump())
+        return {"sdp": self.pc.localDescription.sdp, "type": self.pc.localDescription.type}
+
+    async def close(self) -> None:
+        """End the connection and the session; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        for t in (self.video, self.audio):
+            try:
+                t.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+        await self.pc.close()
+        await asyncio.get_running_loop().run_in_executor(self._pool, self.session.close)
+        self._pool.shutdown(wait=False)
+        if self.on_closed is not None:
+            self.on_closed(self)
+
+    async def _close_if_lost(self) -> None:
+        if self.pc.connectionState == "disconnected":
+            await self.close()
+
+    # -- frames ----------------------------------------------------------------
+
+    def _make(self):
+        import av
+
+        f = self.session.next_frame()
+        video = av.VideoFrame.from_ndarray(f.rgb, format="rgb24")
+        video.pts = f.index * (90_000 // self.session.config.fps)
+        video.time_base = Fraction(1, 90_000)
+        pcm = (np.clip(f.audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        half = pcm.size // 2
+        sounds = []
+        for k, part in enumerate((pcm[:half], pcm[half:])):
+            a = av.AudioFrame.from_ndarray(part[None, :], format="s16", layout="mono")
+            a.sample_rate = SAMPLE_RATE
+            a.pts = f.index * pcm.size + k * half
+            a.time_base = Fraction(1, SAMPLE_RATE)
+            sounds.append(a)
+        return video, sounds
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        fps = self.session.config.fps
+        t0 = loop.time()
+        try:
+            while not self.closed:
+                video, sounds = await loop.run_in_executor(self._pool, self._make)
+                due = t0 + self.frames_sent / fps
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                elif wait < -RESYNC_S:
+                    # Too slow for a while (an overloaded machine): carry on from now, not with a burst.
+                    t0 = loop.time() - self.frames_sent / fps
+                    self.late_resets += 1
+                for a in sounds:
+                    await self.audio.queue.put(a)
+                await self.video.queue.put(video)
+                self.frames_sent += 1
+        except asyncio.CancelledError:
+            pass
+        except Exception:   # a fault in drawing ends this session cleanly, never a stuck worker
+            log.exception("live session failed")
+            self._event({"event": "error", "message": "the live session failed and was closed"})
+            await self.close()
+
+    # -- text ------------------------------------------------------------------
+
+    def _message(self, message) -> None:
+        try:
+            if isinstance(message, bytes) or len(message) > MESSAGE_BYTES:
+                raise LiveError(f"a message must be JSON text of at most {MESSAGE_BYTES} bytes")
+            try:
+                m = json.loads(message)
+            except ValueError:
+                raise LiveError("a message must be JSON: {\"say\": text}, {\"feed\": text}, {\"flush\": true} "
+                                "or {\"interrupt\": true}") from None
+            if not isinstance(m, dict) or len(m) != 1 or next(iter(m)) not in ("say", "feed", "flush", "interrupt"):
+                raise LiveError("a message is one of {\"say\": text}, {\"feed\": text}, {\"flush\": true}, "
+                                "{\"interrupt\": true}")
+            (op, value), = m.items()
+            if op == "interrupt":
+                self.session.interrupt()
+            elif op == "flush":
+                self.session.flush()
+            elif not isinstance(value, str):
+                raise LiveError(f"{op!r} takes text")
+            elif op == "say":
+                self.session.say(value)
+            else:
+                self.session.feed(value)
+        except LiveError as e:
+            self._event({"event": "error", "message": str(e)})
+
+    def _event(self, event: dict) -> None:
+        """Send a session event to the browser (called from the session's threads too)."""
+        loop = self._loop
+        if loop is None or self.closed:
+            return
+        text = json.dumps(event)
+
+        def send():
+            ch = self.channel
+            if ch is not None and ch.readyState == "open":
+                ch.send(text)
+
+        try:
+            loop.call_soon_threadsafe(send)
+        except RuntimeError:    # the loop is closing
+            pass

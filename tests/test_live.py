@@ -1,0 +1,291 @@
+"""Live presenters: clauses cut from streamed text, the session's frames and sound, barge-in, bad input, and the
+WebRTC page played in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatarkit.compose.text import LabelStamp
+from avatarkit.eval.metrics import mouth_opening
+from avatarkit.face.detect import try_detect_landmarks
+from avatarkit.live import ClauseCutter, LiveConfig, LiveError, LiveSession
+from avatarkit.live.clauses import PAUSE_MS, SLACK
+from avatarkit.live.session import FADE_FRAMES
+
+SIZE = dict(width=480, height=270)
+
+
+# -- clauses ------------------------------------------------------------------------------------------------------
+
+
+def test_clauses_cut_at_punctuation_and_bound_the_first():
+    c = ClauseCutter(first_words=4, clause_words=8)
+    out = c.feed("Hello there, my friend. ") + c.flush()
+    assert [x.text for x in out] == ["Hello there,", "my friend."]
+    assert [x.pause_ms for x in out] == [PAUSE_MS["clause"], PAUSE_MS["sentence"]]
+    # No punctuation: the first clause is cut after first_words once enough words follow, later ones longer.
+    words = " ".join(f"w{i}" for i in range(30))
+    out = c.feed(words + " ") + c.flush()
+    assert len(out[0].text.split()) == 4 and all(len(x.text.split()) <= 8 + SLACK for x in out[1:])
+    assert " ".join(x.text for x in out) == words
+
+
+def test_clauses_from_a_token_stream_equal_the_whole_text():
+    text = "Our price rose 3.5 percent, which is a lot. Do you agree? Yes!"
+    whole = ClauseCutter()
+    expect = whole.feed(text) + whole.flush()
+    streamed = ClauseCutter()
+    got = []
+    for i in range(0, len(text), 3):          # three characters at a time, like an LLM's tokens
+        got += streamed.feed(text[i:i + 3])
+    got += streamed.flush()
+    assert got == expect
+    assert [x.text for x in got] == ["Our price rose 3.5 percent,", "which is a lot.", "Do you agree?", "Yes!"]
+
+
+def test_punctuation_a_few_words_past_the_limit_ends_the_clause():
+    c = ClauseCutter(first_words=8)
+    out = c.feed("Please read each section before you start the quiz.") + c.flush()
+    assert [x.text for x in out] == ["Please read each section before you start the quiz."]
+
+
+# -- the session --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = LiveSession(LiveConfig(**SIZE))
+    yield s
+    s.close()
+
+
+def _run(s: LiveSession, n: int) -> list:
+    out = []
+    for _ in range(n):
+        f = s.next_frame()
+        out.append((f.index, f.rgb.copy(), f.audio.copy(), f.speaking))
+    return out
+
+
+def _opening(rgb: np.ndarray) -> float:
+    lm = try_detect_landmarks(rgb)
+    assert lm is not None, "MediaPipe found no face in a live frame"
+    return float(mouth_opening(lm[None])[0])
+
+
+def test_idle_then_speech_then_idle(session):
+    events = []
+    session.on_event = events.append
+    idle = _run(session, 10)
+    assert all(not sp and not np.any(a) for _, _, a, sp in idle)
+    assert all(a.shape == (1920,) and a.dtype == np.float32 for _, _, a, _ in idle)
+    session.say("Hello, and welcome to the course.")
+    assert session.wait_ready(30)
+    frames = _run(session, 150)
+    speaking = [f for f in frames if f[3]]
+    assert speaking and speaking[0][0] == frames[0][0], "a ready clause starts at the very next frame"
+    assert not frames[-1][3], "the face is idle again after the message"
+    sound = np.concatenate([f[2] for f in speaking])
+    assert np.sqrt(np.mean(sound ** 2)) > 0.02 and np.abs(sound).max() <= 1.0
+    assert [e["text"] for e in events if e["event"] == "speaking"] == ["Hello,", "and welcome to the course."]
+    assert events[-1]["event"] == "idle"
+    # MediaPipe on our own frames: the mouth opens while speaking, and stays near shut while idle.
+    idle_open = max(_opening(f[1]) for f in idle[::3])
+    loud = np.argsort([-np.abs(f[2]).max() for f in speaking])[:5]
+    speak_open = max(_opening(speaking[k][1]) for k in loud)
+    assert speak_open > idle_open + 0.08, (speak_open, idle_open)
+    # Frames are consecutive on one clock.
+    assert [f[0] for f in idle + frames] == list(range(idle[0][0], idle[0][0] + 160))
+
+
+def test_every_frame_carries_the_ai_label(session):
+    from avatarkit.compose.scene import SceneCompositor
+    from avatarkit.script.model import Background
+
+    f = session.next_frame().rgb.copy()
+    plain = SceneCompositor(session.rig, Background("studio"), "full", SIZE["width"], SIZE["height"], label=False)
+    av = session.bound.render_frame(session._idle_values(session.index - 1))
+    ref = plain.compose(av)
+    x0, y0, x1, y1 = LabelStamp(SIZE["width"], SIZE["height"]).box
+    diff = np.abs(f.astype(int) - ref.astype(int)).max(-1)
+    inside = diff[y0:y1, x0:x1]
+    assert inside.mean() > 10, "no label where the AI-generated label belongs"
+    outside = diff.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert outside.max() <= 2
+
+
+def test_interrupt_stops_sound_and_mouth_within_the_fade(session):
+    events = []
+    session.on_event = events.append
+    session.say("This is a long message that keeps going, and going, so there is something to interrupt here.")
+    assert session.wait_ready(30)
+    _run(session, 20)
+    session.interrupt()
+    after = _run(session, FADE_FRAMES + 40)
+    assert not np.any(np.concatenate([f[2] for f in after[FADE_FRAMES:]])), "sound after the fade"
+    assert not any(f[3] for f in after[FADE_FRAMES:]), "still speaking after the fade"
+    assert sum(e["event"] == "speaking" for e in events) == 1, "queued clauses were dropped"
+    assert not session.busy
+
+
+def test_bad_text_is_refused_or_reported_and_the_session_goes_on(session):
+    events = []
+    session.on_event = events.append
+    with pytest.raises(LiveError, match="message_chars"):
+        session.say("x" * (session.config.message_chars + 1))
+    session.say("你好，世界。")                  # an English voice cannot read Chinese
+    assert session.wait_ready(30)
+    errors = [e for e in events if e["event"] == "error"]
+    assert errors and "cannot read" in errors[0]["message"] and "en-us-joe" in errors[0]["message"]
+    session.say("Still here.")
+    assert session.wait_ready(30)
+    assert any(f[3] for f in _run(session, 10))
+
+
+def test_unknown_and_confined_avatars_get_the_same_answer(tmp_path):
+    from avatarkit.script.scope import Confined
+
+    photo = Path(__file__).resolve().parents[1] / "samples" / "avatar.png"
+    with pytest.raises(LiveError, match="no such avatar"):
+        LiveSession(LiveConfig(avatar="nobody", **SIZE))
+    confined = Confined(roots=(tmp_path,), avatars=tmp_path)
+    with pytest.raises(LiveError) as a:
+        LiveSession(LiveConfig(avatar=str(photo), **SIZE), scope=confined)
+    with pytest.raises(LiveError) as b:
+        LiveSession(LiveConfig(avatar=str(tmp_path / "missing.png"), **SIZE), scope=confined)
+    # The same words for a real file and for a missing one, and neither name echoed.
+    assert str(a.value) == str(b.value) and "not a path" in str(a.value) and "avatar.png" not in str(a.value)
+    with pytest.raises(LiveError, match="1920"):
+        LiveConfig(width=4000)
+    with pytest.raises(LiveError, match="unknown field"):
+        LiveConfig.from_dict({"avatr": "x"})
+
+
+# -- over HTTP ----------------------------------------------------------------------------------------------------
+
+
+def _offer_sdp() -> str:
+    async def make():
+        from aiortc import RTCPeerConnection
+
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.createDataChannel("text")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    return asyncio.run(make())
+
+
+def test_service_sessions_need_the_live_scope_and_confine_names(tmp_path, monkeypatch):
+    from tests.test_serve_api import Service
+
+    monkeypatch.setenv("AVATARKIT_HOME", str(tmp_path / "home"))
+    svc = Service(tmp_path, live_sessions=1)
+    offer = {"sdp": _offer_sdp(), "type": "offer"}
+    with svc.http:
+        assert svc.http.post("/v1/sessions", json=offer).status_code == 401
+        assert svc.http.post("/v1/sessions", json=offer, headers=svc.key()).status_code == 403
+        live = svc.key(scopes=("live",))
+        r = svc.http.post("/v1/sessions", json={**offer, "avatar": "/etc/passwd"}, headers=live)
+        assert r.status_code == 422 and "/etc" not in r.text and "not a path" in r.text
+        r = svc.http.post("/v1/sessions", json={**offer, "avatar": "someone-elses"}, headers=live)
+        assert r.status_code == 422 and "no such avatar" in r.text
+        r = svc.http.post("/v1/sessions", json={**offer, "voice": "piper:/etc/model.onnx"}, headers=live)
+        assert r.status_code == 422 and "not a path" in r.text
+        assert svc.http.post("/v1/sessions", json={"sdp": "hello", "type": "offer"}, headers=live).status_code == 422
+        r = svc.http.post("/v1/sessions", json={**offer, "width": 4000}, headers=live)
+        assert r.status_code == 422 and "unknown field 'width'" in r.text
+        r = svc.http.post("/v1/sessions", json=offer, headers=live)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["type"] == "answer" and body["sdp"].startswith("v=0") and "m=video" in body["sdp"]
+        busy = svc.http.post("/v1/sessions", json=offer, headers=live)
+        assert busy.status_code == 503 and "live sessions it takes at once" in busy.text
+        other = svc.key(scopes=("live",))
+        assert svc.http.delete(f"/v1/sessions/{body['id']}", headers=other).status_code == 404
+        assert svc.http.delete(f"/v1/sessions/{body['id']}", headers=live).json()["status"] == "ended"
+        assert svc.http.delete(f"/v1/sessions/{body['id']}", headers=live).status_code == 404
+        assert not svc.app.state.live.seats
+
+
+# -- in a real browser --------------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+browser_needed = pytest.mark.skipif(not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None,
+                                    reason="needs Chromium at /usr/bin/chromium and Playwright for Python")
+
+
+@pytest.fixture
+def live_server():
+    import uvicorn
+
+    from avatarkit.live.app import LiveSessions, create_live_app
+
+    sessions = LiveSessions(1, defaults=LiveConfig(**SIZE))
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    server = uvicorn.Server(uvicorn.Config(create_live_app(sessions), host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield port, sessions
+    server.should_exit = True
+    t.join(timeout=20)
+
+
+@browser_needed
+def test_the_page_plays_the_presenter_over_webrtc(live_server):
+    from playwright.sync_api import sync_playwright
+
+    port, sessions = live_server
+    stats = """async () => { const r = await window.avatarkitLive.pc.getStats(); const o = {};
+        r.forEach(s => { if (s.type === 'inbound-rtp') o[s.kind] = [s.framesDecoded, s.totalSamplesReceived]; });
+        return o; }"""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns"])
+        page = b.new_page()
+        page.goto(f"http://127.0.0.1:{port}/live")
+        page.wait_for_function("window.avatarkitLive.channel && window.avatarkitLive.channel.readyState === 'open'",
+                               timeout=60_000)
+        assert "AI-generated" in page.content()
+        # A second page is refused while the one seat is taken.
+        other = b.new_page()
+        other.goto(f"http://127.0.0.1:{port}/live")
+        other.wait_for_function("document.getElementById('status').textContent.startsWith('refused')", timeout=60_000)
+        assert "live sessions it takes at once" in other.evaluate("document.getElementById('status').textContent")
+        other.close()
+        page.evaluate("window.avatarkitLive.send({say: 'Hello, and welcome.'})")
+        page.evaluate("window.avatarkitLive.send({sing: 'la'})")
+        page.wait_for_function("window.avatarkitLive.events.some(e => e.event === 'idle')", timeout=30_000)
+        events = page.evaluate("window.avatarkitLive.events")
+        assert [e["text"] for e in events if e["event"] == "speaking"] == ["Hello,", "and welcome."]
+        assert any(e["event"] == "error" and "say" in e["message"] for e in events)
+        a = page.evaluate(stats)
+        time.sleep(2.0)
+        z = page.evaluate(stats)
+        fps = (z["video"][0] - a["video"][0]) / 2.0
+        audio_s = (z["audio"][1] - a["audio"][1]) / 48_000
+        assert 20 <= fps <= 30 and 1.6 <= audio_s <= 2.4, (fps, audio_s)
+        page.close()                        # a closed tab ends the session and frees its seat
+        end = time.time() + 40
+        while sessions.seats and time.time() < end:
+            time.sleep(0.2)
+        assert not sessions.seats
+        b.close()
