@@ -131,7 +131,9 @@ def test_interrupt_stops_sound_and_mouth_within_the_fade(session):
     _run(session, 20)
     session.interrupt()
     after = _run(session, FADE_FRAMES + 40)
-    assert not np.any(np.concatenate([f[2] for f in after[FADE_FRAMES:]])), "sound after the fade"
+    first = np.abs(after[0][2])
+    assert first[:100].max() > 0 and first[-1] == 0 and first[-100:].max() < first[:100].max(), "no ramp down"
+    assert not np.any(np.concatenate([f[2] for f in after[1:]])), "sound after the fade"
     assert not any(f[3] for f in after[FADE_FRAMES:]), "still speaking after the fade"
     assert sum(e["event"] == "speaking" for e in events) == 1, "queued clauses were dropped"
     assert not session.busy

@@ -14,8 +14,8 @@ which are functions of the global frame number, so idle and speech join
 without a jump.
 
 `interrupt` (barge-in) drops every clause not yet spoken and fades the one
-being spoken out over `FADE_FRAMES` frames (80 ms), mouth and sound
-together, then the face is idle. Every frame carries the AI-generated label.
+being spoken out: the sound within one frame (40 ms, a ramp, not a click),
+the mouth over `FADE_FRAMES` frames (80 ms, as a real mouth closes), then the face is idle. Every frame carries the AI-generated label.
 """
 
 from __future__ import annotations
@@ -250,9 +250,9 @@ class LiveSession:
             shape = cur.track.frame_shape(k)
             audio = cur.utterance.audio[k * self.spf:(k + 1) * self.spf].copy()
             if fade_from >= 0:
-                # Fade mouth and sound out together, linearly within each frame for the sound.
+                # The sound ramps to silence within the first frame; the mouth closes over FADE_FRAMES.
                 done = i - fade_from
-                ramp = 1.0 - (done + np.arange(self.spf) / self.spf) / FADE_FRAMES
+                ramp = 1.0 - (done + np.arange(1, self.spf + 1) / self.spf)
                 audio *= np.clip(ramp, 0.0, 1.0).astype(np.float32)
                 keep = max(0.0, 1.0 - (done + 1) / FADE_FRAMES)
                 idle = self._idle_values(i)
