@@ -291,3 +291,37 @@ def test_the_page_plays_the_presenter_over_webrtc(live_server):
             time.sleep(0.2)
         assert not sessions.seats
         b.close()
+
+
+def test_the_live_command_serves_the_page_on_localhost():
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    bad = subprocess.run([sys.executable, "-m", "avatarkit", "live", "--no-open", "--size", "big"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "WIDTHxHEIGHT" in bad.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "avatarkit", "live", "--no-open", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page = None
+        for _ in range(300):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/live", timeout=1).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert page is not None and "AI-generated" in page and "RTCPeerConnection" in page
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/sessions", data=b'{"type": "offer"}',
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 422 and "WebRTC offer" in e.value.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -63,6 +63,8 @@ class LiveSessions:
         for k, v in settings.items():
             if not isinstance(v, str) or not 0 < len(v) <= 200:
                 raise LiveError(f"{k} must be a name of 1 to 200 characters")
+        if self.max_sessions <= 0:
+            raise LiveBusy("live sessions are turned off on this server (live_sessions: 0)")
         if len(self.seats) + self._opening >= self.max_sessions:
             raise LiveBusy(f"this machine is running the {self.max_sessions} live sessions it takes at once; "
                            "try again when one ends")
