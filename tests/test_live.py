@@ -221,6 +221,13 @@ def test_service_sessions_need_the_live_scope_and_confine_names(tmp_path, monkey
         assert svc.http.delete(f"/v1/sessions/{body['id']}", headers=live).json()["status"] == "ended"
         assert svc.http.delete(f"/v1/sessions/{body['id']}", headers=live).status_code == 404
         assert not svc.app.state.live.seats
+        # A client that takes the answer and never connects does not keep the seat.
+        svc.app.state.live.connect_s = 1.0
+        assert svc.http.post("/v1/sessions", json=offer, headers=live).status_code == 201
+        end = time.time() + 20
+        while svc.app.state.live.seats and time.time() < end:
+            time.sleep(0.2)
+        assert not svc.app.state.live.seats
 
 
 # -- in a real browser --------------------------------------------------------------------------------------------

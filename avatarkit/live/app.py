@@ -35,10 +35,12 @@ class _Seat:
 
 
 class LiveSessions:
-    """The live sessions of one process. `max_sessions` at once, each at most `max_s` seconds."""
+    """The live sessions of one process: `max_sessions` at once, each at most `max_s` seconds, and one whose
+    browser has not connected within `connect_s` seconds of its answer is ended."""
 
-    def __init__(self, max_sessions: int = 2, max_s: float = 3600.0, defaults: LiveConfig | None = None):
-        self.max_sessions, self.max_s = max_sessions, max_s
+    def __init__(self, max_sessions: int = 2, max_s: float = 3600.0, defaults: LiveConfig | None = None,
+                 connect_s: float = 20.0):
+        self.max_sessions, self.max_s, self.connect_s = max_sessions, max_s, connect_s
         self.defaults = defaults or LiveConfig()
         self.seats: dict[str, _Seat] = {}
         self._opening = 0
@@ -79,7 +81,7 @@ class LiveSessions:
             except (AvatarkitError, ValueError) as e:   # an unknown voice, a refused name: say which
                 raise LiveError(str(e)) from None
             sid = secrets.token_urlsafe(12)
-            peer = LivePeer(session, on_closed=lambda p, sid=sid: self.seats.pop(sid, None))
+            peer = LivePeer(session, on_closed=lambda p, sid=sid: self.seats.pop(sid, None), connect_s=self.connect_s)
             try:
                 answer = await peer.answer(sdp)
             except Exception:

@@ -34,6 +34,7 @@ RESYNC_S = 0.25
 MAKE_LEAD_S = 0.02      # a frame is made this long before it is due (making one takes 5-15 ms)
 QUEUE_FRAMES = 4        # frames a track may hold before the pump waits (a stalled encoder)
 DISCONNECTED_S = 5.0    # a connection "disconnected" this long is treated as lost
+CONNECT_S = 20.0        # an answered offer whose browser has not connected by then gives its seat back
 MESSAGE_BYTES = 16_384
 
 
@@ -64,7 +65,7 @@ class _QueueTrack:
 class LivePeer:
     """One browser connection to one `LiveSession` (which the peer closes when the connection ends)."""
 
-    def __init__(self, session: LiveSession, on_closed=None):
+    def __init__(self, session: LiveSession, on_closed=None, connect_s: float = CONNECT_S):
         from aiortc import RTCPeerConnection
 
         self.session = session
@@ -82,6 +83,7 @@ class LivePeer:
         self._pump_task: asyncio.Task | None = None
         self._lost_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.connect_s = connect_s
         session.on_event = self._event
 
         @self.pc.on("datachannel")
@@ -112,6 +114,7 @@ class LivePeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._pump_task = asyncio.ensure_future(self._pump())
+        self._loop.call_later(self.connect_s, lambda: asyncio.ensure_future(self._close_if_never_connected()))
         return {"sdp": self.pc.localDescription.sdp, "type": self.pc.localDescription.type}
 
     async def close(self) -> None:
@@ -131,6 +134,11 @@ class LivePeer:
         self._pool.shutdown(wait=False)
         if self.on_closed is not None:
             self.on_closed(self)
+
+    async def _close_if_never_connected(self) -> None:
+        # A client that took the answer and went away must not hold a seat until `max_s`.
+        if self.pc.connectionState in ("new", "connecting"):
+            await self.close()
 
     async def _close_if_lost(self) -> None:
         if self.pc.connectionState == "disconnected":
