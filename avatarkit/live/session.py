@@ -229,7 +229,8 @@ class LiveSession:
                 cur = self._current = None
                 self._fade_from = -1
                 if not self._ready:
-                    self.on_event({"event": "idle", "frame": i})
+                    # `pending`: clauses of what was said still being synthesised (more speech is coming).
+                    self.on_event({"event": "idle", "frame": i, "pending": self._todo.unfinished_tasks})
             if cur is None and self._ready:
                 cur = self._current = self._ready.popleft()
                 self._clauses += 1
