@@ -144,6 +144,12 @@ def test_bad_text_is_refused_or_reported_and_the_session_goes_on(session):
     session.on_event = events.append
     with pytest.raises(LiveError, match="message_chars"):
         session.say("x" * (session.config.message_chars + 1))
+    # Text waiting to be spoken is bounded too: three long messages at once are more than the queue takes.
+    long = "This sentence is here to fill the queue. " * 40
+    with pytest.raises(LiveError, match="queue_chars"):
+        for _ in range(4):
+            session.say(long[:session.config.message_chars])
+    session.interrupt()
     session.say("你好，世界。")                  # an English voice cannot read Chinese
     assert session.wait_ready(30)
     errors = [e for e in events if e["event"] == "error"]

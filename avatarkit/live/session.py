@@ -46,7 +46,8 @@ class LiveError(AvatarkitError):
 @dataclass(frozen=True)
 class LiveConfig:
     """What a live session draws and says. `width`/`height` in pixels; `message_chars` bounds one message
-    (`say`, or what `feed` gathers before a `flush`); `first_words`/`clause_words` bound clause length in words."""
+    (`say`, or what `feed` gathers before a `flush`) and `queue_chars` all the text waiting to be spoken;
+    `first_words`/`clause_words` bound clause length in words."""
 
     avatar: str = "presenter"
     voice: str = "en-us-joe"
@@ -57,6 +58,7 @@ class LiveConfig:
     layout: str = "full"
     background: str = "studio"
     message_chars: int = 2000
+    queue_chars: int = 6000
     first_words: int = 8
     clause_words: int = 24
 
@@ -149,6 +151,7 @@ class LiveSession:
         self._ready: collections.deque[_Spoken] = collections.deque()
         self._generation = 0
         self._gathered = 0           # characters fed since the last flush
+        self._waiting = 0            # characters of clauses queued or synthesised but not yet begun
         self._current: _Spoken | None = None
         self._fade_from = -1         # frame an interrupt began fading the current clause out
         self._idle = None            # (start frame, track) of idle motion
@@ -176,22 +179,25 @@ class LiveSession:
             if self._gathered + len(text) > self.config.message_chars:
                 raise LiveError(f"message too long: {self._gathered + len(text)} characters; "
                                 f"the limit is {self.config.message_chars} (live message_chars)")
+            if self._waiting + self._gathered + len(text) > self.config.queue_chars:
+                raise LiveError(f"{self._waiting + self._gathered} characters are already waiting to be spoken; "
+                                f"the limit is {self.config.queue_chars} (live queue_chars): wait, or interrupt")
             self._gathered += len(text)
             clauses = self.cutter.feed(text)
-            gen = self._generation
-        now = time.perf_counter()
-        for cl in clauses:
-            self._todo.put((gen, cl, now))
+            self._queue(clauses)
 
     def flush(self) -> None:
         """The message is complete: speak what is left of it."""
         with self._lock:
-            clauses = self.cutter.flush()
             self._gathered = 0
-            gen = self._generation
+            self._queue(self.cutter.flush())
+
+    def _queue(self, clauses: list[Clause]) -> None:
+        # Under the lock, so that an interrupt cannot fall between counting and queueing.
         now = time.perf_counter()
         for cl in clauses:
-            self._todo.put((gen, cl, now))
+            self._waiting += len(cl.text)
+            self._todo.put((self._generation, cl, now))
 
     def interrupt(self) -> None:
         """Barge-in: stop speaking within `FADE_FRAMES` frames, drop everything queued, return to idle."""
@@ -199,6 +205,7 @@ class LiveSession:
             self._generation += 1
             self.cutter.reset()
             self._gathered = 0
+            self._waiting = 0
             self._ready.clear()
             if self._current is not None and self._fade_from < 0:
                 self._fade_from = self.index
@@ -233,6 +240,7 @@ class LiveSession:
                     self.on_event({"event": "idle", "frame": i, "pending": self._todo.unfinished_tasks})
             if cur is None and self._ready:
                 cur = self._current = self._ready.popleft()
+                self._waiting = max(0, self._waiting - len(cur.clause.text))
                 self._clauses += 1
                 started = True
             else:
@@ -336,16 +344,19 @@ class LiveSession:
                     if gen != self._generation:
                         continue
                 t0 = time.perf_counter()
+                utt = None
                 try:
                     utt = self._synthesize(clause)
                 except AvatarkitError as e:
                     self.on_event({"event": "error", "message": str(e)})
-                    continue
                 except Exception as e:   # a voice that fails must not leave the session mute for good
                     self.on_event({"event": "error", "message": f"speech failed: {type(e).__name__}: {e}"})
-                    continue
                 with self._lock:
-                    if gen == self._generation and utt is not None:
+                    if gen != self._generation:
+                        continue
+                    if utt is None:           # nothing to say after all: it no longer waits
+                        self._waiting = max(0, self._waiting - len(clause.text))
+                    else:
                         self._ready.append(_Spoken(gen, clause, utt, utt.num_samples // self.spf, queued,
                                                    time.perf_counter() - t0))
             finally:
