@@ -161,3 +161,79 @@ def test_models_are_chosen_by_name_for_eval_and_motion():
     assert models["learned:v3"].has_shape and not models["still"].has_shape
     with pytest.raises(EvalError, match="learned:v3"):
         load_methods(["learned:v9"])
+
+
+def _tiny_shape_config(width=8):
+    k = 3
+    return Audio2MotionConfig(features="logmel", width=width, dilations=(1, 2), lookahead=1,
+                              outputs=tuple(f"pc{i}" for i in range(k)) + ("level",), shape_points=lm.MOUTH_SHAPE,
+                              shape_range=0.1, dropout=0.2)
+
+
+def test_folded_members_compute_exactly_the_mean_of_the_members():
+    import torch
+
+    from avatarkit.training.audio2motion_v3 import fold
+
+    cfg = _tiny_shape_config()
+    torch.manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(2 * len(lm.MOUTH_SHAPE), 3))[0].T
+    members = []
+    for _ in range(3):
+        net = build_network(cfg)
+        net.shape_basis.copy_(basis)
+        with torch.no_grad():   # each member its own rest offset, as `calibrate_rest` leaves it
+            net.shape_mean.copy_(torch.randn_like(net.shape_mean) * 0.1)
+        members.append(net.eval())
+    wide_cfg, wide = fold(cfg, [m.state_dict() for m in members])
+    assert wide_cfg.width == 3 * cfg.width and Audio2MotionConfig.from_dict(wide_cfg.to_dict()) == wide_cfg
+    wide.eval()
+    x = torch.randn(2, 40 + cfg.receptive_field - 1, 64)
+    with torch.no_grad():
+        want = torch.stack([m(x) for m in members]).mean(0)
+        got = wide(x)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wide.shape_mean, torch.stack([m.shape_mean for m in members]).mean(0))
+
+
+def test_timing_terms_are_zero_on_the_truth_and_count_a_late_or_flat_mouth():
+    """1 - r ignores scale (a damped mouth with the right timing costs nothing) but not a mouth 3 frames late;
+    the velocity term counts both; still targets (non-speech crops) give no NaN."""
+    import torch
+
+    from avatarkit.training.audio2motion_v3 import timing_terms
+
+    t = torch.arange(80, dtype=torch.float32)
+    gy = (0.5 + 0.5 * torch.sin(t / 4))[None]
+    m = torch.ones_like(gy)
+    m[:, :5] = 0                                      # unknown frames do not count
+    vel, corr = timing_terms(gy.clone(), gy, m)
+    assert float(vel) == 0 and abs(float(corr)) < 1e-5
+    vel_d, corr_d = timing_terms(0.5 * gy, gy, m)     # damped, on time
+    assert float(vel_d) > 0 and abs(float(corr_d)) < 1e-5
+    late = torch.roll(gy, 3, 1)
+    vel_l, corr_l = timing_terms(late, gy, m)
+    assert float(vel_l) > 0 and float(corr_l) > 0.1
+    vel_s, corr_s = timing_terms(gy, torch.zeros_like(gy), m)
+    assert torch.isfinite(vel_s) and float(corr_s) == 0
+
+
+def test_both_training_splits_come_from_one_speaker_table():
+    from avatarkit.training import audio2motion_v3 as A
+    from avatarkit.training import real as R
+    from avatarkit.training import speakers as S
+
+    for splits in (R.SPLITS, A.SPLITS):
+        assert all(S.SPEAKERS[stem] == spk for stem, (spk, _) in splits.items())
+        by_speaker: dict[str, set[str]] = {}
+        for spk, split in splits.values():
+            by_speaker.setdefault(spk, set()).add(split)
+        assert all(len(v) == 1 for v in by_speaker.values())
+    assert set(A.SPLITS) == set(S.SPEAKERS)
+    # The held-out sets are what they were: v2's test speakers and v3's twelve clips (seven speakers).
+    assert {s for s, (_, sp) in R.SPLITS.items() if sp == "test"} == {
+        "grid_brbk7n", "grid_sbwe5n", "usgov_RD_Radio10_0_clip_0", "usgov_WDA_KatieHill_000"}
+    assert len(A.HELD_OUT) == 12 and "usgov_EDTalk_pose_source2" in A.HELD_OUT
+    assert R.SPLITS["cremad_1001_DFA_ANG_XX"][1] == "train" and A.SPLITS["cremad_1001_DFA_ANG_XX"][1] == "test"
+    with pytest.raises(ValueError, match="nobody"):
+        S.splits({"nobody": "train"})

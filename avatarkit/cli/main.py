@@ -235,7 +235,7 @@ def lipsync(
     out: Path = typer.Option(..., "--out", "-o", help="MP4 file to write."),
     motion: str = typer.Option("learned", help="Audio motion kind: learned, loudness or still."),
     model: Optional[Path] = typer.Option(None, help="Audio-to-motion model folder, or a shipped model by name: "
-                                                    "v2 (default) or v3 (whole lip shapes)."),
+                                                    "v3 (whole lip shapes, default) or v2."),
     background: str = typer.Option("studio", help="Background kind (studio, gradient, solid) or a colour '#rrggbb'."),
     layout: str = typer.Option("full", help="Layout kind (full, pip)."),
     size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),

@@ -22,8 +22,9 @@ are measured).
 
 Weights load and save with their config beside them (`save_pretrained` /
 `from_pretrained`), diffusers-style: `config.json` + `model.safetensors`.
-Shipped models are named (`MODELS`): `v2` (channels, the default), `v3`
-(whole lip shapes), `v1` (log-mel, synthetic speech only).
+Shipped models are named (`MODELS`): `v3` (whole lip shapes, the default:
+it wins on the dev speakers by r and LMD, docs/quality.md), `v2`
+(channels), `v1` (log-mel, synthetic speech only).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ OUTPUTS = ("jaw", "wide", "round", "press", "dental", "voice", "onset")
 _HERE = Path(__file__).resolve().parent
 SHIPPED = _HERE / "audio2motion"
 MODELS = {"v2": SHIPPED, "v3": _HERE / "audio2motion-v3", "v1": _HERE / "audio2motion-logmel"}
-DEFAULT_MODEL = "v2"
+DEFAULT_MODEL = "v3"
 
 
 def resolve_model(name_or_path: str | Path | None = None) -> Path:

@@ -32,22 +32,10 @@ import numpy as np
 
 from ..face.mouthrig import JAW_AT_P95
 from ..models.audio2motion import OUTPUTS
+from .speakers import V2, splits
 
-# file stem -> (speaker, split). Speakers follow ../shared/media/talking/SOURCES.md.
-SPLITS: dict[str, tuple[str, str]] = {
-    "grid_bbaf2n": ("grid-s1", "train"),
-    "grid_id2_vcd_swwp2s": ("grid-s2", "train"),
-    "grid_pwij3p": ("grid-s2", "train"),
-    "grid_lbax4n": ("grid-glasses", "train"),
-    "grid_lrwp9a": ("grid-s23", "train"),
-    **{f"cremad_1001_DFA_{e}_XX": ("cremad-1001", "train") for e in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")},
-    "grid_lbbc2a": ("grid-pink", "dev"),
-    "grid_sbia1a": ("grid-sweater", "dev"),
-    "grid_brbk7n": ("grid-brown-hair", "test"),
-    "grid_sbwe5n": ("grid-light-shirt", "test"),
-    "usgov_RD_Radio10_0_clip_0": ("usgov-rd", "test"),
-    "usgov_WDA_KatieHill_000": ("usgov-hill", "test"),
-}
+# file stem -> (speaker, split): the speaker table of `speakers.py` with v2's assignment.
+SPLITS: dict[str, tuple[str, str]] = splits(V2)
 MEASURED = ("jaw", "wide")
 
 
