@@ -34,11 +34,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .audio.io import load_audio
 from .compose.text import LabelStamp
 from .errors import FaceError, RenderError
 from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
@@ -47,7 +46,6 @@ from .face.footage import seconds_spans, track_frames, video_frames, video_info
 from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
 from .media.writer import VideoWriter
 from .motion.audio import AudioMotion
-from .speech.loudness import LoudnessNormalizer
 from .speech.voice import get_voice
 
 SAMPLE_RATE = 48_000
@@ -85,38 +83,89 @@ class DubProgress:
     total: int
 
 
+class Speech:
+    """The new speech as mono float32 at 48 kHz, brought to -16 LUFS with its peaks limited, read afresh
+    in blocks from its source each time (`blocks`), so that an hour of it is never held at once.
+
+    `source()` yields the raw speech in blocks (a recording decoded from its file, or slices of a
+    synthesised array). The gain is measured on construction (`speech.loudness.limited_gain`: one pass over
+    the source, up to two more to make up what the limiter takes); `blocks()` applies it and the limiter
+    block by block, the same samples a whole-array `normalize_recording` gives."""
+
+    def __init__(self, source: Callable[[], Iterable[np.ndarray]]):
+        from .speech.loudness import limited_gain
+
+        self._source = source
+        self.samples = 0
+        first = True
+
+        def measured():
+            nonlocal first
+            if not first:
+                return source()
+            first = False
+            return self._counted(source())
+
+        self.gain = limited_gain(measured)
+
+    def _counted(self, blocks):
+        for b in blocks:
+            self.samples += b.size
+            yield b
+
+    @classmethod
+    def from_array(cls, x: np.ndarray, block: int = SAMPLE_RATE) -> "Speech":
+        x = np.asarray(x, np.float32)
+        return cls(lambda: (x[a:a + block] for a in range(0, x.size, block)))
+
+    def blocks(self, size: int = SAMPLE_RATE, total: int | None = None) -> Iterator[np.ndarray]:
+        """The normalised speech in blocks of `size` samples, padded with silence (or cut) to `total`."""
+        from .audio.io import rechunk
+        from .speech.loudness import limit_stream
+
+        return rechunk(limit_stream(self._source(), self.gain, SAMPLE_RATE), size, total)
+
+    def array(self, total: int | None = None) -> np.ndarray:
+        """The whole normalised speech (padded or cut to `total` samples)."""
+        return np.concatenate(list(self.blocks(SAMPLE_RATE, total)) or [np.zeros(0, np.float32)])
+
+
 def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | None,
-               voices_dir=None) -> np.ndarray:
-    """The new speech as mono float32 at 48 kHz, loudness-normalised; from `audio` or from `text` + `voice`.
+               voices_dir=None) -> Speech:
+    """The new speech (see `Speech`): the recording `audio`, read from its file in blocks, or `text` spoken
+    by `voice`.
 
     `text` is a `Path` or a name ending in `.txt` (a UTF-8 file to read), or the words themselves.
     """
     if (audio is None) == (text is None):
         raise RenderError("give exactly one of audio (a recording) or text (with a voice)")
     if audio is not None:
-        x = load_audio(audio, SAMPLE_RATE)
+        from .audio.io import stream_audio
+
+        return Speech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE))
+    from .speech.align import synthesize_transcript
+
+    if voice is None:
+        raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
+    if isinstance(text, Path) or str(text).endswith(".txt"):
+        p = Path(text)
+        try:
+            words = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise RenderError(f"{p}: cannot read the text to speak ({e})") from None
     else:
-        from .speech.align import synthesize_transcript
+        words = str(text)
+    if not words.split():
+        raise RenderError(f"{text}: no words to speak")
+    # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
+    return Speech.from_array(synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio)
 
-        if voice is None:
-            raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
-        if isinstance(text, Path) or str(text).endswith(".txt"):
-            p = Path(text)
-            try:
-                words = p.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise RenderError(f"{p}: cannot read the text to speak ({e})") from None
-        else:
-            words = str(text)
-        if not words.split():
-            raise RenderError(f"{text}: no words to speak")
-        # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
-        x = synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio
-    if x.size > 60 * SAMPLE_RATE:    # a long recording: measured and limited block by block (flat memory)
-        from .speech.loudness import normalize_recording
 
-        return normalize_recording(x)
-    return LoudnessNormalizer(SAMPLE_RATE)(x)
+def encoder_preset(width: int, height: int) -> str:
+    """x264's preset for a dub of this size: `veryfast` up to 720p; above it `superfast`, which took half
+    the CPU of `veryfast` at 1080p (where `veryfast` alone took more than a core for 25 frames a second)
+    for the same Y PSNR and a third more bytes (docs/quality.md, one-shot dubbing speed)."""
+    return "veryfast" if width * height <= 1280 * 720 else "superfast"
 
 
 def video_landmarks(video: Path, avatar: Avatar | None, digest: str,
@@ -211,12 +260,13 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                                 progress=(lambda d, n: heard(int(d), int(n))) if heard else None)
         timings["transcribe"] += time.perf_counter() - t0
     spf = SAMPLE_RATE // fps
-    n_speech = -(-speech.size // spf)
+    n_speech = -(-speech.samples // spf)
 
     def writer():   # opened only once the frames are ready to come: a failure before leaves no file
         # Encoding on its own thread, a few frames behind: drawing the next frame overlaps it.
         return VideoWriter(unsigned_path(out), width, height, fps, SAMPLE_RATE, ahead=4, title=f"{video.stem} (dubbed)",
-                           language=transcript.language if transcript is not None else None)
+                           language=transcript.language if transcript is not None else None,
+                           preset=encoder_preset(width, height))
 
     label = LabelStamp(width, height)
     if kind == "diffusion":
@@ -260,10 +310,10 @@ def _render_diffusion(video, av_, digest, personal, speech, n_speech, fps, motio
     spf = SAMPLE_RATE // fps
     n_out = max(n_video, n_speech)
     if n_out / n_video > MAX_STRETCH:
-        raise RenderError(f"the new speech ({speech.size / SAMPLE_RATE:.1f} s) is more than {MAX_STRETCH}x "
+        raise RenderError(f"the new speech ({speech.samples / SAMPLE_RATE:.1f} s) is more than {MAX_STRETCH}x "
                           f"as long as {video} ({n_video / fps:.1f} s); shorten it, use a longer video or the "
                           f"footage renderer")
-    speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])
+    speech = speech.array(n_out * spf)     # no longer than 1.5x the video, whose frames are held anyway
     t0 = time.perf_counter()
     track = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
     timings["motion"] += time.perf_counter() - t0
@@ -333,6 +383,9 @@ def prepare_clip(video: Path, progress: Callable[[int, int], None] | None = None
 def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label, timings, report, progress):
     """The clip's own frames re-timed by the motion graph, own mouths pasted; returns (frames, video frames,
     painted, warnings)."""
+    import cv2
+
+    from .drawing import memory_trimmer
     from .motion.graph import GraphConfig, speech_onsets
     from .render.footage import FootageRenderConfig, FootageRenderer, FrameStore
 
@@ -350,29 +403,76 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
         warnings.append(f"{video}: no usable face at {track.unusable()}; those parts of the clip are not used")
     spf = SAMPLE_RATE // fps
     n_out = max(n_video, n_speech)
-    speech = np.concatenate([speech, np.zeros(n_out * spf - speech.size, np.float32)])
+    total = n_out * spf
     t0 = time.perf_counter()
-    track_motion = AudioMotion(motion).animate_audio(speech, SAMPLE_RATE, fps=fps, frames=n_out)
-    onsets = speech_onsets(speech, SAMPLE_RATE, fps, n_out)
+    # One pass over the speech for the motion and the level of each frame (for the onsets), one more as the
+    # frames are written: the speech is read from its source in blocks both times, never held whole.
+    level = np.zeros(n_out)
+
+    def measured():
+        at = 0
+        for b in speech.blocks(fps * spf, total):
+            k = b.size // spf
+            level[at:at + k] = (b.astype(np.float64).reshape(k, spf) ** 2).mean(1)
+            at += k
+            yield b
+
+    track_motion = AudioMotion(motion).animate_blocks(measured(), total, SAMPLE_RATE, fps=fps, frames=n_out)
+    # A signal of one sample per frame at the frame rate whose square is the frame's mean square: the onsets
+    # see the same per-frame level as from the 48 kHz speech itself.
+    onsets = speech_onsets(np.sqrt(level), fps, fps, n_out)
     timings["motion"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     store = FrameStore.from_video(video, good)
     timings["encode"] += time.perf_counter() - t0
     renderer = FootageRenderer(track, store, bank, FootageRenderConfig(graph=GraphConfig(), seed=seed))
-    with writer() as w:
-        t1 = time.perf_counter()
-        for j, frame in enumerate(renderer.frames(track_motion, onsets)):
-            t2 = time.perf_counter()
-            timings["render"] += t2 - t1
-            label(frame)
-            w.write_frame(frame)
-            # The sound goes in with its frame: an hour's worth at once would be copied whole by the encoder.
-            w.write_audio(speech[j * spf:(j + 1) * spf])
+    stamp = _I420Label(label, store.width, store.height)
+    trim = memory_trimmer()
+    # The encoder thread runs x264 on both cores: OpenCV's pool on top of it would only add switching.
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with writer() as w:
+            sound = speech.blocks(spf, total)
             t1 = time.perf_counter()
-            timings["encode"] += t1 - t2
-            if progress and (j + 1) % 25 == 0:
-                progress(DubProgress("render", j + 1, n_out))
+            for j, frame in enumerate(renderer.frames_i420(track_motion, onsets, buffer=w.frame_buffer)):
+                t2 = time.perf_counter()
+                timings["render"] += t2 - t1
+                stamp(frame)
+                w.write_yuv(frame)
+                # The sound goes in with its frame: an hour's worth at once would be copied whole by the encoder.
+                w.write_audio(next(sound))
+                t1 = time.perf_counter()
+                timings["encode"] += t1 - t2
+                if (j + 1) % 250 == 0:
+                    trim()
+                if progress and (j + 1) % 25 == 0:
+                    progress(DubProgress("render", j + 1, n_out))
+    finally:
+        cv2.setNumThreads(threads)
+        store.close()
     return n_out, n_video, n_out, warnings
+
+
+class _I420Label:
+    """`LabelStamp` on an I420 frame: the label's box (to even edges) is converted to RGB, stamped and back."""
+
+    def __init__(self, label: LabelStamp, width: int, height: int):
+        import copy
+
+        from .media.writer import even_box
+
+        self.box = even_box(label.box, width, height)
+        self.stamp = copy.copy(label)
+        x0, y0, x1, y1 = label.box
+        self.stamp.box = (x0 - self.box[0], y0 - self.box[1], x1 - self.box[0], y1 - self.box[1])
+
+    def __call__(self, yuv: np.ndarray) -> None:
+        from .media.writer import i420_box, put_i420_box
+
+        rgb = i420_box(yuv, self.box)
+        self.stamp(rgb)
+        put_i420_box(yuv, self.box, rgb)
 
 
 def _cuda() -> bool:

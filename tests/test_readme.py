@@ -49,6 +49,7 @@ SKIP = {
     r"-m pytest": "the test suite itself",
     r"avatarkit\.training\.": "trains the lip-sync model (about 18 minutes) over the shipped one",
     r"benchmarks/": "a benchmark (minutes to hours)",
+    r"avatarkit live": "serves a page until stopped (tests/test_live.py drives it in Chromium)",
 }
 
 # What each command leaves, by pattern (matched against the whole command, as printed).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -119,3 +119,30 @@ def stream_audio(path: str | Path, sample_rate: int, block: int = 1 << 16) -> It
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """The whole recording as one mono float32 array at `sample_rate` Hz."""
     return np.concatenate(list(stream_audio(path, sample_rate)))
+
+
+def rechunk(blocks: Iterable[np.ndarray], size: int, total: int | None = None) -> Iterator[np.ndarray]:
+    """The samples of `blocks` again, in blocks of exactly `size` (the last one may be shorter).
+
+    With `total`, the stream is cut or padded with silence to `total` samples, so a consumer that counts
+    frames of `size` samples gets whole frames to the end."""
+    pending: list[np.ndarray] = []
+    have = done = 0
+    for b in blocks:
+        b = np.asarray(b, np.float32).reshape(-1)
+        if total is not None:
+            b = b[:max(0, total - done - have)]
+        pending.append(b)
+        have += b.size
+        if have >= size:
+            buf = np.concatenate(pending)
+            n = buf.size - buf.size % size
+            for a in range(0, n, size):
+                yield buf[a:a + size]
+            done += n
+            pending, have = [buf[n:]], buf.size - n
+    if total is not None and done + have < total:
+        pending.append(np.zeros(total - done - have, np.float32))
+    buf = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+    for a in range(0, buf.size, size):
+        yield buf[a:a + size]

@@ -82,8 +82,9 @@ class FootageTrack:
                        features={k[2:]: z[k] for k in z.files if k.startswith("f_")})
 
 
-def video_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
-    """Yield the RGB uint8 frames of a video file from frame `start` on (decoded in order)."""
+def video_frames(path: str | Path, start: int = 0, format: str = "rgb24") -> Iterator[np.ndarray]:
+    """Yield the frames of a video file from frame `start` on (decoded in order): RGB uint8 (H, W, 3), or with
+    `format="i420"` I420 planes (H * 3 / 2, W) uint8 in BT.601 limited range, as `media.writer` encodes them."""
     import av
 
     try:
@@ -98,9 +99,24 @@ def video_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
         try:
             for i, frame in enumerate(container.decode(stream)):
                 if i >= start:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield _i420(frame) if format == "i420" else frame.to_ndarray(format=format)
         except av.error.FFmpegError as e:
             raise FaceError(f"{path}: the video is damaged after frame {i} ({e})") from None
+
+
+# Colour matrices whose YUV is BT.601's (unspecified is read as BT.601 too), and limited range or unspecified.
+_BT601 = (2, 5, 6)
+
+
+def _i420(frame) -> np.ndarray:
+    """A decoded frame as BT.601 limited-range I420 (H * 3 / 2, W) uint8."""
+    from ..media.writer import to_i420
+
+    if frame.format.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range in (0, 1):
+        return frame.to_ndarray()     # already what the encoder takes: the planes as they are
+    # Another matrix (BT.709 HD footage), full range or another layout: through RGB, as the frames' colours
+    # are read everywhere else, so the output keeps the colours the input shows.
+    return to_i420(frame.to_ndarray(format="rgb24"))
 
 
 def video_info(path: str | Path) -> tuple[float, int, int, int]:

@@ -40,6 +40,46 @@ def to_i420(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=out)
 
 
+def i420_planes(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (H, W), U and V (H / 2, W / 2) planes of an I420 frame (H * 3 / 2, W)."""
+    h, w = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    flat = yuv.reshape(-1)
+    q = h * w // 4
+    return yuv[:h], flat[h * w:h * w + q].reshape(h // 2, w // 2), flat[h * w + q:].reshape(h // 2, w // 2)
+
+
+def i420_box(yuv: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The RGB pixels (uint8) of the even-aligned `box` (x0, y0, x1, y1) of an I420 frame.
+
+    Only the box is converted: a dub changes a mouth-sized part of each frame and the encoder wants I420,
+    so the rest of the frame never needs to be RGB at all."""
+    x0, y0, x1, y1 = box
+    Y, U, V = i420_planes(yuv)
+    small = np.empty(((y1 - y0) * 3 // 2, x1 - x0), np.uint8)
+    sy, su, sv = i420_planes(small)
+    sy[:] = Y[y0:y1, x0:x1]
+    su[:] = U[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
+    sv[:] = V[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
+    return cv2.cvtColor(small, cv2.COLOR_YUV2RGB_I420)
+
+
+def put_i420_box(yuv: np.ndarray, box: tuple[int, int, int, int], rgb: np.ndarray) -> None:
+    """Write RGB pixels (uint8) into the even-aligned `box` of an I420 frame, in place (`to_i420`'s conversion)."""
+    x0, y0, x1, y1 = box
+    small = to_i420(np.ascontiguousarray(rgb))
+    Y, U, V = i420_planes(yuv)
+    sy, su, sv = i420_planes(small)
+    Y[y0:y1, x0:x1] = sy
+    U[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = su
+    V[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = sv
+
+
+def even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """`box` grown to even edges (4:2:0 chroma covers 2x2 pixels) and clipped to an even-sized frame."""
+    x0, y0, x1, y1 = box
+    return (max(0, x0 - x0 % 2), max(0, y0 - y0 % 2), min(width, x1 + x1 % 2), min(height, y1 + y1 % 2))
+
+
 def rgb_frame(rgb: np.ndarray, pts: int) -> av.VideoFrame:
     """An RGB frame (H, W, 3 uint8) as a yuv420p `VideoFrame` at `pts` (frames), BT.601 limited range."""
     frame = av.VideoFrame.from_ndarray(to_i420(rgb), format="yuv420p")
@@ -100,6 +140,7 @@ class VideoWriter:
         # drawing the next frame overlaps encoding this one; the container is muxed under a lock.
         self._lock = threading.Lock()
         self._encoder = EncoderThread(self._encode_yuv, ahead, (height * 3 // 2, width)) if ahead > 0 else None
+        self._scratch: np.ndarray | None = None
 
     def _encode_yuv(self, yuv: np.ndarray, pts: int) -> None:
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -119,6 +160,28 @@ class VideoWriter:
         self.frames_written += 1
         for packet in self._v.encode(frame):
             self._c.mux(packet)
+
+    def frame_buffer(self) -> np.ndarray:
+        """An I420 buffer (H * 3 / 2, W) uint8 to draw the next frame into, then hand to `write_yuv`.
+
+        With an encoder thread it is one of the thread's pool (waiting while all are queued), so a frame
+        drawn straight into it reaches x264 with no RGB frame and no conversion of the whole frame."""
+        if self._encoder is not None:
+            return self._encoder.take()
+        if self._scratch is None:
+            self._scratch = np.empty((self.height * 3 // 2, self.width), np.uint8)
+        return self._scratch
+
+    def write_yuv(self, yuv: np.ndarray) -> None:
+        """Encode one I420 frame from `frame_buffer` (BT.601 limited range, as `to_i420` makes)."""
+        if yuv.shape != (self.height * 3 // 2, self.width):
+            raise ValueError(f"I420 frame of shape {yuv.shape}, expected {(self.height * 3 // 2, self.width)}")
+        pts = self.frames_written
+        self.frames_written += 1
+        if self._encoder is not None:
+            self._encoder.put_yuv(yuv, pts)
+        else:
+            self._encode_yuv(yuv, pts)
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Encode mono float32 samples in [-1, 1] at `sample_rate`."""
@@ -214,9 +277,18 @@ class EncoderThread:
         if self._error is not None:
             raise self._error
 
-    def put(self, rgb: np.ndarray, pts: int) -> None:
+    def take(self) -> np.ndarray:
+        """A free buffer of the pool, to fill and hand back with `put_yuv` (waits while all are queued)."""
         self._check()
-        buf = self._free.get()
+        return self._free.get()
+
+    def put_yuv(self, buf: np.ndarray, pts: int) -> None:
+        """Queue a buffer from `take`, filled with an I420 frame."""
+        self._check()
+        self._todo.put((buf, pts))
+
+    def put(self, rgb: np.ndarray, pts: int) -> None:
+        buf = self.take()
         to_i420(rgb, buf)
         self._todo.put((buf, pts))
 

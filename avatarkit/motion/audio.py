@@ -6,9 +6,9 @@ into a `MotionTrack` at the video rate, adding blinks and a head that sways
 while someone speaks, nods on word onsets and settles in pauses, the same
 way `PhonemeMotion` does from phoneme times. Kinds:
 
-* `learned`: `Audio2Motion`, a shipped network by name (`models.audio2motion.MODELS`: `v2`, the default,
-  predicts channels; `v3` predicts the whole lip shape, which the track carries as its `shape`, with
-  channels that agree with it) or a model folder;
+* `learned`: `Audio2Motion`, a shipped network by name (`models.audio2motion.MODELS`: `v3`, the default,
+  predicts the whole lip shape, which the track carries as its `shape`, with channels that agree with
+  it; `v2` predicts channels) or a model folder;
 * `loudness`: jaw opening follows the short-term level, nothing else moves
   with speech (the usual baseline);
 * `still`: the mouth stays at rest (lower bound).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -107,6 +107,40 @@ def make_cues(kind: str = "learned", model_path: str | None = None):
     raise AvatarkitError(f"unknown audio motion kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+def resample_stream(blocks: Iterable[np.ndarray], from_rate: int, to_rate: int) -> Iterator[np.ndarray]:
+    """`audio.features.resample` of the concatenation of `blocks`, block by block, with the same samples.
+
+    Each piece is resampled with enough of the signal on both sides for the polyphase filter (10 taps per
+    phase either way) and starts on a multiple of the decimation, so the filter sees exactly what it sees
+    in one pass over the whole; only the true ends are padded with zeros."""
+    if from_rate == to_rate:
+        for b in blocks:
+            yield np.asarray(b, np.float32)
+        return
+    from math import gcd
+
+    g = gcd(from_rate, to_rate)
+    up, down = to_rate // g, from_rate // g
+    ctx = down * (-(-(10 * max(up, down) // up + 2) // down) + 1)    # input samples each side, a multiple of down
+    buf = np.zeros(0, np.float32)
+    start = 0        # input index of buf[0], a multiple of `down`
+    done = 0         # output samples yielded
+    for b in blocks:
+        buf = np.concatenate([buf, np.asarray(b, np.float32).reshape(-1)])
+        upto = (start + buf.size - ctx) * up // down
+        if upto - done >= 1024:
+            off = start * up // down
+            y = resample(buf, from_rate, to_rate)
+            yield y[done - off:upto - off]
+            done = upto
+            keep = max(0, done * down // up - ctx)
+            keep -= keep % down
+            buf, start = buf[keep - start:], keep
+    off = start * up // down
+    total = -(-(start + buf.size) * up // down)
+    yield resample(buf, from_rate, to_rate)[done - off:total - off]
+
+
 LONG_S = 120.0    # recordings longer than this (seconds) are animated through the stream (`_animate_long`)
 
 
@@ -184,12 +218,28 @@ class AudioMotion:
         # The cue clock starts with this audio, the track's at global `start_frame`.
         return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate)
 
+    def animate_blocks(self, blocks: Iterable[np.ndarray], samples: int, sample_rate: int, *, fps: int,
+                       frames: int) -> MotionTrack:
+        """`animate_audio` of a recording of `samples` samples handed over as consecutive blocks (of any
+        sizes, e.g. read from its file): up to `LONG_S` gathered and animated whole, beyond that streamed,
+        so that neither the recording nor its features are ever held whole."""
+        if samples <= LONG_S * sample_rate:
+            return self.animate_audio(np.concatenate([np.asarray(b, np.float32) for b in blocks]), sample_rate,
+                                      fps=fps, frames=frames)
+        return self._animate_stream(blocks, sample_rate, fps, frames)
+
     def _animate_long(self, audio: np.ndarray, sample_rate: int, fps: int, frames: int) -> MotionTrack:
+        step = 10 * sample_rate
+        return self._animate_stream((audio[a:a + step] for a in range(0, audio.size, step)), sample_rate, fps, frames)
+
+    def _animate_stream(self, blocks: Iterable[np.ndarray], sample_rate: int, fps: int, frames: int) -> MotionTrack:
         """`animate_audio` through the stream, 10 s at a time: the features and the network's activations
         for an hour of speech would take gigabytes at once; streamed, memory does not grow with length."""
-        x = resample(audio, sample_rate, self.mel.sample_rate)
+        from ..audio.io import rechunk
+
         stream = self.stream(fps)
-        pieces = [stream.push(x[a:a + 10 * self.mel.sample_rate]) for a in range(0, x.size, 10 * self.mel.sample_rate)]
+        x = resample_stream(blocks, sample_rate, self.mel.sample_rate)
+        pieces = [stream.push(b) for b in rechunk(x, 10 * self.mel.sample_rate)]
         pieces.append(stream.finish(frames))
         pieces = [p for p in pieces if p is not None and len(p)]
         values = {c: np.concatenate([p.values[c] for p in pieces])[:frames] for c in pieces[0].values}

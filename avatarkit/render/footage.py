@@ -33,6 +33,7 @@ the learned audio-to-motion jaw correlates best with the filmed opening 1-2 fram
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -42,6 +43,7 @@ import numpy as np
 
 from ..face import landmarks as lm
 from ..face.crop import JAW_LINE, NOSE_BASE
+from ..media.writer import even_box, i420_box, put_i420_box, to_i420
 from ..motion.graph import GraphConfig, GraphPlan, plan_footage
 from ..motion.track import MotionTrack
 
@@ -65,42 +67,118 @@ class FootageRenderConfig:
 
 
 class FrameStore:
-    """Frames of the footage by index, kept raw when they fit `budget` bytes, else as JPEG (quality 95)."""
+    """Frames of the footage by index: as I420 planes (what the encoder takes) from a video file, or RGB.
 
-    def __init__(self, frames: dict[int, np.ndarray | bytes], encoded: bool):
-        self._frames, self.encoded = frames, encoded
+    From a video file (`from_video`) the frames are kept as I420, half the bytes of RGB and no colour
+    conversion on the way to the encoder: in memory up to `budget` bytes, else in an unlinked temporary
+    file read back by offset (the page cache keeps it warm; no per-frame image decoding, unlike JPEG),
+    else, with no room on the temporary disk, as JPEG q95 in memory. `from_frames` keeps RGB frames given
+    in memory (evaluation). `frame(i)`/`store[i]` is a whole RGB frame, `yuv(i, out)` the I420 frame and
+    `rgb_box(i, box)` the RGB pixels of an even-aligned box only."""
+
+    def __init__(self, frames: dict[int, np.ndarray | bytes | int], kind: str, width: int, height: int,
+                 file=None):
+        self._frames, self.kind, self.width, self.height, self._file = frames, kind, width, height, file
+        self._recent: dict[int, np.ndarray] = {}     # the last frames read back from the file
 
     @classmethod
     def from_frames(cls, frames: Sequence[np.ndarray], keep: np.ndarray | None = None) -> "FrameStore":
-        return cls({i: f for i, f in enumerate(frames) if keep is None or keep[i]}, False)
+        kept = {i: f for i, f in enumerate(frames) if keep is None or keep[i]}
+        h, w = (frames[0].shape[:2]) if len(frames) else (0, 0)
+        return cls(kept, "rgb", w, h)
 
     @classmethod
-    def from_video(cls, path: str | Path, keep: np.ndarray, budget: int = 768 << 20) -> "FrameStore":
+    def from_video(cls, path: str | Path, keep: np.ndarray, budget: int = 512 << 20) -> "FrameStore":
         """Decode `path` once, keeping the frames where `keep` is True."""
+        import shutil
+        import tempfile
+
         from ..face.footage import video_frames, video_info
 
         _, w, h, _ = video_info(path)
-        encoded = int(np.count_nonzero(keep)) * w * h * 3 > budget
-        out: dict[int, np.ndarray | bytes] = {}
-        for i, f in enumerate(video_frames(path)):
-            if i >= len(keep):
-                break
-            if keep[i]:
-                if encoded:
+        size = w * h * 3 // 2
+        need = int(np.count_nonzero(keep)) * size
+        kind, file = "raw", None
+        if need > budget:
+            tmp = tempfile.gettempdir()
+            if shutil.disk_usage(tmp).free > need + (1 << 30):
+                kind, file = "file", tempfile.TemporaryFile(prefix="avatarkit-frames-")
+            else:
+                kind = "jpeg"
+        out: dict[int, np.ndarray | bytes | int] = {}
+        try:
+            for i, f in enumerate(video_frames(path, format="i420" if kind != "jpeg" else "rgb24")):
+                if i >= len(keep):
+                    break
+                if not keep[i]:
+                    continue
+                if kind == "raw":
+                    out[i] = f
+                elif kind == "file":
+                    out[i] = len(out) * size
+                    file.write(memoryview(f).cast("B"))
+                else:
                     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
                     out[i] = buf.tobytes()
-                else:
-                    out[i] = f
-        return cls(out, encoded)
+            if file is not None:
+                file.flush()
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
+        return cls(out, kind, w, h, file)
+
+    def close(self) -> None:
+        """Drop the temporary file (also done when the store is collected)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._recent.clear()
 
     def __contains__(self, i: int) -> bool:
         return int(i) in self._frames
 
     def __getitem__(self, i: int) -> np.ndarray:
+        return self.frame(i)
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame `i` as a whole RGB uint8 frame."""
         f = self._frames[int(i)]
-        if isinstance(f, bytes):
+        if self.kind == "rgb":
+            return f
+        if self.kind == "jpeg":
             return cv2.cvtColor(cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        return f
+        return cv2.cvtColor(self._i420(int(i)), cv2.COLOR_YUV2RGB_I420)
+
+    def _i420(self, i: int) -> np.ndarray:
+        if self.kind == "raw":
+            return self._frames[i]
+        if self.kind == "file":
+            if i not in self._recent:
+                if len(self._recent) >= 3:     # a frame and the one it cross-fades with, and the next
+                    self._recent.pop(next(iter(self._recent)))
+                buf = np.empty((self.height * 3 // 2, self.width), np.uint8)
+                got = os.preadv(self._file.fileno(), [buf], self._frames[i])
+                if got != buf.nbytes:
+                    raise OSError(f"frame {i}: read {got} of {buf.nbytes} bytes from the frame store")
+                self._recent[i] = buf
+            return self._recent[i]
+        return to_i420(self.frame(i))
+
+    def yuv(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame `i` as I420 (H * 3 / 2, W) uint8; copied into `out` when given."""
+        f = self._i420(int(i))
+        if out is None:
+            return f
+        np.copyto(out, f)
+        return out
+
+    def rgb_box(self, i: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The RGB pixels of an even-aligned `box` (x0, y0, x1, y1) of frame `i` (a view or a new array)."""
+        x0, y0, x1, y1 = box
+        if self.kind in ("rgb", "jpeg"):
+            return self.frame(i)[y0:y1, x0:x1]
+        return i420_box(self._i420(int(i)), box)
 
 
 def _place(canonical: np.ndarray, corners_from: np.ndarray) -> np.ndarray:
@@ -117,14 +195,24 @@ def _lower(j: int) -> int:
     return 0 if j == 0 else (10 if j == 10 else 20 - j)
 
 
-def jaw_warp(frame: np.ndarray, points: np.ndarray, target: np.ndarray, chin_follow: float = 0.8,
-             upper_follow: float = 0.5) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """`frame` (RGB uint8) with its lips and jaw moved so the inner lips lie on `target` (20, 2, pixels).
+@dataclass(frozen=True)
+class _Warp:
+    """A jaw warp's displacement over its box: output pixel p shows the input at p - (dx, dy)."""
 
-    `points` are the frame's own (478, 2+) landmarks. Returns a new frame and the box (x0, y0, x1, y1)
-    that may differ from `frame`; pixels outside it are `frame`'s own."""
-    from scipy.interpolate import LinearNDInterpolator
+    box: tuple[int, int, int, int]    # x0, y0, x1, y1: pixels outside it do not move
+    dx: np.ndarray                    # (y1 - y0, x1 - x0) float32
+    dy: np.ndarray
+    reach: int                        # how far (pixels) outside the box the warp may read
 
+
+def warp_field(points: np.ndarray, target: np.ndarray, size: tuple[int, int], chin_follow: float = 0.8,
+               upper_follow: float = 0.5) -> _Warp | None:
+    """The displacement that moves a frame's lips and jaw so its inner lips lie on `target` (20, 2, pixels).
+
+    `points` are the frame's own (478, 2+) landmarks, `size` its (width, height). None when nothing moves.
+    The lower lip follows the target fully, the upper lip's outer edge `upper_follow` of it, the chin
+    `chin_follow` of the lower lip's drop, fading along the jaw line; nose, cheeks and the box's border stay.
+    The displacement is piecewise linear between those points, evaluated every 3 pixels and enlarged."""
     from ..face.crop import face_pose, pose_iod
     from ..mouthbank import CONTOUR
 
@@ -154,32 +242,132 @@ def jaw_warp(frame: np.ndarray, points: np.ndarray, target: np.ndarray, chin_fol
         add(k, np.zeros(2))
     src_a, dis_a = np.array(src), np.array(dis)
     iod = pose_iod(face_pose(P))
-    h, w = frame.shape[:2]
+    w, h = size
     lo = src_a.min(0) - [0.15 * iod, 0.1 * iod]
     hi = src_a.max(0) + [0.15 * iod, 0.35 * iod]
     x0, y0 = max(0, int(np.floor(lo[0]))), max(0, int(np.floor(lo[1])))
     x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
     if x1 - x0 < 4 or y1 - y0 < 4 or not np.isfinite(dis_a).all() or np.abs(dis_a).max() < 0.05:
-        return frame, (0, 0, 0, 0)
+        return None
     border = [(x, y) for x in np.linspace(x0, x1 - 1, 6) for y in (y0, y1 - 1)] + \
              [(x, y) for y in np.linspace(y0, y1 - 1, 6)[1:-1] for x in (x0, x1 - 1)]
     dst = np.concatenate([src_a + dis_a, np.array(border)])
     vals = np.concatenate([dis_a, np.zeros((len(border), 2))])
-    field_ = LinearNDInterpolator(dst, vals, fill_value=0.0)
     step = 3
-    gx, gy = np.meshgrid(np.arange(x0, x1 + step, step, dtype=np.float64), np.arange(y0, y1 + step, step, dtype=np.float64))
-    d = field_(gx, gy).astype(np.float32)
-    d = np.nan_to_num(d)
+    gw, gh = len(range(x0, x1 + step, step)), len(range(y0, y1 + step, step))
+    d = _piecewise_linear((dst - [x0, y0]) / step, vals, (gh, gw)).astype(np.float32)
     bw, bh = x1 - x0, y1 - y0
-    dx = cv2.resize(d[..., 0], (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)[:bh, :bw]
-    dy = cv2.resize(d[..., 1], (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)[:bh, :bw]
-    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    warped = cv2.remap(frame, xs - dx, ys - dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    dx = cv2.resize(d[..., 0], (gw * step, gh * step), interpolation=cv2.INTER_LINEAR)[:bh, :bw]
+    dy = cv2.resize(d[..., 1], (gw * step, gh * step), interpolation=cv2.INTER_LINEAR)[:bh, :bw]
+    return _Warp((x0, y0, x1, y1), dx, dy, int(np.ceil(np.abs(dis_a).max())) + 3)
+
+
+def _piecewise_linear(points: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`values` (N, 2) at `points` (N, 2, in grid pixels) interpolated linearly over their Delaunay
+    triangles at every pixel of a (rows, cols) grid, 0 outside them (what scipy's `LinearNDInterpolator`
+    gives).
+
+    scipy's point location walks from triangle to triangle and, on some frames' sliver triangles
+    between the lip contours, gave up and searched them all for thousands of grid points (0.1-0.8 s of
+    CPU instead of 2 ms). Here each triangle is filled into the grid, and only the grid points that the
+    fill's rounding gave a triangle not holding them are tested against every triangle."""
+    from scipy.spatial import Delaunay
+
+    tri = Delaunay(points)
+    simplices = tri.simplices
+    M = np.concatenate([points[simplices], np.ones((len(simplices), 3, 1))], 2)    # rows: x, y, 1
+    T = len(M)
+    # Per triangle (row 0: none) as affine maps of (x, y, 1): two barycentric coordinates, and the values.
+    inv = np.zeros((T + 1, 3, 3))
+    ok = np.abs(np.linalg.det(M)) > 1e-9
+    inv[1:][ok] = np.linalg.inv(M[ok])            # a degenerate triangle holds no point
+    B = inv[:, :, :2].reshape(T + 1, 6)
+    coef = (inv @ np.concatenate([np.zeros((1, 3, 2)), values[simplices]])).reshape(T + 1, 6)
+    neighbours = np.concatenate([[[-1, -1, -1]], tri.neighbors]) + 1            # same numbering, 0: none
+    corners = np.round(M[:, :, :2] * 16).astype(np.int32)
+    ids = np.zeros(shape, np.int32)
+    for t in np.flatnonzero(ok):
+        cv2.fillConvexPoly(ids, corners[t], int(t) + 1, cv2.LINE_8, 4)
+    ids = ids.ravel()
+    rows, cols = shape
+    gx = np.tile(np.arange(cols, dtype=np.float64), rows)
+    gy = np.repeat(np.arange(rows, dtype=np.float64), cols)
+    tol = -1e-9
+
+    def holds(x, y, tris):        # whether triangles `tris` hold the points (x, y)
+        b = B[tris]
+        l0 = x * b[..., 0] + y * b[..., 2] + b[..., 4]
+        l1 = x * b[..., 1] + y * b[..., 3] + b[..., 5]
+        return (l0 >= tol) & (l1 >= tol) & (l0 + l1 <= 1 - tol) & (tris > 0)
+
+    lo, hi = points.min(0), points.max(0)
+    inside_box = (gx >= lo[0]) & (gx <= hi[0]) & (gy >= lo[1]) & (gy <= hi[1])
+    wrong = np.flatnonzero(inside_box & ~holds(gx, gy, ids))
+    if wrong.size:   # mostly on an edge the fill gave the triangle beyond it: try that triangle's neighbours
+        near = neighbours[ids[wrong]]                                                  # (F, 3)
+        h = holds(gx[wrong, None], gy[wrong, None], near)
+        found = h.any(1)
+        ids[wrong[found]] = near[found, h[found].argmax(1)]
+        wrong = wrong[~found]
+    if wrong.size:
+        h = holds(gx[wrong, None], gy[wrong, None], np.broadcast_to(np.arange(1, T + 1), (wrong.size, T)))
+        ids[wrong] = np.where(h.any(1), h.argmax(1) + 1, 0)
+    ids[~inside_box] = 0
+    c = coef[ids]
+    out = np.empty((ids.size, 2))
+    out[:, 0] = gx * c[:, 0] + gy * c[:, 2] + c[:, 4]
+    out[:, 1] = gx * c[:, 1] + gy * c[:, 3] + c[:, 5]
+    return out.reshape(rows, cols, 2)
+
+
+def apply_warp(warp: _Warp, src: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The RGB pixels of `warp.box`, warped, read from `src`: the frame's pixels from `origin` (x, y) on,
+    covering the box and `warp.reach` around it (or up to the frame's edge). Returns a new array."""
+    x0, y0, x1, y1 = warp.box
+    ox, oy = origin
+    mx = np.arange(x0 - ox, x1 - ox, dtype=np.float32)[None, :] - warp.dx
+    my = np.arange(y0 - oy, y1 - oy, dtype=np.float32)[:, None] - warp.dy
+    # Where the displacement is 0 (the box's border and beyond the points) the cubic kernel sits on whole
+    # pixels and returns them exactly, so the box joins the untouched frame without a seam.
+    return cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def jaw_warp(frame: np.ndarray, points: np.ndarray, target: np.ndarray, chin_follow: float = 0.8,
+             upper_follow: float = 0.5) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """`frame` (RGB uint8) with its lips and jaw moved so the inner lips lie on `target` (20, 2, pixels).
+
+    `points` are the frame's own (478, 2+) landmarks. Returns a new frame and the box (x0, y0, x1, y1)
+    that may differ from `frame`; pixels outside it are `frame`'s own (see `warp_field`)."""
+    h, w = frame.shape[:2]
+    warp = warp_field(points, target, (w, h), chin_follow, upper_follow)
+    if warp is None:
+        return frame, (0, 0, 0, 0)
     out = frame.copy()
-    moved = (np.abs(dx) + np.abs(dy)) > 0.02
-    region = out[y0:y1, x0:x1]
-    region[moved] = warped[moved]
-    return out, (x0, y0, x1, y1)
+    x0, y0, x1, y1 = warp.box
+    out[y0:y1, x0:x1] = apply_warp(warp, frame)
+    return out, warp.box
+
+
+def _paste_box(contour: np.ndarray) -> tuple[int, int, int, int]:
+    """A box holding every pixel `mouthbank.paste` may change for the target inner lips `contour`: the
+    contour grown by its lip ring (`RING` mouth widths) and a few pixels."""
+    from ..mouthbank import RING
+
+    c = np.asarray(contour, np.float64)
+    m = RING * max(float(np.linalg.norm(c[10] - c[0])), 1.0) + 6
+    lo, hi = c.min(0) - m, c.max(0) + m
+    return int(np.floor(lo[0])), int(np.floor(lo[1])), int(np.ceil(hi[0])), int(np.ceil(hi[1]))
+
+
+@dataclass
+class FramePatch:
+    """One output frame as the footage frames mixed outside a box and the pixels inside it.
+
+    Outside `box` the frame is `sum(weight * footage frame)` over `parts`; inside it is `rgb`."""
+
+    parts: list[tuple[int, float]]        # (footage frame, weight); the weights sum to 1
+    box: tuple[int, int, int, int]        # x0, y0, x1, y1, even-aligned
+    rgb: np.ndarray                       # (y1 - y0, x1 - x0, 3) uint8
 
 
 class FootageRenderer:
@@ -239,9 +427,9 @@ class FootageRenderer:
     def plan(self, n: int, onsets: np.ndarray | None = None) -> GraphPlan:
         return plan_footage(self.track, n, onsets, seed=self.cfg.seed, config=self.cfg.graph)
 
-    def frames(self, motion: MotionTrack, onsets: np.ndarray | None = None,
-               plan: GraphPlan | None = None) -> Iterator[np.ndarray]:
-        """One RGB uint8 frame of the footage's size per frame of `motion`, in order."""
+    def patches(self, motion: MotionTrack, onsets: np.ndarray | None = None,
+                plan: GraphPlan | None = None) -> Iterator[FramePatch]:
+        """One `FramePatch` per frame of `motion`, in order: only the lower-face box is drawn."""
         from ..mouthbank import descriptor, paste, retrieve
 
         n = len(motion)
@@ -249,25 +437,70 @@ class FootageRenderer:
         shapes, _ = self.targets(motion)
         path = retrieve(self.bank, np.stack([descriptor(s) for s in shapes])) if n else np.zeros(0, np.int64)
         L = self.track.landmarks
+        size = (self.store.width, self.store.height)
         for t in range(n):
             parts = [(int(plan.source[t]), 1.0 - float(plan.blend_weight[t]))]
             if plan.blend_from[t] >= 0 and plan.blend_weight[t] > 0:
                 parts.append((int(plan.blend_from[t]), float(plan.blend_weight[t])))
-            imgs, contour = [], np.zeros((20, 2))
-            for k, wk in parts:
-                target = _place(shapes[t], self.lips[k])
-                img = self.store[k]
-                if self.cfg.warp:
-                    img, _ = jaw_warp(img, L[k], target, self.cfg.chin_follow, self.cfg.upper_follow)
-                imgs.append((img, wk))
-                contour += wk * target
-            if len(imgs) == 1:
-                out = np.array(imgs[0][0], copy=True)
+            targets = [_place(shapes[t], self.lips[k]) for k, _ in parts]
+            contour = sum(wk * tg for (_, wk), tg in zip(parts, targets))
+            warps = [warp_field(L[k], tg, size, self.cfg.chin_follow, self.cfg.upper_follow) if self.cfg.warp
+                     else None for (k, _), tg in zip(parts, targets)]
+            boxes = [_paste_box(contour)] + [w.box for w in warps if w is not None]
+            box = even_box((min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                            max(b[3] for b in boxes)), *size)
+            reach = max([w.reach for w in warps if w is not None], default=0)
+            # What the warps read: the box and their reach around it.
+            crop = even_box((box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach), *size)
+            bx, by = box[0] - crop[0], box[1] - crop[1]
+            regions = []
+            for (k, wk), warp in zip(parts, warps):
+                src = self.store.rgb_box(k, crop)
+                region = src[by:by + box[3] - box[1], bx:bx + box[2] - box[0]].copy()
+                if warp is not None:
+                    wx0, wy0, wx1, wy1 = warp.box
+                    region[wy0 - box[1]:wy1 - box[1], wx0 - box[0]:wx1 - box[0]] = \
+                        apply_warp(warp, src, (crop[0], crop[1]))
+                regions.append((region, wk))
+            if len(regions) == 1:
+                out = regions[0][0]
             else:
-                acc = sum(img.astype(np.float32) * wk for img, wk in imgs)
+                # Both frames are warped to the same lips before they are mixed, so no second mouth shows.
+                acc = sum(r.astype(np.float32) * wk for r, wk in regions)
                 out = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
             e = int(path[t])
             # The person's own mouths: their landmarks sit on their lips as the target's do, so no inset.
-            paste(out, contour, self.bank.crop(e), self.bank.shapes[e], self.bank.light[e],
+            paste(out, contour - [box[0], box[1]], self.bank.crop(e), self.bank.shapes[e], self.bank.light[e],
                   inset=0.0 if self.bank.meta.get("source") == "own" else None)
+            yield FramePatch(parts, box, out)
+
+    def frames(self, motion: MotionTrack, onsets: np.ndarray | None = None,
+               plan: GraphPlan | None = None) -> Iterator[np.ndarray]:
+        """One RGB uint8 frame of the footage's size per frame of `motion`, in order."""
+        for p in self.patches(motion, onsets, plan):
+            if len(p.parts) == 1:
+                out = np.array(self.store.frame(p.parts[0][0]), copy=True)
+            else:
+                acc = sum(self.store.frame(k).astype(np.float32) * wk for k, wk in p.parts)
+                out = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+            x0, y0, x1, y1 = p.box
+            out[y0:y1, x0:x1] = p.rgb
+            yield out
+
+    def frames_i420(self, motion: MotionTrack, onsets: np.ndarray | None = None, plan: GraphPlan | None = None,
+                    buffer=None) -> Iterator[np.ndarray]:
+        """The frames of `frames` as I420 (H * 3 / 2, W) uint8, each drawn into `buffer()` (a new array by
+        default; an encoder's frame buffer in `dub`): the footage's own planes are copied or cross-faded
+        as they are, and only the box is converted from RGB."""
+        h, w = self.store.height, self.store.width
+        new = buffer or (lambda: np.empty((h * 3 // 2, w), np.uint8))
+        scratch = [np.empty((h * 3 // 2, w), np.uint8) for _ in range(2)]
+        for p in self.patches(motion, onsets, plan):
+            out = new()
+            if len(p.parts) == 1:
+                self.store.yuv(p.parts[0][0], out)
+            else:
+                (ka, wa), (kb, wb) = p.parts
+                cv2.addWeighted(self.store.yuv(ka, scratch[0]), wa, self.store.yuv(kb, scratch[1]), wb, 0.0, dst=out)
+            put_i420_box(out, p.box, p.rgb)
             yield out
