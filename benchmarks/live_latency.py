@@ -14,7 +14,8 @@ is copied at half size with its time; MediaPipe then reads the mouth of
 each copied frame here, and the first frame whose inner-lip opening rises
 above everything seen while idle is "the first frame whose mouth moves".
 All times are the page's own clock from the moment the text is sent.
-Barge-in is the time from `interrupt` to the sound falling silent. Drift
+Barge-in is the time from `interrupt`, sent while sound plays, to the
+start of the first silence longer than any pause inside speech (400 ms). Drift
 is the received audio's duration minus the received video's (frames /
 fps) over the sustained run, from the browser's WebRTC statistics, and the
 two jitter buffers' delays. Chromium decodes on the same two cores as the
@@ -54,6 +55,7 @@ LONG = ("This sentence goes on for quite a while, so that there is plenty of spe
 
 PROBE = """
 () => {
+  const QUIET_MS = 400;   // longer than any pause inside speech: the start of the first such silence is the stop
   const live = window.avatarkitLive;
   const bench = { audioAt: null, silentAt: null, armed: false, stopArmed: false, frames: [], capturing: false,
                   peak: 0 };
@@ -75,7 +77,7 @@ PROBE = """
     if (bench.stopArmed) {
       if (m >= 0.003) quietSince = null;
       else if (quietSince === null) quietSince = now;
-      else if (now - quietSince > 100 && bench.silentAt === null) bench.silentAt = quietSince;
+      else if (now - quietSince > QUIET_MS && bench.silentAt === null) bench.silentAt = quietSince;
     }
   }, 2);
   const v = document.getElementById("video");
@@ -197,10 +199,18 @@ def latency_trial(page, text: str) -> dict:
 def barge_in_trial(page) -> dict:
     n_events = page.evaluate("window.avatarkitLive.events.length")
     page.evaluate("window.avatarkitLive.send({say: %s})" % json.dumps(LONG))
-    time.sleep(2.5)
-    sent = page.evaluate("() => { bench.silentAt = null; bench.stopArmed = true; "
-                         "window.avatarkitLive.send({interrupt: true}); "
-                         "return window.avatarkitLive.sentAt[window.avatarkitLive.sentAt.length - 1]; }")
+    time.sleep(2.0)
+    # Interrupt while sound is playing (not in a pause between words or clauses), in the page itself.
+    sent = page.evaluate("""() => new Promise((resolve) => {
+        const t = setInterval(() => {
+          if (bench.peak > 0.05) {
+            clearInterval(t);
+            bench.silentAt = null; bench.stopArmed = true;
+            window.avatarkitLive.send({interrupt: true});
+            resolve(window.avatarkitLive.sentAt[window.avatarkitLive.sentAt.length - 1]);
+          }
+        }, 2);
+      })""")
     time.sleep(1.5)
     silent = page.evaluate("() => { bench.stopArmed = false; return bench.silentAt; }")
     wait_idle(page, n_events, 5.0)
@@ -254,6 +264,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=1.0, help="length of the sustained one-session run")
     ap.add_argument("--sessions", type=int, default=3, help="most sessions to try at once (30 s each)")
+    ap.add_argument("--out", default=None, help="where to write the JSON (default benchmarks/results/...)")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -309,8 +320,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=20)
-    out = ROOT / "benchmarks" / "results" / ("live_latency.json" if args.voice == "en-us-joe"
-                                             else f"live_latency-{args.voice}.json")
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
+        "live_latency.json" if args.voice == "en-us-joe" else f"live_latency-{args.voice}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k not in ("trials", "sustained", "sessions")}, indent=1))
