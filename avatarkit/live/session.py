@@ -159,6 +159,9 @@ class LiveSession:
         self._buffer = np.empty((c.height, c.width, 3), np.uint8)
         self.index = 0
         self.closed = False
+        from ..drawing import memory_trimmer
+
+        self._trim = memory_trimmer()   # once per clause, as a render trims once per phrase
         self._speaker = threading.Thread(target=self._speak_loop, name="live-speech", daemon=True)
         self._speaker.start()
 
@@ -235,6 +238,7 @@ class LiveSession:
                                     (self._fade_from >= 0 and i >= self._fade_from + FADE_FRAMES)):
                 cur = self._current = None
                 self._fade_from = -1
+                self._trim()
                 if not self._ready:
                     # `pending`: clauses of what was said still being synthesised (more speech is coming).
                     self.on_event({"event": "idle", "frame": i, "pending": self._todo.unfinished_tasks})
