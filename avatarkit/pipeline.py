@@ -45,7 +45,7 @@ from .compose.staging import check_staging, resolve_brand
 from .compose.transition import TransitionRun
 from .drawing import Components, draw_part
 from .errors import AvatarkitError, RenderError
-from .face.rig import load_avatar
+from .face.avatar import rig_for
 from .files import write_text_atomic
 from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from .media.provenance import Origin, check_signing, render_origin, signed_output
@@ -218,7 +218,7 @@ class Pipeline:
                 audio_info(it.audio)
                 if self.audio_motion is None:
                     self.audio_motion = AudioMotion()
-        rigs = {sc.avatar: _scene_rig(sc.avatar) for sc in script.scenes}
+        rigs = {sc.avatar: rig_for(sc.avatar) for sc in script.scenes}
         for sc in script.scenes:
             if (sc.renderer or self.renderer.kind) == "diffusion":
                 from .render.diffusion import check_trained
@@ -504,15 +504,6 @@ def _split(items: list[_Item], script: Script, kit: Brand) -> list[Part]:
             current = None if it.card is not None else it.scene
         parts[-1].count += 1
     return parts
-
-
-def _scene_rig(avatar: Path):
-    """The rig of a scene's avatar: a photo's, or an avatar folder's (`face.avatar.avatar_rig`)."""
-    if avatar.is_dir():
-        from .face.avatar import avatar_rig
-
-        return avatar_rig(avatar)
-    return load_avatar(avatar)
 
 
 def _save_thumbnail(path: Path, rgb: np.ndarray, origin: Origin) -> None:

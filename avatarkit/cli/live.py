@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from .common import console
@@ -17,7 +15,7 @@ def live(
     port: int = typer.Option(8010, help="TCP port on 127.0.0.1."),
     sessions: int = typer.Option(2, help="Live sessions at once (each takes about a core)."),
     open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the page in the default browser."),
-    max_s: Optional[float] = typer.Option(3600.0, help="Longest session in seconds."),
+    max_s: float = typer.Option(3600.0, help="Longest session in seconds."),
 ):
     """Open a page where you type text and watch the presenter say it, streamed live over WebRTC."""
     import threading
@@ -36,7 +34,7 @@ def live(
         fail(ValueError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 960x540"))
     except LiveError as e:
         fail(e)
-    app = create_live_app(LiveSessions(sessions, max_s or 3600.0, defaults))
+    app = create_live_app(LiveSessions(sessions, max_s, defaults))
     url = f"http://127.0.0.1:{port}/live"
     console.print(f"avatarkit live at [bold]{url}[/] (the presenter is AI-generated); Ctrl+C ends it")
     if open_browser:

@@ -401,6 +401,16 @@ def avatar_rig(folder: str | Path):
     return footage_rig(a.folder)
 
 
+def rig_for(path: str | Path):
+    """The `FaceRig` drawn for an avatar path a script or a live session names: an avatar folder's
+    (`avatar_rig`) or a photo's."""
+    if Path(path).is_dir():
+        return avatar_rig(path)
+    from .rig import load_avatar
+
+    return load_avatar(path)
+
+
 def remove_avatar(name: str, home: str | Path | None = None) -> Path:
     a = open_avatar(name, home)
     shutil.rmtree(a.folder)

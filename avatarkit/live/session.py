@@ -98,7 +98,6 @@ class LiveFrame:
 class _Spoken:
     """A clause whose speech is ready: its sound (whole frames at 48 kHz) and motion, placed when it starts."""
 
-    generation: int
     clause: Clause
     utterance: object
     frames: int
@@ -318,22 +317,14 @@ class LiveSession:
     def _idle_values(self, i: int) -> dict[str, float]:
         """Idle channels at frame i: chunks of silent-utterance motion, whose head and blinks follow the
         global frame number."""
-        from ..speech.utterance import Utterance
-
         if self._idle is None or not (self._idle[0] <= i < self._idle[0] + IDLE_CHUNK):
-            silent = Utterance(np.zeros(IDLE_CHUNK * self.spf, np.float32), SAMPLE_RATE)
-            self._idle = (i, self.motion.animate(silent, fps=self.config.fps, start_frame=i))
+            self._idle = (i, self.motion.animate(_silence(IDLE_CHUNK * self.spf), fps=self.config.fps, start_frame=i))
         return self._idle[1].frame(i - self._idle[0])
 
     def _warm_up(self) -> None:
         # The first synthesis of a voice's ONNX session costs about a second more than later ones; pay it now,
         # not on the user's first sentence. The same for the renderer's first frame.
-        from ..script import parse_text
-        from ..script.model import Script
-        from ..speech.phrases import tokens_for
-
-        for ph in parse_text("Hello."):
-            self.engine.synthesize(tokens_for(ph, Script(title="", scenes=[]), self.voice.language))
+        self.engine.synthesize(self._tokens("Hello."))
         self.bound.render_frame(self.motion.animate(
             _silence(self.spf * 2), fps=self.config.fps).frame(0))
 
@@ -361,20 +352,24 @@ class LiveSession:
                     if utt is None:           # nothing to say after all: it no longer waits
                         self._waiting = max(0, self._waiting - len(clause.text))
                     else:
-                        self._ready.append(_Spoken(gen, clause, utt, utt.num_samples // self.spf, queued,
+                        self._ready.append(_Spoken(clause, utt, utt.num_samples // self.spf, queued,
                                                    time.perf_counter() - t0))
             finally:
                 self._todo.task_done()
 
-    def _synthesize(self, clause: Clause):
+    def _tokens(self, text: str) -> list:
+        """The words of `text` (inline markup read as in a script) as tokens for this session's voice."""
         from ..script import parse_text
         from ..script.model import Script
         from ..speech.phrases import tokens_for
+
+        empty = Script(title="", scenes=[])
+        return [t for ph in parse_text(text, field="live text") for t in tokens_for(ph, empty, self.voice.language)]
+
+    def _synthesize(self, clause: Clause):
         from ..speech.reading import check_script
 
-        tokens = []
-        for ph in parse_text(clause.text, field="live text"):
-            tokens += tokens_for(ph, Script(title="", scenes=[]), self.voice.language)
+        tokens = self._tokens(clause.text)
         if not tokens:
             return None
         check_script(tokens, self.voice.language, self.voice.id)
@@ -395,25 +390,19 @@ def live_rig(avatar: str, scope=None):
     """The rig a live session draws: a house presenter by name, an avatar of the scope's library by name, or
     (outside the service) a photo or avatar folder by path. Unknown names, and names the scope may not read,
     get the same answer."""
-    from ..face.avatar import avatar_rig, house_avatar
-    from ..face.rig import load_avatar
+    from ..face.avatar import house_avatar, rig_for
     from ..script.scope import OPEN
 
     sc = scope or OPEN
     name = str(avatar)
-    if sc.confined and ("/" in name or "\\" in name or name.startswith("~")):
+    is_path = "/" in name or "\\" in name or name.startswith("~")
+    if is_path and sc.confined:
         raise LiveError("avatar: the service takes an avatar name (GET /v1/avatars lists them), not a path")
-    folder = sc.named_avatar(name) if "/" not in name and "\\" not in name else None
-    if folder is not None:
-        return avatar_rig(folder)
-    house = house_avatar(name) if "/" not in name else None
-    if house is not None:
-        return load_avatar(house)
-    if not sc.confined:
-        p = Path(name).expanduser()
-        if p.is_dir():
-            return avatar_rig(p)
-        if p.is_file():
-            return load_avatar(p)
+    named = None if is_path else sc.named_avatar(name) or house_avatar(name)
+    if named is not None:
+        return rig_for(named)
+    p = Path(name).expanduser()
+    if not sc.confined and p.exists():
+        return rig_for(p)
     raise LiveError(f"avatar {name[:64]!r}: no such avatar (a house presenter, or one made with "
                     "`avatarkit avatar add`)")

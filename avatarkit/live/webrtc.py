@@ -38,28 +38,26 @@ CONNECT_S = 20.0        # an answered offer whose browser has not connected by t
 MESSAGE_BYTES = 16_384
 
 
-class _QueueTrack:
-    """A MediaStreamTrack fed by the pump; `recv` waits for the next frame."""
+def _queue_track(kind: str):
+    """A MediaStreamTrack of `kind` fed by the pump through its `queue`; `recv` waits for the next frame.
+    (Made here, not at import, so that importing `avatarkit.live` does not import aiortc.)"""
+    from aiortc import MediaStreamTrack
+    from aiortc.mediastreams import MediaStreamError
 
-    def __new__(cls, kind: str):
-        from aiortc import MediaStreamTrack
+    class QueueTrack(MediaStreamTrack):
+        def __init__(self):
+            super().__init__()
+            self.kind = kind
+            self.queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_FRAMES * (2 if kind == "audio" else 1))
 
-        class Track(MediaStreamTrack):
-            def __init__(self):
-                super().__init__()
-                self.kind = kind
-                self.queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_FRAMES * (2 if kind == "audio" else 1))
+        async def recv(self):
+            frame = await self.queue.get()
+            if frame is None:
+                self.stop()
+                raise MediaStreamError
+            return frame
 
-            async def recv(self):
-                from aiortc.mediastreams import MediaStreamError
-
-                frame = await self.queue.get()
-                if frame is None:
-                    self.stop()
-                    raise MediaStreamError
-                return frame
-
-        return Track()
+    return QueueTrack()
 
 
 class LivePeer:
@@ -71,8 +69,8 @@ class LivePeer:
         self.session = session
         self.on_closed = on_closed
         self.pc = RTCPeerConnection()
-        self.video = _QueueTrack("video")
-        self.audio = _QueueTrack("audio")
+        self.video = _queue_track("video")
+        self.audio = _queue_track("audio")
         self.pc.addTrack(self.audio)
         self.pc.addTrack(self.video)
         self.channel = None
