@@ -11,17 +11,17 @@ Every output is labelled AI-generated (in the picture, the captions and the
 file metadata).
 """
 
-__version__ = "0.1.0"   # before the imports below: pipeline and course read it
-
+from ._version import __version__
 from .audio.io import AudioError
 from .errors import AvatarkitError, FaceError, RenderError, ScriptError, VoiceError
-from .lipsync import LipsyncResult, lipsync
 from .live import LiveConfig, LiveSession
 from .pipeline import Pipeline, ProgressEvent, RenderResult, render
+from .recordings.lipsync import LipsyncResult, lipsync
 from .script import Background, Phrase, Scene, Script, Segment, load_script, parse_text
 from .speech.voice import Voice, get_voice, list_voices
 
 __all__ = [
+    "__version__",
     "AudioError", "AvatarkitError", "Background", "LipsyncResult", "LiveConfig", "LiveSession", "FaceError", "Phrase",
     "Pipeline", "ProgressEvent",
     "RenderError", "RenderResult", "Scene", "Script", "ScriptError", "Segment", "Voice",

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    from avatarkit.course import export_course, render_course
     from avatarkit.export import FORMATS
+    from avatarkit.pipeline.course import export_course, render_course
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

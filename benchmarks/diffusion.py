@@ -80,8 +80,8 @@ def main() -> None:
                 out["unet"][f"{size}px/{st} steps/batch {batch}"] = round(spf * 1000, 1)
                 print(f"model {size} px, {st} steps, batch {batch}: {spf * 1000:.1f} ms per frame", flush=True)
     if args.avatar:
-        from avatarkit.dub import dub
         from avatarkit.face.avatar import open_avatar
+        from avatarkit.recordings.dub import dub
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the tests' speech helper
         from tests.audiofiles import speech, write_audio
 

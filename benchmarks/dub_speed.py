@@ -7,7 +7,7 @@ The material is an 8 s presenter clip of `../shared/media/talking`
 (RD_Radio2, 512x512), scaled to the height of each size and padded to its
 width (edge pixels repeated), so the face covers what it would in a
 head-and-shoulders shot at that size. The new speech is the clip's own
-sound repeated to `--seconds`. Each case runs `avatarkit.dub.dub` (the
+sound repeated to `--seconds`. Each case runs `avatarkit.recordings.dub.dub` (the
 footage renderer: preparation in memory, motion graph, jaw warp, own
 mouths, encoding) in a child process, so start-up and model loads count, and
 reports the wall time per second of output, the CPU seconds (all threads,
@@ -36,7 +36,7 @@ SIZES = {"512": (512, 512), "720": (1280, 720), "1080": (1920, 1080)}
 
 CHILD = """
 import json, os, resource, sys, time
-import avatarkit.dub as D
+import avatarkit.recordings.dub as D
 
 def hwm_kb():
     return int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM")).split()[1])

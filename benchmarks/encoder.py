@@ -38,7 +38,7 @@ from floor import cpu_name, save_results  # noqa: E402
 from run import make_script  # noqa: E402
 
 from avatarkit.media.segments import DEFAULT_CRF, DEFAULT_PRESET, ENCODER_THREADS, X264_PARAMS  # noqa: E402
-from avatarkit.pipeline import Pipeline  # noqa: E402
+from avatarkit.pipeline.core import Pipeline  # noqa: E402
 
 PSNR_NOISE, SSIM_NOISE = 0.05, 0.0005
 

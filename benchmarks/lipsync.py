@@ -116,7 +116,7 @@ def lipsync_case(path: Path) -> dict:
 
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        r = avatarkit.lipsync(ROOT / "samples" / "avatar.png", path, Path(tmp) / "talk.mp4",
+        r = avatarkit.recordings.lipsync(ROOT / "samples" / "avatar.png", path, Path(tmp) / "talk.mp4",
                               progress=lambda ev: samples.append((ev.done_s, _rss())))
     return {"case": f"lipsync_720p25_{r.duration / 60:.0f}min", "video_s": round(r.duration, 2),
             "wall_per_video_s": round(r.wall_s / r.duration, 3),

@@ -6,9 +6,11 @@
 
 Each clip's first frame is the photo, driven by the clip's own landmarks
 and head pose (`avatarkit.eval.render`). For `dev`, the `bank` renderer
-uses a bank that leaves out the clip's own footage (`MouthBank.without`),
-so no clip sees its own mouths; the held-out people are never in the
-shipped bank. Writes the table to stdout and the report to
+and `refined` renderers use a bank that leaves out the clip's own footage
+(`MouthBank.without`), so no clip sees its own mouths (the refiner never
+trained on the dev or held-out speakers: `training.speakers.REFINER`); the
+held-out people are never in the shipped bank. `--refiner DIR` scores
+another refiner folder than the shipped one. Writes the table to stdout and the report to
 `benchmarks/results/photo_render_<set>_<drive>.json`. The rendered frames
 are AI-generated and only their figures leave the run.
 """
@@ -35,9 +37,10 @@ SETS = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=sorted(SETS), default="dev")
-    ap.add_argument("--renderer", action="append", help="warp, bank (default: both)")
+    ap.add_argument("--renderer", action="append", help="warp, bank, refined (default: warp and bank)")
     ap.add_argument("--drive", default="landmarks", choices=("landmarks", "mouth", "channels"))
     ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--refiner", type=Path, default=None, help="mouth refiner folder for `refined` (default: shipped)")
     ap.add_argument("--frames", type=Path, default=None, help="write the rendered frames (PNG) here")
     ap.add_argument("--own-mouths", type=float, default=0.0,
                     help="seconds at the start of each clip given as the person's own mouths (not scored)")
@@ -48,6 +51,7 @@ def main() -> int:
     from avatarkit.mouthbank import load_bank
     from avatarkit.render import base
     from avatarkit.render.bank import BankRenderer
+    from avatarkit.render.refined import RefinedRenderer
 
     seconds, clips = SETS[args.set]
     seconds = args.max_seconds or seconds
@@ -56,11 +60,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             path = MEDIA / clip
-            if args.set == "dev" and "bank" in renderers:
+            if args.set == "dev" and {"bank", "refined"} & set(renderers):
                 # A bank without this clip's own mouths, in place of the shipped one for this clip only.
                 own = Path(tmp) / f"{path.stem}.npz"
                 load_bank().without([path.stem]).save(own)
                 base._RENDERERS["bank"] = lambda _loo=own, **kw: BankRenderer(bank=_loo, **kw)
+                base._RENDERERS["refined"] = lambda _loo=own, **kw: RefinedRenderer(bank=_loo, model=args.refiner, **kw)
+            elif args.refiner is not None:
+                base._RENDERERS["refined"] = lambda **kw: RefinedRenderer(model=args.refiner, **kw)
             own_s = args.own_mouths
             if own_s:
                 # Short clips (GRID's 3 s) give their first third.

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RUN = """
 import json, sys, time
-from avatarkit.course import render_course
+from avatarkit.pipeline.course import render_course
 executor, cpus = sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
 if executor == "ray":

@@ -16,7 +16,7 @@ socket there; as root the server runs as the `postgres` user).
 Each job is a one-sentence script ("Job 17 is ready.", Piper voice
 en-us-joe, 320x180) with the avatar photo uploaded as an asset (or, with
 `--avatar presenter`, the photo that ships with avatarkit), submitted over
-HTTP with `avatarkit.client.Client` at `--rate` jobs per second,
+HTTP with `avatarkit.serve.client.Client` at `--rate` jobs per second,
 round-robin over `--keys` keys, each with an Idempotency-Key and a webhook
 to a receiver on 127.0.0.1. A submission the service cannot answer
 (restarting, database down) is retried with the same Idempotency-Key.
@@ -323,7 +323,7 @@ def submit_all(base: str, keys: list[tuple[str, str]], jobs: int, rate: float, h
     Returns one row per job: index, key id, job id (None if never
     accepted), first try and acceptance times (UNIX s), tries, errors seen.
     """
-    from avatarkit.client import Client, ServiceError
+    from avatarkit.serve.client import Client, ServiceError
 
     clients = [Client(base, secret, timeout=60) for _, secret in keys]
     rows: list[dict] = [{} for _ in range(jobs)]
@@ -561,7 +561,7 @@ def download_sample(base: str, keys: list[tuple[str, str]], submitted: list[dict
     """Download `n` random succeeded jobs' MP4s through the API and compare them with the files on disk."""
     import hashlib
 
-    from avatarkit.client import Client
+    from avatarkit.serve.client import Client
 
     secrets_by_key = dict(keys)
     rows = [r for r in submitted if r.get("id")]

@@ -47,8 +47,8 @@ def _free_port() -> int:
 def run(jobs: int, workers: int, kill: bool, tmp: Path) -> dict:
     import uvicorn
 
-    from avatarkit.client import Client
     from avatarkit.serve.app import create_app
+    from avatarkit.serve.client import Client
     from avatarkit.serve.config import RateDefaults, ServeConfig
     from avatarkit.serve.keys import create_key
     from avatarkit.serve.store import open_store

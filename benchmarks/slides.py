@@ -36,7 +36,7 @@ CASES = {
 def run_case(name: str) -> dict:
     """Render the sample course for case `name` in this process and return its figures."""
     from avatarkit.compose.brand import load_brand
-    from avatarkit.pipeline import render
+    from avatarkit.pipeline.core import render
     from avatarkit.script import load_script
     from avatarkit.script.model import Background
     from avatarkit.slides import from_slides

@@ -1,4 +1,4 @@
-"""Transcription: word error rate and compute per second of audio of `avatarkit.transcribe` (Whisper base, int8).
+"""Transcription: word error rate and compute per second of audio of `avatarkit.recordings.transcribe` (Whisper base, int8).
 
     python benchmarks/fetch_real_speech.py        # once: recordings with transcripts (benchmarks/real_speech/)
     python benchmarks/transcribe.py               # writes benchmarks/results/transcribe.json
@@ -71,7 +71,7 @@ def long_case(minutes: int) -> dict:
     """`minutes` of narration (60 s of Piper speech repeated) transcribed in one call, resident memory sampled."""
     import tempfile
 
-    from avatarkit.transcribe import transcribe
+    from avatarkit.recordings.transcribe import transcribe
     from benchmarks.lipsync import make_narration
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,8 +89,8 @@ def main() -> None:
     import argparse
 
     from avatarkit.audio.io import audio_info
+    from avatarkit.recordings.transcribe import transcribe
     from avatarkit.speech.whisper import get_whisper
-    from avatarkit.transcribe import transcribe
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--long", type=int, default=0, help="also transcribe this many minutes of narration")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from avatarkit.compose.brand import load_brand
-from avatarkit.pipeline import render
+from avatarkit.pipeline.core import render
 from avatarkit.script import load_script
 from avatarkit.slides import from_slides
 

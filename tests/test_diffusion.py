@@ -332,7 +332,7 @@ def _frames(path: Path) -> tuple[list[np.ndarray], float]:
 def test_dub_changes_only_the_mouth_region_and_covers_the_new_audio(home, footage, tmp_path):
     import cv2
 
-    from avatarkit.dub import dub
+    from avatarkit.recordings.dub import dub
 
     audio, sr, _ = speech(8, voice="en-us+f3", rate=150)
     wav = write_audio(tmp_path / "new.wav", audio, sr)
@@ -371,7 +371,7 @@ def test_dub_changes_only_the_mouth_region_and_covers_the_new_audio(home, footag
 
 
 def test_a_dub_that_fails_half_way_leaves_no_file(home, footage, tmp_path, monkeypatch):
-    from avatarkit import dub as dub_module
+    from avatarkit.recordings import dub as dub_module
     from avatarkit.render.diffusion import MouthPainter
 
     calls = []
@@ -392,7 +392,7 @@ def test_a_dub_that_fails_half_way_leaves_no_file(home, footage, tmp_path, monke
 
 
 def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
-    from avatarkit.dub import dub
+    from avatarkit.recordings.dub import dub
 
     other = tmp_path / "other.mp4"
     shutil.copyfile(footage, other)
@@ -411,7 +411,7 @@ def test_dub_errors_name_the_problem_and_write_nothing(home, footage, tmp_path):
 
 
 def test_dub_from_text_keeps_the_video_length_when_the_speech_is_shorter(home, footage, tmp_path):
-    from avatarkit.dub import dub
+    from avatarkit.recordings.dub import dub
 
     script = tmp_path / "de.txt"
     script.write_text("Guten Morgen.", encoding="utf-8")

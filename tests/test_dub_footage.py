@@ -161,10 +161,10 @@ def _decode(path: Path) -> tuple[list[np.ndarray], float, str]:
 
 @real
 def test_one_shot_dub_of_a_clip(clip, tmp_path):
-    from avatarkit.dub import dub
     from avatarkit.eval.metrics import mouth_opening
     from avatarkit.face.detect import reset_tracking, try_detect_landmarks
     from avatarkit.face.footage import video_frames
+    from avatarkit.recordings.dub import dub
 
     audio, sr, _ = speech(4)
     wav = write_audio(tmp_path / "new.wav", audio, sr)
@@ -205,9 +205,9 @@ def test_one_shot_dub_of_a_clip(clip, tmp_path):
 
 @real
 def test_dub_keeps_the_clip_length_for_short_speech_and_names_faceless_seconds(clip, tmp_path):
-    from avatarkit.dub import dub
     from avatarkit.errors import FaceError
     from avatarkit.media.writer import VideoWriter
+    from avatarkit.recordings.dub import dub
 
     audio, sr, _ = speech(1)
     wav = write_audio(tmp_path / "short.wav", audio, sr)

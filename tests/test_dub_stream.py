@@ -57,7 +57,7 @@ def test_speech_read_in_blocks_is_normalised_as_the_whole_recording(tmp_path):
     import pyloudnorm
 
     from avatarkit.audio.io import load_audio
-    from avatarkit.dub import Speech, speech_for
+    from avatarkit.recordings.dub import Speech, speech_for
     from avatarkit.speech.loudness import normalize_recording
 
     rng = np.random.default_rng(3)
@@ -149,8 +149,8 @@ def test_frame_store_kinds_hold_the_same_frames(clip):
 @real
 def test_i420_frames_are_the_rgb_frames(clip):
     """The dub's I420 frames (planes copied, the box converted) show what the RGB renderer draws."""
-    from avatarkit.dub import prepare_clip
     from avatarkit.motion.audio import AudioMotion
+    from avatarkit.recordings.dub import prepare_clip
     from avatarkit.render.footage import FootageRenderer, FrameStore
 
     track, bank, _ = prepare_clip(clip)
@@ -179,7 +179,7 @@ def test_long_dub_streams_its_speech_and_frames_from_disk(clip, tmp_path, monkey
     import pyloudnorm
 
     import avatarkit.motion.audio as A
-    from avatarkit.dub import dub
+    from avatarkit.recordings.dub import dub
     from avatarkit.render import footage as F
 
     audio, sr, _ = speech(4)

@@ -105,7 +105,7 @@ def test_catalogue_voices_ship_their_speakers_and_describe_themselves():
         assert v.gender in ("female", "male") and v.sample_rate == 24_000 and v.style, v.id
         make_engine(v)  # its style table exists and is well formed
     sums = dict(line.split()[::-1] for line in (PROJECT_VOICES / "kokoro" / "SHA256SUMS").read_text().splitlines())
-    from avatarkit.files import sha256_file
+    from avatarkit.utils.files import sha256_file
 
     for f in sorted((PROJECT_VOICES / "kokoro").glob("*.bin")):
         assert sums[f.name] == sha256_file(f), f"{f.name} differs from the kokoro-js 1.2.1 file"

@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 from avatarkit import __version__
 from avatarkit.cli import app
-from avatarkit.files import sha256_file
 from avatarkit.media import provenance
 from avatarkit.media.provenance import SOURCE_TYPE, Origin, ProvenanceError, sign_file, verify
 from avatarkit.media.writer import AI_NOTICE
+from avatarkit.utils.files import sha256_file
 
 from .audiofiles import speech, write_audio
 from .conftest import SAMPLES
@@ -310,7 +310,7 @@ def test_bad_certificate_settings_fail_early_and_clearly(fresh_identity, tmp_pat
     with pytest.raises(ProvenanceError, match="nope.pem"):
         provenance.check_signing()
     # A render refuses before any work, naming the setting.
-    from avatarkit.pipeline import Pipeline
+    from avatarkit.pipeline.core import Pipeline
 
     out = tmp_path / "out"
     with pytest.raises(ProvenanceError, match=provenance.ENV_CERT):
@@ -345,9 +345,9 @@ def test_lipsync_output_records_the_recording(talk):
 
 
 def test_dub_output_records_sources_and_consent(talk, tmp_path):
-    from avatarkit.dub import dub
     from avatarkit.face.avatar import add_avatar
     from avatarkit.models.mouth_diffusion import MouthDiffusionConfig
+    from avatarkit.recordings.dub import dub
     from avatarkit.training.mouth import TrainSettings, train
 
     footage, _ = talk

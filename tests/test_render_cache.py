@@ -24,8 +24,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from avatarkit.cli import app
-from avatarkit.course import export_course, load_language, render_course
-from avatarkit.rendercache import Hasher, RenderCache, file_facts, rendition_key
+from avatarkit.localize.apply import load_language
+from avatarkit.pipeline.cache import Hasher, RenderCache, file_facts, rendition_key
+from avatarkit.pipeline.course import export_course, render_course
 
 from .conftest import SAMPLES
 
@@ -311,7 +312,7 @@ def test_the_key_follows_the_voice_definition_and_model_files(tmp_path, monkeypa
 
 
 def test_footage_avatar_folders_are_keyed_by_their_content(tmp_path):
-    from avatarkit.rendercache import canonical
+    from avatarkit.pipeline.cache import canonical
 
     h = Hasher()
     folder = tmp_path / "anna"

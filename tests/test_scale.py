@@ -79,7 +79,7 @@ def _fresh(code: str, *args, timeout: int = 300) -> subprocess.CompletedProcess:
 # Counts the parts each process draws itself: on Ray, the driver draws none.
 DRAWN = """
 import sys, json
-from avatarkit.pipeline import Pipeline
+from avatarkit.pipeline.core import Pipeline
 drawn = []
 _draw = Pipeline.draw
 def draw(self, job, part, segment, on_item=None, **kw):
@@ -100,13 +100,13 @@ def _same_video(a, b) -> None:
 def test_ray_parts_join_into_the_single_process_video(course):
     pytest.importorskip("ray")
     local = DRAWN + """
-from avatarkit.course import render_course
+from avatarkit.pipeline.course import render_course
 r = render_course(sys.argv[1], sys.argv[2])
 print(json.dumps({"drawn": drawn, "scenes": {k: v.scenes for k, v in r.items()}}))
 """
     remote = DRAWN + """
 import ray
-from avatarkit.course import render_course
+from avatarkit.pipeline.course import render_course
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 events = []
 r = render_course(sys.argv[1], sys.argv[2], executor="ray", progress=lambda p: events.append(p.language))
@@ -147,7 +147,7 @@ def _worker_folders() -> set[Path]:
 def test_a_killed_render_resumes_from_its_last_finished_scene(course):
     out = course / "resume"
     once = DRAWN + """
-from avatarkit.pipeline import render
+from avatarkit.pipeline.core import render
 render(sys.argv[1], sys.argv[2])
 print(json.dumps({"drawn": drawn}))
 """
@@ -158,7 +158,7 @@ print(json.dumps({"drawn": drawn}))
     # again on resume, and eSpeak's timing may then differ by a few samples).
     killed = """
 import os, signal, sys, time
-from avatarkit.pipeline import Pipeline, render
+from avatarkit.pipeline.core import Pipeline, render
 _draw = Pipeline.draw
 def draw(self, job, part, segment, on_item=None, **kw):
     def item(it, end):
@@ -188,7 +188,7 @@ render(sys.argv[1], sys.argv[2])
 
 
 def test_a_changed_script_does_not_reuse_old_parts(course, tmp_path):
-    from avatarkit.parts import WorkDir
+    from avatarkit.pipeline.parts import WorkDir
 
     w = WorkDir(tmp_path / "w", "a")
     (w.root / "part-0000.json").write_text("{}")

@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from avatarkit.client import Client, ServiceError
 from avatarkit.serve.app import create_app
+from avatarkit.serve.client import Client, ServiceError
 from avatarkit.serve.config import RateDefaults, ServeConfig
 from avatarkit.serve.keys import create_key
 from avatarkit.serve.store import open_store

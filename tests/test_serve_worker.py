@@ -286,9 +286,9 @@ def _fake_results(renders: Path, langs: list[str]) -> dict:
 
 
 def test_run_job_renders_packages_and_reports(tmp_path, monkeypatch):
-    from avatarkit import course
-    from avatarkit.course import CourseProgress
-    from avatarkit.pipeline import ProgressEvent
+    from avatarkit.pipeline import course
+    from avatarkit.pipeline.core import ProgressEvent
+    from avatarkit.pipeline.course import CourseProgress
 
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "c.yaml").write_text("x")

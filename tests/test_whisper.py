@@ -12,8 +12,8 @@ import pytest
 from avatarkit.audio.features import resample
 from avatarkit.audio.io import AudioError
 from avatarkit.motion.audio import AudioMotion
+from avatarkit.recordings.transcribe import transcribe, transcript_cues, write_transcript
 from avatarkit.speech import whisper as W
-from avatarkit.transcribe import transcribe, transcript_cues, write_transcript
 
 from .audiofiles import write_audio, write_silent_video, write_video_with_audio
 

@@ -188,7 +188,7 @@ def dub(
 ):
     """Dub VIDEO with new speech: the person speaks it from their own frames and mouths, one-shot (no `avatar add`,
     no training); everything outside the mouth and jaw is the clip's own pixels."""
-    from ..dub import dub as dub_api
+    from ..recordings.dub import dub as dub_api
 
     try:
         with _bar() as bar:

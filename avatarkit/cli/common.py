@@ -1,9 +1,12 @@
-"""What every command-line module shares: the stderr console and how a command fails."""
+"""What every command-line module shares: the stderr console, how a command fails, `--aspect`/`--size`, a course's progress bar."""
 
 from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import AvatarkitError
 
 console = Console(stderr=True)
 
@@ -63,3 +66,43 @@ def interrupted(message: str = "interrupted; no partial output was kept") -> Non
     """Exit with status 130 after Ctrl-C, saying what was kept."""
     console.print(message)
     raise typer.Exit(code=130) from None
+
+
+def frame_override(current: tuple[int, int], aspect: str | None, size: str | None) -> tuple[int, int] | None:
+    """The frame size `--aspect` and `--size` ask for (pixels), or None when neither is given."""
+    from ..script.model import ASPECTS, SIZES, frame_size
+
+    if aspect is not None and aspect not in ASPECTS:
+        raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
+    if size is not None and size.lower() not in SIZES:
+        raise AvatarkitError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
+    if not (aspect or size):
+        return None
+    w, h = current
+    short = size.lower() if size else f"{min(w, h)}p"
+    if short not in SIZES:
+        raise AvatarkitError(f"--aspect needs --size: the script's {w}x{h} is not a standard size")
+    return frame_size(aspect or _aspect_of(w, h), short)
+
+
+def _aspect_of(width: int, height: int) -> str:
+    return "16:9" if width >= 1.2 * height else "9:16" if height >= 1.2 * width else "1:1"
+
+
+def course_progress():
+    """A rich progress bar for a course rendered language by language, and its callback."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[video]:.1f} s of video"),
+                   TimeElapsedColumn(), console=console)
+    tasks: dict[str, int] = {}
+
+    def update(cp) -> None:
+        if cp.language not in tasks:
+            tasks[cp.language] = bar.add_task(f"{cp.language} ({cp.index + 1}/{cp.total})", total=None, video=0.0)
+        t = tasks[cp.language]
+        if cp.reused:
+            where = {"cache": "reused from the render cache", "folder": "reused"}.get(cp.reused_from, "up to date")
+            bar.update(t, description=f"{cp.language} ({cp.index + 1}/{cp.total}) {where}", total=1, completed=1)
+        elif cp.event is not None:
+            bar.update(t, completed=cp.event.done, total=cp.event.total, video=cp.event.video_s)
+
+    return bar, update

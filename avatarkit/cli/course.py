@@ -1,6 +1,6 @@
 """`avatarkit export` and `avatarkit localize ...`: courses in many languages, packaged for an LMS.
 
-A thin shell over `avatarkit.course` and `avatarkit.localize`.
+A thin shell over `avatarkit.pipeline.course` and `avatarkit.localize`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def export(
     force: bool = typer.Option(False, help="Render every language again."),
 ):
     """Render every language of SCRIPT (reusing finished ones) and package it for an LMS, in one command."""
-    from ..course import export_course
+    from ..pipeline.course import export_course
     from ..script import load_script
-    from .main import course_progress, frame_override
+    from .common import course_progress, frame_override
 
     try:
         resolution = frame_override(load_script(script).resolution, aspect, size)

@@ -87,7 +87,7 @@ def _write_json(path: Optional[Path], report) -> None:
 @eval_app.command()
 def render(
     videos: list[Path] = typer.Argument(..., help="Real videos of a face talking (MP4, MOV, MKV, ...)."),
-    renderer: list[str] = typer.Option(["warp"], help="Renderer to score: warp, bank, or a trained footage avatar's name "
+    renderer: list[str] = typer.Option(["warp"], help="Renderer to score: warp, bank, refined, or a trained footage avatar's name "
                                                       "(for videos of that person); repeat for several."),
     max_seconds: float = typer.Option(10.0, help="Score only the first this many seconds of each video."),
     json: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),

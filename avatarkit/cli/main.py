@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
-from .common import console, fail, interrupted
+from .common import console, course_progress, fail, frame_override, interrupted
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
@@ -36,7 +36,7 @@ def _wrote_video(result) -> None:
 def render(
     script: Path = typer.Argument(..., help="Script file (YAML, see docs/script-format.md)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-    renderer: str = typer.Option("warp", help="Default renderer kind (warp, bank, diffusion); a scene's `renderer:` wins."),
+    renderer: str = typer.Option("warp", help="Default renderer kind (warp, bank, refined, diffusion); a scene's `renderer:` wins."),
     name: Optional[str] = typer.Option(None, help="Base name of the output files (default: script name)."),
     voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
     brand: Optional[Path] = typer.Option(None, help="Brand kit (brand.yaml: colours, fonts, logo, intro/outro, music); "
@@ -56,7 +56,7 @@ def render(
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
 
-    from ..pipeline import render as render_api
+    from ..pipeline.core import render as render_api
     from ..script import load_script
 
     try:
@@ -97,54 +97,14 @@ def render(
         console.print(f"[green]wrote[/] {p}")
 
 
-def frame_override(current: tuple[int, int], aspect: str | None, size: str | None) -> tuple[int, int] | None:
-    """The frame size `--aspect` and `--size` ask for (pixels), or None when neither is given."""
-    from ..script.model import ASPECTS, SIZES, frame_size
-
-    if aspect is not None and aspect not in ASPECTS:
-        raise AvatarkitError(f"--aspect {aspect!r}: expected one of {', '.join(ASPECTS)}")
-    if size is not None and size.lower() not in SIZES:
-        raise AvatarkitError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
-    if not (aspect or size):
-        return None
-    w, h = current
-    short = size.lower() if size else f"{min(w, h)}p"
-    if short not in SIZES:
-        raise AvatarkitError(f"--aspect needs --size: the script's {w}x{h} is not a standard size")
-    return frame_size(aspect or _aspect_of(w, h), short)
-
-
-def course_progress():
-    """A rich progress bar for a course rendered language by language, and its callback."""
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[video]:.1f} s of video"),
-                   TimeElapsedColumn(), console=console)
-    tasks: dict[str, int] = {}
-
-    def update(cp) -> None:
-        if cp.language not in tasks:
-            tasks[cp.language] = bar.add_task(f"{cp.language} ({cp.index + 1}/{cp.total})", total=None, video=0.0)
-        t = tasks[cp.language]
-        if cp.reused:
-            where = {"cache": "reused from the render cache", "folder": "reused"}.get(cp.reused_from, "up to date")
-            bar.update(t, description=f"{cp.language} ({cp.index + 1}/{cp.total}) {where}", total=1, completed=1)
-        elif cp.event is not None:
-            bar.update(t, completed=cp.event.done, total=cp.event.total, video=cp.event.video_s)
-
-    return bar, update
-
-
 def _render_languages(script, out, lang, brand, resolution, captions, renderer, executor, ray_address, force=False):
-    from ..course import render_course
+    from ..pipeline.course import render_course
 
     bar, update = course_progress()
     with bar:
         return render_course(script, out, languages=lang, brand=brand, resolution=resolution, captions=captions,
                              renderer=renderer, executor=executor, ray_address=ray_address, progress=update,
                              force=force)
-
-
-def _aspect_of(width: int, height: int) -> str:
-    return "16:9" if width >= 1.2 * height else "9:16" if height >= 1.2 * width else "1:1"
 
 
 @app.command(name="from-slides")
@@ -180,7 +140,7 @@ def say(
     """Speak TEXT with a voice into a WAV file and print its phoneme timings."""
     import soundfile as sf
 
-    from ..pipeline import SAMPLE_RATE
+    from ..pipeline.core import SAMPLE_RATE
     from ..script import parse_text
     from ..script.model import Script
     from ..speech.engines.base import make_engine
@@ -216,7 +176,7 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
                                                                  "every string translated and up to date, a voice each.")):
     """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit, translations) without rendering."""
     from ..compose.staging import resolve_brand
-    from ..course import check_course
+    from ..pipeline.course import check_course
 
     try:
         s = next(iter(check_course(script, brand=brand, languages=lang).values()))
@@ -245,8 +205,8 @@ def lipsync(
     language: Optional[str] = typer.Option(None, help="Language of the recording (e.g. de); default: detected."),
 ):
     """Animate AVATAR speaking the recording AUDIO, streamed (any length, constant memory)."""
-    from ..lipsync import LipsyncProgress
-    from ..lipsync import lipsync as lipsync_api
+    from ..recordings.lipsync import LipsyncProgress
+    from ..recordings.lipsync import lipsync as lipsync_api
     from ..script.model import Background
 
     try:
@@ -286,8 +246,8 @@ def transcribe(
     language: Optional[str] = typer.Option(None, help="Language code (e.g. de) to skip language identification."),
 ):
     """Write captions for MEDIA from what Whisper hears in it (offline; language detected)."""
-    from ..transcribe import transcribe as transcribe_api
-    from ..transcribe import write_transcript
+    from ..recordings.transcribe import transcribe as transcribe_api
+    from ..recordings.transcribe import write_transcript
 
     try:
         if out.suffix.lower() not in (".vtt", ".srt", ".json"):

@@ -45,8 +45,9 @@ inside the real inner-lip contour on frames whose real inner-lip opening is
 above `metrics.OPEN_MOUTH` (0.08 IOD), averaged over those frames
 (`open_frames`; overall weighted by them).
 
-Renderer kinds `warp` (the painted mouth, the baseline) and `bank` (the
-mouth bank inside the inner lips) both animate the first frame as a photo.
+Renderer kinds `warp` (the painted mouth, the baseline), `bank` (the
+mouth bank inside the inner lips) and `refined` (the bank plus the mouth
+refiner network on the mouth box) all animate the first frame as a photo.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from .lipsync import MAX_HEIGHT, EvalError, EvalProgress, _forget_tracked_face, 
 
 CROP = 128              # pixels of the lower-face crop the mouth is compared in
 FACE_GROW = 1.25        # the face oval grown by this factor bounds the "outside" region
-PHOTO_KINDS = ("warp", "bank")   # renderer kinds that animate the video's first frame as a photo
+PHOTO_KINDS = ("warp", "bank", "refined")   # renderer kinds that animate the video's first frame as a photo
 DRIVES = ("landmarks", "mouth", "channels")   # what of each real frame drives a photo renderer (see `drive_photo`)
 
 
@@ -476,7 +477,8 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                     rig = rig_from_image(frames[0], source="first frame")
                 except FaceError as e:
                     raise EvalError(f"{path}: no usable face in the first frame ({e})") from None
-                bound = make_renderer(name, **({"own": own} if name == "bank" and own is not None else {})).bind(rig)
+                mouths = {"own": own} if name in ("bank", "refined") and own is not None else {}
+                bound = make_renderer(name, **mouths).bind(rig)
                 if rig.image.shape[:2] != frames[0].shape[:2]:
                     raise EvalError(f"{path}: the photo rig changed the frame size")
                 gen, inputs = drive_photo(bound, rig, real, pose=head_pose, drive=drive)

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ..files import atomic_path
+from ..utils.files import atomic_path
 from .manifests import cmi5_xml, scorm12_manifest, scorm2004_manifest
 from .model import ExportError, ExportProgress, Rendition, check_inputs, content_credentials, course_data, media_paths
 

@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import AvatarkitError
-from ..files import avatarkit_home, sha256_file
+from ..utils.files import avatarkit_home, sha256_file
 from .footage import FootageTrack, FrameFeatures, analyse_footage, own_mouths
 
 AVATAR_FILE = "avatar.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError
-from ..files import atomic_path, avatarkit_home
+from ..utils.files import atomic_path, avatarkit_home
 from . import landmarks as lm
 from .detect import detect_landmarks, load_image, person_matte
 

@@ -158,7 +158,7 @@ class LiveSession:
         self._buffer = np.empty((c.height, c.width, 3), np.uint8)
         self.index = 0
         self.closed = False
-        from ..drawing import memory_trimmer
+        from ..pipeline.drawing import memory_trimmer
 
         self._trim = memory_trimmer()   # once per clause, as a render trims once per phrase
         self._speaker = threading.Thread(target=self._speak_loop, name="live-speech", daemon=True)

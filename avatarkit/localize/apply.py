@@ -168,3 +168,12 @@ def load_localized(path: str | Path, language: str, *, allow_missing: bool = Fal
         return script
     return localized_script(script, language, allow_missing=allow_missing)
 
+
+def load_language(script_path: Path, language: str, options: dict) -> Script:
+    """The script at `script_path` in `language` with a course's overrides (`resolution` pixels, `captions`) applied."""
+    s = load_localized(script_path, language)
+    if options.get("resolution"):
+        s = replace(s, resolution=tuple(options["resolution"]))
+    if options.get("captions") is not None:
+        s = replace(s, captions=options["captions"])
+    return s

@@ -27,9 +27,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import AvatarkitError, ScriptError
-from ..files import atomic_path
 from ..script.model import Script
 from ..script.yamlmap import Ctx, Map, load_yaml, read_text
+from ..utils.files import atomic_path
 from .strings import Unit, check_language
 
 STORE_VERSION = 1

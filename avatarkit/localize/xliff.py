@@ -41,8 +41,8 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import AvatarkitError
-from ..files import atomic_path, sha256_file
 from ..script.model import GlossaryTerm, Script
+from ..utils.files import atomic_path, sha256_file
 from .inline import Code, Keep, Span, split_markup
 from .store import Entry, Store, script_store
 from .strings import Unit, check_language, dnt_terms, same_language, terms_in, units

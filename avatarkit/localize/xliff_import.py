@@ -163,8 +163,8 @@ def xliff_script(path: str | Path) -> tuple[Path, bool]:
     so a different script of the same name is never picked. Otherwise an
     `AvatarkitError` says what to pass (`--script`).
     """
-    from ..files import sha256_file
     from ..script import load_script
+    from ..utils.files import sha256_file
 
     path = Path(path)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)

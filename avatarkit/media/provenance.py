@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import AvatarkitError
-from ..files import atomic_path, avatarkit_home, sha256_file
+from ..utils.files import atomic_path, avatarkit_home, sha256_file
 
 log = logging.getLogger("avatarkit.provenance")
 
@@ -84,7 +84,7 @@ class Origin:
 
     def manifest(self, title: str) -> dict:
         """The manifest definition (c2pa-python's JSON form) for a file named `title`."""
-        from .. import __version__
+        from .._version import __version__
         from .writer import AI_NOTICE
 
         return {

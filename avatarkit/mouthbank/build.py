@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import CONTOUR, DEFAULT_PATH, HEIGHT, HELD_OUT, WIDTH, MouthBank, corner_similarity
+from .bank import CONTOUR, DEFAULT_PATH, HEIGHT, HELD_OUT, WIDTH, MouthBank, corner_similarity
 
 SEED = 0
 VIDEO_EXT = (".mp4", ".mpg", ".flv", ".mov", ".mkv", ".avi", ".webm")

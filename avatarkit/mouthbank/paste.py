@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import INSET, RING, SPAN, outer_ring, polygon_mask, ring_stats
+from .bank import INSET, RING, SPAN, outer_ring, polygon_mask, ring_stats
 
 N = 20
 # Fixed triangulation over 41 points: the contour (0..19), the ring outside it (20..39), the centroid (40).

@@ -36,8 +36,8 @@ from starlette.datastructures import UploadFile
 
 from ..errors import AvatarkitError, ScriptError
 from ..export.model import FORMATS as PACKAGE_FORMATS
-from ..files import sha256_file
 from ..script.scope import using
+from ..utils.files import sha256_file
 from .config import ServeConfig
 from .intake import LimitExceeded, check_size, check_uploads
 from .keys import ApiKey, authenticate
@@ -291,7 +291,7 @@ def _validation(e: ValidationError) -> _Invalid:
 
 def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
     """The service's FastAPI app over `store` (default: `open_store(config.db)`); `workers` start and stop with it."""
-    from .. import __version__
+    from .._version import __version__
 
     if store is None:
         from .store import open_store
@@ -451,7 +451,7 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
 
     def check_script(folder: JobFolder, script_path: Path, opts: dict, key: ApiKey) -> None:
         """Everything a worker would fail on, checked now under the job's scope; errors name input files only."""
-        from ..course import check_course
+        from ..pipeline.course import check_course
         from ..script import load_script
 
         scope = job_scope(folder, data_dir, key.id)

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import AvatarkitError
-from ..files import avatarkit_home
+from ..utils.files import avatarkit_home
 
 
 class ConfigError(AvatarkitError):

@@ -121,7 +121,7 @@ def run_job(job: Job, report: Callable[[float], bool], executor: str = "local",
 
 def _run(job: Job, report: Callable[[float], bool], executor: str, ray_address: str | None,
          cache: Path | bool) -> list[str]:
-    from ..course import CourseProgress, export_course, render_course
+    from ..pipeline.course import CourseProgress, export_course, render_course
 
     req = parse_request(job.request, job.workdir)
     workdir = Path(job.workdir)

@@ -138,8 +138,8 @@ def add_to_library(data_dir: Path, key_id: str, kind: str, source: str | Path) -
     """Give key `key_id` an avatar (the name or folder of one made with `avatarkit avatar add`, its consent
     record included) or a voice (a voice file whose engine needs no file: kokoro or espeak); return its path."""
     from ..face.avatar import AVATAR_FILE, open_avatar
-    from ..files import write_text_atomic
     from ..speech.voice import load_voice_file
+    from ..utils.files import write_text_atomic
 
     if kind not in LIBRARY_KINDS:
         raise AvatarkitError(f"library: unknown kind {kind!r}; expected one of {', '.join(LIBRARY_KINDS)}")

@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import ScriptError
-from ..files import atomic_path
 from ..script import parse_text
 from ..speech.voice import get_voice
+from ..utils.files import atomic_path
 from .deck import DECK_KINDS, PDFIUM_LOCK, open_pdf, read_deck
 from .model import Deck, Slide, SlideError
 from .pages import libreoffice, office_pdf

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..files import avatarkit_home, sha256_file
+from ..utils.files import avatarkit_home, sha256_file
 from .deck import PDFIUM_LOCK, open_pdf
 from .model import SlideError
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from ..files import avatarkit_home
+from ..utils.files import avatarkit_home
 from .utterance import Token, Utterance
 
 
@@ -32,8 +32,8 @@ def cached_synthesize(engine, tokens: Sequence[Token], folder: Path | None = Non
     tag = getattr(engine, "cache_tag", None)
     if not tag:
         return engine.synthesize(tokens)
-    from ..files import atomic_path
-    from ..parts import read_speech, speech_bytes
+    from ..pipeline.parts import read_speech, speech_bytes
+    from ..utils.files import atomic_path
 
     key = json.dumps([tag, engine.voice.to_dict(), [asdict(t) for t in tokens]], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(key.encode()).hexdigest()

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import VoiceError
-from ..files import avatarkit_home
+from ..utils.files import avatarkit_home
 
 PROJECT_VOICES = Path(__file__).resolve().parents[2] / "voices"
 
@@ -46,7 +46,7 @@ class Voice:
 
     def save(self, folder: str | Path) -> Path:
         """Write this voice as `<folder>/<id>.yaml` (atomically) so that the catalogue finds it by id."""
-        from ..files import write_text_atomic
+        from ..utils.files import write_text_atomic
 
         d = {k: v for k, v in self.to_dict().items() if v not in ("", 0, {})}
         Path(folder).mkdir(parents=True, exist_ok=True)

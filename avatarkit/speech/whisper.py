@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import AvatarkitError
-from ..files import avatarkit_home, join_parts, package_dir, verified
+from ..utils.files import avatarkit_home, join_parts, package_dir, verified
 from .utterance import Word
 
 SAMPLE_RATE = 16_000                  # Hz, Whisper's input rate

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import VoiceError
-from ...files import avatarkit_home, join_parts, package_dir, verified
+from ...utils.files import avatarkit_home, join_parts, package_dir, verified
 from ..reading import check_script, readable
 from ..utterance import Phone, Token, Utterance, Word
 from .base import onnx_session, register_engine

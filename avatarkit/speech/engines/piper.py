@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import VoiceError
-from ...files import package_dir
+from ...utils.files import package_dir
 from ..utterance import Phone, Token, Utterance, Word, words_from_phones
 from .base import onnx_session, register_engine
 

@@ -30,9 +30,9 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from .files import atomic_path, write_text_atomic
-from .media.segments import SegmentWriter
-from .speech.utterance import Phone, Utterance, Word
+from ..media.segments import SegmentWriter
+from ..speech.utterance import Phone, Utterance, Word
+from ..utils.files import atomic_path, write_text_atomic
 
 SAMPLE_RATE = 48_000   # the video's clock: every time is a sample index at this rate
 STAGES = ("speech", "motion", "render", "compose", "encode")   # where a render's compute seconds go

@@ -37,31 +37,31 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import __version__
-from .audio.io import audio_info
-from .audio.music import MusicBed, MusicSettings
-from .compose.brand import Brand, Card
-from .compose.staging import check_staging, resolve_brand
-from .compose.transition import TransitionRun
+from .._version import __version__
+from ..audio.io import audio_info
+from ..audio.music import MusicBed, MusicSettings
+from ..compose.brand import Brand, Card
+from ..compose.staging import check_staging, resolve_brand
+from ..compose.transition import TransitionRun
+from ..errors import AvatarkitError, RenderError
+from ..face.avatar import rig_for
+from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
+from ..media.provenance import Origin, check_signing, render_origin, signed_output
+from ..media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
+from ..motion.animate import PhonemeMotion
+from ..motion.audio import AudioMotion
+from ..render.base import make_renderer
+from ..script.model import Phrase, Script, Transition
+from ..script.parse import load_script
+from ..speech.cache import cached_synthesize
+from ..speech.engines.base import make_engine
+from ..speech.loudness import LoudnessNormalizer
+from ..speech.phrases import check_readable, recorded_utterance, tokens_for
+from ..speech.utterance import Utterance
+from ..speech.voice import Voice, get_voice
+from ..utils.files import write_text_atomic
 from .drawing import Components, draw_part
-from .errors import AvatarkitError, RenderError
-from .face.avatar import rig_for
-from .files import write_text_atomic
-from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
-from .media.provenance import Origin, check_signing, render_origin, signed_output
-from .media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
-from .motion.animate import PhonemeMotion
-from .motion.audio import AudioMotion
 from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, WorkDir, ahead, fingerprint
-from .render.base import make_renderer
-from .script.model import Phrase, Script, Transition
-from .script.parse import load_script
-from .speech.cache import cached_synthesize
-from .speech.engines.base import make_engine
-from .speech.loudness import LoudnessNormalizer
-from .speech.phrases import check_readable, recorded_utterance, tokens_for
-from .speech.utterance import Utterance
-from .speech.voice import Voice, get_voice
 
 LEAD_IN_MS = 500        # silence before the first word (the AI-generated caption shows here)
 SEGMENT_GAP_MS = 250
@@ -221,7 +221,7 @@ class Pipeline:
         rigs = {sc.avatar: rig_for(sc.avatar) for sc in script.scenes}
         for sc in script.scenes:
             if (sc.renderer or self.renderer.kind) == "diffusion":
-                from .render.diffusion import check_trained
+                from ..render.diffusion import check_trained
 
                 check_trained(sc.avatar)
             if sc.renderer and sc.renderer not in self._renderers:
@@ -509,7 +509,7 @@ def _split(items: list[_Item], script: Script, kit: Brand) -> list[Part]:
 def _save_thumbnail(path: Path, rgb: np.ndarray, origin: Origin) -> None:
     from PIL import Image
 
-    from .media.writer import AI_NOTICE
+    from ..media.writer import AI_NOTICE
 
     with signed_output(path, origin) as tmp:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())

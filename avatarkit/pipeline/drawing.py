@@ -17,10 +17,10 @@ from typing import Any, Callable, Protocol
 import cv2
 import numpy as np
 
-from .compose.reveal import reveal_points
-from .compose.scene import SceneCompositor
-from .compose.staging import card_still, stage_scene
-from .media.captions import phrase_cues
+from ..compose.reveal import reveal_points
+from ..compose.scene import SceneCompositor
+from ..compose.staging import card_still, stage_scene
+from ..media.captions import phrase_cues
 from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, PartSink
 
 

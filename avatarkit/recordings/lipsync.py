@@ -18,17 +18,17 @@ from typing import Callable
 
 import numpy as np
 
-from .audio.io import audio_info, stream_audio
-from .compose.scene import SceneCompositor
-from .drawing import draw_track
-from .errors import RenderError
-from .face.rig import load_avatar
-from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path
-from .media.writer import VideoWriter
-from .motion.audio import AudioMotion
-from .render.base import make_renderer
-from .script.model import BACKGROUND_KINDS, LAYOUTS, Background
-from .speech.loudness import TARGET_LUFS, limit_stream, limited_gain
+from ..audio.io import audio_info, stream_audio
+from ..compose.scene import SceneCompositor
+from ..errors import RenderError
+from ..face.rig import load_avatar
+from ..media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path
+from ..media.writer import VideoWriter
+from ..motion.audio import AudioMotion
+from ..pipeline.drawing import draw_track
+from ..render.base import make_renderer
+from ..script.model import BACKGROUND_KINDS, LAYOUTS, Background
+from ..speech.loudness import TARGET_LUFS, limit_stream, limited_gain
 
 SAMPLE_RATE = 48_000
 STAGES = ("audio", "transcribe", "motion", "render", "compose", "encode")

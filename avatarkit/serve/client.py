@@ -15,7 +15,7 @@ from typing import Iterator
 
 import httpx
 
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
 
 DONE = ("succeeded", "failed", "cancelled")
 

@@ -38,15 +38,15 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .compose.text import LabelStamp
-from .errors import FaceError, RenderError
-from .face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
-from .face.crop import track_poses
-from .face.footage import seconds_spans, track_frames, video_frames, video_info
-from .media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
-from .media.writer import VideoWriter
-from .motion.audio import AudioMotion
-from .speech.voice import get_voice
+from ..compose.text import LabelStamp
+from ..errors import FaceError, RenderError
+from ..face.avatar import Avatar, AvatarError, find_by_footage, footage_digest, open_avatar
+from ..face.crop import track_poses
+from ..face.footage import seconds_spans, track_frames, video_frames, video_info
+from ..media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
+from ..media.writer import VideoWriter
+from ..motion.audio import AudioMotion
+from ..speech.voice import get_voice
 
 SAMPLE_RATE = 48_000
 MAX_STRETCH = 1.5
@@ -93,7 +93,7 @@ class Speech:
     block by block, the same samples a whole-array `normalize_recording` gives."""
 
     def __init__(self, source: Callable[[], Iterable[np.ndarray]]):
-        from .speech.loudness import limited_gain
+        from ..speech.loudness import limited_gain
 
         self._source = source
         self.samples = 0
@@ -120,8 +120,8 @@ class Speech:
 
     def blocks(self, size: int = SAMPLE_RATE, total: int | None = None) -> Iterator[np.ndarray]:
         """The normalised speech in blocks of `size` samples, padded with silence (or cut) to `total`."""
-        from .audio.io import rechunk
-        from .speech.loudness import limit_stream
+        from ..audio.io import rechunk
+        from ..speech.loudness import limit_stream
 
         return rechunk(limit_stream(self._source(), self.gain, SAMPLE_RATE), size, total)
 
@@ -140,10 +140,10 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if (audio is None) == (text is None):
         raise RenderError("give exactly one of audio (a recording) or text (with a voice)")
     if audio is not None:
-        from .audio.io import stream_audio
+        from ..audio.io import stream_audio
 
         return Speech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE))
-    from .speech.align import synthesize_transcript
+    from ..speech.align import synthesize_transcript
 
     if voice is None:
         raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
@@ -240,7 +240,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     wall0 = time.perf_counter()
     report = (lambda stage: (lambda d, n: progress(DubProgress(stage, d, n)))) if progress else (lambda stage: None)
     if kind == "diffusion":
-        from .render.diffusion import load_personal
+        from ..render.diffusion import load_personal
 
         dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
         personal = load_personal(str(av_.folder), dev)
@@ -298,7 +298,7 @@ def _render_diffusion(video, av_, digest, personal, speech, n_speech, fps, motio
                       timings, report, progress):
     """The trained avatar's mouth model repaints each frame's mouth; returns (frames, video frames, painted,
     warnings)."""
-    from .render.diffusion import MouthPainter
+    from ..render.diffusion import MouthPainter
 
     _, model, mouth, reference = personal
     t0 = time.perf_counter()
@@ -367,8 +367,8 @@ def prepare_clip(video: Path, progress: Callable[[int, int], None] | None = None
     """(footage track with per-frame features, the person's own mouth bank, warnings) of a clip, in memory.
 
     Falls back to the shipped mouth bank, with a warning, when the clip never shows an open mouth."""
-    from .face.footage import FrameFeatures, analyse_footage, own_mouths
-    from .mouthbank import load_bank
+    from ..face.footage import FrameFeatures, analyse_footage, own_mouths
+    from ..mouthbank import load_bank
 
     feats = FrameFeatures()
     track = analyse_footage(video, progress=progress, features=feats)
@@ -385,9 +385,9 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
     painted, warnings)."""
     import cv2
 
-    from .drawing import memory_trimmer
-    from .motion.graph import GraphConfig, speech_onsets
-    from .render.footage import FootageRenderConfig, FootageRenderer, FrameStore
+    from ..motion.graph import GraphConfig, speech_onsets
+    from ..pipeline.drawing import memory_trimmer
+    from ..render.footage import FootageRenderConfig, FootageRenderer, FrameStore
 
     t0 = time.perf_counter()
     if av_ is not None:
@@ -460,7 +460,7 @@ class _I420Label:
     def __init__(self, label: LabelStamp, width: int, height: int):
         import copy
 
-        from .media.writer import even_box
+        from ..media.writer import even_box
 
         self.box = even_box(label.box, width, height)
         self.stamp = copy.copy(label)
@@ -468,7 +468,7 @@ class _I420Label:
         self.stamp.box = (x0 - self.box[0], y0 - self.box[1], x1 - self.box[0], y1 - self.box[1])
 
     def __call__(self, yuv: np.ndarray) -> None:
-        from .media.writer import i420_box, put_i420_box
+        from ..media.writer import i420_box, put_i420_box
 
         rgb = i420_box(yuv, self.box)
         self.stamp(rgb)

@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from .errors import AvatarkitError
+from ..errors import AvatarkitError
 from .parts import Part, PartResult, frames_bytes, read_frames, read_speech, speech_bytes
 
 MAX_BUNDLE_MB = 512
@@ -86,8 +86,8 @@ def _job_folder() -> Path:
 
 def _worker_job(bundle: bytes, bundle_id: str, script_name: str, language: str, options: dict):
     """The pipeline and planned job of one language in this worker, unpacked and planned once per process."""
-    from .course import load_language
-    from .pipeline import Pipeline
+    from ..localize.apply import load_language
+    from .core import Pipeline
 
     key = (bundle_id, script_name, language, tuple(sorted((k, repr(v)) for k, v in options.items())))
     if key not in _WORKER_CACHE:
@@ -140,8 +140,8 @@ def render_on_ray(script_path: Path, languages: list[str], out_dir: Path, option
         import ray
     except ImportError:
         raise AvatarkitError("the ray executor needs the ray package (pip install 'avatarkit[ray]')") from None
-    from .course import load_language
-    from .pipeline import Pipeline
+    from ..localize.apply import load_language
+    from .core import Pipeline
 
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)

@@ -42,8 +42,8 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
-from .files import avatarkit_home
+from .._version import __version__
+from ..utils.files import avatarkit_home
 
 KEY_VERSION = 2
 RECORD = "record.json"
@@ -61,9 +61,9 @@ ENGINE_PACKAGES = {
     "coqui": ("coqui-tts", "torch"),
 }
 # Parts of avatarkit that never change a rendition (the player, the service, the command line, training).
-# (`scale.py` draws on Ray exactly what `pipeline.py` draws here.)
-_NOT_DRAWING = ("cli", "serve", "export", "eval", "training", "client.py", "__main__.py", "rendercache.py", "course.py",
-                "scale.py")
+# (`scale.py` draws on Ray exactly what `core.py` draws here.)
+_NOT_DRAWING = ("cli", "serve", "export", "eval", "training", "__main__.py", "pipeline/cache.py", "pipeline/course.py",
+                "pipeline/scale.py")
 
 
 def default_cache_dir() -> Path:
@@ -82,7 +82,7 @@ class Hasher:
     def file(self, path: Path) -> str:
         real = Path(os.path.realpath(path))
         if real not in self._seen:
-            from .files import sha256_file
+            from ..utils.files import sha256_file
 
             self._seen[real] = sha256_file(real)
         return self._seen[real]
@@ -99,7 +99,7 @@ class Hasher:
         return {"missing": path.suffix.lower()}
 
     def folder(self, folder: Path) -> dict:
-        from .face.avatar import AVATAR_FILE
+        from ..face.avatar import AVATAR_FILE
 
         if (folder / AVATAR_FILE).is_file():
             # A footage avatar: avatar.json holds the footage's and the consent's SHA-256; hash the rest.
@@ -148,11 +148,12 @@ def package_versions(names) -> dict[str, str | None]:
 @lru_cache(maxsize=1)
 def code_digest() -> str:
     """A digest of avatarkit's drawing code and shipped models, taken once per process (the code it runs)."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]   # the avatarkit package
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
-        if not p.is_file() or rel.parts[0] in _NOT_DRAWING or "__pycache__" in rel.parts or p.suffix == ".pyc":
+        skip = rel.parts[0] in _NOT_DRAWING or rel.as_posix() in _NOT_DRAWING
+        if not p.is_file() or skip or "__pycache__" in rel.parts or p.suffix == ".pyc":
             continue
         h.update(rel.as_posix().encode() + b"\0")
         h.update(hashlib.sha256(p.read_bytes()).digest())
@@ -161,18 +162,18 @@ def code_digest() -> str:
 
 def voice_inputs(voice_id: str, hasher: Hasher) -> dict:
     """A voice as it will speak: its definition, its model files by content, its engine's packages."""
-    from .speech.voice import get_voice
+    from ..speech.voice import get_voice
 
     v = get_voice(voice_id)
     out: dict = {"voice": canonical(v.to_dict(), hasher), "packages": package_versions(ENGINE_PACKAGES.get(v.engine, ()))}
     s = v.settings
     if v.engine == "piper":
-        from .speech.engines.piper import resolve_model_path
+        from ..speech.engines.piper import resolve_model_path
 
         model = resolve_model_path(str(s.get("model", "")), voice_id=v.id)
         out["model"] = [hasher.path(model), hasher.path(Path(str(model) + ".json"))]
     elif v.engine == "kokoro":
-        from .speech.engines.base import make_engine
+        from ..speech.engines.base import make_engine
 
         out["model"] = make_engine(v).cache_tag      # the model's SHA-256 and the style table's digest
     elif v.engine != "espeak":
@@ -192,7 +193,7 @@ def voice_inputs(voice_id: str, hasher: Hasher) -> dict:
 def signer() -> str | None:
     """The Content Credentials certificate a render signs with (its chain, algorithm and timestamp authority)."""
     try:
-        from .media.provenance import signing_identity
+        from ..media.provenance import signing_identity
     except ImportError:
         return None
     ident = signing_identity()
@@ -204,7 +205,7 @@ def rendition_key(script, brand, renderer: str, hasher: Hasher | None = None) ->
 
     `brand` is the brand kit as `render` takes it (a `Brand`, a file, or None for the script's own).
     """
-    from .compose.staging import resolve_brand
+    from ..compose.staging import resolve_brand
 
     hasher = hasher or Hasher()
     voices = sorted({seg.voice for sc in script.scenes for seg in sc.segments})
@@ -226,14 +227,14 @@ def rendition_key(script, brand, renderer: str, hasher: Hasher | None = None) ->
 
 def file_facts(path: Path) -> dict:
     """What a record keeps of an output: its size and SHA-256."""
-    from .files import sha256_file
+    from ..utils.files import sha256_file
 
     return {"size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def matches(path: Path, facts: dict) -> bool:
     """Whether `path` is still the file `facts` describe (size first, then every byte)."""
-    from .files import sha256_file
+    from ..utils.files import sha256_file
 
     try:
         return path.is_file() and path.stat().st_size == facts["size"] and sha256_file(path) == facts["sha256"]

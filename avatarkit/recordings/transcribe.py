@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .audio.io import audio_info, stream_audio
-from .errors import AvatarkitError
-from .files import write_text_atomic
-from .media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
-from .speech.utterance import Word
-from .speech.whisper import SAMPLE_RATE, Transcript, get_whisper
+from ..audio.io import audio_info, stream_audio
+from ..errors import AvatarkitError
+from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
+from ..speech.utterance import Word
+from ..speech.whisper import SAMPLE_RATE, Transcript, get_whisper
+from ..utils.files import write_text_atomic
 
 FORMATS = ("vtt", "srt", "json")
 PAUSE_S = 0.8        # a silence this long between words starts a new cue

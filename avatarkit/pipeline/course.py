@@ -17,19 +17,19 @@ every language.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import AvatarkitError, ScriptError, VoiceError
-from .files import write_text_atomic
-from .pipeline import ProgressEvent, RenderResult, render
-from .rendercache import ROLES, Hasher, RenderCache, default_cache_dir, file_facts, matches, place_file, rendition_key
-from .script.model import Script
-from .script.parse import load_script
+from ..errors import AvatarkitError, ScriptError, VoiceError
+from ..localize.apply import load_language
+from ..script.model import Script
+from ..script.parse import load_script
+from ..utils.files import write_text_atomic
+from .cache import ROLES, Hasher, RenderCache, default_cache_dir, file_facts, matches, place_file, rendition_key
+from .core import ProgressEvent, RenderResult, render
 
 RECORD_VERSION = 2
 CACHE_ENV = "AVATARKIT_RENDER_CACHE"
@@ -49,7 +49,7 @@ class CourseProgress:
 
 def course_languages(script: Script, languages: str | list[str] | None = "all") -> list[str]:
     """The languages to render: "all" (the source, then every listed translation), a list, or "de,fr"."""
-    from .localize import script_languages
+    from ..localize import script_languages
 
     known = script_languages(script)
     if languages in (None, "all"):
@@ -75,18 +75,6 @@ def render_cache(cache: bool | str | Path | None = True) -> RenderCache | None:
     return RenderCache(Path(cache))
 
 
-def load_language(script_path: Path, language: str, options: dict) -> Script:
-    """The script in `language` with the course's overrides (`resolution` pixels, `captions`) applied."""
-    from .localize import load_localized
-
-    s = load_localized(script_path, language)
-    if options.get("resolution"):
-        s = dataclasses.replace(s, resolution=tuple(options["resolution"]))
-    if options.get("captions") is not None:
-        s = dataclasses.replace(s, captions=options["captions"])
-    return s
-
-
 def check_course(script_path: str | Path, *, brand: str | Path | None = None,
                  languages: str | list[str] | None = None, faces: bool = True) -> dict[str, Script]:
     """Check everything a render of `script_path` needs, without rendering; return the script by language.
@@ -98,13 +86,13 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
     the `AvatarkitError` a render would, naming the file, line and field.
     Files resolve under the current scope (`script.scope.using`).
     """
-    from .audio.io import audio_info
-    from .compose.staging import check_staging, resolve_brand
-    from .face.avatar import open_avatar
-    from .localize import load_localized
-    from .speech.engines.base import make_engine
-    from .speech.phrases import check_readable
-    from .speech.voice import get_voice
+    from ..audio.io import audio_info
+    from ..compose.staging import check_staging, resolve_brand
+    from ..face.avatar import open_avatar
+    from ..localize import load_localized
+    from ..speech.engines.base import make_engine
+    from ..speech.phrases import check_readable
+    from ..speech.voice import get_voice
 
     script_path = Path(script_path)
     base = load_script(script_path)
@@ -126,13 +114,13 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
     for sc in base.scenes:
         if sc.avatar.is_dir():
             if sc.renderer == "diffusion":
-                from .render.diffusion import check_trained
+                from ..render.diffusion import check_trained
 
                 check_trained(sc.avatar)
             else:
                 open_avatar(sc.avatar)
         elif faces:
-            from .face.rig import load_avatar
+            from ..face.rig import load_avatar
 
             load_avatar(sc.avatar)
         for seg in sc.segments:
@@ -325,8 +313,8 @@ def export_course(script_path: str | Path, out: str | Path, *, format: str, lang
     share of the video a learner must have watched for the LMS to record it
     as completed.
     """
-    from .export import FORMATS, Rendition, export_package
-    from .localize import load_localized
+    from ..export import FORMATS, Rendition, export_package
+    from ..localize import load_localized
 
     if format not in FORMATS:
         raise AvatarkitError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,1 @@
+"""Helpers shared by every stage (atomic writes, content names, avatarkit's home folder)."""
