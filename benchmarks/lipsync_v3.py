@@ -40,13 +40,14 @@ def clips(split: str) -> list[Path]:
     return [p for p in sorted(FOOTAGE.iterdir()) if p.stem in SPLITS and SPLITS[p.stem][1] == split]
 
 
-def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0) -> dict:
+def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0, gate: str = "speech") -> dict:
     """{stem: {"frames", method: r}} of the requested opening against the filmed one; with `degrade` the
-    audio is first degraded `degrade` ways by `training.augment.augment` (seeded) and r averaged."""
+    audio is first degraded `degrade` ways by `training.augment.augment` (seeded) and r averaged. `gate`:
+    what rests a shape model's mouth (`motion.audio.GATES`)."""
     from avatarkit.motion.audio import AudioMotion
     from avatarkit.training import lipshape as L
 
-    models = {name: AudioMotion(kind, model_path=mp) for name, (kind, mp) in methods.items()}
+    models = {name: AudioMotion(kind, model_path=mp, gate=gate) for name, (kind, mp) in methods.items()}
     out = {}
     for p in paths:
         audio, fps, real = L.measure(p, cache / "measured")
@@ -134,7 +135,7 @@ def summarise_direct(res: dict) -> str:
     return "\n".join(lines)
 
 
-def speed(model: str, seconds: list[int]) -> list[dict]:
+def speed(model: str, seconds: list[int], gate: str = "speech") -> list[dict]:
     """Compute per second of audio and peak memory, streaming `seconds` of tiled real speech in 1 s blocks."""
     import resource
 
@@ -142,7 +143,7 @@ def speed(model: str, seconds: list[int]) -> list[dict]:
     from avatarkit.training import lipshape as L
 
     audio, _, _ = L.measure(FOOTAGE / "usgov_WDA_KatieHill_000.mp4", ROOT / "build/a2m3/measured")
-    motion = AudioMotion("learned", model_path=model)
+    motion = AudioMotion("learned", model_path=model, gate=gate)
     rows = []
     for total in seconds:
         s = motion.stream(25)
@@ -156,7 +157,7 @@ def speed(model: str, seconds: list[int]) -> list[dict]:
         tr = s.finish(int(n / 16000 * 25))
         frames += len(tr) if tr is not None else 0
         dt = time.perf_counter() - t0
-        rows.append({"model": model, "seconds": total, "compute_s_per_s": dt / total, "frames": frames,
+        rows.append({"model": model, "gate": gate, "seconds": total, "compute_s_per_s": dt / total, "frames": frames,
                      "timings": {k: round(v / total, 4) for k, v in s.timings.items()},
                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         print(json.dumps(rows[-1]), flush=True)
@@ -173,6 +174,8 @@ def main(argv=None) -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "build/a2m3")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--degrade", type=int, default=0, help="--direct: score on this many degraded copies")
+    ap.add_argument("--gate", default="speech", choices=("speech", "level"),
+                    help="--direct and --speed: what rests a shape model's mouth (speech: the VAD; level: near-silence only)")
     ap.add_argument("--speed", nargs="*", type=int, default=None,
                     help="measure speed and memory streaming this many seconds (each) with --methods' models")
     a = ap.parse_args(argv)
@@ -184,7 +187,7 @@ def main(argv=None) -> None:
     W._SHARED["base"] = W.Whisper(threads=1)
     if a.speed is not None:
         for m in a.methods.split(","):
-            speed(m.split(":")[1], a.speed or [60, 600])
+            speed(m.split(":")[1], a.speed or [60, 600], a.gate)
         return
     paths = [p for p in clips(a.split) if a.only is None or p.stem in a.only]
     extra = dict(e.split("=", 1) for e in a.extra)
@@ -192,9 +195,9 @@ def main(argv=None) -> None:
         methods = {m: (("learned", m.split(":")[1]) if m.startswith("learned:") else (m, None))
                    for m in a.methods.split(",") if m != "shuffled"}
         methods.update({k: ("learned", v) for k, v in extra.items()})
-        res = direct(paths, methods, a.cache, a.degrade)
+        res = direct(paths, methods, a.cache, a.degrade, a.gate)
         text = summarise_direct(res)
-        out = a.out or a.cache / f"direct-{a.split}{'-degraded' if a.degrade else ''}.json"
+        out = a.out or a.cache / f"direct-{a.split}{'-degraded' if a.degrade else ''}-{a.gate}.json"
         out.write_text(json.dumps(res, indent=1))
     else:
         out = a.out or a.cache / f"rendered-{a.split}.json"

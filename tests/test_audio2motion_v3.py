@@ -237,3 +237,27 @@ def test_both_training_splits_come_from_one_speaker_table():
     assert R.SPLITS["cremad_1001_DFA_ANG_XX"][1] == "train" and A.SPLITS["cremad_1001_DFA_ANG_XX"][1] == "test"
     with pytest.raises(ValueError, match="nobody"):
         S.splits({"nobody": "train"})
+
+
+def test_the_speech_gate_rests_the_mouth_on_music_and_noise_not_on_speech_over_music(v3, voice16):
+    from avatarkit.training.augment import music_bed
+
+    rng = np.random.default_rng(1)
+    bed = music_bed(voice16.size + 2 * 16000, 16000, rng).astype(np.float32)
+    level = AudioMotion("learned", model_path="v3", gate="level")
+    for name, x in (("music", 0.3 * bed), ("noise", 0.05 * rng.standard_normal(4 * 16000).astype(np.float32))):
+        gated, ungated = v3.animate_audio(x, 16000, fps=25), level.animate_audio(x, 16000, fps=25)
+        assert gated["jaw"].max() < 0.02, name
+        assert ungated["jaw"].max() > gated["jaw"].max() + 0.02, name    # the gate, not the model, rests it
+    clean = v3.animate_audio(_pad(voice16), 16000, fps=25)
+    mixed = v3.animate_audio(_pad(voice16) + 0.1 * bed, 16000, fps=25)
+    words = slice(30, len(clean) - 30)
+    assert mixed["jaw"][words].max() > 0.2
+    assert np.corrcoef(mixed["jaw"][words], clean["jaw"][words])[0, 1] > 0.7
+
+
+def test_a_bad_gate_is_named():
+    from avatarkit.errors import AvatarkitError
+
+    with pytest.raises(AvatarkitError, match="mouth gate 'vad'"):
+        AudioMotion("learned", model_path="v3", gate="vad")

@@ -99,11 +99,10 @@ def test_nothing_said_gives_empty_captions(tmp_path):
                     ("music.wav", music)):
         tr = transcribe(write_audio(tmp_path / name, x.astype(np.float32), sr))
         assert tr.words == [] and tr.language is None, (name, tr.text)
-        # The shipped lip-sync model keeps the mouth nearly at rest through them. v3 (the default since
-        # 2026-12-07) twitches open to 0.10 IOD-range on noise and music where v2 stayed below 0.01; a speech
-        # gate is the open fix (docs/quality.md), so the bound here is on the mean and a small peak.
+        # The shipped lip-sync model keeps the mouth at rest through them: v3 alone twitches open to 0.10
+        # on noise and music; its speech gate (`audio.vad`) rests the mouth where no one speaks.
         jaw = AudioMotion().animate_audio(x.astype(np.float32), sr, fps=25)["jaw"]
-        assert jaw.mean() < 0.03 and jaw.max() < 0.12, (name, jaw.mean(), jaw.max())
+        assert jaw.max() < 0.02, (name, jaw.mean(), jaw.max())
         vtt = write_transcript(tr, tmp_path / f"{name}.vtt").read_text()
         assert "-->" not in vtt and "AI-generated" in vtt
 

@@ -13,6 +13,10 @@ way `PhonemeMotion` does from phoneme times. Kinds:
   with speech (the usual baseline);
 * `still`: the mouth stays at rest (lower bound).
 
+A shape model's mouth is gated (`gate`): `speech` (the default) rests it
+wherever the Silero VAD hears no speech (`audio.vad`), so music, hum and
+room noise leave the face still; `level` rests it only in near-silence.
+
 `AudioMotion.stream` keeps memory constant for recordings of any length.
 """
 
@@ -25,6 +29,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..audio.features import LogMel, MelConfig, resample
+from ..audio.vad import LOOKAHEAD_S, SpeechGate
+from ..audio.vad import RATE as VAD_RATE
+from ..audio.vad import WINDOW as VAD_WINDOW
 from ..errors import AvatarkitError
 from ..models.audio2motion import OUTPUTS, Audio2Motion
 from ..speech.utterance import Utterance
@@ -33,6 +40,7 @@ from .idle import blink, sway
 from .track import CHANNELS, MotionTrack
 
 KINDS = ("learned", "loudness", "still")
+GATES = ("speech", "level")   # what rests a shape model's mouth: no speech heard, or near-silence only
 _REST = {"jaw": 0.0, "wide": 0.0, "round": 0.0, "press": 0.25, "dental": 0.0, "voice": 0.0, "onset": 0.0}
 _LIMITS = {"jaw": (0, 1), "wide": (-1, 1), "round": (0, 1), "press": (0, 1), "dental": (0, 1),
            "voice": (0, 1), "onset": (0, 1)}
@@ -147,8 +155,11 @@ LONG_S = 120.0    # recordings longer than this (seconds) are animated through t
 class AudioMotion:
     """Motion from a recording; kind `learned`, `loudness` or `still` (see module docstring)."""
 
-    def __init__(self, kind: str = "learned", config: MotionConfig | None = None, model_path: str | None = None):
-        self.kind = kind
+    def __init__(self, kind: str = "learned", config: MotionConfig | None = None, model_path: str | None = None,
+                 gate: str = "speech"):
+        if gate not in GATES:
+            raise AvatarkitError(f"unknown mouth gate {gate!r}; known: {', '.join(GATES)}")
+        self.kind, self.gate = kind, gate
         self.cues = make_cues(kind, model_path)
         self.config = config or MotionConfig()
         # The cue clock: the front end's input rate and frame rate (Hz).
@@ -156,14 +167,17 @@ class AudioMotion:
         # A v3 model's cues are lip-shape coefficients; the track then carries the shape itself.
         self.has_shape = bool(getattr(self.cues, "has_shape", False))
         self.n_cues = len(self.cues.config.outputs) if isinstance(self.cues, Audio2Motion) else len(OUTPUTS)
+        self.speech = SpeechGate() if self.has_shape and gate == "speech" else None
 
     # -- cues → track -----------------------------------------------------
-    def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0) -> MotionTrack:
+    def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0,
+              speech: np.ndarray | None = None) -> MotionTrack:
         """A `MotionTrack` of `count` frames from 100 Hz `cues`; `cues[0]` is cue frame `cue_offset`.
 
         Video frame i (global `start_frame + i`) is sampled at its centre,
         (start_frame + i + 0.5) / fps seconds, by linear interpolation of the
         cue frames, whose centres are at (j + 0.5) * hop / rate seconds.
+        `speech` (count,) is the speech gate at each frame (`audio.vad`; None: not gated).
         """
         rate = self.mel.frame_rate
         g = np.arange(start_frame, start_frame + count)
@@ -175,6 +189,8 @@ class AudioMotion:
             else:
                 at = np.stack([np.interp(pos, j, cues[:, i]) for i in range(cues.shape[1])], 1)
                 coefs, gate = self.cues.split_cues(at)
+                if speech is not None:
+                    gate = gate * speech
                 shape = self.cues.decode_shape(coefs) * gate[:, None, None]
             return self._compose(self.cues.shape_channels(shape), fps, g, shape)
         vals = {}
@@ -215,8 +231,13 @@ class AudioMotion:
         if start_frame == 0 and audio.size > LONG_S * sample_rate:
             return self._animate_long(audio, sample_rate, fps, frames)
         c = self.cues_for(audio, sample_rate)
+        speech = None
+        if self.speech is not None:
+            probs = self.speech.probabilities(resample(audio, sample_rate, VAD_RATE))
+            speech = self.speech.gate(probs, (np.arange(frames) + 0.5) / fps)
         # The cue clock starts with this audio, the track's at global `start_frame`.
-        return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate)
+        return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate,
+                          speech=speech)
 
     def animate_blocks(self, blocks: Iterable[np.ndarray], samples: int, sample_rate: int, *, fps: int,
                        frames: int) -> MotionTrack:
@@ -271,13 +292,24 @@ class MotionStream:
         self.cue0 = 0        # global index of self.cues[0]
         self.frame = 0       # next video frame to emit
         self.timings = {"features": 0.0, "network": 0.0, "track": 0.0}   # seconds of compute
+        # The speech gate's window probabilities; `probs[0]` is window `p0` of the recording.
+        self.vad = motion.speech.stream() if motion.speech is not None else None
+        self.probs, self.p0 = np.zeros(0, np.float32), 0
 
     def _emit(self, upto: int) -> MotionTrack | None:
         count = upto - self.frame
         if count <= 0:
             return None
-        tr = self.motion.track(self.cues, self.fps, self.frame, count, cue_offset=self.cue0)
+        speech = None
+        if self.vad is not None:
+            times = (np.arange(self.frame, upto) + 0.5) / self.fps
+            # Windows before p0 were dropped: their hold can no longer reach these frames (see below).
+            speech = self.motion.speech.gate(self.probs, times - self.p0 * VAD_WINDOW / VAD_RATE)
+        tr = self.motion.track(self.cues, self.fps, self.frame, count, cue_offset=self.cue0, speech=speech)
         self.frame = upto
+        if self.vad is not None:
+            drop = max(0, int((self.frame / self.fps - 2 * LOOKAHEAD_S) * VAD_RATE / VAD_WINDOW) - self.p0)
+            self.probs, self.p0 = self.probs[drop:], self.p0 + drop
         # Keep the cue frames the next video frame still interpolates from.
         keep_from = max(0, int(np.floor((self.frame + 0.5) / self.fps * self.motion.mel.frame_rate - 0.5)) - self.cue0 - 1)
         self.cues = self.cues[keep_from:]
@@ -289,12 +321,18 @@ class MotionStream:
         feats = self.features.push(block)
         t1 = time.perf_counter()
         new = self.outputs.push(feats)
+        if self.vad is not None:
+            self.probs = np.concatenate([self.probs, self.vad.push(block)])
         t2 = time.perf_counter()
         self.cues = np.concatenate([self.cues, new])
         have = self.cue0 + self.cues.shape[0]  # cue frames known: [0, have)
         rate = self.motion.mel.frame_rate
         # Frame i needs cue frame floor(pos) + 1 with pos = (i + 0.5) / fps * rate - 0.5.
         upto = int(np.floor(((have - 1) + 0.5) / rate * self.fps - 0.5)) if have else 0
+        if self.vad is not None:
+            # A frame's gate reads the windows up to `LOOKAHEAD_S` after it: wait for them, as a whole pass would.
+            heard = (self.p0 + self.probs.size) * VAD_WINDOW / VAD_RATE - LOOKAHEAD_S
+            upto = min(upto, max(0, int(np.floor(heard * self.fps - 0.5)) + 1))
         track = self._emit(upto)
         self.timings["features"] += t1 - t0
         self.timings["network"] += t2 - t1
@@ -304,4 +342,6 @@ class MotionStream:
     def finish(self, total_frames: int) -> MotionTrack | None:
         """The remaining frames up to `total_frames` (the video's length)."""
         self.cues = np.concatenate([self.cues, self.outputs.push(self.features.finish()), self.outputs.finish()])
+        if self.vad is not None:
+            self.probs = np.concatenate([self.probs, self.vad.finish()])
         return self._emit(total_frames)
