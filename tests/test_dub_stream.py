@@ -57,8 +57,8 @@ def test_speech_read_in_blocks_is_normalised_as_the_whole_recording(tmp_path):
     import pyloudnorm
 
     from avatarkit.audio.io import load_audio
-    from avatarkit.recordings.dub import Speech, speech_for
-    from avatarkit.speech.loudness import normalize_recording
+    from avatarkit.recordings.dub import speech_for
+    from avatarkit.speech.loudness import NormalizedSpeech, normalize_recording
 
     rng = np.random.default_rng(3)
     t = np.arange(48000 * 9)
@@ -77,7 +77,7 @@ def test_speech_read_in_blocks_is_normalised_as_the_whole_recording(tmp_path):
     assert all(b.size == 1920 for b in blocks[:-1]) and sum(b.size for b in blocks) == x.size + 5000
     np.testing.assert_array_equal(np.concatenate(blocks)[:x.size], y)
     assert not np.concatenate(blocks)[x.size:].any()
-    np.testing.assert_array_equal(Speech.from_array(load_audio(wav, 48000), block=7000).array(), y)
+    np.testing.assert_array_equal(NormalizedSpeech.from_array(load_audio(wav, 48000), block=7000).array(), y)
 
 
 def test_long_speech_animates_from_blocks_as_from_the_whole(monkeypatch):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from ..face.footage import seconds_spans, track_frames, video_frames, video_info
 from ..media.provenance import Origin, avatar_entry, check_signing, sign_file, source_entry, unsigned_path, voice_entry
 from ..media.writer import VideoWriter
 from ..motion.audio import AudioMotion
+from ..speech.loudness import NormalizedSpeech
 from ..speech.voice import get_voice
 
 SAMPLE_RATE = 48_000
@@ -83,57 +84,10 @@ class DubProgress:
     total: int
 
 
-class Speech:
-    """The new speech as mono float32 at 48 kHz, brought to -16 LUFS with its peaks limited, read afresh
-    in blocks from its source each time (`blocks`), so that an hour of it is never held at once.
-
-    `source()` yields the raw speech in blocks (a recording decoded from its file, or slices of a
-    synthesised array). The gain is measured on construction (`speech.loudness.limited_gain`: one pass over
-    the source, up to two more to make up what the limiter takes); `blocks()` applies it and the limiter
-    block by block, the same samples a whole-array `normalize_recording` gives."""
-
-    def __init__(self, source: Callable[[], Iterable[np.ndarray]]):
-        from ..speech.loudness import limited_gain
-
-        self._source = source
-        self.samples = 0
-        first = True
-
-        def measured():
-            nonlocal first
-            if not first:
-                return source()
-            first = False
-            return self._counted(source())
-
-        self.gain = limited_gain(measured)
-
-    def _counted(self, blocks):
-        for b in blocks:
-            self.samples += b.size
-            yield b
-
-    @classmethod
-    def from_array(cls, x: np.ndarray, block: int = SAMPLE_RATE) -> "Speech":
-        x = np.asarray(x, np.float32)
-        return cls(lambda: (x[a:a + block] for a in range(0, x.size, block)))
-
-    def blocks(self, size: int = SAMPLE_RATE, total: int | None = None) -> Iterator[np.ndarray]:
-        """The normalised speech in blocks of `size` samples, padded with silence (or cut) to `total`."""
-        from ..audio.io import rechunk
-        from ..speech.loudness import limit_stream
-
-        return rechunk(limit_stream(self._source(), self.gain, SAMPLE_RATE), size, total)
-
-    def array(self, total: int | None = None) -> np.ndarray:
-        """The whole normalised speech (padded or cut to `total` samples)."""
-        return np.concatenate(list(self.blocks(SAMPLE_RATE, total)) or [np.zeros(0, np.float32)])
-
-
 def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | None,
-               voices_dir=None) -> Speech:
-    """The new speech (see `Speech`): the recording `audio`, read from its file in blocks, or `text` spoken
-    by `voice`.
+               voices_dir=None) -> NormalizedSpeech:
+    """The new speech at 48 kHz and -16 LUFS (`speech.loudness.NormalizedSpeech`): the recording `audio`,
+    read from its file in blocks, or `text` spoken by `voice`.
 
     `text` is a `Path` or a name ending in `.txt` (a UTF-8 file to read), or the words themselves.
     """
@@ -142,7 +96,7 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if audio is not None:
         from ..audio.io import stream_audio
 
-        return Speech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE))
+        return NormalizedSpeech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE))
     from ..speech.align import synthesize_transcript
 
     if voice is None:
@@ -158,7 +112,7 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if not words.split():
         raise RenderError(f"{text}: no words to speak")
     # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
-    return Speech.from_array(synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio)
+    return NormalizedSpeech.from_array(synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio)
 
 
 def encoder_preset(width: int, height: int) -> str:

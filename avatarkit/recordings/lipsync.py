@@ -28,7 +28,7 @@ from ..motion.audio import AudioMotion
 from ..pipeline.drawing import draw_track
 from ..render.base import make_renderer
 from ..script.model import BACKGROUND_KINDS, LAYOUTS, Background
-from ..speech.loudness import TARGET_LUFS, limit_stream, limited_gain
+from ..speech.loudness import TARGET_LUFS, NormalizedSpeech
 
 SAMPLE_RATE = 48_000
 STAGES = ("audio", "transcribe", "motion", "render", "compose", "encode")
@@ -112,11 +112,12 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     spf = SAMPLE_RATE // fps
     mel_rate = model.mel.sample_rate
 
-    gain = 1.0
+    block = spf * fps * 4
+    speech = None
     if loudness is not None:
         t0 = time.perf_counter()
         # Measured, and what the limiter takes made up, over the file in blocks.
-        gain = limited_gain(lambda: stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4), loudness)
+        speech = NormalizedSpeech(lambda: stream_audio(audio, SAMPLE_RATE, block=block), loudness)
         timings["audio"] += time.perf_counter() - t0
 
     # Written unsigned beside `out`, then signed into place with its Content Credentials (C2PA).
@@ -131,9 +132,7 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     # The writer aborts (no partial file) on any exception, and closes on success.
     with writer:
         stream = model.stream(fps)
-        hi = stream_audio(audio, SAMPLE_RATE, block=spf * fps * 4)
-        if loudness is not None:
-            hi = limit_stream(hi, gain, SAMPLE_RATE)
+        hi = speech.blocks(block) if speech is not None else stream_audio(audio, SAMPLE_RATE, block=block)
         written = 0        # 48 kHz samples sent to the encoder
         consumed = 0       # 16 kHz samples sent to the model
         blocks16 = stream_audio(audio, mel_rate, block=mel_rate * 4)

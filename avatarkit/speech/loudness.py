@@ -8,6 +8,8 @@ streams); phrases too short to measure (< 0.4 s) reuse the previous gain.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, Iterator
+
 import numpy as np
 
 TARGET_LUFS = -16.0
@@ -211,23 +213,58 @@ def limited_gain(blocks, target_lufs: float = TARGET_LUFS, sample_rate: int = St
     return gain
 
 
+class NormalizedSpeech:
+    """48 kHz mono speech brought to `target_lufs` with its peaks limited, read afresh from its source in
+    blocks each time (`blocks`), so that an hour of it is never held at once.
+
+    `source()` yields the raw audio in blocks (a recording decoded from its file, or slices of an array).
+    The gain is measured on construction (`limited_gain`: one pass over the source, up to two more to make
+    up what the limiter takes); `blocks()` applies it and the limiter block by block (`limit_stream`).
+    `samples` is the source's length, counted on the first pass.
+    """
+
+    def __init__(self, source: Callable[[], Iterable[np.ndarray]], target_lufs: float = TARGET_LUFS):
+        self._source = source
+        self.samples = 0
+        first = True
+
+        def measured():
+            nonlocal first
+            if not first:
+                return source()
+            first = False
+            return self._counted(source())
+
+        self.gain = limited_gain(measured, target_lufs)
+
+    def _counted(self, blocks):
+        for b in blocks:
+            self.samples += b.size
+            yield b
+
+    @classmethod
+    def from_array(cls, x: np.ndarray, block: int = StreamLoudness.RATE,
+                   target_lufs: float = TARGET_LUFS) -> "NormalizedSpeech":
+        x = np.asarray(x, np.float32)
+        return cls(lambda: (x[a:a + block] for a in range(0, x.size, block)), target_lufs)
+
+    def blocks(self, size: int = StreamLoudness.RATE, total: int | None = None) -> Iterator[np.ndarray]:
+        """The normalised speech in blocks of `size` samples, padded with silence (or cut) to `total`."""
+        from ..audio.io import rechunk
+
+        return rechunk(limit_stream(self._source(), self.gain, StreamLoudness.RATE), size, total)
+
+    def array(self, total: int | None = None) -> np.ndarray:
+        """The whole normalised speech (padded or cut to `total` samples)."""
+        return np.concatenate(list(self.blocks(StreamLoudness.RATE, total)) or [np.zeros(0, np.float32)])
+
+
 def normalize_recording(audio: np.ndarray, target_lufs: float = TARGET_LUFS, block_s: float = 10.0) -> np.ndarray:
     """A whole 48 kHz recording brought to `target_lufs` with its peaks limited, block by block.
 
     `LoudnessNormalizer` holds several float64 copies of what it is given at once (an hour of speech would
-    take gigabytes); here the gain comes from `limited_gain` and the limiter runs over blocks, so memory
+    take gigabytes); here `NormalizedSpeech` measures the gain and limits the peaks over blocks, so memory
     beyond the input and the output does not grow with length. Returns float32 of the input's length.
     """
     x = np.asarray(audio, np.float32)
-    block = int(block_s * StreamLoudness.RATE)
-
-    def blocks():
-        return (x[a:a + block] for a in range(0, x.size, block))
-
-    gain = limited_gain(blocks, target_lufs)
-    out = np.empty_like(x)
-    at = 0
-    for b in limit_stream(blocks(), gain, StreamLoudness.RATE):
-        out[at:at + b.size] = b
-        at += b.size
-    return out
+    return NormalizedSpeech.from_array(x, int(block_s * StreamLoudness.RATE), target_lufs).array(x.size)
