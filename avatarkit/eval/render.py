@@ -182,8 +182,8 @@ def _landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 def own_mouths(frames: Sequence[np.ndarray], name: str):
     """The person's own mouth bank from `frames` (the open-mouth ones), or None when none opens: what a user
-    gives with a few seconds of their footage (`mouthbank.build.bank_from_frames`)."""
-    from ..mouthbank.build import bank_from_frames
+    gives with a few seconds of their footage (`mouthbank.cut.bank_from_frames`)."""
+    from ..mouthbank.cut import bank_from_frames
 
     return bank_from_frames(frames, name)[0]
 

@@ -34,13 +34,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from ..errors import AvatarkitError
 from ..utils.files import avatarkit_home, sha256_file
-from .footage import FootageTrack, FrameFeatures, analyse_footage, own_mouths
+from .footage import FootageTrack, FrameFeatures, analyse_footage, own_mouths, usable_run, video_frames
+
+if TYPE_CHECKING:   # the rig module loads MediaPipe; imported where a rig is made
+    from .rig import FaceRig
 
 AVATAR_FILE = "avatar.json"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -313,7 +316,7 @@ def mouths_from(path: str | Path, name: str):
     (its first `MOUTHS_MAX_S` seconds); `AvatarError` naming the widest opening found when no frame shows
     an open mouth, or when the file holds no face."""
     from ..eval.metrics import mouth_opening
-    from ..mouthbank.build import bank_from_frames
+    from ..mouthbank.cut import bank_from_frames
     from .detect import load_image
     from .footage import BANK_MIN_OPEN, video_frames, video_info
 
@@ -396,9 +399,33 @@ def avatar_rig(folder: str | Path):
 
         rig = load_avatar(a.photo)
         return replace(rig, mouths=str(a.mouths_file)) if a.mouths_file is not None else rig
-    from ..render.diffusion import footage_rig
-
     return footage_rig(a.folder)
+
+
+MAX_LOOP_S = 6.0   # seconds: the longest stretch of still footage an idle avatar plays forwards and back
+
+
+def idle_frames(avatar: Avatar) -> tuple[list[int], bool]:
+    """Footage frame indices the idle motion plays, and whether they loop (else they play forwards and back)."""
+    t = avatar.track
+    if t.loops:
+        a, b = t.loops[0]
+        return list(range(a, b)), True
+    a, b = usable_run(t, int(MAX_LOOP_S * t.fps))
+    return list(range(a, b)), False
+
+
+def footage_rig(folder: str | Path) -> FaceRig:
+    """The `FaceRig` a layout places for a footage avatar: the first frame of its idle motion."""
+    from .rig import rig_from_image
+
+    avatar = open_avatar(folder)
+    start = idle_frames(avatar)[0][0]
+    for k, rgb in enumerate(video_frames(avatar.footage)):
+        if k == start:
+            rig = rig_from_image(rgb, source=str(avatar.folder))
+            return rig
+    raise AvatarError(f"{avatar.footage}: frame {start} not found")
 
 
 def rig_for(path: str | Path):

@@ -213,7 +213,7 @@ def _head_angles(points: np.ndarray) -> tuple[float, float, float]:
 
 class FrameFeatures:
     """`track_frames`' `on_frame` hook: measures every frame as it is decoded and keeps the mouth crops
-    of open-mouth frames for the person's own mouth bank (`mouthbank.build.mouth_entries`).
+    of open-mouth frames for the person's own mouth bank (`mouthbank.cut.mouth_entries`).
 
     Per frame: `pose` (`crop.face_pose`), `head` (yaw, pitch, roll; see `_head_angles`), `eyes` (each eye's
     lid gap over its width), `lips` (the 20-point inner-lip contour, pixels, `mouthbank.CONTOUR` order),
@@ -232,7 +232,7 @@ class FrameFeatures:
 
         from ..eval.metrics import laplacian_variance, mouth_opening
         from ..mouthbank import CONTOUR, HEIGHT, WIDTH, corner_similarity, teeth_fraction
-        from ..mouthbank.build import mouth_entries
+        from ..mouthbank.cut import mouth_entries
 
         if pts is None:
             self.rows.append(None)

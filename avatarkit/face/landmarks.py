@@ -44,7 +44,29 @@ JAW_LINE = (288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172
 # The points a `MotionTrack.mouth` shape places: every lip point, then the jaw line.
 MOUTH_SHAPE = tuple(dict.fromkeys(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_MID_UPPER + LIP_MID_LOWER
                                   + LIP_INNER_UPPER + LIP_INNER_LOWER + JAW_LINE))
+# Rows within MOUTH_SHAPE of the five central inner-lip pairs (upper, lower) and of the outer corners:
+# what the opening and the width of a shape are read from (`shape_opening`, `shape_width`).
+_INNER_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
+SHAPE_UPPER_ROWS = tuple(MOUTH_SHAPE.index(a) for a, _ in _INNER_PAIRS)
+SHAPE_LOWER_ROWS = tuple(MOUTH_SHAPE.index(b) for _, b in _INNER_PAIRS)
+SHAPE_CORNER_ROWS = (MOUTH_SHAPE.index(61), MOUTH_SHAPE.index(291))
 
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
              400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
              54, 103, 67, 109)
+
+
+def shape_opening(points):
+    """Inner-lip gap (..., ) of `MOUTH_SHAPE` shapes (..., 75, 2): the mean of the five central pairs along v."""
+    import numpy as np
+
+    p = np.asarray(points)
+    return (p[..., list(SHAPE_LOWER_ROWS), 1] - p[..., list(SHAPE_UPPER_ROWS), 1]).mean(-1)
+
+
+def shape_width(points):
+    """Corner-to-corner distance along u (..., ) of `MOUTH_SHAPE` shapes (..., 75, 2)."""
+    import numpy as np
+
+    p = np.asarray(points)
+    return p[..., SHAPE_CORNER_ROWS[1], 0] - p[..., SHAPE_CORNER_ROWS[0], 0]

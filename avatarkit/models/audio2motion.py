@@ -290,12 +290,11 @@ class Audio2Motion:
         value while the lips are together; `voice` follows the opening (it
         only steers the head's sway); `onset` is not predicted (0).
         """
+        from ..face.landmarks import shape_opening, shape_width
         from ..face.mouthrig import JAW_AT_P95
-        from ..training.lipshape import CORNER_ROWS, LOWER_ROWS, UPPER_ROWS
 
         s = np.asarray(shape, np.float32) / np.float32(self.config.shape_range)
-        gap = (s[:, list(LOWER_ROWS), 1] - s[:, list(UPPER_ROWS), 1]).mean(1)
-        dw = s[:, CORNER_ROWS[1], 0] - s[:, CORNER_ROWS[0], 0]
+        gap, dw = shape_opening(s), shape_width(s)
         lo, hi = self.config.wide_range
         jaw = np.clip(gap * JAW_AT_P95, 0, 1)
         wide = np.clip(np.where(dw >= 0, dw / max(hi, 1e-6), dw / max(lo, 1e-6)), -1, 1)

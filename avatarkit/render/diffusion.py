@@ -23,15 +23,13 @@ import numpy as np
 import torch
 
 from ..errors import RenderError
-from ..face.avatar import Avatar, is_avatar_folder, open_avatar
+from ..face.avatar import Avatar, idle_frames, is_avatar_folder, open_avatar
 from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop
-from ..face.footage import usable_run, video_frames
+from ..face.footage import video_frames
 from ..face.mouthrig import MouthRig
 from ..face.rig import FaceRig
 from ..models.mouth_diffusion import MouthDiffusion, to_tensor, to_uint8
 from .base import AvatarFrame, register_renderer
-
-MAX_LOOP_S = 6.0
 
 
 class MouthPainter:
@@ -96,29 +94,6 @@ def check_trained(folder: str | Path) -> Avatar:
     if not avatar.trained:
         raise RenderError(f"avatar {avatar.name!r} has no trained mouth model yet; run `avatarkit avatar train {avatar.name}`")
     return avatar
-
-
-def idle_frames(avatar: Avatar) -> tuple[list[int], bool]:
-    """Footage frame indices the idle motion plays, and whether they loop (else they play forwards and back)."""
-    t = avatar.track
-    if t.loops:
-        a, b = t.loops[0]
-        return list(range(a, b)), True
-    a, b = usable_run(t, int(MAX_LOOP_S * t.fps))
-    return list(range(a, b)), False
-
-
-def footage_rig(folder: str | Path) -> FaceRig:
-    """The `FaceRig` a layout places for a footage avatar: the first frame of its idle motion."""
-    from ..face.rig import rig_from_image
-
-    avatar = open_avatar(folder)
-    start = idle_frames(avatar)[0][0]
-    for k, rgb in enumerate(video_frames(avatar.footage)):
-        if k == start:
-            rig = rig_from_image(rgb, source=str(avatar.folder))
-            return rig
-    raise RenderError(f"{avatar.footage}: frame {start} not found")
 
 
 @register_renderer("diffusion")
@@ -192,4 +167,4 @@ class BoundDiffusion:
             yield self.render_frame(track.frame(i))
 
 
-__all__ = ["DiffusionRenderer", "MouthPainter", "footage_rig", "load_personal"]
+__all__ = ["DiffusionRenderer", "MouthPainter", "load_personal"]

@@ -33,11 +33,9 @@ import numpy as np
 from ..face import landmarks as lm
 
 POINTS = lm.MOUTH_SHAPE
-# Rows of the central inner-lip pairs (upper, lower) and of the corners within POINTS.
-_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
-UPPER_ROWS = tuple(POINTS.index(a) for a, _ in _PAIRS)
-LOWER_ROWS = tuple(POINTS.index(b) for _, b in _PAIRS)
-CORNER_ROWS = (POINTS.index(61), POINTS.index(291))
+# Rows of the central inner-lip pairs (upper, lower) and of the corners within POINTS (the landmark contract's).
+UPPER_ROWS, LOWER_ROWS, CORNER_ROWS = lm.SHAPE_UPPER_ROWS, lm.SHAPE_LOWER_ROWS, lm.SHAPE_CORNER_ROWS
+opening, width = lm.shape_opening, lm.shape_width
 
 
 @dataclass
@@ -85,18 +83,6 @@ def aligned_points(real: np.ndarray) -> np.ndarray:
         s = M.fit_similarity(real[t][idx], template[idx])
         out[t] = s.apply(real[t])[list(POINTS)]
     return out
-
-
-def opening(points: np.ndarray) -> np.ndarray:
-    """Inner-lip gap (..., ) of shapes (..., 75, 2): mean of the five central pairs along v."""
-    p = np.asarray(points)
-    return (p[..., list(LOWER_ROWS), 1] - p[..., list(UPPER_ROWS), 1]).mean(-1)
-
-
-def width(points: np.ndarray) -> np.ndarray:
-    """Corner-to-corner distance along u (..., ) of shapes (..., 75, 2)."""
-    p = np.asarray(points)
-    return p[..., CORNER_ROWS[1], 0] - p[..., CORNER_ROWS[0], 0]
 
 
 @dataclass(frozen=True)
