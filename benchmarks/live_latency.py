@@ -252,8 +252,13 @@ def sustained(pages, seconds: float, server_pid: int, fps: int) -> dict:
                     "audio_s_per_s": audio_s / dt,
                     "drift_ms_received": {"first": drift[0], "last": drift[-1], "max_abs": max(abs(d) for d in drift)},
                     "jitter_buffer_ms": {"video": jb(b, "video"), "audio": jb(b, "audio")}})
-    return {"pages": out, "server_cpu_cores": cpu, "server_rss_mb": {"start": rss[0], "end": rss[-1],
-                                                                       "max": max(rss)}}
+    # RSS every 10 s; the slope is a least-squares line over the samples after the first 2 minutes (warm-up).
+    t = 10.0 * np.arange(len(rss))
+    warm = t >= 120
+    slope = float(np.polyfit(t[warm], np.array(rss)[warm], 1)[0] * 60) if warm.sum() >= 3 else None
+    return {"pages": out, "server_cpu_cores": cpu, "server_rss_mb": {
+        "start": rss[0], "end": rss[-1], "max": max(rss), "slope_mb_per_min_after_2_min": slope,
+        "every_10_s": [round(x, 1) for x in rss]}}
 
 
 def main() -> int:

@@ -139,6 +139,40 @@ def test_interrupt_stops_sound_and_mouth_within_the_fade(session):
     assert not session.busy
 
 
+def test_the_peer_makes_every_frame_into_its_own_av_frames():
+    """`LivePeer._make` converts into buffers it reuses every frame; each frame it made must keep its own picture
+    and sound (PyAV copies them) after later frames are made."""
+    import cv2
+
+    from avatarkit.live.webrtc import LivePeer
+
+    session = LiveSession(LiveConfig(**SIZE))     # its own: closing the peer closes the session
+    seen, make = [], session.next_frame
+
+    def spy():
+        f = make()
+        seen.append((f.rgb.copy(), f.audio.copy()))
+        return f
+
+    async def go():
+        peer = LivePeer(session)
+        try:
+            return [peer._make() for _ in range(40)]
+        finally:
+            await peer.close()
+
+    session.say("Hello there.")
+    assert session.wait_ready(30)
+    session.next_frame = spy
+    made = asyncio.run(go())
+    assert session.closed
+    assert any(np.any(a) for _, a in seen), "some of the frames carry speech"
+    for (video, sounds), (rgb, audio) in zip(made, seen):
+        assert np.array_equal(video.to_ndarray(), cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420))
+        pcm = np.concatenate([a.to_ndarray()[0] for a in sounds])
+        assert np.array_equal(pcm, (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16))
+
+
 def test_bad_text_is_refused_or_reported_and_the_session_goes_on(session):
     events = []
     session.on_event = events.append

@@ -112,7 +112,7 @@ class LiveSessions:
             now = time.monotonic()
             for seat in list(self.seats.values()):
                 if now - seat.opened > self.max_s:
-                    seat.peer._event({"event": "error", "message": f"the session reached its {self.max_s:.0f} s "
+                    seat.peer.send_event({"event": "error", "message": f"the session reached its {self.max_s:.0f} s "
                                                                     "limit (live max_s) and ended"})
                     await seat.peer.close()
             await asyncio.sleep(1.0)

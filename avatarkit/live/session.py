@@ -160,7 +160,7 @@ class LiveSession:
         self.closed = False
         from ..pipeline.drawing import memory_trimmer
 
-        self._trim = memory_trimmer()   # once per clause, as a render trims once per phrase
+        self.trim_memory = memory_trimmer()   # hands freed heap back: once per clause (as a render per phrase), and by a sender
         self._speaker = threading.Thread(target=self._speak_loop, name="live-speech", daemon=True)
         self._speaker.start()
 
@@ -237,7 +237,7 @@ class LiveSession:
                                     (self._fade_from >= 0 and i >= self._fade_from + FADE_FRAMES)):
                 cur = self._current = None
                 self._fade_from = -1
-                self._trim()
+                self.trim_memory()
                 if not self._ready:
                     # `pending`: clauses of what was said still being synthesised (more speech is coming).
                     self.on_event({"event": "idle", "frame": i, "pending": self._todo.unfinished_tasks})

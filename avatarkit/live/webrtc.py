@@ -36,6 +36,7 @@ QUEUE_FRAMES = 4        # frames a track may hold before the pump waits (a stall
 DISCONNECTED_S = 5.0    # a connection "disconnected" this long is treated as lost
 CONNECT_S = 20.0        # an answered offer whose browser has not connected by then gives its seat back
 MESSAGE_BYTES = 16_384
+TRIM_FRAMES = 25        # freed heap is handed back to the OS once a second, between two frames (see `_pump`)
 
 
 def _queue_track(kind: str):
@@ -78,11 +79,17 @@ class LivePeer:
         self.frames_sent = 0
         self.late_resets = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-frames")
+        # The frame's 4:2:0 picture and 16-bit sound are made into these same buffers every frame (PyAV copies
+        # them into its frames), rather than into new ones that glibc's heap has to find room for 25 times a second.
+        c = session.config
+        self._i420 = np.empty((c.height * 3 // 2, c.width), np.uint8)
+        self._pcm = np.empty(session.spf, np.float32)
+        self._pcm16 = np.empty(session.spf, np.int16)
         self._pump_task: asyncio.Task | None = None
         self._lost_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connect_s = connect_s
-        session.on_event = self._event
+        session.on_event = self.send_event
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -151,10 +158,13 @@ class LivePeer:
         f = self.session.next_frame()
         # To 4:2:0 here with OpenCV: the encoders' own RGB conversion doubles VP8's cost (measured 7.4 -> 3.6 ms
         # a frame at 960x540).
-        video = av.VideoFrame.from_ndarray(cv2.cvtColor(f.rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        video = av.VideoFrame.from_ndarray(cv2.cvtColor(f.rgb, cv2.COLOR_RGB2YUV_I420, dst=self._i420),
+                                           format="yuv420p")
         video.pts = f.index * (90_000 // self.session.config.fps)
         video.time_base = Fraction(1, 90_000)
-        pcm = (np.clip(f.audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        np.multiply(np.clip(f.audio, -1.0, 1.0, out=self._pcm), 32767.0, out=self._pcm)
+        pcm = self._pcm16
+        pcm[:] = self._pcm       # truncates toward zero, as astype(np.int16) did
         half = pcm.size // 2
         sounds = []
         for k, part in enumerate((pcm[:half], pcm[half:])):
@@ -189,11 +199,17 @@ class LivePeer:
                     await self.audio.queue.put(a)
                 await self.video.queue.put(video)
                 self.frames_sent += 1
+                if self.frames_sent % TRIM_FRAMES == 0:
+                    # Hand freed heap back now, on the frame thread, just after a frame was sent (the next is
+                    # ~40 ms away; a trim took 0.8 ms median, 34 ms at most). Encoders, RTP and synthesis free memory
+                    # in several threads' arenas; trimmed once per clause only, the heap's resident part
+                    # swung by tens of MB and crept up over a long session (docs/quality.md, issue 29).
+                    await loop.run_in_executor(self._pool, self.session.trim_memory)
         except asyncio.CancelledError:
             pass
         except Exception:   # a fault in drawing ends this session cleanly, never a stuck worker
             log.exception("live session failed")
-            self._event({"event": "error", "message": "the live session failed and was closed"})
+            self.send_event({"event": "error", "message": "the live session failed and was closed"})
             await self.close()
 
     # -- text ------------------------------------------------------------------
@@ -222,9 +238,9 @@ class LivePeer:
             else:
                 self.session.feed(value)
         except LiveError as e:
-            self._event({"event": "error", "message": str(e)})
+            self.send_event({"event": "error", "message": str(e)})
 
-    def _event(self, event: dict) -> None:
+    def send_event(self, event: dict) -> None:
         """Send a session event to the browser (called from the session's threads too)."""
         loop = self._loop
         if loop is None or self.closed:
