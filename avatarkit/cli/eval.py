@@ -106,8 +106,8 @@ def render(
     Mouth-region PSNR and SSIM, mouth-opening r, LMD, offset, jitter,
     flicker (ratio to the real video's) and the share of pixels outside the
     face that changed, mouth-crop sharpness (ratio to real) and the inner-mouth
-    colour error on open-mouth frames. The warp and bank renderers animate each
-    video's first frame.
+    colour error on open-mouth frames. The warp, bank and refined renderers
+    animate each video's first frame.
     """
     from ..eval.render import evaluate_render
 

@@ -10,7 +10,7 @@ from .common import console
 def live(
     avatar: str = typer.Option("presenter", help="Avatar: a house presenter, an avatar name, a photo or folder."),
     voice: str = typer.Option("en-us-joe", help="Voice id (see `avatarkit voices`)."),
-    renderer: str = typer.Option("warp", help="Renderer kind: warp or bank."),
+    renderer: str = typer.Option("warp", help="Renderer kind: warp, bank or refined."),
     size: str = typer.Option("960x540", help="Picture size WIDTHxHEIGHT in pixels."),
     port: int = typer.Option(8010, help="TCP port on 127.0.0.1."),
     sessions: int = typer.Option(2, help="Live sessions at once (each takes about a core)."),

@@ -17,7 +17,6 @@ and `training.json`, which records the command, seed and speaker split);
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -204,15 +203,9 @@ def build_network(config: SyncConfig | None = None):
 
 def save(net, folder: str | Path, meta: dict | None = None) -> Path:
     """Write `config.json`, `model.safetensors` and, if given, `training.json` into `folder`."""
-    from safetensors.torch import save_file
+    from ..models.weights import save_folder
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(net.config.to_dict(), indent=2) + "\n")
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
-    if meta is not None:
-        (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return folder
+    return save_folder(folder, net.config.to_dict(), net, meta)
 
 
 _LOADED: dict[str, object] = {}
@@ -220,15 +213,13 @@ _LOADED: dict[str, object] = {}
 
 def load(folder: str | Path | None = None):
     """The network in `folder` (default: the shipped weights), in eval mode; cached."""
-    from safetensors.torch import load_file
+    from ..models.weights import load_folder
+    from .lipsync import EvalError
 
     folder = Path(folder) if folder else MODEL_DIR
     key = str(folder.resolve())
     if key not in _LOADED:
-        cfg = SyncConfig.from_dict(json.loads((folder / "config.json").read_text()))
-        net = build_network(cfg)
-        net.load_state_dict(load_file(str(folder / "model.safetensors")))
-        _LOADED[key] = net.eval()
+        _LOADED[key] = load_folder(folder, SyncConfig.from_dict, build_network, EvalError)[1].eval()
     return _LOADED[key]
 
 

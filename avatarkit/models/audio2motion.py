@@ -29,7 +29,6 @@ it wins on the dev speakers by r and LMD, docs/quality.md), `v2`
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -193,38 +192,17 @@ class Audio2Motion:
     # -- persistence ------------------------------------------------------
     def save_pretrained(self, folder: str | Path, meta: dict | None = None) -> Path:
         """Write `config.json`, `model.safetensors` and, if given, `training.json` into `folder`."""
-        from safetensors.torch import save_file
+        from .weights import save_folder
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"))
-        if meta is not None:
-            (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
-        return folder
+        return save_folder(folder, self.config.to_dict(), self.net, meta)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None) -> "Audio2Motion":
         """Load a model folder written by `save_pretrained`, or a shipped model by name (`MODELS`; default
         `DEFAULT_MODEL`)."""
-        from safetensors.torch import load_file
+        from .weights import load_folder
 
-        folder = resolve_model(folder)
-        cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
-        for p in (cfg_path, w_path):
-            if not p.exists():
-                raise ModelError(f"{folder}: missing {p.name}")
-        try:
-            cfg = Audio2MotionConfig.from_dict(json.loads(cfg_path.read_text()))
-        except (json.JSONDecodeError, TypeError) as e:
-            raise ModelError(f"{cfg_path}: {e}") from None
-        net = build_network(cfg)
-        try:
-            net.load_state_dict(load_file(str(w_path)))
-        except RuntimeError as e:
-            raise ModelError(f"{w_path}: weights do not match config.json ({str(e).splitlines()[0]})") from None
-        return cls(cfg, net)
+        return cls(*load_folder(resolve_model(folder), Audio2MotionConfig.from_dict, build_network, ModelError))
 
     @property
     def device(self):

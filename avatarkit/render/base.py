@@ -49,7 +49,7 @@ class Renderer(Protocol):
 _RENDERERS: dict[str, Callable[..., Renderer]] = {}
 # Where each built-in kind lives: imported only when asked for, so a warp
 # render never pays for PyTorch (the diffusion renderer's import).
-_MODULES = {"warp": "warp", "bank": "bank", "diffusion": "diffusion"}
+_MODULES = {"warp": "warp", "bank": "bank", "refined": "refined", "diffusion": "diffusion"}
 
 
 def register_renderer(kind: str):

@@ -56,6 +56,18 @@ V3: dict[str, str] = {
 }
 
 
+# The mouth refiner (`training/refiner.py`, issue 26): the dev speakers are those of
+# `benchmarks/photo_render.py --set dev` (RD_Radio2, EdMarkey, GRID lbax4n, KristiNoem); the held-out five of
+# `--set held-out` (so every CREMA-D clip) and the mouth bank's other held-out speakers are never seen.
+REFINER: dict[str, str] = {
+    "grid-s1": "train", "grid-s2": "train", "grid-s23": "train", "grid-pink": "train", "grid-sweater": "train",
+    "usgov-menendez": "train", "usgov-reagan": "train", "usgov-lieu": "train",
+    "usgov-rd2": "dev", "usgov-markey": "dev", "grid-glasses": "dev", "usgov-noem": "dev",
+    "grid-brown-hair": "test", "grid-light-shirt": "test", "usgov-rd10": "test", "usgov-rd34": "test",
+    "usgov-hill": "test", "cremad-1001": "test",
+}
+
+
 def splits(assignment: dict[str, str]) -> dict[str, tuple[str, str]]:
     """`{stem: (speaker, split)}` for every clip whose speaker `assignment` places, in `SPEAKERS` order."""
     unknown = set(assignment) - set(SPEAKERS.values())
