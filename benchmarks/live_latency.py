@@ -12,7 +12,10 @@ does. In the page, an AnalyserNode on the received stream notes when sound
 first plays, and every presented video frame (requestVideoFrameCallback)
 is copied at half size with its time; MediaPipe then reads the mouth of
 each copied frame here, and the first frame whose inner-lip opening rises
-above everything seen while idle is "the first frame whose mouth moves".
+0.03 IOD above everything seen while idle is "the first frame whose mouth
+moves" (`first_mouth_ms`); `first_shape_ms` also counts the lips rounding
+or spreading (the corner distance leaving the idle range by 0.03 IOD), as
+they do for /r/, /w/ or /u/ before the jaw opens.
 All times are the page's own clock from the moment the text is sent.
 Barge-in is the time from `interrupt`, sent while sound plays, to the
 start of the first silence longer than any pause inside speech (400 ms). Drift
@@ -129,20 +132,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def mouth_series(frames) -> tuple[np.ndarray, np.ndarray]:
-    """(times ms, inner-lip opening in IOD) of copied frames; NaN where MediaPipe finds no face."""
+def mouth_series(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times ms, inner-lip opening, mouth width), both in IOD, of copied frames; NaN where MediaPipe finds
+    no face."""
     import cv2
 
-    from avatarkit.eval.metrics import mouth_opening
+    from avatarkit.eval.metrics import mouth_opening, mouth_width
     from avatarkit.face.detect import try_detect_landmarks
 
-    times, opening = [], []
+    times, opening, width = [], [], []
     for t, url in frames:
         img = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
         lm = try_detect_landmarks(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)) if img is not None else None
         times.append(t)
         opening.append(float(mouth_opening(lm[None])[0]) if lm is not None else np.nan)
-    return np.array(times), np.array(opening)
+        width.append(float(mouth_width(lm[None])[0]) if lm is not None else np.nan)
+    return np.array(times), np.array(opening), np.array(width)
 
 
 def open_page(browser, port: int):
@@ -176,17 +181,24 @@ def latency_trial(page, text: str) -> dict:
     got = page.evaluate("() => { bench.capturing = false; bench.armed = false; "
                         "return {audioAt: bench.audioAt, frames: bench.frames}; }")
     wait_idle(page, n_events)
-    times, opening = mouth_series(got["frames"])
-    idle = opening[(times < sent) & np.isfinite(opening)]
+    times, opening, width = mouth_series(got["frames"])
+    before = (times < sent) & np.isfinite(opening)
+    idle, idle_w = opening[before], width[before]
     after = (times >= sent) & np.isfinite(opening)
     threshold = float(idle.max()) + 0.03 if idle.size else float("nan")
     moving = np.flatnonzero(after & (opening > threshold))
+    if idle.size:
+        reshaped = (opening > threshold) | (width > idle_w.max() + 0.03) | (width < idle_w.min() - 0.03)
+        shaped = np.flatnonzero(after & reshaped)
+    else:
+        shaped = np.zeros(0, int)
     speaking = next((e for e in page.evaluate("window.avatarkitLive.events.slice(%d)" % n_events)
                      if e["event"] == "speaking"), None)
     return {
         "text": text,
         "first_audio_ms": None if got["audioAt"] is None else got["audioAt"] - sent,
         "first_mouth_ms": float(times[moving[0]] - sent) if moving.size else None,
+        "first_shape_ms": float(times[shaped[0]] - sent) if shaped.size else None,
         "speaking_event_ms": None if speaking is None else speaking["at"] - sent,
         # The server's own view: text in to the clause's first frame, and the synthesis inside that.
         "server_waited_ms": None if speaking is None else speaking.get("waited_ms"),
@@ -298,14 +310,16 @@ def main() -> int:
             time.sleep(1.0)
             trials = [latency_trial(page, SENTENCES[i % len(SENTENCES)]) for i in range(args.trials)]
             result["trials"] = trials
-            for key in ("first_audio_ms", "first_mouth_ms", "speaking_event_ms", "server_waited_ms", "server_synth_ms"):
+            for key in ("first_audio_ms", "first_mouth_ms", "first_shape_ms", "speaking_event_ms", "server_waited_ms",
+                        "server_synth_ms"):
                 vals = [t[key] for t in trials if t[key] is not None]
                 result[key] = {"median": statistics.median(vals), "max": max(vals), "n": len(vals)} if vals else None
             bi = [barge_in_trial(page) for _ in range(3)]
             vals = [b["silent_ms"] for b in bi if b["silent_ms"] is not None]
             result["barge_in_ms"] = {"median": statistics.median(vals), "max": max(vals), "n": len(vals)} \
                 if vals else None
-            print(json.dumps({k: result[k] for k in ("first_audio_ms", "first_mouth_ms", "barge_in_ms")}), flush=True)
+            print(json.dumps({k: result[k] for k in ("first_audio_ms", "first_mouth_ms", "first_shape_ms", "barge_in_ms")}),
+                  flush=True)
             result["sustained"] = sustained([page], args.minutes * 60, server.pid, 25)
             print(json.dumps(result["sustained"]), flush=True)
             result["sessions"] = {}

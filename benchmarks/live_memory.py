@@ -42,13 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SENTENCES = [
-    "Welcome to the safety course.",
-    "Please read each section before you start the quiz.",
-    "Every report you make helps the whole team.",
-    "Hello, and thank you for joining us today.",
-    "Remember to lock your screen when you leave your desk.",
-]
+from live_latency import SENTENCES  # noqa: E402  (the same sentences as the browser benchmark; its folder is on the path)
 
 
 class _Mallinfo2(ctypes.Structure):
