@@ -8,7 +8,7 @@ translations, the brand kit, the frame size); a rerun renders only the
 languages whose inputs changed or whose render did not finish, so a crash
 in a twenty-language batch loses at most the language in progress.
 Finished renditions are also kept in a render cache by the digest of
-everything they are made from (`rendercache`), so `export_course` after
+everything they are made from (`cache`), so `export_course` after
 `render_course`, or the same course rendered into another folder, copies
 (hard-links) them instead of rendering again. `export_course` then packages
 the renditions (SCORM 1.2, SCORM 2004, cmi5 or HTML5) with the captions of
@@ -141,7 +141,7 @@ def render_course(script_path: str | Path, out_dir: str | Path, *, languages: st
     """Render `script_path` in each language into `out_dir` as `<name>.<lang>.mp4` (+ .vtt, .srt, .jpg).
 
     Returns the results by language. A language is reused, unless `force`,
-    when a finished rendition of exactly its inputs (`rendercache.rendition_key`)
+    when a finished rendition of exactly its inputs (`cache.rendition_key`)
     is found: its record in `out_dir` (`<name>.<lang>.json`), a record in one
     of the `reuse_from` folders, or the render cache (`cache`: True for
     `render_cache()`'s default, a folder, or False for none); files found
