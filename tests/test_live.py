@@ -372,3 +372,37 @@ def test_the_live_command_serves_the_page_on_localhost():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_live_process_makes_its_voices_without_the_onnx_arena():
+    """Piper's onnxruntime arena grows in steps it never gives back; a process serving live sessions (hours of
+    speech) makes its speech sessions without it, and renders keep it."""
+    from avatarkit.live.app import LiveSessions
+    from avatarkit.speech.engines import base
+
+    try:
+        base.keep_onnx_arena(True)       # what renders use
+        LiveSessions(1)
+        assert base._ARENA is False
+        import onnxruntime as ort
+
+        made = []
+        real = ort.SessionOptions
+
+        class Spy(real):
+            def __init__(self):
+                super().__init__()
+                made.append(self)
+
+        ort.SessionOptions = Spy
+        try:
+            from avatarkit.speech.engines.piper import resolve_model_path
+            from avatarkit.speech.voice import get_voice
+
+            model = resolve_model_path(str(get_voice("en-us-joe").settings.get("model", "")), voice_id="en-us-joe")
+            base.onnx_session(str(model))
+        finally:
+            ort.SessionOptions = real
+        assert made and made[-1].enable_cpu_mem_arena is False
+    finally:
+        base.keep_onnx_arena(True)

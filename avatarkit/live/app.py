@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ..errors import AvatarkitError
+from ..speech.engines.base import keep_onnx_arena
 from .session import LiveConfig, LiveError, LiveSession
 
 SDP_CHARS = 20_000
@@ -42,6 +43,9 @@ class LiveSessions:
                  connect_s: float = 20.0):
         self.max_sessions, self.max_s, self.connect_s = max_sessions, max_s, connect_s
         self.defaults = defaults or LiveConfig()
+        # This process speaks for hours: its voices drop onnxruntime's memory arena, which grows in steps and
+        # never shrinks (server memory flat over 10 minutes without it; docs/quality.md, issue 29).
+        keep_onnx_arena(False)
         self.seats: dict[str, _Seat] = {}
         self._opening = 0
         self._reaper: asyncio.Task | None = None

@@ -68,13 +68,33 @@ def strip_stress(ipa: str) -> str:
     return "".join(ch for ch in ipa if ch not in "ˈˌ")
 
 
+# Whether onnxruntime sessions made from now on keep their CPU memory arena (see `keep_onnx_arena`).
+_ARENA = True
+
+
+def keep_onnx_arena(keep: bool) -> None:
+    """Whether speech sessions made after this call keep onnxruntime's CPU memory arena.
+
+    The arena is faster and has lower peaks (Piper: 150 ms a sentence and
+    +0 MB, against 161-186 ms and +75-110 MB without it) but grows in 32 and
+    64 MB blocks it never gives back, so a process that speaks for hours
+    creeps up; Kokoro without it peaks near 1.5 GB. A live presenter's
+    process speaks with Piper for hours, so `avatarkit live` and the
+    service's live sessions turn it off (docs/quality.md, issue 29); renders
+    keep it. Sessions already made (engines are cached) keep what they had.
+    """
+    global _ARENA
+    _ARENA = bool(keep)
+
+
 def onnx_session(model: str | bytes):
     """An onnxruntime CPU session for `model` (a path or the serialised graph) that shares the machine well.
 
     Speech runs on its own thread while frames are drawn and encoded, so its
     worker threads (up to 2) must not busy-wait between runs: onnxruntime's
     default spins them for a while, which takes a core from the encoder for
-    nothing (measured: 0.03 s of CPU per second of video with Piper).
+    nothing (measured: 0.03 s of CPU per second of video with Piper). The
+    memory arena follows `keep_onnx_arena`.
     """
     import os
 
@@ -85,4 +105,5 @@ def onnx_session(model: str | bytes):
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.enable_profiling = False      # a profile is megabytes of JSON in the current folder, per session
+    opts.enable_cpu_mem_arena = _ARENA
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
