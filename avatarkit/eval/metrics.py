@@ -24,8 +24,8 @@ STABLE = (33, 133, 263, 362, 168, 6, 197, 195, 5, 4, 10, 151, 9, 8)
 # Every lip landmark: outer, middle and inner contours.
 MOUTH = tuple(sorted(set(lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER + lm.LIP_MID_UPPER + lm.LIP_MID_LOWER
                          + lm.LIP_INNER_UPPER + lm.LIP_INNER_LOWER)))
-# The central five upper/lower inner-lip pairs; corners are always touching, so they are left out.
-INNER_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
+# The central five upper/lower inner-lip pairs (the landmark contract's); corners always touch, so they are left out.
+INNER_PAIRS = lm.INNER_PAIRS
 LEFT_EYE = lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER + lm.LEFT_EYE_CORNERS
 RIGHT_EYE = lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER + lm.RIGHT_EYE_CORNERS
 

@@ -44,11 +44,12 @@ JAW_LINE = (288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172
 # The points a `MotionTrack.mouth` shape places: every lip point, then the jaw line.
 MOUTH_SHAPE = tuple(dict.fromkeys(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_MID_UPPER + LIP_MID_LOWER
                                   + LIP_INNER_UPPER + LIP_INNER_LOWER + JAW_LINE))
-# Rows within MOUTH_SHAPE of the five central inner-lip pairs (upper, lower) and of the outer corners:
-# what the opening and the width of a shape are read from (`shape_opening`, `shape_width`).
-_INNER_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
-SHAPE_UPPER_ROWS = tuple(MOUTH_SHAPE.index(a) for a, _ in _INNER_PAIRS)
-SHAPE_LOWER_ROWS = tuple(MOUTH_SHAPE.index(b) for _, b in _INNER_PAIRS)
+# The five central inner-lip pairs (upper, lower; the corners always touch) the mouth's opening is read from, on landmarks
+# (`eval.metrics.mouth_opening`) and on shapes (`shape_opening`).
+INNER_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
+# Their rows within MOUTH_SHAPE, and the outer corners' (`shape_width`).
+SHAPE_UPPER_ROWS = tuple(MOUTH_SHAPE.index(a) for a, _ in INNER_PAIRS)
+SHAPE_LOWER_ROWS = tuple(MOUTH_SHAPE.index(b) for _, b in INNER_PAIRS)
 SHAPE_CORNER_ROWS = (MOUTH_SHAPE.index(61), MOUTH_SHAPE.index(291))
 
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,

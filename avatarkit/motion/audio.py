@@ -168,6 +168,10 @@ class AudioMotion:
         self.has_shape = bool(getattr(self.cues, "has_shape", False))
         self.n_cues = len(self.cues.config.outputs) if isinstance(self.cues, Audio2Motion) else len(OUTPUTS)
         self.speech = SpeechGate() if self.has_shape and gate == "speech" else None
+        if self.speech is not None and self.mel.sample_rate != VAD_RATE:
+            # The gate hears the model's own input (whole, and block by block in `MotionStream`).
+            raise AvatarkitError(f"the speech gate needs a {VAD_RATE} Hz front end; this model's is "
+                                 f"{self.mel.sample_rate} Hz (use gate='level')")
 
     # -- cues → track -----------------------------------------------------
     def track(self, cues: np.ndarray, fps: int, start_frame: int, count: int, cue_offset: float = 0,
@@ -230,11 +234,11 @@ class AudioMotion:
             frames = max(1, -(-audio.size * fps // sample_rate))
         if start_frame == 0 and audio.size > LONG_S * sample_rate:
             return self._animate_long(audio, sample_rate, fps, frames)
-        c = self.cues_for(audio, sample_rate)
+        x = resample(audio, sample_rate, self.mel.sample_rate)
+        c = self.cues_for(x, self.mel.sample_rate)
         speech = None
-        if self.speech is not None:
-            probs = self.speech.probabilities(resample(audio, sample_rate, VAD_RATE))
-            speech = self.speech.gate(probs, (np.arange(frames) + 0.5) / fps)
+        if self.speech is not None:     # it hears the same 16 kHz samples as the model
+            speech = self.speech.gate(self.speech.probabilities(x), (np.arange(frames) + 0.5) / fps)
         # The cue clock starts with this audio, the track's at global `start_frame`.
         return self.track(c, fps, start_frame, frames, cue_offset=start_frame / fps * self.mel.frame_rate,
                           speech=speech)
