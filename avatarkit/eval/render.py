@@ -152,7 +152,9 @@ class RenderReport:
 
 # -- reading ---------------------------------------------------------------------------
 
-def _frames(path: Path, max_seconds: float) -> tuple[float, list[np.ndarray]]:
+def clip_frames(path: Path, max_seconds: float) -> tuple[float, list[np.ndarray]]:
+    """(fps, RGB frames of the first `max_seconds`), scaled down to `MAX_HEIGHT`: what the evaluation scores
+    (and what the mouth refiner trains on, `training.refiner`)."""
     from ..face.footage import video_frames, video_info
 
     fps, w, h, _ = video_info(path)
@@ -168,7 +170,9 @@ def _frames(path: Path, max_seconds: float) -> tuple[float, list[np.ndarray]]:
     return fps, out
 
 
-def _landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
+def clip_landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """MediaPipe landmarks (frames, 478, 2) pixels of consecutive `frames`, tracked from a fresh start; NaN
+    where no face is found."""
     from ..face.detect import try_detect_landmarks
 
     _forget_tracked_face()
@@ -454,7 +458,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
     for path in map(Path, paths):
         if not path.is_file():
             raise EvalError(f"{path}: no such video file")
-        fps, frames = _frames(path, max_seconds + own_mouths_s)
+        fps, frames = clip_frames(path, max_seconds + own_mouths_s)
         own = None
         if own_mouths_s > 0:
             k = int(round(own_mouths_s * fps))
@@ -465,7 +469,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
         n = len(frames)
         if progress:
             progress(EvalProgress(path, "real", 0, n))
-        real = _landmarks(frames)
+        real = clip_landmarks(frames)
         if not M.valid_frames(real)[0]:
             raise EvalError(f"{path}: no usable face in the first frame")
         real_crops = _crops(frames, real)
@@ -496,7 +500,7 @@ def evaluate_render(paths: Sequence[str | Path], renderers: Sequence[str] = ("wa
                 progress(EvalProgress(path, name, n, n))
             if frames_dir is not None:
                 _write_frames(Path(frames_dir) / path.stem / name, gen)
-            gen_L = _landmarks(gen)
+            gen_L = clip_landmarks(gen)
             video.scores[name] = _score(name, real, real_crops, gen, inputs, gen_L)
             shown[name] = (gen, gen_L)
         report.videos.append(video)

@@ -3,7 +3,7 @@
     python -m avatarkit.training.refiner --out avatarkit/models/mouth-refiner --seed 0 --gain 0.5
 
 Pairs come from the evaluation's own code paths (`avatarkit.eval.render`):
-a clip's frames and MediaPipe landmarks (`_frames`, `_landmarks`), one of
+a clip's frames and MediaPipe landmarks (`clip_frames`, `clip_landmarks`), one of
 its frames as the photo (`rig_from_image`), the bank renderer bound to it
 and driven along the clip's landmarks and head pose (`drive_photo`, every
 mesh point), so an input is exactly what `avatarkit eval render` scores and
@@ -112,7 +112,7 @@ def render_pairs(frames: list[np.ndarray], real: np.ndarray, bank_path: Path, co
 def clip_pairs(path: Path, config: RefinerConfig, cache: Path | None, photos: int, window: int,
                max_frames: int, seconds: float | None = None) -> dict[str, np.ndarray]:
     """All pairs of one clip (cached as .npz): `photos` evenly spaced photos, `window` frames each."""
-    from ..eval.render import _frames, _landmarks
+    from ..eval.render import clip_frames, clip_landmarks
     from ..mouthbank import load_bank
     from .speakers import SPEAKERS
 
@@ -122,9 +122,9 @@ def clip_pairs(path: Path, config: RefinerConfig, cache: Path | None, photos: in
     if f is not None and f.is_file():
         z = np.load(f)
         return {k: z[k] for k in z.files}
-    fps, frames = _frames(path, seconds if seconds else 1e9)
+    fps, frames = clip_frames(path, seconds if seconds else 1e9)
     frames = frames[:max_frames]
-    real = _landmarks(frames)
+    real = clip_landmarks(frames)
     speaker = SPEAKERS.get(path.stem)
     same = [stem for stem, spk in SPEAKERS.items() if spk == speaker] or [path.stem]
     parts = []
