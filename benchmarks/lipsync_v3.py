@@ -3,6 +3,7 @@
     python benchmarks/lipsync_v3.py                      # rendered: avatarkit eval lipsync's own scoring
     python benchmarks/lipsync_v3.py --direct             # the models' own mouth opening, no rendering (fast)
     python benchmarks/lipsync_v3.py --direct --split dev --extra noaug=build/a2m3/abl-noaug
+    python benchmarks/lipsync_v3.py --direct --split train --methods phoneme   # the phoneme path, from a transcript
 
 Rendered (default): each held-out clip (`training.audio2motion_v3.HELD_OUT`)
 goes through `eval.lipsync` (first frame re-animated from the audio by the
@@ -10,7 +11,9 @@ warp renderer, MediaPipe on every generated frame), with the methods
 `learned:v3`, `learned:v2`, `loudness`, `still`, `shuffled` and any
 `--extra name=model-folder`. Direct (`--direct`): the Pearson r between the
 opening each model asks for (v3: the inner-lip gap of its shape; others:
-the `jaw` channel) and the filmed inner-lip gap, at the video frames.
+the `jaw` channel; `phoneme`: the opening the renderers draw from the
+phoneme path's channels, on the clip's Whisper transcript aligned to its
+audio) and the filmed inner-lip gap, at the video frames.
 
 Results are reported per clip and per group (GRID, presenters, long speech =
 the 60 s clip, CREMA-D), frame-weighted, and over all held-out clips.
@@ -47,7 +50,8 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
     from avatarkit.motion.audio import AudioMotion
     from avatarkit.training import lipshape as L
 
-    models = {name: AudioMotion(kind, model_path=mp, gate=gate) for name, (kind, mp) in methods.items()}
+    models = {name: (PhonemeOpening(cache) if kind == "phoneme" else AudioMotion(kind, model_path=mp, gate=gate))
+              for name, (kind, mp) in methods.items()}
     out = {}
     for p in paths:
         audio, fps, real = L.measure(p, cache / "measured")
@@ -59,6 +63,9 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
         heard = [audio] if not degrade else [augment(audio, 16000, np.random.default_rng([99, k, len(p.stem)]))
                                              for k in range(degrade)]
         for name, m in models.items():
+            if isinstance(m, PhonemeOpening):   # aligned to the clean recording: degrading it would only move the DTW
+                row[name] = pearson(m.opening(p, audio, fps, P.shape[0]), gap)
+                continue
             rs = []
             for x in heard:
                 tr = m.animate_audio(x, 16000, fps=int(round(fps)), frames=P.shape[0])
@@ -68,6 +75,37 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
         out[p.stem] = row
         print(p.stem, {k: round(v, 3) for k, v in row.items() if k not in ("frames", "fps")}, flush=True)
     return out
+
+
+class PhonemeOpening:
+    """The `phoneme` path's opening on a clip: its Whisper transcript (cached as `<cache>/transcripts/<stem>.txt`)
+    spoken by Piper, the phones carried onto the real audio by DTW (`eval.lipsync.PhonemeMethod`), and the
+    opening the renderers draw from the channels, jaw x (1 - press) x (1 - 0.7 dental) (`face.deform`)."""
+
+    def __init__(self, cache: Path):
+        from avatarkit.eval.lipsync import PhonemeMethod
+
+        self.folder = cache / "transcripts"
+        self.method = PhonemeMethod()
+
+    def text(self, stem: str, audio: np.ndarray) -> str:
+        f = self.folder / f"{stem}.txt"
+        if not f.exists():
+            from avatarkit.speech.whisper import get_whisper
+
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(get_whisper().transcribe([audio]).text.strip() + "\n", encoding="utf-8")
+        return f.read_text(encoding="utf-8").strip()
+
+    def opening(self, path: Path, audio: np.ndarray, fps: float, frames: int) -> np.ndarray:
+        from avatarkit.eval.lipsync import Clip
+
+        n = min(frames, int(audio.size / 16000 * fps))
+        clip = Clip(path, fps, np.zeros((1, 1, 3), np.uint8), np.zeros((n, 1, 2)), audio[: int(n / fps * 16000)])
+        tr = self.method.track(clip, self.text(path.stem, audio))
+        out = np.full(frames, np.nan)
+        out[:n] = tr["jaw"] * (1 - tr["press"]) * (1 - 0.7 * tr["dental"])
+        return out
 
 
 def rendered(paths, names: list[str], extra: dict[str, str], out_json: Path) -> dict:
@@ -166,7 +204,8 @@ def speed(model: str, seconds: list[int], gate: str = "speech") -> list[dict]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", default="test", choices=("test", "dev"))
+    ap.add_argument("--split", default="test", choices=("test", "dev", "train"),
+                    help="train: v3's training speakers (for hand-set tables such as the visemes, never for a model)")
     ap.add_argument("--direct", action="store_true")
     ap.add_argument("--methods", default="learned:v3,learned:v2,loudness,still,shuffled")
     ap.add_argument("--extra", nargs="*", default=[], help="name=model-folder")

@@ -25,6 +25,28 @@ def test_viseme_lookup():
     assert viseme_for("☃").name == "TDN"  # unknown symbols still animate
 
 
+def test_every_letter_the_english_voice_speaks_has_a_viseme():
+    # eSpeak writes /g/ as U+0261 and the reduced vowel of "roses" as U+1D7B; both had fallen
+    # through to the neutral consonant, so every "g" animated as a "d".
+    import unicodedata
+
+    from avatarkit.script import parse_text
+    from avatarkit.script.model import Script
+    from avatarkit.speech.engines.base import make_engine
+    from avatarkit.speech.phrases import tokens_for
+    from avatarkit.speech.voice import get_voice
+
+    voice = get_voice("en-us-joe")
+    text = ("The quick brown fox jumps over the lazy dog; roses bloom, and we measure the judge's thoughts "
+            "about a huge, azure vision in the garage.")
+    toks = [t for ph in parse_text(text, field="t") for t in tokens_for(ph, Script(title="", scenes=[]), "en")]
+    phones = make_engine(voice).synthesize(toks).phones
+    letters = {ch for p in phones for ch in p.symbol if unicodedata.category(ch) not in ("Lm", "Mn", "Sk")}
+    assert "ɡ" in letters and "ᵻ" in letters      # the voice does write them
+    fallbacks = sorted(ch for ch in letters if viseme_for(ch).name == "TDN" and ch not in "tdnɾɗ")
+    assert not fallbacks, f"letters without a viseme: {fallbacks}"
+
+
 def test_mouth_closed_in_silence_open_in_speech():
     u = _utt([("h", 1.0, 1.08), ("ɑ", 1.08, 1.35), ("p", 1.35, 1.42), ("ɑ", 1.42, 1.7)])
     m = PhonemeMotion().animate(u, fps=FPS)

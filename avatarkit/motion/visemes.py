@@ -61,16 +61,16 @@ _TABLE: dict[str, Viseme] = {}
 for chars, vis in [
     ("pbmɱ", BILABIAL), ("ɸβ", BILABIAL), ("fv", LABIODENTAL), ("θð", DENTAL),
     ("tdnɾɗ", ALVEOLAR), ("szʦʣ", SIBILANT), ("ʃʒɕʑʂʐ", POSTALVEOLAR),
-    ("kgŋxɣqɢχʁɲcɟç", VELAR), ("hɦʔħʕ", GLOTTAL), ("ɹrɻʀ", RHOTIC), ("wʍɥ", W),
+    ("kgɡŋxɣqɢχʁɲcɟç", VELAR), ("hɦʔħʕ", GLOTTAL), ("ɹrɻʀ", RHOTIC), ("wʍɥ", W),
     ("j", J), ("lɫʎʟɬ", LATERAL),
-    ("iɪɨ", VOWEL_I), ("eɛ", VOWEL_E), ("æ", VOWEL_AE), ("aɑɐɒ", VOWEL_A),
+    ("iɪɨᵻ", VOWEL_I), ("eɛ", VOWEL_E), ("æ", VOWEL_AE), ("aɑɐɒ", VOWEL_A),
     ("əʌɘ", VOWEL_SCHWA), ("ɜɚɝ", VOWEL_ER), ("ɔ", VOWEL_OPEN_O), ("oɤ", VOWEL_O),
     ("ʊ", VOWEL_U_LAX), ("uɯ", VOWEL_U), ("yʏ", VOWEL_FRONT_ROUND), ("øœɵ", VOWEL_MID_FRONT_ROUND),
 ]:
     for ch in chars:
         _TABLE[ch] = vis
 
-_VOWELS = set("iɪɨeɛæaɑɐɒəʌɘɜɚɝɔoɤʊuɯyʏøœɵ")
+_VOWELS = set("iɪɨᵻeɛæaɑɐɒəʌɘɜɚɝɔoɤʊuɯyʏøœɵ")
 
 
 def viseme_for(symbol: str) -> Viseme:
