@@ -57,7 +57,8 @@ def main() -> None:
                          "mouth follows the motion the learned model asks for")
     args = ap.parse_args()
 
-    from avatarkit.eval.lipsync import _forget_tracked_face, real_jitter, score
+    from avatarkit.eval.clips import forget_tracked_face
+    from avatarkit.eval.lipsync import real_jitter, score
     from avatarkit.face.avatar import open_avatar
     from avatarkit.face.crop import crop_matrix, cut, face_pose, mouth_mask
     from avatarkit.face.detect import try_detect_landmarks
@@ -127,7 +128,7 @@ def main() -> None:
     real_crops = [cut(real_frames[i], crop_matrix(poses[i], S), S) for i in held]
     real_flicker = np.mean([np.abs(a.astype(float) - b)[hard > 0].mean() for a, b in zip(real_crops[1:], real_crops[:-1])])
     for kind, frames in outputs.items():
-        _forget_tracked_face()
+        forget_tracked_face()
         L = []
         for f in frames:
             p = try_detect_landmarks(f)
@@ -173,7 +174,7 @@ def follow_speech(speech: Path, held, real_frames, track, poses, mouth, painter,
     """Dub the held-out frames with a recording; correlation and lag of measured opening vs asked jaw."""
     from avatarkit.audio.io import load_audio
     from avatarkit.eval import metrics as M
-    from avatarkit.eval.lipsync import _forget_tracked_face
+    from avatarkit.eval.clips import forget_tracked_face
     from avatarkit.face.detect import try_detect_landmarks
     from avatarkit.motion.audio import AudioMotion
     from avatarkit.motion.track import MotionTrack
@@ -185,7 +186,7 @@ def follow_speech(speech: Path, held, real_frames, track, poses, mouth, painter,
     jaw = motion["jaw"][:n].astype(np.float64)
     out = {"recording": speech.name, "seconds": round(n / fps, 1)}
     for kind in ("diffusion", "warp"):
-        _forget_tracked_face()
+        forget_tracked_face()
         opening = []
         for k0 in range(0, n, 8):
             part = list(range(k0, min(n, k0 + 8)))

@@ -98,7 +98,7 @@ class PhonemeOpening:
         return f.read_text(encoding="utf-8").strip()
 
     def opening(self, path: Path, audio: np.ndarray, fps: float, frames: int) -> np.ndarray:
-        from avatarkit.eval.lipsync import Clip
+        from avatarkit.eval.clips import Clip
 
         n = min(frames, int(audio.size / 16000 * fps))
         clip = Clip(path, fps, np.zeros((1, 1, 3), np.uint8), np.zeros((n, 1, 2)), audio[: int(n / fps * 16000)])

@@ -153,7 +153,8 @@ def test_measured_shapes_are_in_face_axes_and_iod():
 
 
 def test_models_are_chosen_by_name_for_eval_and_motion():
-    from avatarkit.eval.lipsync import EvalError, load_methods
+    from avatarkit.eval.clips import EvalError
+    from avatarkit.eval.lipsync import load_methods
     from avatarkit.models.audio2motion import DEFAULT_MODEL, resolve_model
 
     assert resolve_model(None) == MODELS[DEFAULT_MODEL] and resolve_model("v3") == V3

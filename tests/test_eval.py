@@ -17,13 +17,12 @@ from typer.testing import CliRunner
 
 from avatarkit.cli.eval import eval_app
 from avatarkit.eval import metrics as M
+from avatarkit.eval.clips import EvalError, read_clip
 from avatarkit.eval.lipsync import (
-    EvalError,
     MethodScore,
     Report,
     VideoReport,
     evaluate_video,
-    read_clip,
     reanimate,
     score,
 )
@@ -394,7 +393,7 @@ def test_eval_render_with_a_second_of_own_mouths(tmp_path):
     import importlib
 
     bank_mod = importlib.import_module("avatarkit.render.bank")
-    from avatarkit.eval.render import EvalError, evaluate_render
+    from avatarkit.eval.render import evaluate_render
 
     clip = Path(__file__).resolve().parents[1] / "data" / "talking" / "cremad_1001_DFA_ANG_XX.flv"
     picked: list[tuple[int, int]] = []

@@ -11,10 +11,11 @@ import yaml
 
 from avatarkit import VoiceError
 from avatarkit.errors import ScriptError
+from avatarkit.speech.catalog import PROJECT_VOICES
 from avatarkit.speech.engines import kokoro
 from avatarkit.speech.engines.base import make_engine
 from avatarkit.speech.utterance import Token
-from avatarkit.speech.voice import PROJECT_VOICES, get_voice, list_voices
+from avatarkit.speech.voice import get_voice, list_voices
 
 
 def _tokens(text: str) -> list[Token]:

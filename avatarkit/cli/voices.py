@@ -51,9 +51,10 @@ def save(
     """Save a house voice: Kokoro speakers blended by weight, usable as `voice: NAME` in any script."""
     import re
 
+    from ..speech.catalog import house_voices
     from ..speech.engines.base import make_engine
     from ..speech.engines.kokoro import adhoc_voice
-    from ..speech.voice import Voice, house_voices
+    from ..speech.voice import Voice
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         fail(AvatarkitError(f"voice name {name!r}: use letters, digits, - and _"))

@@ -5,11 +5,10 @@ distance, audio-visual offset, jitter); `lipsync` the harness that
 re-animates real videos from their audio and scores each motion method.
 """
 
+from .clips import EvalError, EvalProgress
 from .lipsync import (
     DEFAULT_METHODS,
     METHODS,
-    EvalError,
-    EvalProgress,
     MethodScore,
     Report,
     VideoReport,

@@ -5,9 +5,10 @@ MediaPipe, then re-animates the video's FIRST frame from its audio alone
 with each method and measures the generated frames with exactly the same
 code, so any bias of the landmark detector hits real and generated alike.
 The re-animations are AI-generated video; only the numbers leave the
-harness. Frames are downscaled (height at most `MAX_HEIGHT`) before anything
-else, which keeps MediaPipe and the renderer fast without changing what is
-measured, since every length is a fraction of the inter-ocular distance.
+harness. Frames are downscaled (height at most `clips.MAX_HEIGHT`) before
+anything else, which keeps MediaPipe and the renderer fast without changing
+what is measured, since every length is a fraction of the inter-ocular
+distance. Reading a video (`clips.read_clip`) is shared with the sync judge.
 
 Methods: `learned`, `loudness` and `still` (`AudioMotion` kinds), `phoneme`
 (the transcript spoken by a voice, aligned to the real audio by DTW, then
@@ -29,16 +30,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import AvatarkitError, FaceError
+from ..errors import FaceError
 from . import metrics as M
+from . import sync
+from .clips import SAMPLE_RATE, Clip, EvalError, EvalProgress, forget_tracked_face, mouth_or_blank, read_clip
 
 if TYPE_CHECKING:
     from ..face.rig import FaceRig
     from ..motion.track import MotionTrack
 
-MAX_HEIGHT = 512        # pixels; frames taller than this are scaled down first
 MAX_LAG = 10            # frames searched either side for the audio-visual offset
-SAMPLE_RATE = 16_000    # Hz; the audio models' own rate
 METHODS = ("learned", "words", "phoneme", "loudness", "still", "shuffled")
 DEFAULT_METHODS = ("learned", "phoneme", "loudness", "still")
 LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: Pearson r of mouth opening; "
@@ -48,20 +49,6 @@ LEGEND = ("frames: scored (face in both); face: frames with a face found; corr: 
           "offset in frames (+ = audio late) and confidence, the real video's being the ceiling")
 AI_NOTE = ("Generated rows are measured on AI-generated re-animations of each video's first frame, "
            "driven by the video's audio alone; 'real' rows are the original video.")
-
-
-class EvalError(AvatarkitError):
-    """An input video the harness cannot score (unreadable, no video track, no face in the first frame)."""
-
-
-@dataclass(frozen=True)
-class EvalProgress:
-    """Sent while a video is measured: `done` of `total` frames of `stage` ("real" or a method)."""
-
-    video: Path
-    stage: str
-    done: int
-    total: int
 
 
 @dataclass
@@ -288,136 +275,6 @@ def real_jitter(real: np.ndarray) -> float:
     return M.jitter(M.align_sequence(real, M.canonical(real[np.flatnonzero(found)[0]])))
 
 
-# -- reading a video -----------------------------------------------------------
-
-def _forget_tracked_face() -> None:
-    """Show MediaPipe's tracking-mode face mesh an empty frame, so the next sequence starts from detection.
-
-    Without it, where the tracker looks in the first frames depends on the
-    sequence measured before, and scores depend on the order of methods.
-    Skipped before the first sequence, whose first frame MediaPipe's
-    start-up chatter is silenced on.
-    """
-    from ..face.detect import try_detect_landmarks
-
-    if _TRACKER["used"]:
-        try_detect_landmarks(np.zeros((64, 64, 3), np.uint8))
-    _TRACKER["used"] = True
-
-
-_TRACKER = {"used": False}
-
-
-@dataclass
-class Clip:
-    """The scored part of a video: `fps`, its first frame (RGB), real landmarks and audio at `SAMPLE_RATE`."""
-
-    path: Path
-    fps: float
-    first: np.ndarray
-    real: np.ndarray       # (frames, 478, 2) pixels of the downscaled frames, NaN = no face
-    audio: np.ndarray      # mono float32, sample 0 = the first frame's start
-    truncated: bool = False  # the video goes on past `max_seconds`
-    mouths: np.ndarray | None = None  # (frames, 48, 96) uint8 mouth crops for `eval.sync` (`keep_mouths`)
-
-    @property
-    def frames(self) -> int:
-        return int(self.real.shape[0])
-
-
-def read_clip(path: str | Path, max_seconds: float = 60.0, max_height: int = MAX_HEIGHT,
-              progress: Callable[[EvalProgress], None] | None = None,
-              on_first: Callable[[np.ndarray], None] | None = None, keep_mouths: bool = False) -> Clip:
-    """Decode up to `max_seconds` of a video, measure its face in every frame, and load its audio.
-
-    Frames are scaled down to at most `max_height` pixels high. The audio is
-    shifted by the time between its stream's start and the first video
-    frame, so audio sample 0 plays with video frame 0. Assumes a constant
-    frame rate. `on_first`
-    sees the first frame before the rest is decoded, so a caller can reject
-    a video early.
-    """
-    import av
-
-    from ..audio.io import stream_audio
-    from ..face.detect import try_detect_landmarks
-
-    path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"{path}: no such video file")
-    # Audio first: a file without sound fails before any decoding. Only what can be scored is kept.
-    blocks, have = [], 0
-    for block in stream_audio(path, SAMPLE_RATE):
-        blocks.append(block)
-        have += block.size
-        if have > (max_seconds + 2) * SAMPLE_RATE:
-            break
-    audio = np.concatenate(blocks)
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise EvalError(f"{path}: not a video PyAV can read ({e.__class__.__name__})") from None
-    try:
-        if not container.streams.video:
-            raise EvalError(f"{path}: has no video track")
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        rate = vs.average_rate or vs.guessed_rate
-        if not rate:
-            raise EvalError(f"{path}: the video track has no frame rate")
-        fps = float(rate)
-        limit = max(1, int(max_seconds * fps))
-        v_start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
-        a_start = v_start
-        if container.streams.audio:
-            a = container.streams.audio[0]
-            a_start = float(a.start_time * a.time_base) if a.start_time is not None else v_start
-        total = min(limit, vs.frames) if vs.frames else limit
-        first = None
-        real, mouths = [], []
-        truncated = False
-        _forget_tracked_face()
-        try:
-            for frame in container.decode(vs):
-                if len(real) >= limit:
-                    truncated = True
-                    break
-                h, w = frame.height, frame.width
-                s = min(1.0, max_height / h)
-                rgb = frame.reformat(width=max(2, round(w * s)), height=max(2, round(h * s)),
-                                     format="rgb24").to_ndarray()
-                if first is None:
-                    first = rgb
-                    if frame.time is not None:
-                        v_start = float(frame.time)
-                    if on_first:
-                        on_first(rgb)
-                pts = try_detect_landmarks(rgb)
-                real.append(np.full((478, 2), np.nan) if pts is None else pts[:, :2].astype(np.float64))
-                if keep_mouths:
-                    mouths.append(_mouth(rgb, pts))
-                if progress:
-                    progress(EvalProgress(path, "real", len(real), total))
-        except av.error.FFmpegError as e:
-            raise EvalError(f"{path}: the video track is damaged: {e}") from None
-    finally:
-        container.close()
-    if first is None:
-        raise EvalError(f"{path}: the video track holds no frames")
-    shift = round((a_start - v_start) * SAMPLE_RATE)
-    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
-    audio = audio[: round(len(real) / fps * SAMPLE_RATE)]
-    return Clip(path, fps, first, np.stack(real), audio.astype(np.float32), truncated,
-                np.stack(mouths) if keep_mouths else None)
-
-
-def _mouth(rgb: np.ndarray, pts: np.ndarray | None) -> np.ndarray:
-    from .sync import CROP_H, CROP_W, mouth_crop
-
-    c = mouth_crop(rgb, pts)
-    return np.zeros((CROP_H, CROP_W), np.uint8) if c is None else c
-
-
 # -- generating --------------------------------------------------------------
 
 def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] | None = None,
@@ -428,7 +285,7 @@ def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] 
 
     bound = make_renderer("warp").bind(rig)
     canvas = rig.image.copy()
-    _forget_tracked_face()
+    forget_tracked_face()
     out = np.full((len(track), 478, 2), np.nan)
     for i in range(len(track)):
         f = bound.render_frame(track.frame(i), track.frame_shape(i))
@@ -438,7 +295,7 @@ def reanimate(rig: FaceRig, track: MotionTrack, progress: Callable[[int], None] 
         if pts is not None:
             out[i] = pts[:, :2]
         if mouths is not None:   # mouth crops for the sync judge
-            mouths.append(_mouth(canvas, pts))
+            mouths.append(mouth_or_blank(canvas, pts))
         if progress:
             progress(i + 1)
     return out
@@ -601,8 +458,6 @@ def _evaluate_video(path: Path, models: dict[str, object], max_seconds: float,
         except FaceError as e:
             reason = str(e).removeprefix("first frame: ")
             raise EvalError(f"{path}: no usable face in the first frame ({reason})") from None
-
-    from . import sync
 
     judged = sync.available()
     clip = read_clip(path, max_seconds, progress=progress, on_first=build_rig, keep_mouths=judged)

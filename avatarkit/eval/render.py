@@ -63,7 +63,8 @@ import numpy as np
 from ..errors import FaceError
 from ..face import landmarks as lm
 from . import metrics as M
-from .lipsync import MAX_HEIGHT, EvalError, EvalProgress, _forget_tracked_face, _json_num, real_jitter, score
+from .clips import MAX_HEIGHT, EvalError, EvalProgress, forget_tracked_face
+from .lipsync import _json_num, real_jitter, score
 
 CROP = 128              # pixels of the lower-face crop the mouth is compared in
 FACE_GROW = 1.25        # the face oval grown by this factor bounds the "outside" region
@@ -175,7 +176,7 @@ def clip_landmarks(frames: Sequence[np.ndarray]) -> np.ndarray:
     where no face is found."""
     from ..face.detect import try_detect_landmarks
 
-    _forget_tracked_face()
+    forget_tracked_face()
     out = np.full((len(frames), 478, 2), np.nan)
     for i, f in enumerate(frames):
         p = try_detect_landmarks(np.ascontiguousarray(f))

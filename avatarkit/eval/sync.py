@@ -23,15 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-CROP_H, CROP_W = 48, 96     # mouth crop, pixels
+from .clips import CROP_H, CROP_W, EvalError, mouth_crop, read_clip
+
 WINDOW = 5                  # video frames per window
 MEL_WINDOW = 20             # log-mel frames (10 ms each) per window
 MAX_OFFSET = 15             # frames searched either side
 SAMPLE_RATE = 16_000
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "syncjudge"
-# MediaPipe face-mesh indices: outer eye corners and the mouth.
-_EYE_R, _EYE_L = 33, 263
-_MOUTH = (13, 14, 61, 291, 0, 17)
 
 
 @dataclass(frozen=True)
@@ -69,31 +67,6 @@ class SyncVerdict:
 
 # -- mouth crops ---------------------------------------------------------------
 
-def mouth_crop(image: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | None:
-    """The (CROP_H, CROP_W) uint8 grayscale crop of the mouth of an RGB image, or None without landmarks.
-
-    The crop is rotated to the eye line, centred on the mouth and 1.2
-    inter-ocular distances wide, so it has the same scale for every face.
-    """
-    import cv2
-
-    if landmarks is None:
-        return None
-    pts = np.asarray(landmarks, np.float64)[:, :2]
-    if not np.isfinite(pts[[_EYE_R, _EYE_L, *_MOUTH]]).all():
-        return None
-    eye = pts[_EYE_L] - pts[_EYE_R]
-    iod = float(np.hypot(*eye))
-    if iod < 4:
-        return None
-    c = pts[list(_MOUTH)].mean(0)
-    scale = CROP_W / (1.2 * iod)
-    m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), math.degrees(math.atan2(eye[1], eye[0])), scale)
-    m[:, 2] += (CROP_W / 2 - c[0], CROP_H / 2 - c[1])
-    gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    return cv2.warpAffine(gray, m, (CROP_W, CROP_H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-
-
 def crops_from_frames(frames, landmarks=None) -> np.ndarray:
     """Mouth crops (N, CROP_H, CROP_W) uint8 of RGB frames; frames without a face are zeros (and skipped)."""
     from ..face.detect import try_detect_landmarks
@@ -107,9 +80,7 @@ def crops_from_frames(frames, landmarks=None) -> np.ndarray:
 
 
 def read_video(path: str | Path, max_seconds: float = 60.0, max_height: int = 512) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mouth crops, 16 kHz audio (sample 0 = frame 0) and fps of a video file, via `eval.lipsync.read_clip`."""
-    from .lipsync import read_clip
-
+    """Mouth crops, 16 kHz audio (sample 0 = frame 0) and fps of a video file, via `eval.clips.read_clip`."""
     clip = read_clip(path, max_seconds, max_height, keep_mouths=True)
     return clip.mouths, clip.audio, clip.fps
 
@@ -214,7 +185,6 @@ _LOADED: dict[str, object] = {}
 def load(folder: str | Path | None = None):
     """The network in `folder` (default: the shipped weights), in eval mode; cached."""
     from ..models.weights import load_folder
-    from .lipsync import EvalError
 
     folder = Path(folder) if folder else MODEL_DIR
     key = str(folder.resolve())
@@ -236,7 +206,7 @@ def judge(frames_or_video, audio: np.ndarray | None = None, fps: float | None = 
 
     `frames_or_video` is a video path (its own audio is used when `audio` is
     None), RGB frames (N, H, W, 3), or mouth crops (N, CROP_H, CROP_W) as
-    `mouth_crop` cuts them (all-zero crops = no face, skipped). `audio` is
+    `clips.mouth_crop` cuts them (all-zero crops = no face, skipped). `audio` is
     mono 16 kHz with sample 0 at frame 0's start; `fps` defaults to 25
     for frames. Offset +k: the sound plays k frames after the lips.
     """
@@ -286,5 +256,5 @@ def judge(frames_or_video, audio: np.ndarray | None = None, fps: float | None = 
                        len(centres))
 
 
-__all__ = ["SyncConfig", "SyncVerdict", "judge", "mouth_crop", "crops_from_frames", "build_network", "load",
+__all__ = ["SyncConfig", "SyncVerdict", "judge", "crops_from_frames", "build_network", "load",
            "save", "available", "log_mel", "video_windows", "audio_windows"]

@@ -142,14 +142,3 @@ def segmentation_mask(image: np.ndarray) -> np.ndarray:
         mask = _run("seg", _MODELS["seg"], np.ascontiguousarray(image)).segmentation_mask
     return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
 
-
-def person_matte(image: np.ndarray) -> np.ndarray:
-    """Soft foreground matte (H, W) float32 in [0, 1] of the person in an RGB image.
-
-    MediaPipe's mask, refined by `matting.refine_matte`: the edge follows the
-    photo's own boundary (hair, shoulders) in a narrow band, holes inside the
-    person are filled and stray specks dropped.
-    """
-    from .matting import refine_matte
-
-    return refine_matte(image, segmentation_mask(image))

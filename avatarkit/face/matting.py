@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceError
+from .detect import segmentation_mask
 
 
 class MatteError(FaceError):
@@ -348,6 +349,16 @@ def refine_matte(image: np.ndarray, raw: np.ndarray, settings: MatteSettings = D
     return _full(image, _refine_low(guide, p, settings), settings.speck)
 
 
+def person_matte(image: np.ndarray) -> np.ndarray:
+    """Soft foreground matte (H, W) float32 in [0, 1] of the person in an RGB image.
+
+    MediaPipe's mask (`detect.segmentation_mask`), refined by `refine_matte`:
+    the edge follows the photo's own boundary (hair, shoulders) in a narrow
+    band, holes inside the person are filled and stray specks dropped.
+    """
+    return refine_matte(image, segmentation_mask(image))
+
+
 class MatteSequence:
     """Mattes for the frames of a video loop that do not shimmer from frame to frame.
 
@@ -379,8 +390,6 @@ class MatteSequence:
     def add(self, image: np.ndarray, raw: np.ndarray | None = None) -> None:
         """Append the next frame (RGB uint8) and its raw mask (None: segment it now)."""
         if raw is None:
-            from .detect import segmentation_mask
-
             _check(image)
             raw = segmentation_mask(image)
         if self._shape is not None and image.shape[:2] != self._shape:

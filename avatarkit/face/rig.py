@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import FaceError
 from ..utils.files import atomic_path, avatarkit_home
 from . import landmarks as lm
-from .detect import detect_landmarks, load_image, person_matte
+from .detect import detect_landmarks, load_image
+from .matting import person_matte
 
 MIN_FACE_IOD_PX = 24  # below this the mouth is a few pixels wide: too small to animate
 

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from ..media.segments import SegmentWriter
-from ..speech.utterance import Phone, Utterance, Word
+from ..speech.utterance import Utterance, read_speech, speech_bytes
 from ..utils.files import atomic_path, write_text_atomic
 
 SAMPLE_RATE = 48_000   # the video's clock: every time is a sample index at this rate
@@ -188,34 +188,6 @@ def read_frames(src: Path | bytes) -> PartFrames:
         return PartFrames([_unpng(z[f"head{i}"]) for i in range(n)], _unpng(z["last"]),
                           _unpng(z["thumb"]) if "thumb" in z.files else None,
                           _unpng_alpha(z["front"]) if "front" in z.files else None)
-
-
-def speech_bytes(utterances: list[Utterance], gains: dict[str, float]) -> bytes:
-    """A part's speech as the bytes of an .npz: the samples, and the phones and words as JSON (no pickles)."""
-    import io
-
-    meta = {"gains": gains, "items": [
-        {"rate": u.sample_rate, "n": u.num_samples, "text": u.text,
-         "phones": [[p.symbol, p.start, p.end] for p in u.phones],
-         "words": [[w.text, w.start, w.end, w.index, w.emphasis] for w in u.words]} for u in utterances]}
-    audio = np.concatenate([u.audio for u in utterances]).astype(np.float32) if utterances else np.zeros(0, np.float32)
-    buf = io.BytesIO()
-    np.savez(buf, audio=audio, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    return buf.getvalue()
-
-
-def read_speech(src: Path | bytes) -> tuple[list[Utterance], dict[str, float]]:
-    """The utterances and loudness gains that `speech_bytes` wrote (a file, or the bytes themselves)."""
-    import io
-
-    with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
-        audio, meta = z["audio"], json.loads(z["meta"].tobytes())
-    out, pos = [], 0
-    for m in meta["items"]:
-        a = audio[pos:pos + m["n"]].copy()
-        pos += m["n"]
-        out.append(Utterance(a, m["rate"], [Phone(*p) for p in m["phones"]], [Word(*w) for w in m["words"]], m["text"]))
-    return out, meta["gains"]
 
 
 class WorkDir:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AvatarkitError
-from .parts import Part, PartResult, frames_bytes, read_frames, read_speech, speech_bytes
+from ..speech.utterance import read_speech, speech_bytes
+from .parts import Part, PartResult, frames_bytes, read_frames
 
 MAX_BUNDLE_MB = 512
 _WORKER_CACHE: dict[tuple, tuple] = {}      # per worker process: (bundle, language, options) -> (pipeline, job, folder)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..speech.catalog import PROJECT_VOICES, voice_dirs
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _AVATAR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ESPEAK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,40}$")
@@ -67,8 +69,6 @@ class FileScope:
 
     def voice_dirs(self, extra: list[str | Path] | None = None) -> list[Path]:
         """The voice catalogue folders, in priority order."""
-        from ..speech.voice import voice_dirs
-
         return voice_dirs(extra)
 
     def check_voice(self, ref: str) -> None:
@@ -116,8 +116,6 @@ class Confined(FileScope):
 
     def voice_dirs(self, extra: list[str | Path] | None = None) -> list[Path]:
         # Only the key's own voices and the shipped ones: not the server's home, not AVATARKIT_VOICES.
-        from ..speech.voice import PROJECT_VOICES
-
         return ([self.voices] if self.voices is not None else []) + [PROJECT_VOICES]
 
     def check_voice(self, ref: str) -> None:

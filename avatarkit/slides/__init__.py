@@ -9,8 +9,8 @@ notes as narration.
 
 from .convert import from_slides, narration
 from .deck import read_deck, read_notes_file
-from .model import Deck, Slide, SlideError
-from .pages import fit_size, libreoffice, office_pdf, render_page
+from .model import Deck, Slide, SlideError, fit_size
+from .pages import libreoffice, office_pdf, render_page
 from .video import VideoSlide
 
 __all__ = ["Deck", "Slide", "SlideError", "VideoSlide", "fit_size", "from_slides", "libreoffice", "narration",

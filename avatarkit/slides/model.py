@@ -2,7 +2,9 @@
 
 A deck comes from a PowerPoint file, a PDF or Markdown slides (`deck.py`).
 The types here are plain data, so the converter (`convert.py`) and the
-compositor can use a deck without knowing where it came from.
+compositor can use a deck without knowing where it came from. `fit_size` is
+the aspect-keeping fit that page and video rendering (`pages.py`,
+`video.py`) share.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class SlideError(AvatarkitError):
             return self.message
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: {self.message}"
+
+
+def fit_size(width: float, height: float, box_w: int, box_h: int) -> tuple[int, int]:
+    """The largest (w, h) in pixels with the aspect of `width`x`height` that fits inside `box_w`x`box_h`."""
+    s = min(box_w / width, box_h / height)
+    return max(1, min(box_w, int(round(width * s)))), max(1, min(box_h, int(round(height * s))))
 
 
 @dataclass

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..utils.files import avatarkit_home, sha256_file
 from .deck import PDFIUM_LOCK, open_pdf
-from .model import SlideError
+from .model import SlideError, fit_size
+from .video import VideoSlide
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
@@ -50,12 +51,6 @@ def libreoffice() -> str | None:
 def slides_cache() -> Path:
     """The folder of PDFs converted from PowerPoint files: `$AVATARKIT_HOME/cache/slides` (default home `~/.avatarkit`)."""
     return avatarkit_home() / "cache" / "slides"
-
-
-def fit_size(width: float, height: float, box_w: int, box_h: int) -> tuple[int, int]:
-    """The largest (w, h) in pixels with the aspect of `width`x`height` that fits inside `box_w`x`box_h`."""
-    s = min(box_w / width, box_h / height)
-    return max(1, min(box_w, int(round(width * s)))), max(1, min(box_h, int(round(height * s))))
 
 
 def render_page(path: str | Path, page: int, width: int, height: int) -> np.ndarray:
@@ -96,8 +91,6 @@ def _render(path: Path, page: int, width: int, height: int) -> np.ndarray:
     if ext in IMAGE_EXTS:
         return _render_image(path, width, height)
     if ext in VIDEO_EXTS:
-        from .video import VideoSlide
-
         with VideoSlide(path, 25, width, height) as video:
             return video.frame(0).copy()
     raise SlideError(f"unknown slide file type {ext or '(none)'!r}; expected an image, a video, a PDF or a PowerPoint file",

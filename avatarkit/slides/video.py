@@ -15,8 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .model import SlideError
-from .pages import fit_size
+from .model import SlideError, fit_size
 
 # Timestamps in milliseconds (common in MP4/WebM) round a 30 fps frame's time
 # by up to half a millisecond; a frame due that close to an output tick counts as shown.

@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from ..utils.files import avatarkit_home
-from .utterance import Token, Utterance
+from ..utils.files import atomic_path, avatarkit_home
+from .utterance import Token, Utterance, read_speech, speech_bytes
 
 
 def speech_cache() -> Path:
@@ -32,9 +32,6 @@ def cached_synthesize(engine, tokens: Sequence[Token], folder: Path | None = Non
     tag = getattr(engine, "cache_tag", None)
     if not tag:
         return engine.synthesize(tokens)
-    from ..pipeline.parts import read_speech, speech_bytes
-    from ..utils.files import atomic_path
-
     key = json.dumps([tag, engine.voice.to_dict(), [asdict(t) for t in tokens]], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = (folder or speech_cache()) / digest[:2] / f"{digest}.npz"

@@ -2,12 +2,16 @@
 
 Times are integer sample indices on the utterance's own clock, never float
 seconds, so that phonemes, words and video frames line up exactly after
-resampling (see `Utterance.resampled`).
+resampling (see `Utterance.resampled`). `speech_bytes` and `read_speech`
+store utterances as .npz bytes (a render's parts, the speech cache).
 """
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -132,3 +136,27 @@ def words_from_phones(tokens: list[Token], phones: list[Phone], total: int) -> l
     edges = start + np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * (end - start)
     edges = np.round(edges).astype(int)
     return [Word(t.text, int(edges[i]), int(edges[i + 1]), i, t.emphasis) for i, t in enumerate(tokens)]
+
+
+def speech_bytes(utterances: list[Utterance], gains: dict[str, float]) -> bytes:
+    """A part's speech as the bytes of an .npz: the samples, and the phones and words as JSON (no pickles)."""
+    meta = {"gains": gains, "items": [
+        {"rate": u.sample_rate, "n": u.num_samples, "text": u.text,
+         "phones": [[p.symbol, p.start, p.end] for p in u.phones],
+         "words": [[w.text, w.start, w.end, w.index, w.emphasis] for w in u.words]} for u in utterances]}
+    audio = np.concatenate([u.audio for u in utterances]).astype(np.float32) if utterances else np.zeros(0, np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, audio=audio, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    return buf.getvalue()
+
+
+def read_speech(src: Path | bytes) -> tuple[list[Utterance], dict[str, float]]:
+    """The utterances and loudness gains that `speech_bytes` wrote (a file, or the bytes themselves)."""
+    with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
+        audio, meta = z["audio"], json.loads(z["meta"].tobytes())
+    out, pos = [], 0
+    for m in meta["items"]:
+        a = audio[pos:pos + m["n"]].copy()
+        pos += m["n"]
+        out.append(Utterance(a, m["rate"], [Phone(*p) for p in m["phones"]], [Word(*w) for w in m["words"]], m["text"]))
+    return out, meta["gains"]

@@ -5,23 +5,20 @@ BCP-47 tag such as `en-US`) and engine `settings`, and describes it for a
 chooser (`gender`, `style`, `sample_rate` in Hz). The catalogue is the
 project's `voices/` folder, `$AVATARKIT_HOME/voices` (where `avatarkit voices
 save` writes house voices) and any folders in `AVATARKIT_VOICES` (separated by
-the OS path separator) or passed explicitly. A voice can also be named ad hoc
-as `piper:/path/to/voice.onnx`, `espeak:<espeak voice name>` or
-`kokoro:<speaker>` / `kokoro:af_heart=0.7,af_bella=0.3` (a blend).
+the OS path separator) or passed explicitly (`speech.catalog`). A voice can
+also be named ad hoc as `piper:/path/to/voice.onnx`, `espeak:<espeak voice
+name>` or `kokoro:<speaker>` / `kokoro:af_heart=0.7,af_bella=0.3` (a blend).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ..errors import VoiceError
-from ..utils.files import avatarkit_home
-
-PROJECT_VOICES = Path(__file__).resolve().parents[2] / "voices"
+from ..script.scope import ScopeRefusal, current_scope, short_repr
 
 
 @dataclass(frozen=True)
@@ -51,21 +48,6 @@ class Voice:
         d = {k: v for k, v in self.to_dict().items() if v not in ("", 0, {})}
         Path(folder).mkdir(parents=True, exist_ok=True)
         return write_text_atomic(Path(folder) / f"{self.id}.yaml", yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
-
-
-def voice_dirs(extra: list[str | Path] | None = None) -> list[Path]:
-    """The folders searched for voice files, in priority order."""
-    dirs: list[Path] = [Path(p) for p in (extra or [])]
-    env = os.environ.get("AVATARKIT_VOICES")
-    if env:
-        dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    dirs += [house_voices(), PROJECT_VOICES]
-    return dirs
-
-
-def house_voices() -> Path:
-    """Where saved house voices live: `$AVATARKIT_HOME/voices` (default home `~/.avatarkit`)."""
-    return avatarkit_home() / "voices"
 
 
 def load_voice_file(path: str | Path) -> Voice:
@@ -163,8 +145,6 @@ def get_voice(ref: str, extra_dirs: list[str | Path] | None = None, *, scope=Non
     references are allowed and which catalogue folders are searched; the
     render service allows no paths and only the shipped and the key's voices.
     """
-    from ..script.scope import ScopeRefusal
-
     scope = _scope(scope)
     try:
         scope.check_voice(ref)
@@ -185,15 +165,11 @@ def get_voice(ref: str, extra_dirs: list[str | Path] | None = None, *, scope=Non
     for v in voices:
         if v.id == ref:
             return v
-    from ..script.scope import short_repr
-
     known = ", ".join(v.id for v in voices)
     raise VoiceError(f"unknown voice {short_repr(ref)}; known voices: {known} (see `avatarkit voices`)")
 
 
 def _scope(scope):
-    from ..script.scope import current_scope
-
     return scope if scope is not None else current_scope()
 
 

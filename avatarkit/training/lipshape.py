@@ -1,7 +1,7 @@
 """Whole lip shapes measured on filmed faces: the targets of Audio2Motion v3.
 
 Every frame of a real clip is measured with MediaPipe (the harness's own
-`eval.lipsync.read_clip`). Its `MOUTH_SHAPE` points (every lip point and the
+`eval.clips.read_clip`). Its `MOUTH_SHAPE` points (every lip point and the
 jaw line, 75) become offsets in the contract of `MotionTrack.shape`:
 
 1. **Face axes, IOD units.** A least-squares similarity on the rigid points
@@ -56,7 +56,7 @@ def measure(path: str | Path, cache: Path | None = None) -> tuple[np.ndarray, fl
     if f is not None and f.exists():
         d = np.load(f)
         return d["audio"], float(d["fps"]), d["real"].astype(np.float64)
-    from ..eval.lipsync import read_clip
+    from ..eval.clips import read_clip
 
     clip = read_clip(path, max_seconds=600.0)
     if f is not None:

@@ -1,7 +1,7 @@
 """Real talking faces as teachers: motion targets measured on filmed mouths.
 
 Each clip of real footage with its own sound is measured with MediaPipe, the
-same code the evaluation harness uses (`eval.lipsync.read_clip`). Two
+same code the evaluation harness uses (`eval.clips.read_clip`). Two
 measurements per frame become motion channels, through the speaker's own
 range (all their clips pooled, so a speaker who barely opens their mouth is
 not stretched to look like one who shouts):
@@ -64,7 +64,7 @@ def clips_in(folder: str | Path, split: str | None = None) -> list[Path]:
 def measure(path: str | Path) -> RealClip:
     """Decode a clip, run MediaPipe on every frame, and measure its mouth."""
     from ..eval import metrics as M
-    from ..eval.lipsync import read_clip
+    from ..eval.clips import read_clip
 
     clip = read_clip(path, max_seconds=600.0)
     real = clip.real

@@ -3,7 +3,7 @@
     python -m avatarkit.training.syncjudge --out avatarkit/models/syncjudge --seed 0
 
 Every clip of `--footage` (default `../shared/media/talking`) is read with
-`eval.lipsync.read_clip` (MediaPipe landmarks, mouth crops, audio with
+`eval.clips.read_clip` (MediaPipe landmarks, mouth crops, audio with
 sample 0 at frame 0) and cached under `--cache`. Clips are split by
 speaker: `HELD_OUT` speakers are never trained on and are where the judge
 is scored. A batch holds `--segments` runs of `--length` consecutive frames
@@ -46,7 +46,7 @@ def footage(folder: Path) -> list[Path]:
 
 def load_clip(path: Path, cache: Path | None) -> dict:
     """Mouth crops (N, 48, 96) uint8, log-mel (T, 64) and fps of one clip (cached as .npz)."""
-    from ..eval.lipsync import read_clip
+    from ..eval.clips import read_clip
 
     f = cache / f"{path.stem}.npz" if cache else None
     if f is not None and f.is_file():
