@@ -204,3 +204,23 @@ def test_closed_lips_over_a_smiling_photo_read_closed(bound):
     """Closing a photo that shows its teeth squeezes them into a sliver; the drawn lip seam covers it."""
     closed = _gap(detect_landmarks(_paste(bound, bound.render_frame({"jaw": 0.0}))))
     assert closed < 0.05, closed
+
+
+@pytest.mark.parametrize("kind", ["warp", "bank", "refined"])
+def test_every_photo_renderer_takes_a_frame_the_same_way(rig, kind):
+    """`render_frame(values, shape)` means the same to every kind (the evaluation and live sessions call it
+    positionally); the bank once read a second positional argument as its bank entry."""
+    from avatarkit.motion.track import FaceShape
+
+    bound = make_renderer(kind).bind(rig)
+    d = bound.deformer
+    values = {"jaw": 0.45}
+    offsets = d.shape_of(d.targets(values)).offsets
+    spread = offsets.copy()
+    spread[:, 1] += 0.1                    # the whole mouth 0.1 IOD lower
+    a = bound.render_frame(values, FaceShape(lm.MOUTH_SHAPE, spread))
+    b = make_renderer(kind).bind(rig).render_frame(values, shape=FaceShape(lm.MOUTH_SHAPE, spread))
+    plain = make_renderer(kind).bind(rig).render_frame(values)
+    assert a.box == b.box and np.array_equal(a.landmarks, b.landmarks)
+    assert np.abs(a.rgb.astype(int) - b.rgb.astype(int)).max() <= 1
+    assert np.abs(a.landmarks - plain.landmarks).max() > 1.0    # the shape was used, not dropped

@@ -91,10 +91,10 @@ class BoundBank:
               inset=0.0 if entry < self.own else None)
         self.last_entry = entry
 
-    def render_frame(self, values: dict[str, float], entry: int | None = None,
-                     shape: FaceShape | None = None) -> AvatarFrame:
-        """Render one frame (`shape`: see `MotionTrack`); the bank entry comes from the forward recursion
-        unless `entry` is given."""
+    def render_frame(self, values: dict[str, float], shape: FaceShape | None = None, *,
+                     entry: int | None = None) -> AvatarFrame:
+        """Render one frame (`shape`: see `MotionTrack`), with the arguments of every renderer's
+        `render_frame`; the bank entry comes from the forward recursion unless `entry` is given."""
         f = self.warp.render_frame(values, shape)
         if entry is None:
             entry = self.online.step(descriptor(f.landmarks[_CONTOUR, :2]))
@@ -106,4 +106,4 @@ class BoundBank:
                            for i in range(len(track))]) if len(track) else np.zeros((0, 36), np.float32)
         path = retrieve(self.bank, shapes, teeth=self.teeth, prior=self.prior)
         for i in range(len(track)):
-            yield self.render_frame(track.frame(i), int(path[i]), track.frame_shape(i))
+            yield self.render_frame(track.frame(i), track.frame_shape(i), entry=int(path[i]))

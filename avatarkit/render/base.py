@@ -37,6 +37,11 @@ class BoundRenderer(Protocol):
         """One `AvatarFrame` per frame of `track`, in order."""
         ...
 
+    def render_frame(self, values: dict[str, float], shape=None) -> AvatarFrame:
+        """One frame from its channel values (`MotionTrack.frame`) and, where the track has one, its lip
+        shape (`MotionTrack.frame_shape`): what a live session, which has no whole track, calls."""
+        ...
+
 
 class Renderer(Protocol):
     kind: str
