@@ -53,13 +53,12 @@ def save(
 
     from ..speech.catalog import house_voices
     from ..speech.engines.base import make_engine
-    from ..speech.engines.kokoro import adhoc_voice
-    from ..speech.voice import Voice
+    from ..speech.voice import Voice, kokoro_voice
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         fail(AvatarkitError(f"voice name {name!r}: use letters, digits, - and _"))
     try:
-        base = adhoc_voice(f"kokoro:{speaker}")
+        base = kokoro_voice(f"kokoro:{speaker}")
         voice = Voice(id=name, engine="kokoro", language=base.language, name=name, description=description,
                       settings={**base.settings, **({"speed": speed} if speed != 1.0 else {})},
                       sample_rate=base.sample_rate, style="house voice (blend)" if "=" in speaker else "")

@@ -138,6 +138,17 @@ def voice_for_language(language: str, extra_dirs: list[str | Path] | None = None
     return None
 
 
+def kokoro_voice(ref: str) -> Voice:
+    """A `Voice` for `kokoro:af_heart` or `kokoro:af_heart=0.7,af_bella=0.3`, its language from the first name."""
+    # Imported here: the engine module (numpy, the phonemiser) is not needed to list voices.
+    from .engines.kokoro import SAMPLE_RATE, parse_speaker, speaker_language
+
+    speaker = parse_speaker(ref[len("kokoro:"):])
+    language, espeak = speaker_language(speaker)
+    return Voice(id=ref, engine="kokoro", language=language, settings={"speaker": speaker, "espeak": espeak},
+                 source=ref, sample_rate=SAMPLE_RATE)
+
+
 def get_voice(ref: str, extra_dirs: list[str | Path] | None = None, *, scope=None) -> Voice:
     """Resolve a voice reference: a catalogue id, a YAML path, or `engine:spec`.
 
@@ -153,9 +164,7 @@ def get_voice(ref: str, extra_dirs: list[str | Path] | None = None, *, scope=Non
     if ref.startswith("piper:"):
         return _piper_voice(ref[len("piper:"):])
     if ref.startswith("kokoro:"):
-        from .engines.kokoro import adhoc_voice
-
-        return adhoc_voice(ref)
+        return kokoro_voice(ref)
     if ref.startswith("espeak:"):
         name = ref[len("espeak:"):]
         return Voice(id=ref, engine="espeak", language=name, settings={"voice": name}, source=ref)

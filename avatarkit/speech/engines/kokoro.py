@@ -169,16 +169,6 @@ def speaker_language(speaker: str | dict[str, float]) -> tuple[str, str]:
             from None
 
 
-def adhoc_voice(ref: str):
-    """A `Voice` for `kokoro:af_heart` or `kokoro:af_heart=0.7,af_bella=0.3`, its language from the first name."""
-    from ..voice import Voice
-
-    speaker = parse_speaker(ref[len("kokoro:"):])
-    language, espeak = speaker_language(speaker)
-    return Voice(id=ref, engine="kokoro", language=language, settings={"speaker": speaker, "espeak": espeak},
-                 source=ref, sample_rate=SAMPLE_RATE)
-
-
 @register_engine("kokoro")
 class KokoroEngine:
     """Speaks with a Kokoro style (or a blend of styles); see the module docstring for settings."""
