@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from .common import console
@@ -10,7 +12,9 @@ from .common import console
 def live(
     avatar: str = typer.Option("presenter", help="Avatar: a house presenter, an avatar name, a photo or folder."),
     voice: str = typer.Option("en-us-joe", help="Voice id (see `avatarkit voices`)."),
-    renderer: str = typer.Option("warp", help="Renderer kind: warp, bank or refined."),
+    renderer: Optional[str] = typer.Option(None, help="Renderer kind: warp, bank or refined for a photo; footage for an "
+                                                      "avatar made from footage (default: footage for a footage "
+                                                      "avatar, warp for a photo)."),
     size: str = typer.Option("960x540", help="Picture size WIDTHxHEIGHT in pixels."),
     port: int = typer.Option(8010, help="TCP port on 127.0.0.1."),
     sessions: int = typer.Option(2, help="Live sessions at once (each takes about a core)."),

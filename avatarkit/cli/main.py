@@ -36,7 +36,10 @@ def _wrote_video(result) -> None:
 def render(
     script: Path = typer.Argument(..., help="Script file (YAML, see docs/script-format.md)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-    renderer: str = typer.Option("warp", help="Default renderer kind (warp, bank, refined, diffusion); a scene's `renderer:` wins."),
+    renderer: Optional[str] = typer.Option(None, help="Default renderer kind: warp, bank or refined for a photo; "
+                                                      "footage or diffusion for a footage avatar (default: footage "
+                                                      "for a footage avatar, warp for a photo); a scene's "
+                                                      "`renderer:` wins."),
     name: Optional[str] = typer.Option(None, help="Base name of the output files (default: script name)."),
     voices_dir: Optional[list[Path]] = typer.Option(None, "--voices-dir", help="Extra folder of voice files or Piper .onnx voices."),
     brand: Optional[Path] = typer.Option(None, help="Brand kit (brand.yaml: colours, fonts, logo, intro/outro, music); "

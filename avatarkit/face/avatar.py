@@ -415,6 +415,61 @@ def idle_frames(avatar: Avatar) -> tuple[list[int], bool]:
     return list(range(a, b)), False
 
 
+@dataclass
+class IdleClip:
+    """A footage avatar's idle motion at one on-screen size, what the footage and diffusion renderers play."""
+
+    images: list[np.ndarray]      # RGB uint8 (h, w, 3), in playback order
+    poses: list[np.ndarray]       # each frame's crop pose (`face.crop.face_pose`), pixels of this size
+    points: list[np.ndarray]      # each frame's (478, 2) landmarks, pixels of this size
+    mattes: list[np.ndarray]      # (h, w) uint8 person mattes, steady over the clip (`MatteSequence`)
+    loops: bool                   # the clip loops; else it plays forwards and back
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def at(self, i: int) -> int:
+        """The clip frame shown at output frame `i`: round the loop, or forwards then back (never a jump)."""
+        n = len(self.images)
+        if self.loops or n == 1:
+            return i % n
+        k = i % (2 * n - 2)
+        return k if k < n else 2 * n - 2 - k
+
+
+def idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
+    """The frames of `idle_frames(avatar)` scaled to `width` x `height`, with their poses, landmarks and mattes.
+
+    Mattes are averaged over neighbouring frames in playback order so they do not shimmer; they are kept
+    as uint8 (a 6 s loop at 1080p is 150 frames, and float32 would add 1.2 GB).
+    """
+    import cv2
+
+    from .matting import MatteSequence
+
+    t = avatar.track
+    frames, loops = idle_frames(avatar)
+    wanted = set(frames)
+    scale = width / t.width
+    poses = avatar.poses
+    images, ps, points = [], [], []
+    seq = MatteSequence(loop=loops)
+    for k, rgb in enumerate(video_frames(avatar.footage)):
+        if k > frames[-1]:
+            break
+        if k in wanted:
+            img = rgb if (width, height) == (t.width, t.height) else \
+                cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+            images.append(img)
+            seq.add(img)
+            ps.append(poses[k] * scale)
+            points.append(t.landmarks[k][:, :2] * scale)
+    if not images:
+        raise AvatarError(f"avatar {avatar.name!r}: its idle motion has no usable frames")
+    mattes = [np.round(seq.matte(i, img) * 255).astype(np.uint8) for i, img in enumerate(images)]
+    return IdleClip(images, ps, points, mattes, loops)
+
+
 def footage_rig(folder: str | Path) -> FaceRig:
     """The `FaceRig` a layout places for a footage avatar: the first frame of its idle motion."""
     from .rig import rig_from_image

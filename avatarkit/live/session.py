@@ -51,7 +51,7 @@ class LiveConfig:
 
     avatar: str = "presenter"
     voice: str = "en-us-joe"
-    renderer: str = "warp"
+    renderer: str | None = None     # None: the avatar's own (`render.base.renderer_for`)
     width: int = 960
     height: int = 540
     fps: int = 25
@@ -120,7 +120,7 @@ class LiveSession:
                  on_event: Callable[[dict], None] | None = None):
         from ..compose.scene import SceneCompositor
         from ..motion.animate import PhonemeMotion
-        from ..render.base import make_renderer
+        from ..render.base import make_renderer, renderer_for
         from ..script.model import Background
         from ..speech.engines.base import make_engine
         from ..speech.loudness import LoudnessNormalizer
@@ -139,7 +139,7 @@ class LiveSession:
         self.rig = rig = live_rig(c.avatar, scope)
         self.comp = SceneCompositor(rig, Background(c.background), c.layout, c.width, c.height,
                                     fps=c.fps, language=self.voice.language)
-        self.bound = make_renderer(c.renderer).bind(self.comp.rig)
+        self.bound = make_renderer(renderer_for(rig.source, c.renderer)).bind(self.comp.rig)
         self.motion = PhonemeMotion()
         self.loudness = LoudnessNormalizer(SAMPLE_RATE)
         self.cutter = ClauseCutter(c.first_words, c.clause_words)

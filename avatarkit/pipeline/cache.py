@@ -200,7 +200,7 @@ def signer() -> str | None:
     return hashlib.sha256(b"\0".join([ident.chain, ident.alg.encode(), (ident.tsa_url or "").encode()])).hexdigest()
 
 
-def rendition_key(script, brand, renderer: str, hasher: Hasher | None = None) -> str:
+def rendition_key(script, brand, renderer: str | None, hasher: Hasher | None = None) -> str:
     """The digest of everything the rendition of `script` (one language, overrides applied) is made from.
 
     `brand` is the brand kit as `render` takes it (a `Brand`, a file, or None for the script's own).

@@ -50,7 +50,7 @@ from ..media.provenance import Origin, check_signing, render_origin, signed_outp
 from ..media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
 from ..motion.animate import PhonemeMotion
 from ..motion.audio import AudioMotion
-from ..render.base import make_renderer
+from ..render.base import make_renderer, renderer_for
 from ..script.model import Phrase, Script, Transition
 from ..script.parse import load_script
 from ..speech.cache import cached_synthesize
@@ -138,10 +138,11 @@ class RenderJob:
 class Pipeline:
     """Script-to-video pipeline; `renderer` is a renderer kind, `motion` a motion model."""
 
-    def __init__(self, renderer: str = "warp", motion=None, voices_dir: list[str | Path] | None = None,
+    def __init__(self, renderer: str | None = None, motion=None, voices_dir: list[str | Path] | None = None,
                  preset: str = DEFAULT_PRESET, crf: int = DEFAULT_CRF):
-        self.renderer = make_renderer(renderer)
-        self._renderers = {renderer: self.renderer}
+        # None: each avatar's own kind (`render.base.renderer_for`); a scene's `renderer:` wins over both.
+        self.renderer = renderer
+        self._renderers = {renderer: make_renderer(renderer)} if renderer else {}
         self.motion = motion or PhonemeMotion()
         self.audio_motion: AudioMotion | None = None   # loaded when a script has recordings
         self.voices_dir = voices_dir
@@ -181,7 +182,7 @@ class Pipeline:
     def _settings(self) -> dict:
         """What besides the script and brand kit decides the pixels and samples of a render."""
         motion = getattr(self.motion, "config", None)
-        return {"avatarkit": __version__, "renderer": self.renderer.kind, "motion": type(self.motion).__name__,
+        return {"avatarkit": __version__, "renderer": self.renderer, "motion": type(self.motion).__name__,
                 "motion_config": motion if dataclasses.is_dataclass(motion) else repr(motion),
                 "preset": self.preset, "crf": self.crf, "voices_dir": [str(p) for p in self.voices_dir or []]}
 
@@ -220,12 +221,13 @@ class Pipeline:
                     self.audio_motion = AudioMotion()
         rigs = {sc.avatar: rig_for(sc.avatar) for sc in script.scenes}
         for sc in script.scenes:
-            if (sc.renderer or self.renderer.kind) == "diffusion":
+            kind = renderer_for(sc.avatar, sc.renderer or self.renderer)
+            if kind == "diffusion":
                 from ..render.diffusion import check_trained
 
                 check_trained(sc.avatar)
-            if sc.renderer and sc.renderer not in self._renderers:
-                self._renderers[sc.renderer] = make_renderer(sc.renderer)
+            if kind not in self._renderers:
+                self._renderers[kind] = make_renderer(kind)
         folder = None
         if work:
             key = fingerprint(script, kit, sorted(voices.items()), self._settings())
@@ -515,7 +517,7 @@ def _save_thumbnail(path: Path, rgb: np.ndarray, origin: Origin) -> None:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
 
 
-def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str = "warp",
+def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str | None = None,
            name: str | None = None, progress: Callable[[ProgressEvent], None] | None = None,
            voices_dir: list[str | Path] | None = None, brand: Brand | str | Path | None = None,
            resume: bool = True) -> RenderResult:

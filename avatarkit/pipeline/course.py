@@ -133,7 +133,7 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
 
 def render_course(script_path: str | Path, out_dir: str | Path, *, languages: str | list[str] | None = "all",
                   brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
-                  captions: bool | None = None, renderer: str = "warp", force: bool = False,
+                  captions: bool | None = None, renderer: str | None = None, force: bool = False,
                   executor: str = "local", ray_address: str | None = None,
                   progress: Callable[[CourseProgress], None] | None = None,
                   cache: bool | str | Path | None = True, reuse_from: list[str | Path] | tuple = ()

@@ -102,7 +102,7 @@ def _worker_job(bundle: bytes, bundle_id: str, script_name: str, language: str, 
             with zipfile.ZipFile(io.BytesIO(bundle)) as z:
                 z.extractall(root)      # our own bundle: names were made relative by _bundle
             script = load_language(root / script_name, language, options)
-            pipe = Pipeline(renderer=options.get("renderer") or "warp")
+            pipe = Pipeline(renderer=options.get("renderer"))
             job = pipe.prepare(script, root / "out", brand=root / options["brand"] if options.get("brand") else None,
                                work=False)
         except BaseException:
@@ -156,7 +156,7 @@ def render_on_ray(script_path: Path, languages: list[str], out_dir: Path, option
 
     for lang in languages:
         # Speech is made here, language after language; each part is sent as soon as its speech exists.
-        pipe = Pipeline(renderer=options.get("renderer") or "warp")
+        pipe = Pipeline(renderer=options.get("renderer"))
         job = pipe.prepare(load_language(script_path, lang, options), out_dir, brand=brand)
         state = langs[lang] = _Language(pipe, job, sum(it.counted for it in job.items))
         for part in pipe.speak(job):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
 from ..errors import RenderError
+from ..face.avatar import is_footage_avatar
 from ..face.rig import FaceRig
 from ..motion.track import MotionTrack
 
@@ -54,7 +56,7 @@ class Renderer(Protocol):
 _RENDERERS: dict[str, Callable[..., Renderer]] = {}
 # Where each built-in kind lives: imported only when asked for, so a warp
 # render never pays for PyTorch (the diffusion renderer's import).
-_MODULES = {"warp": "warp", "bank": "bank", "refined": "refined", "diffusion": "diffusion"}
+_MODULES = {"warp": "warp", "bank": "bank", "refined": "refined", "footage": "footage_scene", "diffusion": "diffusion"}
 
 
 def register_renderer(kind: str):
@@ -63,6 +65,14 @@ def register_renderer(kind: str):
         return cls
 
     return deco
+
+
+def renderer_for(avatar: str | Path, kind: str | None = None) -> str:
+    """The renderer kind that draws `avatar` (a photo or an avatar folder): `kind` where one is named, else
+    the avatar's own, `footage` for an avatar made from footage (its own frames play) and `warp` for a photo."""
+    if kind:
+        return kind
+    return "footage" if is_footage_avatar(avatar) else "warp"
 
 
 def make_renderer(kind: str = "warp", **config) -> Renderer:

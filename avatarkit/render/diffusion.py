@@ -18,12 +18,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from ..errors import RenderError
-from ..face.avatar import Avatar, idle_frames, is_avatar_folder, open_avatar
+from ..face.avatar import Avatar, AvatarError, idle_clip, is_avatar_folder, open_avatar
 from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop
 from ..face.footage import video_frames
 from ..face.mouthrig import MouthRig
@@ -118,49 +117,26 @@ class BoundDiffusion:
 
     def __init__(self, rig: FaceRig, avatar: Avatar, model: MouthDiffusion, mouth: MouthRig,
                  reference: np.ndarray, steps: int | None):
-        from ..face.matting import MatteSequence
-
         self.rig, self.avatar, self.mouth = rig, avatar, mouth
         self.painter = MouthPainter(model, reference, steps)
-        t = avatar.track
-        frames, self.loops = idle_frames(avatar)
-        wanted = set(frames)
         h, w = rig.image.shape[:2]
-        self.scale = w / t.width
-        poses = avatar.poses
-        self.images, self.poses, self.points = [], [], []
-        # Mattes averaged over neighbouring frames of the loop, in its playback order, so they do not shimmer.
-        seq = MatteSequence(loop=self.loops)
-        for k, rgb in enumerate(video_frames(avatar.footage)):
-            if k > frames[-1]:
-                break
-            if k in wanted:
-                img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if (w, h) != (t.width, t.height) else rgb
-                self.images.append(img)
-                seq.add(img)
-                self.poses.append(poses[k] * self.scale)
-                self.points.append(t.landmarks[k][:, :2] * self.scale)
-        if not self.images:
-            raise RenderError(f"avatar {avatar.name!r}: its idle motion has no usable frames")
-        # uint8 mattes: a 6 s loop at 1080p is 150 frames, and float32 would add 1.2 GB.
-        self.mattes = [np.round(seq.matte(i, img) * 255).astype(np.uint8) for i, img in enumerate(self.images)]
+        try:
+            self.clip = idle_clip(avatar, w, h)
+        except AvatarError as e:
+            raise RenderError(str(e)) from None
         self.box = (0, 0, w, h)
         self.i = 0
 
     def render_frame(self, channels: dict[str, float], shape=None) -> AvatarFrame:
         # `shape` (a MotionTrack shape frame) is accepted for the renderer protocol; this renderer's
         # MouthRig reenacts the channels only.
-        n = len(self.images)
-        if self.loops or n == 1:
-            k = self.i % n
-        else:   # forwards, then backwards: never a jump
-            k = self.i % (2 * n - 2)
-            k = k if k < n else 2 * n - 2 - k
+        c = self.clip
+        k = c.at(self.i)
         self.i += 1
-        frame = self.images[k].copy()
-        target = self.mouth.retarget(self.points[k], channels, self.poses[k])
-        self.painter.paint([frame], [self.poses[k]], [target])
-        return AvatarFrame(self.box, frame, self.mattes[k].astype(np.float32) / 255.0, target.astype(np.float32))
+        frame = c.images[k].copy()
+        target = self.mouth.retarget(c.points[k], channels, c.poses[k])
+        self.painter.paint([frame], [c.poses[k]], [target])
+        return AvatarFrame(self.box, frame, c.mattes[k].astype(np.float32) / 255.0, target.astype(np.float32))
 
     def frames(self, track):
         for i in range(len(track)):

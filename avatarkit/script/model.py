@@ -13,7 +13,7 @@ from pathlib import Path
 
 GESTURES = ("nod", "shake", "tilt", "brows")
 LAYOUTS = ("full", "beside", "pip", "circle")
-RENDERERS = ("warp", "bank", "refined", "diffusion")
+RENDERERS = ("warp", "bank", "refined", "footage", "diffusion")
 BACKGROUND_KINDS = ("solid", "gradient", "studio", "office", "blur", "photo")
 TRANSITIONS = ("cut", "crossfade", "slide")
 ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}

@@ -124,9 +124,10 @@ def parse_script(text: str, *, file: str | Path | None = None, scope: FileScope 
         renderer = _renderer(ctx, sc, f, d_renderer)
         from ..face.avatar import is_footage_avatar
 
-        if renderer == "diffusion" and not is_footage_avatar(avatar):
-            raise ctx.err(f"renderer 'diffusion' needs an avatar made from footage (`avatarkit avatar add`), "
-                          f"not the photo {avatar.name}", sc.lines.get("renderer", sc.line), f"{f}.renderer")
+        if renderer in ("footage", "diffusion") and not is_footage_avatar(avatar):
+            raise ctx.err(f"renderer {renderer!r} needs an avatar made from footage (`avatarkit avatar add "
+                          f"--footage`), not the photo {avatar.name}", sc.lines.get("renderer", sc.line),
+                          f"{f}.renderer")
         background = _background(ctx, sc, f, d_background)
         slide = _slide(ctx, sc, f, base)
         if background is not None and background.kind == "blur" and slide is None:

@@ -1,0 +1,131 @@
+"""The footage renderer for scenes and live sessions (kind `footage`): a footage avatar's own frames and mouths.
+
+The avatar is made from 4 s of a real presenter in `../shared/media/talking` (skipped when it is absent),
+with no training; MediaPipe reads the rendered mouths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT, SAMPLES
+
+MEDIA = ROOT.parent / "shared" / "media" / "talking"
+CLIP = MEDIA / "usgov_styletalk_KristiNoem_muxed.mp4"
+
+pytestmark = pytest.mark.skipif(not CLIP.is_file(), reason=f"{CLIP} (real talking footage) is not here")
+
+
+@pytest.fixture(scope="module")
+def avatar(tmp_path_factory):
+    from avatarkit.eval.footage import cut_clip
+    from avatarkit.face.avatar import add_avatar
+
+    tmp = tmp_path_factory.mktemp("footage-avatar")
+    clip = cut_clip(CLIP, tmp / "noem4.mp4", 0, 120)
+    consent = tmp / "consent.txt"
+    consent.write_text("I agree.")
+    return add_avatar("noem", clip, consent, home=tmp / "home")
+
+
+@pytest.fixture(scope="module")
+def bound(avatar):
+    from avatarkit.face.avatar import rig_for
+    from avatarkit.render.base import make_renderer
+
+    return make_renderer("footage").bind(rig_for(avatar.folder))
+
+
+def _opening(rgb):
+    from avatarkit.eval.metrics import mouth_opening
+    from avatarkit.face.detect import detect_landmarks
+
+    return float(mouth_opening(detect_landmarks(rgb)[None])[0])
+
+
+def test_the_mouth_follows_the_channels_and_the_rest_is_the_footage(bound):
+    from avatarkit.face import landmarks as lm
+
+    jaws = [0.0, 0.6, 0.0, 0.9, 0.3, 0.0, 0.6, 0.9, 0.0]
+    start = bound.i
+    frames = [bound.render_frame({"jaw": j}) for j in jaws]
+    opening = np.array([_opening(f.rgb) for f in frames])
+    assert np.corrcoef(jaws, opening)[0, 1] > 0.9, opening
+    assert opening[[3, 7]].min() > opening[[0, 2, 5, 8]].max() + 0.1, opening
+    upper = []
+    for i, f in enumerate(frames):
+        k = bound.clip.at(start + i)
+        real = bound.clip.images[k]
+        assert f.box == (0, 0, real.shape[1], real.shape[0]) and f.matte.shape == real.shape[:2]
+        # Above the nose tip every pixel is the footage frame's own.
+        top = int(bound.clip.points[k][lm.NOSE_TIP, 1]) - 2
+        assert np.array_equal(f.rgb[:top], real[:top])
+        upper.append(real[:120].astype(np.int16))
+    # The idle clip plays: the head and eyes are not one still frame.
+    assert max(np.abs(a - b).mean() for a, b in zip(upper, upper[1:])) > 0.5
+
+
+def test_photos_are_refused_by_name(tmp_path):
+    from avatarkit.errors import RenderError, ScriptError
+    from avatarkit.face.rig import load_avatar
+    from avatarkit.render.base import make_renderer
+    from avatarkit.script import load_script
+
+    with pytest.raises(RenderError, match="needs an avatar made from footage"):
+        make_renderer("footage").bind(load_avatar(SAMPLES / "avatar.png"))
+    script = tmp_path / "s.yaml"
+    script.write_text("avatarkit: 1\ntitle: T\nlanguage: en\n"
+                      f"defaults:\n  avatar: {SAMPLES / 'avatar.png'}\n  voice: en-us-joe\n"
+                      "scenes:\n  - id: one\n    renderer: footage\n    segments:\n      - text: Hello.\n",
+                      encoding="utf-8")
+    with pytest.raises(ScriptError, match="renderer 'footage' needs an avatar made from footage") as e:
+        load_script(script)
+    assert e.value.line == 9 and e.value.field == "scenes[0].renderer"
+
+
+def test_each_avatar_gets_its_own_renderer_unless_one_is_named(avatar):
+    from avatarkit.render.base import renderer_for
+
+    assert renderer_for(avatar.folder) == "footage"
+    assert renderer_for(SAMPLES / "avatar.png") == "warp"
+    assert renderer_for(avatar.folder, "warp") == "warp" and renderer_for(SAMPLES / "avatar.png", "bank") == "bank"
+
+
+def test_a_script_scene_plays_a_footage_avatar_with_no_training(avatar, tmp_path):
+    import av
+
+    from avatarkit import Pipeline
+
+    assert not avatar.trained
+    script = tmp_path / "s.yaml"
+    # No renderer named anywhere: the footage avatar's own kind, `footage`, draws it.
+    script.write_text("avatarkit: 1\ntitle: Footage\nlanguage: en\n"
+                      f"defaults:\n  avatar: {avatar.folder}\n  voice: en-us-joe\n"
+                      "  background: studio\n  resolution: 320x180\n  fps: 25\n"
+                      "scenes:\n  - id: one\n    segments:\n"
+                      "      - text: Open wide and say aah.\n", encoding="utf-8")
+    pipe = Pipeline()
+    result = pipe.render(script, tmp_path / "out")
+    assert [r.kind for r in pipe._renderers.values()] == ["footage"]
+    with av.open(str(result.video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == result.frames > 10
+    opening = [_opening(np.ascontiguousarray(np.repeat(np.repeat(f, 3, 0), 3, 1))) for f in frames[::3]]
+    assert max(opening) - min(opening) > 0.1, opening     # the mouth moves with the words
+
+
+def test_a_live_session_plays_the_footage_avatar(avatar):
+    from avatarkit.live import LiveConfig, LiveSession
+    from avatarkit.render.footage_scene import BoundFootageScene
+
+    with LiveSession(LiveConfig(avatar=str(avatar.folder), width=480, height=270)) as s:
+        assert isinstance(s.bound, BoundFootageScene)     # the footage avatar's own kind
+        idle = [s.next_frame().rgb.copy() for _ in range(10)]
+        s.say("Open wide and say aah.")
+        assert s.wait_ready(30)
+        speaking = [(f.rgb.copy(), f.audio.copy()) for f in (s.next_frame() for _ in range(60))]
+    assert max(np.abs(a.astype(np.int16) - b).mean() for a, b in zip(idle, idle[1:])) > 0.05
+    assert any(np.abs(audio).max() > 0.01 for _, audio in speaking)
+    opening = [_opening(np.ascontiguousarray(np.repeat(np.repeat(rgb, 2, 0), 2, 1))) for rgb, _ in speaking[::4]]
+    assert max(opening) - min(opening) > 0.08, opening
