@@ -7,6 +7,7 @@ YAML (`engine: piper`), so adding one means registering a factory here.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from ...errors import VoiceError
@@ -27,6 +28,8 @@ class SpeechEngine(Protocol):
 
 
 _FACTORIES: dict[str, Callable[["Voice"], SpeechEngine]] = {}
+# Where each built-in engine lives (`avatarkit.speech.engines.<module>`), imported when a voice first uses it.
+_MODULES = {"coqui": "coqui", "espeak": "espeak", "kokoro": "kokoro", "piper": "piper"}
 
 
 def register_engine(name: str):
@@ -40,27 +43,23 @@ def register_engine(name: str):
 
 
 def engine_names() -> list[str]:
-    _load_builtin()
-    return sorted(_FACTORIES)
+    return sorted(set(_FACTORIES) | set(_MODULES))
 
 
 def make_engine(voice: "Voice") -> SpeechEngine:
     """Build the engine a voice names; raise `VoiceError` if it is unknown."""
-    _load_builtin()
+    if voice.engine not in _FACTORIES and voice.engine in _MODULES:
+        # Imported when first asked for, so that `import avatarkit` stays cheap and an engine whose
+        # optional dependency is missing fails only when a voice uses it (as `render.base` does).
+        import_module(f"{__package__}.{_MODULES[voice.engine]}")
     try:
         factory = _FACTORIES[voice.engine]
     except KeyError:
         raise VoiceError(
             f"voice {voice.id!r}: unknown engine {voice.engine!r} "
-            f"(known: {', '.join(sorted(_FACTORIES))})"
+            f"(known: {', '.join(engine_names())})"
         ) from None
     return factory(voice)
-
-
-def _load_builtin() -> None:
-    # Imported lazily so that `import avatarkit` stays cheap and an engine
-    # whose optional dependency is missing only fails when it is used.
-    from . import coqui, espeak, kokoro, piper  # noqa: F401
 
 
 def strip_stress(ipa: str) -> str:
