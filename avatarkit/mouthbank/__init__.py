@@ -49,8 +49,8 @@ from .bank import (  # noqa: F401  (the canonical frame and measurements, used a
     teeth_fraction,
     to_canonical,
 )
-from .paste import paste
+from .paste import paste, untangle
 from .retrieve import OnlineRetriever, retrieve
 
-__all__ = ["MouthBank", "load_bank", "retrieve", "OnlineRetriever", "paste", "descriptor", "to_canonical",
+__all__ = ["MouthBank", "load_bank", "retrieve", "OnlineRetriever", "paste", "untangle", "descriptor", "to_canonical",
            "corner_similarity", "teeth_fraction", "lip_share", "HELD_OUT", "CONTOUR", "WIDTH", "HEIGHT"]

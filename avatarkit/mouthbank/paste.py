@@ -24,6 +24,29 @@ GROW = 0.0
 # so its band of wet inner lip stays outside the blend and no second lower lip shows inside the warp's own.
 
 
+def untangle(contour: np.ndarray) -> np.ndarray:
+    """The (20, 2) inner-lip loop (`CONTOUR` order) with no lower-lip point above its upper-lip partner.
+
+    A nearly closed target can put parts of the lower inner lip a pixel or two above the upper one (a
+    warp's or a model's noise); the loop then crosses itself and the paste's triangles fold, which shows
+    as a zig-zag. Crossed pairs are moved to their midpoint (lips touching), measured across the mouth's
+    own corner-to-corner axis, so a tilted head is handled the same.
+    """
+    c = np.array(contour, np.float64)
+    axis = c[10] - c[0]
+    axis /= max(float(np.linalg.norm(axis)), 1e-9)
+    down = np.array([-axis[1], axis[0]])
+    if down[1] < 0:       # towards the chin (image y grows downward; a head is never rolled past 90 degrees)
+        down = -down
+    for k in range(1, 10):
+        u, lo = c[k], c[N - k]
+        d = (lo - u) @ down
+        if d < 0:
+            mid = 0.5 * (u + lo)
+            c[k], c[N - k] = mid, mid
+    return c
+
+
 def _points(contour: np.ndarray, ring: float) -> np.ndarray:
     c = np.asarray(contour, np.float64)
     return np.concatenate([c, outer_ring(c, ring), c.mean(0, keepdims=True)])
