@@ -153,7 +153,7 @@ def test_a_closed_mouth_over_an_open_footage_frame_shows_no_squeezed_teeth(bound
     def teeth_share(close: bool, brightest: float) -> float:
         """The share of the rendered seam brighter than anything on the person's own closed lips: teeth."""
         if not close:
-            monkeypatch.setattr(scene, "CLOSE_PX", 1e9)
+            monkeypatch.setattr(scene, "needs_closing", lambda source, target: False)
         bound.i = k
         f = bound.render_frame({"jaw": 0.0, "press": 1.0})
         monkeypatch.undo()

@@ -63,6 +63,7 @@ class FootageRenderConfig:
     smooth: float = 0.8           # Gaussian sigma (frames) of the target lip shapes over time
     width_weight: float = 0.3     # how much lip spread counts against opening when choosing a target mouth
     warp: bool = True             # move lips and jaw (False: paste only, as the replay+bank baseline)
+    close: bool = True            # paint the lips shut where the warp presses a frame's open mouth shut
     seed: int = 0
 
 
@@ -332,6 +333,55 @@ def apply_warp(warp: _Warp, src: np.ndarray, origin: tuple[int, int] = (0, 0)) -
     return cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
+CLOSE_PX = 1.5      # a frame's lips part this many pixels wider than the target's ...
+CLOSED = 0.04       # ... and the target's part by at most this share of the mouth's width: close its seam
+SEAM_SHADE = 0.4    # the closed lips' seam, as a share of the lips' brightness
+
+
+def needs_closing(source: np.ndarray, target: np.ndarray) -> bool:
+    """Whether warping inner lips `source` onto `target` ((20, 2) loops, `CONTOUR` order, pixels) presses an
+    open mouth (nearly) shut (see `close_seam`). A target that stays open is left to the mouth pasted
+    inside it: closing there too took the dark cavity out of the lip ring the paste matches its colour
+    to, and the pasted teeth came out too bright (looked at on a dub)."""
+    gap = float(np.linalg.norm(target[5] - target[15]))
+    return (float(np.linalg.norm(source[5] - source[15])) > gap + CLOSE_PX
+            and gap <= CLOSED * float(np.linalg.norm(target[10] - target[0])))
+
+
+def close_seam(out: np.ndarray, warp: _Warp, source: np.ndarray, target: np.ndarray, shape: tuple[int, int],
+               origin: tuple[int, int] = (0, 0)) -> None:
+    """Where a warp has pressed an open mouth shut, paint the lips shut: `out` (the warped pixels of
+    `warp.box`, RGB uint8) in place.
+
+    The warp moves the inner-lip landmarks onto the target, but the teeth and dark cavity between them are
+    squeezed, not removed: they show as a jagged band along a closed target's seam. That band (the source's
+    inner-lip area, moved by the same warp) is filled from the lips around it (`cv2.inpaint`), and a soft
+    seam is drawn along the middle of the target's inner lips. `source` and `target` are (20, 2) inner-lip
+    loops (`CONTOUR` order) in frame pixels; `shape` (height, width) and `origin` (x, y) describe the image
+    the warp read (`apply_warp`).
+    """
+    x0, y0, x1, y1 = warp.box
+    inside = np.zeros(shape, np.uint8)
+    cv2.fillPoly(inside, [np.round((source - origin) * 8).astype(np.int32)], 255, cv2.LINE_AA, shift=3)
+    moved = apply_warp(warp, inside, origin)
+    width = float(np.linalg.norm(target[10] - target[0]))
+    # Grown by 3 px or 2 % of the mouth's width: the landmarks sit on the wet inner lip, and teeth show
+    # just past them on the way in and out of the squeeze.
+    r = max(3, round(width / 45))
+    mask = cv2.dilate((moved > 32).astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+    if not mask.any():
+        return
+    out[:] = cv2.inpaint(out, mask, 3, cv2.INPAINT_TELEA)
+    seam = 0.5 * (target[:11] + np.concatenate([target[:1], target[19:10:-1], target[10:11]]))
+    shade = np.zeros(out.shape[:2], np.uint8)
+    cv2.polylines(shade, [np.round((seam - [x0, y0]) * 8).astype(np.int32)], False, 255,
+                  max(1, round(width / 120)), cv2.LINE_AA, shift=3)
+    # Softened with the mouth's size, so a large mouth does not get a pen line.
+    a = cv2.GaussianBlur(shade, (0, 0), max(0.8, width / 150)).astype(np.float32)[..., None] / 255.0
+    a *= (1 - SEAM_SHADE) / max(float(a.max()), 1e-6)
+    out[:] = np.clip(out.astype(np.float32) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
 def jaw_warp(frame: np.ndarray, points: np.ndarray, target: np.ndarray, chin_follow: float = 0.8,
              upper_follow: float = 0.5) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """`frame` (RGB uint8) with its lips and jaw moved so the inner lips lie on `target` (20, 2, pixels).
@@ -430,7 +480,7 @@ class FootageRenderer:
     def patches(self, motion: MotionTrack, onsets: np.ndarray | None = None,
                 plan: GraphPlan | None = None) -> Iterator[FramePatch]:
         """One `FramePatch` per frame of `motion`, in order: only the lower-face box is drawn."""
-        from ..mouthbank import descriptor, paste, retrieve
+        from ..mouthbank import CONTOUR, descriptor, paste, retrieve
 
         n = len(motion)
         plan = plan if plan is not None else self.plan(n, onsets)
@@ -454,13 +504,16 @@ class FootageRenderer:
             crop = even_box((box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach), *size)
             bx, by = box[0] - crop[0], box[1] - crop[1]
             regions = []
-            for (k, wk), warp in zip(parts, warps):
+            for (k, wk), warp, tg in zip(parts, warps, targets):
                 src = self.store.rgb_box(k, crop)
                 region = src[by:by + box[3] - box[1], bx:bx + box[2] - box[0]].copy()
                 if warp is not None:
                     wx0, wy0, wx1, wy1 = warp.box
-                    region[wy0 - box[1]:wy1 - box[1], wx0 - box[0]:wx1 - box[0]] = \
-                        apply_warp(warp, src, (crop[0], crop[1]))
+                    moved = region[wy0 - box[1]:wy1 - box[1], wx0 - box[0]:wx1 - box[0]]
+                    moved[:] = apply_warp(warp, src, (crop[0], crop[1]))
+                    inner = L[k][list(CONTOUR), :2]
+                    if self.cfg.close and needs_closing(inner, tg):
+                        close_seam(moved, warp, inner, tg, src.shape[:2], (crop[0], crop[1]))
                 regions.append((region, wk))
             if len(regions) == 1:
                 out = regions[0][0]

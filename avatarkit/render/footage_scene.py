@@ -29,49 +29,9 @@ from ..face.mouthrig import MouthRig
 from ..face.rig import FaceRig
 from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, paste, untangle
 from .base import AvatarFrame, register_renderer
-from .footage import FootageRenderConfig, apply_warp, warp_field
+from .footage import FootageRenderConfig, apply_warp, close_seam, needs_closing, warp_field
 
 _CONTOUR = list(CONTOUR)
-CLOSE_PX = 1.5      # the footage's lips part this many pixels wider than the target's: close its seam
-SEAM_SHADE = 0.6    # the closed lips' seam, as a share of the lips' brightness
-
-
-def _gap(contour: np.ndarray) -> float:
-    """The central inner-lip gap of a `CONTOUR`-ordered loop, in its pixels."""
-    return float(np.linalg.norm(contour[5] - contour[15]))
-
-
-def close_seam(frame: np.ndarray, warp, source: np.ndarray, target: np.ndarray) -> None:
-    """Where the warp has pressed a footage frame's open mouth shut, paint the lips shut (`frame` in place).
-
-    The warp moves the inner-lip landmarks onto the target, but the teeth and dark cavity between them are
-    squeezed, not removed: they show as a jagged band along a closed target's seam. That band (the footage's
-    inner-lip area, moved by the same warp) is filled from the lips around it (`cv2.inpaint`), and a soft
-    seam is drawn along the middle of the target's inner lips. `source` and `target` are (20, 2) inner-lip
-    loops (`CONTOUR` order) in frame pixels.
-    """
-    import cv2
-
-    x0, y0, x1, y1 = warp.box
-    h, w = frame.shape[:2]
-    inside = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inside, [np.round(source * 8).astype(np.int32)], 255, cv2.LINE_AA, shift=3)
-    moved = apply_warp(warp, inside)
-    width = float(np.linalg.norm(target[10] - target[0]))
-    # Grown by 2 px or 1.7 % of the mouth's width: the landmarks sit on the wet inner lip, and teeth show
-    # just past them on the way in and out of the squeeze.
-    r = max(2, round(width / 60))
-    mask = cv2.dilate((moved > 32).astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
-    if not mask.any():
-        return
-    box = frame[y0:y1, x0:x1]
-    box[:] = cv2.inpaint(box, mask, 3, cv2.INPAINT_TELEA)
-    seam = 0.5 * (target[:11] + np.concatenate([target[:1], target[19:10:-1], target[10:11]]))
-    shade = np.zeros(box.shape[:2], np.uint8)
-    cv2.polylines(shade, [np.round((seam - [x0, y0]) * 8).astype(np.int32)], False, 255,
-                  max(1, round(width / 90)), cv2.LINE_AA, shift=3)
-    a = cv2.GaussianBlur(shade, (0, 0), 0.8).astype(np.float32)[..., None] / 255.0 * (1 - SEAM_SHADE)
-    box[:] = np.clip(box.astype(np.float32) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_rig(avatar: Avatar) -> MouthRig:
@@ -136,8 +96,8 @@ class BoundFootageScene:
         if warp is not None:
             x0, y0, x1, y1 = warp.box
             frame[y0:y1, x0:x1] = apply_warp(warp, c.images[k])
-            if _gap(points[_CONTOUR]) > _gap(contour) + CLOSE_PX:
-                close_seam(frame, warp, points[_CONTOUR], contour)
+            if needs_closing(points[_CONTOUR], contour):
+                close_seam(frame[y0:y1, x0:x1], warp, points[_CONTOUR], contour, frame.shape[:2])
         e = self.online.step(descriptor(contour))
         # Their own mouths sit on their own landmarks, so no inset (as in dubbing).
         paste(frame, untangle(contour), self.bank.crop(e), self.bank.shapes[e], self.bank.light[e],
