@@ -14,7 +14,7 @@ from .conftest import ROOT, SAMPLES
 MEDIA = ROOT.parent / "shared" / "media" / "talking"
 CLIP = MEDIA / "usgov_styletalk_KristiNoem_muxed.mp4"
 
-pytestmark = pytest.mark.skipif(not CLIP.is_file(), reason=f"{CLIP} (real talking footage) is not here")
+needs_footage = pytest.mark.skipif(not CLIP.is_file(), reason=f"{CLIP} (real talking footage) is not here")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def _opening(rgb):
     return float(mouth_opening(detect_landmarks(rgb)[None])[0])
 
 
+@needs_footage
 def test_the_mouth_follows_the_channels_and_the_rest_is_the_footage(bound):
     from avatarkit.face import landmarks as lm
 
@@ -67,8 +68,10 @@ def test_the_mouth_follows_the_channels_and_the_rest_is_the_footage(bound):
 
 
 def test_photos_are_refused_by_name(tmp_path):
+    from avatarkit import Pipeline
     from avatarkit.errors import RenderError, ScriptError
     from avatarkit.face.rig import load_avatar
+    from avatarkit.live import LiveConfig, LiveError
     from avatarkit.render.base import make_renderer
     from avatarkit.script import load_script
 
@@ -82,8 +85,16 @@ def test_photos_are_refused_by_name(tmp_path):
     with pytest.raises(ScriptError, match="renderer 'footage' needs an avatar made from footage") as e:
         load_script(script)
     assert e.value.line == 9 and e.value.field == "scenes[0].renderer"
+    # Named for the whole render instead, it is refused before any speech is made, naming the scene.
+    script.write_text(script.read_text().replace("    renderer: footage\n", ""), encoding="utf-8")
+    with pytest.raises(RenderError, match=r"scene 1 \(one\): renderer 'footage' needs an avatar made from footage"):
+        Pipeline(renderer="footage").prepare(script, tmp_path / "out", work=False)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(LiveError, match="live renderer 'paint'"):
+        LiveConfig(renderer="paint")
 
 
+@needs_footage
 def test_each_avatar_gets_its_own_renderer_unless_one_is_named(avatar):
     from avatarkit.render.base import renderer_for
 
@@ -92,6 +103,7 @@ def test_each_avatar_gets_its_own_renderer_unless_one_is_named(avatar):
     assert renderer_for(avatar.folder, "warp") == "warp" and renderer_for(SAMPLES / "avatar.png", "bank") == "bank"
 
 
+@needs_footage
 def test_a_script_scene_plays_a_footage_avatar_with_no_training(avatar, tmp_path):
     import av
 
@@ -115,6 +127,7 @@ def test_a_script_scene_plays_a_footage_avatar_with_no_training(avatar, tmp_path
     assert max(opening) - min(opening) > 0.1, opening     # the mouth moves with the words
 
 
+@needs_footage
 def test_a_live_session_plays_the_footage_avatar(avatar):
     from avatarkit.live import LiveConfig, LiveSession
     from avatarkit.render.footage_scene import BoundFootageScene
@@ -131,6 +144,7 @@ def test_a_live_session_plays_the_footage_avatar(avatar):
     assert max(opening) - min(opening) > 0.08, opening
 
 
+@needs_footage
 def test_a_closed_mouth_over_an_open_footage_frame_shows_no_squeezed_teeth(bound, monkeypatch):
     """The warp presses the footage's open mouth shut; the teeth it squeezes must not show along the seam."""
     import cv2
@@ -182,3 +196,45 @@ def test_untangle_keeps_the_lower_inner_lip_below_the_upper():
         assert np.all(out[19:10:-1, 1] - out[1:10, 1] >= -1e-9)
         kept = lower[1:10, 1] > upper[1:10, 1]
         assert np.allclose(out[19:10:-1][kept], lower[1:10][kept])       # pairs that were apart are untouched
+
+
+def test_closing_a_seam_reads_a_crop_as_it_reads_the_whole_frame():
+    """Dubbing warps a crop of the frame (with its origin), a scene the whole frame: the same pixels result."""
+    import cv2
+
+    from avatarkit.render.footage import _Warp, apply_warp, close_seam, needs_closing
+
+    rng = np.random.default_rng(0)
+    cx, cy = 420, 210                       # far enough from the corner that a crop's origin matters
+    frame = np.full((300, 600, 3), (170, 120, 110), np.uint8)
+    cv2.ellipse(frame, (cx, cy), (40, 14), 0, 0, 360, (120, 60, 60), -1)     # lips
+    cv2.ellipse(frame, (cx, cy), (30, 8), 0, 0, 360, (235, 235, 225), -1)    # teeth
+    frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+    t = np.linspace(0, np.pi, 11)
+    upper = np.stack([cx - 30 * np.cos(t), cy - 8 * np.sin(t)], 1)
+    lower = np.stack([cx - 30 * np.cos(t), cy + 8 * np.sin(t)], 1)
+    source = np.concatenate([upper, lower[9:0:-1]])
+    target = source.copy()
+    target[:, 1] = cy + 0.1 * (source[:, 1] - cy)           # pressed nearly shut
+    assert needs_closing(source, target)
+    box = (cx - 50, cy - 25, cx + 50, cy + 25)
+    yy, xx = np.mgrid[box[1]:box[3], box[0]:box[2]].astype(np.float32)
+    # Output row y shows input row y - dy: rows near the seam read from further out (a squeeze).
+    dy = ((yy - cy) * -1.5 * np.clip(1 - np.abs(xx - cx) / 45, 0, 1)).astype(np.float32)
+    warp = _Warp(box, np.zeros_like(dy), dy, 40)
+    inner = (slice(box[1], box[3]), slice(box[0], box[2]))
+
+    warped = apply_warp(warp, frame)
+    whole = frame.copy()
+    whole[inner] = warped
+    close_seam(whole[inner], warp, source, target, frame.shape[:2])
+
+    crop = (box[0] - 40, box[1] - 45, box[2] + 50, box[3] + 45)     # x0, y0, x1, y1: the box and its reach
+    src = frame[crop[1]:crop[3], crop[0]:crop[2]]
+    # (The colour warps of the two differ in the last bit: remap's sub-pixel steps depend on the origin.)
+    assert np.abs(apply_warp(warp, src, (crop[0], crop[1])).astype(int) - warped).max() <= 2
+    part = warped.copy()
+    close_seam(part, warp, source, target, src.shape[:2], (crop[0], crop[1]))
+    assert np.array_equal(part, whole[inner])
+    changed = np.abs(part.astype(int) - warped).sum(2) > 30
+    assert changed.sum() > 50, changed.sum()                  # the squeezed teeth were painted over

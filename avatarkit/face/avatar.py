@@ -449,6 +449,8 @@ def idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
 
     t = avatar.track
     frames, loops = idle_frames(avatar)
+    if not frames:
+        raise AvatarError(f"avatar {avatar.name!r}: its footage has no usable stretch to idle on")
     wanted = set(frames)
     scale = width / t.width
     poses = avatar.poses

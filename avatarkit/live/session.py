@@ -63,6 +63,10 @@ class LiveConfig:
     clause_words: int = 24
 
     def __post_init__(self):
+        from ..script.model import RENDERERS
+
+        if self.renderer is not None and self.renderer not in RENDERERS:
+            raise LiveError(f"live renderer {str(self.renderer)[:40]!r}: expected one of {', '.join(RENDERERS)}")
         if not (160 <= self.width <= 1920 and 160 <= self.height <= 1920):
             raise LiveError(f"live size {self.width}x{self.height}: each side must be 160 to 1920 pixels")
         if self.width % 2 or self.height % 2:

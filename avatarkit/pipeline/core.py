@@ -44,7 +44,7 @@ from ..compose.brand import Brand, Card
 from ..compose.staging import check_staging, resolve_brand
 from ..compose.transition import TransitionRun
 from ..errors import AvatarkitError, RenderError
-from ..face.avatar import rig_for
+from ..face.avatar import is_footage_avatar, rig_for
 from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from ..media.provenance import Origin, check_signing, render_origin, signed_output
 from ..media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
@@ -220,8 +220,13 @@ class Pipeline:
                 if self.audio_motion is None:
                     self.audio_motion = AudioMotion()
         rigs = {sc.avatar: rig_for(sc.avatar) for sc in script.scenes}
-        for sc in script.scenes:
+        for i, sc in enumerate(script.scenes):
             kind = renderer_for(sc.avatar, sc.renderer or self.renderer)
+            if kind in ("footage", "diffusion") and not is_footage_avatar(sc.avatar):
+                # A scene's own `renderer:` was checked when the script was read; this is the pipeline's.
+                raise RenderError(f"scene {i + 1} ({sc.id or 'no id'}): renderer {kind!r} needs an avatar made "
+                                  f"from footage, and {Path(sc.avatar).name} is a photo; leave --renderer out "
+                                  f"(each avatar gets its own kind) or pick warp, bank or refined")
             if kind == "diffusion":
                 from ..render.diffusion import check_trained
 

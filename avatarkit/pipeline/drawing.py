@@ -21,7 +21,7 @@ from ..compose.reveal import reveal_points
 from ..compose.scene import SceneCompositor
 from ..compose.staging import card_still, stage_scene
 from ..media.captions import phrase_cues
-from ..render.base import renderer_for
+from ..render.base import make_renderer, renderer_for
 from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, PartSink
 
 
@@ -90,7 +90,8 @@ def draw_part(job: PartJob, part: Part, segment: Path, parts: Components,
             # A crossfade into the scene blends its first frames with the scene before: its text waits for the end.
             hold = part.head if part.transition == "crossfade" else 0
             comp = stage_scene(scene, script, job.rigs[scene.avatar], kit, part.start, hold=hold)
-            bound = parts.renderers[renderer_for(scene.avatar, scene.renderer or parts.renderer)].bind(comp.rig)
+            kind = renderer_for(scene.avatar, scene.renderer or parts.renderer)
+            bound = (parts.renderers.get(kind) or make_renderer(kind)).bind(comp.rig)
             reveals: dict[int, list[tuple[int, int]]] = {}   # phrase k -> [(word, bullet)]
             phrases = [ph for seg in scene.segments for ph in seg.phrases]
             for b, (k, w) in enumerate(reveal_points(scene.bullets, phrases)):

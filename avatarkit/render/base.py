@@ -76,7 +76,7 @@ def renderer_for(avatar: str | Path, kind: str | None = None) -> str:
 
 
 def make_renderer(kind: str = "warp", **config) -> Renderer:
-    """Build a renderer by kind (`warp` is the CPU default)."""
+    """Build a renderer by kind (see `renderer_for` for which kind an avatar gets when none is named)."""
     if kind not in _RENDERERS and kind in _MODULES:
         import_module(f"{__package__}.{_MODULES[kind]}")
     if kind not in _RENDERERS:
