@@ -4,6 +4,7 @@ and audio/video drift, CPU, and how many sessions one machine holds.
     python benchmarks/live_latency.py                          # Piper voice: latency, barge-in, 1 min sustained
     python benchmarks/live_latency.py --voice en-us-heart      # a Kokoro voice, reported apart
     python benchmarks/live_latency.py --minutes 10 --sessions 3
+    python benchmarks/live_latency.py --avatar anna --out results.json   # a footage avatar playing its own frames
 
 `avatarkit live` runs in a child process (its CPU time is read from
 /proc); headless Chromium (playwright, /usr/bin/chromium) opens its page,
@@ -277,7 +278,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--voice", default="en-us-joe")
     ap.add_argument("--size", default="960x540")
-    ap.add_argument("--renderer", default="warp")
+    ap.add_argument("--renderer", default=None, help="renderer kind (default: the avatar's own)")
+    ap.add_argument("--avatar", default="presenter",
+                    help="a house presenter, an avatar name or folder (a footage avatar plays its own frames)")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=1.0, help="length of the sustained one-session run")
     ap.add_argument("--sessions", type=int, default=3, help="most sessions to try at once (30 s each)")
@@ -288,10 +291,11 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "avatarkit", "live", "--no-open", "--port", str(port),
-                               "--voice", args.voice, "--size", args.size, "--renderer", args.renderer,
-                               "--sessions", str(args.sessions)], cwd=ROOT)
+                               "--voice", args.voice, "--size", args.size, "--avatar", args.avatar,
+                               "--sessions", str(args.sessions)]
+                              + (["--renderer", args.renderer] if args.renderer else []), cwd=ROOT)
     result = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "voice": args.voice,
-              "size": args.size, "renderer": args.renderer}
+              "size": args.size, "avatar": args.avatar, "renderer": args.renderer}
     try:
         import urllib.request
 
