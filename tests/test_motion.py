@@ -47,6 +47,18 @@ def test_every_letter_the_english_voice_speaks_has_a_viseme():
     assert not fallbacks, f"letters without a viseme: {fallbacks}"
 
 
+def test_a_word_starting_with_r_rounds_the_lips_from_its_first_frame():
+    # "Remember", with the timings the Piper voice gives it: the /r/ is 35 ms before a short vowel and an /m/.
+    u = _utt([("ɹ", 1.07, 1.104), ("ᵻ", 1.104, 1.174), ("m", 1.174, 1.209), ("ɛ", 1.209, 1.279),
+              ("m", 1.279, 1.325), ("b", 1.325, 1.372), ("ɚ", 1.372, 1.418)])
+    m = PhonemeMotion().animate(u, fps=FPS)
+    t = (np.arange(len(m)) + 0.5) / FPS
+    onset = (t > 0.95) & (t < 1.12)                               # the /r/ and the frames leading into it
+    assert m["round"][onset].max() > 0.25, m["round"][onset]      # the rounding shows before the lips close
+    assert m["round"][t < 0.7].max() < 0.05
+    assert m["press"][np.argmin(np.abs(t - 1.19))] > 0.5            # and the /m/ still closes them
+
+
 def test_mouth_closed_in_silence_open_in_speech():
     u = _utt([("h", 1.0, 1.08), ("ɑ", 1.08, 1.35), ("p", 1.35, 1.42), ("ɑ", 1.42, 1.7)])
     m = PhonemeMotion().animate(u, fps=FPS)

@@ -39,7 +39,10 @@ SIBILANT = _v("SZ", jaw=0.08, wide=0.25, lips=0.3, jaw_s=1.6)
 POSTALVEOLAR = _v("SH", jaw=0.12, round=0.6, lips=1.5, jaw_s=1.4)
 VELAR = _v("KG", jaw=0.25, lips=0.1, jaw_s=0.8)
 GLOTTAL = _v("H", jaw=0.3, lips=0.05, jaw_s=0.3)
-RHOTIC = _v("R", jaw=0.18, round=0.45, lips=1.0)
+# English /r/ is made with rounded, pushed-out lips ([ɹʷ]). At 0.45 and the default lip weight its rounding
+# drowned in a short /r/'s neighbours, so a live sentence starting "Remember…" showed no mouth change for
+# 400 ms after its sound began (opening r on the train split: 0.316 -> 0.314 with this, dev 0.495 -> 0.494).
+RHOTIC = _v("R", jaw=0.18, round=0.7, lips=1.6)
 W = _v("W", jaw=0.08, round=1.0, lips=3.0, jaw_s=1.2)
 J = _v("Y", jaw=0.12, wide=0.4, lips=0.6)
 LATERAL = _v("L", jaw=0.25, lips=0.2)
