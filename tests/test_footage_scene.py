@@ -238,3 +238,18 @@ def test_closing_a_seam_reads_a_crop_as_it_reads_the_whole_frame():
     assert np.array_equal(part, whole[inner])
     changed = np.abs(part.astype(int) - warped).sum(2) > 30
     assert changed.sum() > 50, changed.sum()                  # the squeezed teeth were painted over
+
+
+@needs_footage
+def test_sessions_showing_one_avatar_share_its_idle_clip(avatar):
+    from avatarkit.face.avatar import rig_for
+    from avatarkit.render.base import make_renderer
+
+    first, other = (make_renderer("footage").bind(rig_for(avatar.folder)) for _ in range(2))
+    assert other.clip is first.clip                      # decoded once, not once per session
+    with pytest.raises(ValueError):
+        other.clip.images[0][0, 0] = 0                   # read-only: no session can draw on another's frames
+    before = [im.copy() for im in first.clip.images[:3]]
+    for j in (0.0, 0.8, 0.0):
+        other.render_frame({"jaw": j})
+    assert all(np.array_equal(a, b) for a, b in zip(before, first.clip.images[:3]))
