@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import RenderError
-from ..face.avatar import Avatar, AvatarError, idle_clip, is_avatar_folder, open_avatar
+from ..face.avatar import Avatar, AvatarError, is_avatar_folder, open_avatar, shared_idle_clip
 from ..face.crop import crop_matrix, cut, draw_condition, mouth_mask, paste, to_crop
 from ..face.footage import video_frames
 from ..face.mouthrig import MouthRig
@@ -121,7 +121,7 @@ class BoundDiffusion:
         self.painter = MouthPainter(model, reference, steps)
         h, w = rig.image.shape[:2]
         try:
-            self.clip = idle_clip(avatar, w, h)
+            self.clip = shared_idle_clip(avatar, w, h)
         except AvatarError as e:
             raise RenderError(str(e)) from None
         self.box = (0, 0, w, h)

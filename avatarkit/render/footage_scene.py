@@ -21,13 +21,10 @@ they did in the footage: the motion track's head and eye channels are not used, 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
 from ..errors import RenderError
-from ..face.avatar import Avatar, AvatarError, IdleClip, idle_clip, is_avatar_folder, open_avatar
+from ..face.avatar import Avatar, AvatarError, is_footage_avatar, open_avatar, shared_idle_clip
 from ..face.mouthrig import MouthRig
 from ..face.rig import FaceRig
 from ..mouthbank import CONTOUR, OnlineRetriever, descriptor, paste, untangle
@@ -35,28 +32,6 @@ from .base import AvatarFrame, register_renderer
 from .footage import FootageRenderConfig, apply_warp, close_seam, needs_closing, warp_field
 
 _CONTOUR = list(CONTOUR)
-KEEP_CLIPS = 2      # idle clips kept per process (an avatar at one size each), shared by the sessions showing it
-_CLIPS: OrderedDict[tuple, IdleClip] = OrderedDict()
-_CLIPS_LOCK = threading.Lock()
-
-
-def shared_idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
-    """`face.avatar.idle_clip`, decoded once per avatar and size and shared (read-only) by every scene and
-    live session that shows it: decoding and steadying the mattes took 1.6 s and about 300 MB for a 6 s
-    avatar at 960x540, per session. A changed footage or avatar file makes a new entry."""
-    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (avatar.footage, avatar.folder / "avatar.json"))
-    key = (str(avatar.folder.resolve()), width, height, stamp)
-    with _CLIPS_LOCK:
-        clip = _CLIPS.get(key)
-        if clip is None:
-            clip = idle_clip(avatar, width, height)
-            for a in clip.images + clip.mattes:
-                a.flags.writeable = False       # shared: a renderer copies a frame before drawing on it
-            _CLIPS[key] = clip
-            while len(_CLIPS) > KEEP_CLIPS:
-                _CLIPS.popitem(last=False)
-        _CLIPS.move_to_end(key)
-        return clip
 
 
 def mouth_rig(avatar: Avatar) -> MouthRig:
@@ -79,14 +54,10 @@ class FootageSceneRenderer:
         self.upper_follow = d.upper_follow if upper_follow is None else float(upper_follow)
 
     def bind(self, rig: FaceRig) -> "BoundFootageScene":
-        if not is_avatar_folder(rig.source):
+        if not is_footage_avatar(rig.source):
             raise RenderError(f"renderer 'footage' needs an avatar made from footage (`avatarkit avatar add "
                               f"--footage`), not the photo {rig.source}; photos use 'warp', 'bank' or 'refined'")
-        avatar = open_avatar(rig.source)
-        if avatar.kind != "footage":
-            raise RenderError(f"renderer 'footage' needs an avatar made from footage; {avatar.name!r} is a "
-                              f"photo avatar")
-        return BoundFootageScene(rig, avatar, self.chin_follow, self.upper_follow)
+        return BoundFootageScene(rig, open_avatar(rig.source), self.chin_follow, self.upper_follow)
 
 
 class BoundFootageScene:
@@ -121,8 +92,9 @@ class BoundFootageScene:
         if warp is not None:
             x0, y0, x1, y1 = warp.box
             frame[y0:y1, x0:x1] = apply_warp(warp, c.images[k])
-            if needs_closing(points[_CONTOUR], contour):
-                close_seam(frame[y0:y1, x0:x1], warp, points[_CONTOUR], contour, frame.shape[:2])
+            inner = points[_CONTOUR]
+            if needs_closing(inner, contour):
+                close_seam(frame[y0:y1, x0:x1], warp, inner, contour, frame.shape[:2])
         e = self.online.step(descriptor(contour))
         # Their own mouths sit on their own landmarks, so no inset (as in dubbing).
         paste(frame, untangle(contour), self.bank.crop(e), self.bank.shapes[e], self.bank.light[e],
