@@ -104,6 +104,8 @@ async () => {
   r.forEach((s) => {
     if (s.type === "inbound-rtp") out[s.kind] = {
       frames: s.framesDecoded, dropped: s.framesDropped, samples: s.totalSamplesReceived,
+      concealed: s.concealedSamples || 0, inserted: s.insertedSamplesForDeceleration || 0,
+      removed: s.removedSamplesForAcceleration || 0, playout: s.estimatedPlayoutTimestamp,
       jitter_delay: s.jitterBufferDelay, jitter_count: s.jitterBufferEmittedCount, fps: s.framesPerSecond };
   });
   out.now = performance.now();
@@ -255,8 +257,23 @@ def sustained(pages, seconds: float, server_pid: int, fps: int) -> dict:
         dt = (b["now"] - a["now"]) / 1000
         frames = b["video"]["frames"] - a["video"]["frames"]
         audio_s = (b["audio"]["samples"] - a["audio"]["samples"]) / 48_000
+        series = list(series) + [b]
         drift = [((s["audio"]["samples"] - a["audio"]["samples"]) / 48_000
-                  - (s["video"]["frames"] - a["video"]["frames"]) / fps) * 1000 for s in list(series) + [b]]
+                  - (s["video"]["frames"] - a["video"]["frames"]) / fps) * 1000 for s in series]
+
+        def media(s):
+            # Sound the browser played that came from the stream: NetEq's time-stretching inserts samples
+            # to slow down and removes them to catch up, and conceals gaps with made-up samples; none of
+            # those is the sender's media, so counting them reads buffer resizing as drift.
+            x = s["audio"]
+            return (x["samples"] - x["concealed"] - x["inserted"] + x["removed"]) / 48_000
+
+        content = [((media(s) - media(a)) - (s["video"]["frames"] - a["video"]["frames"]) / fps) * 1000
+                   for s in series]
+        # Chrome's own estimate of the sender's (NTP) time of what each track is playing now.
+        playout = [s["audio"]["playout"] - s["video"]["playout"] for s in series
+                   if s["audio"].get("playout") and s["video"].get("playout")]
+        stretch = {k: b["audio"][k] - a["audio"][k] for k in ("concealed", "inserted", "removed")}
 
         def jb(s, kind):
             return 1000 * s[kind]["jitter_delay"] / max(1, s[kind]["jitter_count"])
@@ -264,6 +281,14 @@ def sustained(pages, seconds: float, server_pid: int, fps: int) -> dict:
         out.append({"seconds": dt, "fps": frames / dt, "dropped": b["video"]["dropped"] - a["video"]["dropped"],
                     "audio_s_per_s": audio_s / dt,
                     "drift_ms_received": {"first": drift[0], "last": drift[-1], "max_abs": max(abs(d) for d in drift)},
+                    "drift_ms_media": {"first": content[0], "last": content[-1],
+                                       "max_abs": max(abs(d) for d in content),
+                                       "span": max(content) - min(content),
+                                       "every_10_s": [round(d, 1) for d in content]},
+                    "playout_offset_ms": ({"first": playout[0], "last": playout[-1],
+                                           "span": max(playout) - min(playout),
+                                           "every_10_s": playout} if playout else None),
+                    "audio_samples_stretched": stretch,
                     "jitter_buffer_ms": {"video": jb(b, "video"), "audio": jb(b, "audio")}})
     # RSS every 10 s; the slope is a least-squares line over the samples after the first 2 minutes (warm-up).
     t = 10.0 * np.arange(len(rss))

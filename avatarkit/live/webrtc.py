@@ -4,7 +4,8 @@
 its candidates) and pumps the session's frames at their time: just before each tick it
 makes the next frame on the session's own thread, then hands the picture
 to the video track (pts on the 90 kHz clock) and its 40 ms of sound to the
-audio track as two 20 ms Opus-sized frames (pts on the 48 kHz clock). Both
+audio track as two 20 ms Opus-sized frames (pts on the 48 kHz clock), each
+handed over at its own time. Both
 tracks are one MediaStream, so the browser keeps them in sync by their RTCP
 sender reports. If making frames falls behind by more than `RESYNC_S`,
 the clock is reset rather than sending a burst.
@@ -195,9 +196,15 @@ class LivePeer:
                     # Too slow for a while (an overloaded machine): carry on from now, not with a burst.
                     t0 = loop.time() - self.frames_sent / fps
                     self.late_resets += 1
-                for a in sounds:
-                    await self.audio.queue.put(a)
+                await self.audio.queue.put(sounds[0])
                 await self.video.queue.put(video)
+                # The second 20 ms of sound goes out at its own time: the sender stamps its RTCP reports with
+                # the time a packet left, so a packet sent 20 ms early told the browser's lip sync that the
+                # sound ran 20 ms ahead, every other report.
+                wait = due + 0.5 / fps - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self.audio.queue.put(sounds[1])
                 self.frames_sent += 1
                 if self.frames_sent % TRIM_FRAMES == 0:
                     # Hand freed heap back now, on the frame thread, just after a frame was sent (the next is
