@@ -19,10 +19,15 @@ or spreading (the corner distance leaving the idle range by 0.03 IOD), as
 they do for /r/, /w/ or /u/ before the jaw opens.
 All times are the page's own clock from the moment the text is sent.
 Barge-in is the time from `interrupt`, sent while sound plays, to the
-start of the first silence longer than any pause inside speech (400 ms). Drift
-is the received audio's duration minus the received video's (frames /
-fps) over the sustained run, from the browser's WebRTC statistics, and the
-two jitter buffers' delays. Chromium decodes on the same two cores as the
+start of the first silence longer than any pause inside speech (400 ms). A/V
+sync over the sustained run, every 10 s from the browser's WebRTC statistics:
+`playout_offset_ms`, Chrome's own estimate of where the audio and the video
+are playing in the sender's clock (audio minus video; the figure to judge
+drift by), and two counts that also move with the browser's buffers: the
+received audio's duration minus the received video's (frames / fps,
+`drift_ms_received`) and the same with the samples NetEq inserted, removed
+or concealed taken out (`drift_ms_media`; both quantised to a 40 ms frame),
+with the jitter buffers' delays. Chromium decodes on the same two cores as the
 server, so the session count is a lower bound for a server machine.
 Writes `benchmarks/results/live_latency[-VOICE].json`; the outputs are
 AI-generated.
