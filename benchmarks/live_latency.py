@@ -295,12 +295,17 @@ def sustained(pages, seconds: float, server_pid: int, fps: int) -> dict:
                                            "every_10_s": playout} if playout else None),
                     "audio_samples_stretched": stretch,
                     "jitter_buffer_ms": {"video": jb(b, "video"), "audio": jb(b, "audio")}})
-    # RSS every 10 s; the slope is a least-squares line over the samples after the first 2 minutes (warm-up).
+    # RSS every 10 s. Each synthesis lifts it by tens of MB for a moment, so a line through every sample moves
+    # with where those peaks fall; the line through each minute's lowest sample (after the first 2 minutes,
+    # the warm-up) is what a leak would lift.
     t = 10.0 * np.arange(len(rss))
     warm = t >= 120
     slope = float(np.polyfit(t[warm], np.array(rss)[warm], 1)[0] * 60) if warm.sum() >= 3 else None
+    lows = [min(rss[i:i + 6]) for i in range(12, len(rss) - 5, 6)]
+    low_slope = float(np.polyfit(np.arange(len(lows)), lows, 1)[0]) if len(lows) >= 3 else None
     return {"pages": out, "server_cpu_cores": cpu, "server_rss_mb": {
         "start": rss[0], "end": rss[-1], "max": max(rss), "slope_mb_per_min_after_2_min": slope,
+        "lowest_each_minute_after_2_min": [round(x, 1) for x in lows], "slope_of_lows_mb_per_min": low_slope,
         "every_10_s": [round(x, 1) for x in rss]}}
 
 

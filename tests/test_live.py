@@ -18,7 +18,7 @@ from avatarkit.eval.metrics import mouth_opening
 from avatarkit.face.detect import try_detect_landmarks
 from avatarkit.live import ClauseCutter, LiveConfig, LiveError, LiveSession
 from avatarkit.live.clauses import PAUSE_MS, SLACK
-from avatarkit.live.session import FADE_FRAMES
+from avatarkit.live.session import FADE_FRAMES, SAMPLE_RATE
 
 SIZE = dict(width=480, height=270)
 
@@ -55,6 +55,39 @@ def test_punctuation_a_few_words_past_the_limit_ends_the_clause():
     c = ClauseCutter(first_words=8)
     out = c.feed("Please read each section before you start the quiz.") + c.flush()
     assert [x.text for x in out] == ["Please read each section before you start the quiz."]
+
+
+def test_the_first_clause_ends_at_a_phrase_break_where_the_language_has_them():
+    def cut(text, language="en-US", step=None):
+        c = ClauseCutter(language=language)
+        if step is None:
+            out = c.feed(text) + c.flush()
+        else:
+            out = [x for i in range(0, len(text), step) for x in c.feed(text[i:i + step])] + c.flush()
+        return [(x.text, x.end, x.pause_ms) for x in out]
+
+    text = "Please read each section before you start the quiz. Remember to lock your screen when you leave."
+    got = cut(text)
+    assert got == [("Please read each section", "phrase", PAUSE_MS["phrase"]),
+                   ("before you start the quiz.", "sentence", PAUSE_MS["sentence"]),
+                   # Only a message's first clause is cut early: later ones are made while earlier ones play.
+                   ("Remember to lock your screen when you leave.", "sentence", PAUSE_MS["sentence"])]
+    # A token stream (three characters at a time, a word at a time) cuts where the whole text does.
+    assert cut(text, step=3) == got and cut(text, step=7) == got
+    # Not before HEAD_WORDS words, not when the sentence ends within TAIL_WORDS of the break, not at a preposition,
+    # and punctuation that comes first wins.
+    assert [x[0] for x in cut("Read it and go on.")] == ["Read it and go on."]
+    assert [x[0] for x in cut("Check the list and go.")] == ["Check the list and go."]
+    assert [x[0] for x in cut("Check the list and sign it now.")] == ["Check the list", "and sign it now."]
+    assert [x[0] for x in cut("Click on the button to start the quiz.")] == ["Click on the button to start the quiz."]
+    assert [x[0] for x in cut("Hello, and thank you for joining us.")] == ["Hello,", "and thank you for joining us."]
+    # German has its own list; a language without one, or none given, keeps the whole first clause.
+    assert [x[0] for x in cut("Bitte lesen Sie jeden Abschnitt, bevor Sie beginnen.", "de-DE")][0] == \
+        "Bitte lesen Sie jeden Abschnitt,"
+    assert [x[0] for x in cut("Lesen Sie jeden Abschnitt bevor Sie das Quiz starten.", "de-DE")][0] == \
+        "Lesen Sie jeden Abschnitt"
+    assert len(cut("Please read each section before you start the quiz.", "ja-JP")) == 1
+    assert len(cut("Please read each section before you start the quiz.", None)) == 1
 
 
 # -- the session --------------------------------------------------------------------------------------------------
@@ -104,6 +137,26 @@ def test_idle_then_speech_then_idle(session):
     assert speak_open > idle_open + 0.08, (speak_open, idle_open)
     # Frames are consecutive on one clock.
     assert [f[0] for f in idle + frames] == list(range(idle[0][0], idle[0][0] + 160))
+
+
+def test_a_clause_cut_mid_sentence_ends_without_the_voices_trailing_silence(session):
+    from avatarkit.live.clauses import Clause
+
+    spf = session.spf
+
+    def tail_ms(end):
+        utt = session._synthesize(Clause("Please read each section", 0, end))
+        last = utt.phones[-1].end
+        assert utt.num_samples % spf == 0 and last <= utt.num_samples
+        return 1000 * (utt.num_samples - last) / SAMPLE_RATE, utt
+
+    whole, _ = tail_ms("sentence")
+    cut, utt = tail_ms("phrase")
+    # 30 ms kept after the last phone, then silence up to the frame's end (< one 40 ms frame).
+    assert cut < 30 + 1000 / session.config.fps and cut <= whole, (cut, whole)
+    kept = utt.phones[-1].end + 30 * SAMPLE_RATE // 1000
+    assert not np.any(utt.audio[kept:]) and np.any(utt.audio[kept - 480:kept - 240])
+    assert abs(float(utt.audio[kept - 1])) < 0.01, "the cut fades out, without a click"
 
 
 def test_every_frame_carries_the_ai_label(session):
