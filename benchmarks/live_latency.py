@@ -177,15 +177,16 @@ def wait_idle(page, after: int, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def latency_trial(page, text: str) -> dict:
-    """Send `text` after 1 s of idle frames; when sound plays and when the mouth first moves (ms after sending)."""
+def latency_trial(page, text: str, window: float = 2.0) -> dict:
+    """Send `text` after 1 s of idle frames; when sound plays and when the mouth first moves (ms after sending),
+    if within `window` seconds."""
     n_events = page.evaluate("window.avatarkitLive.events.length")
     page.evaluate("() => { bench.frames = []; bench.capturing = true; }")
     time.sleep(1.0)
     sent = page.evaluate("() => { bench.audioAt = null; bench.armed = true; window.avatarkitLive.send({say: %s});"
                          " return window.avatarkitLive.sentAt[window.avatarkitLive.sentAt.length - 1]; }"
                          % json.dumps(text))
-    time.sleep(2.0)
+    time.sleep(window)
     got = page.evaluate("() => { bench.capturing = false; bench.armed = false; "
                         "return {audioAt: bench.audioAt, frames: bench.frames}; }")
     wait_idle(page, n_events)
@@ -317,6 +318,8 @@ def main() -> int:
     ap.add_argument("--avatar", default="presenter",
                     help="a house presenter, an avatar name or folder (a footage avatar plays its own frames)")
     ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--window", type=float, default=2.0,
+                    help="seconds after sending within which first sound and mouth are looked for (4 for Kokoro)")
     ap.add_argument("--minutes", type=float, default=1.0, help="length of the sustained one-session run")
     ap.add_argument("--sessions", type=int, default=3, help="most sessions to try at once (30 s each)")
     ap.add_argument("--out", default=None, help="where to write the JSON (default benchmarks/results/...)")
@@ -347,7 +350,7 @@ def main() -> int:
             page = open_page(browser, port)
             result["connect_s"] = time.time() - t0
             time.sleep(1.0)
-            trials = [latency_trial(page, SENTENCES[i % len(SENTENCES)]) for i in range(args.trials)]
+            trials = [latency_trial(page, SENTENCES[i % len(SENTENCES)], args.window) for i in range(args.trials)]
             result["trials"] = trials
             for key in ("first_audio_ms", "first_mouth_ms", "first_shape_ms", "speaking_event_ms", "server_waited_ms",
                         "server_synth_ms"):

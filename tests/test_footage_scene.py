@@ -253,3 +253,24 @@ def test_sessions_showing_one_avatar_share_its_idle_clip(avatar):
     for j in (0.0, 0.8, 0.0):
         other.render_frame({"jaw": j})
     assert all(np.array_equal(a, b) for a, b in zip(before, first.clip.images[:3]))
+
+
+@needs_footage
+def test_the_shared_idle_clips_are_bounded_in_bytes(avatar, monkeypatch):
+    from avatarkit.face import avatar as avatars
+
+    monkeypatch.setattr(avatars, "_CLIPS", avatars.OrderedDict())
+    small = avatars.shared_idle_clip(avatar, 320, 180)
+    assert small.nbytes == sum(a.nbytes for a in small.images + small.mattes) > 0
+    assert avatars.shared_idle_clip(avatar, 320, 180) is small             # kept: asked again, not decoded again
+    # Room for one small clip and one larger one, not for a third: the oldest goes first.
+    monkeypatch.setattr(avatars, "KEEP_CLIPS", 3)
+    monkeypatch.setattr(avatars, "KEEP_CLIP_BYTES", small.nbytes * 4)
+    larger = avatars.shared_idle_clip(avatar, 480, 270)
+    assert [id(c) for c in avatars._CLIPS.values()] == [id(small), id(larger)]
+    avatars.shared_idle_clip(avatar, 352, 198)
+    assert all(c is not small for c in avatars._CLIPS.values()) and len(avatars._CLIPS) == 2
+    # A clip over the bound on its own is still made and shared while it is the one last asked for.
+    monkeypatch.setattr(avatars, "KEEP_CLIP_BYTES", 1)
+    again = avatars.shared_idle_clip(avatar, 320, 180)
+    assert [id(c) for c in avatars._CLIPS.values()] == [id(again)] and again.images[0].shape == (180, 320, 3)

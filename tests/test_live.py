@@ -159,6 +159,20 @@ def test_a_clause_cut_mid_sentence_ends_without_the_voices_trailing_silence(sess
     assert abs(float(utt.audio[kept - 1])) < 0.01, "the cut fades out, without a click"
 
 
+def test_where_a_first_clause_may_end_follows_the_voice_or_the_config(session):
+    from avatarkit.speech.engines.kokoro import KokoroEngine
+
+    text = "Please read each section before you start the quiz."
+    assert session.first_clause == "phrase"          # Piper: the rest is made long before the first part plays
+    assert [x.text for x in session.cutter.feed(text) + session.cutter.flush()][0] == "Please read each section"
+    # Kokoro spends about a second on any clause, so its first clause keeps to punctuation.
+    assert KokoroEngine.live_first_clause == "punctuation"
+    with LiveSession(LiveConfig(**SIZE, first_clause="punctuation")) as s:
+        assert [x.text for x in s.cutter.feed(text) + s.cutter.flush()] == [text]
+    with pytest.raises(LiveError, match="first_clause 'word': expected one of phrase, punctuation"):
+        LiveConfig(first_clause="word")
+
+
 def test_every_frame_carries_the_ai_label(session):
     from avatarkit.compose.scene import SceneCompositor
     from avatarkit.script.model import Background

@@ -430,6 +430,11 @@ class IdleClip:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes its frames and mattes hold."""
+        return sum(a.nbytes for a in self.images) + sum(a.nbytes for a in self.mattes)
+
     def at(self, i: int) -> int:
         """The clip frame shown at output frame `i`: round the loop, or forwards then back (never a jump)."""
         n = len(self.images)
@@ -475,6 +480,9 @@ def idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
 
 
 KEEP_CLIPS = 2      # idle clips kept per process (an avatar at one size each), shared by the renderers showing it
+# ... and the most bytes they may hold together. A 6 s loop is ~310 MB at 960x540 and ~1.2 GB at 1080p, so two
+# 1080p clips would keep 2.5 GB after their sessions end; past this bound only the clip last asked for stays.
+KEEP_CLIP_BYTES = 1 << 30
 _CLIPS: OrderedDict[tuple, IdleClip] = OrderedDict()
 _CLIPS_LOCK = threading.Lock()
 
@@ -493,9 +501,11 @@ def shared_idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
             for a in clip.images + clip.mattes:
                 a.flags.writeable = False       # shared: a renderer copies a frame before drawing on it
             _CLIPS[key] = clip
-            while len(_CLIPS) > KEEP_CLIPS:
-                _CLIPS.popitem(last=False)
         _CLIPS.move_to_end(key)
+        # Oldest first; the clip just asked for always stays (its caller holds it anyway).
+        while len(_CLIPS) > 1 and (len(_CLIPS) > KEEP_CLIPS or
+                                   sum(c.nbytes for c in _CLIPS.values()) > KEEP_CLIP_BYTES):
+            _CLIPS.popitem(last=False)
         return clip
 
 

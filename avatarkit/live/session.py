@@ -37,6 +37,7 @@ SAMPLE_RATE = 48_000
 FADE_FRAMES = 2
 IDLE_CHUNK = 25          # frames of idle motion made at a time
 MOUTH = ("jaw", "wide", "round", "press", "dental")
+FIRST_CLAUSE = ("phrase", "punctuation")
 
 
 class LiveError(AvatarkitError):
@@ -47,7 +48,10 @@ class LiveError(AvatarkitError):
 class LiveConfig:
     """What a live session draws and says. `width`/`height` in pixels; `message_chars` bounds one message
     (`say`, or what `feed` gathers before a `flush`) and `queue_chars` all the text waiting to be spoken;
-    `first_words`/`clause_words` bound clause length in words."""
+    `first_words`/`clause_words` bound clause length in words; `first_clause` is where a message's first clause
+    may end: "phrase" (at its first phrase break, `live.clauses`), "punctuation" (at punctuation or after
+    `first_words`), or None for the voice's own (`live_first_clause` of its engine: "phrase" for Piper and
+    eSpeak, whose speech for the rest of the sentence is ready long before the first part has played)."""
 
     avatar: str = "presenter"
     voice: str = "en-us-joe"
@@ -61,6 +65,7 @@ class LiveConfig:
     queue_chars: int = 6000
     first_words: int = 8
     clause_words: int = 24
+    first_clause: str | None = None
 
     def __post_init__(self):
         from ..script.model import RENDERERS
@@ -71,6 +76,8 @@ class LiveConfig:
             raise LiveError(f"live size {self.width}x{self.height}: each side must be 160 to 1920 pixels")
         if self.width % 2 or self.height % 2:
             raise LiveError(f"live size {self.width}x{self.height}: sides must be even (the encoders' 4:2:0)")
+        if self.first_clause not in (None, *FIRST_CLAUSE):
+            raise LiveError(f"live first_clause {str(self.first_clause)[:40]!r}: expected one of {', '.join(FIRST_CLAUSE)}")
         if self.fps <= 0 or SAMPLE_RATE % self.fps:
             raise LiveError(f"live fps {self.fps}: must divide {SAMPLE_RATE}")
 
@@ -146,7 +153,9 @@ class LiveSession:
         self.bound = make_renderer(renderer_for(rig.source, c.renderer)).bind(self.comp.rig)
         self.motion = PhonemeMotion()
         self.loudness = LoudnessNormalizer(SAMPLE_RATE)
-        self.cutter = ClauseCutter(c.first_words, c.clause_words, self.voice.language)
+        self.first_clause = c.first_clause or getattr(self.engine, "live_first_clause", "punctuation")
+        self.cutter = ClauseCutter(c.first_words, c.clause_words,
+                                   self.voice.language if self.first_clause == "phrase" else None)
         self._warm_up()
 
         self._lock = threading.Lock()

@@ -123,6 +123,8 @@ def _library() -> tuple[ctypes.CDLL, int, Path]:
 class EspeakEngine:
     """Speaks with an eSpeak NG voice; see the module docstring for settings."""
 
+    live_first_clause = "phrase"      # formant synthesis takes milliseconds (see `PiperEngine`)
+
     def __init__(self, voice):
         self.voice = voice
         s = voice.settings

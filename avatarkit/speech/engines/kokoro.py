@@ -173,6 +173,10 @@ def speaker_language(speaker: str | dict[str, float]) -> tuple[str, str]:
 class KokoroEngine:
     """Speaks with a Kokoro style (or a blend of styles); see the module docstring for settings."""
 
+    # Not "phrase": Kokoro takes about a second for any clause however short (1.17 s for "Hello," beside a live
+    # session on 2 cores), so the rest of a sentence cut at a phrase break came after its first part had played.
+    live_first_clause = "punctuation"
+
     def __init__(self, voice, dirs: Sequence[Path] | None = None):
         from ...script.scope import current_scope
 

@@ -88,6 +88,10 @@ SEED = 20_240_601     # for the noise Piper's model draws (see PiperEngine._load
 class PiperEngine:
     """Speaks with a Piper voice; see the module docstring for settings."""
 
+    # A live session may end a message's first clause at a phrase break (`live.clauses`): a Piper voice makes
+    # "before you start the quiz." (86 ms bare) long before "Please read each section" has played (1.5 s).
+    live_first_clause = "phrase"
+
     def __init__(self, voice):
         self.voice = voice
         s = voice.settings
