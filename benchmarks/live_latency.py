@@ -11,7 +11,7 @@ and audio/video drift, CPU, and how many sessions one machine holds.
 connects over WebRTC and sends text on the data channel, as a user's page
 does. In the page, an AnalyserNode on the received stream notes when sound
 first plays, and every presented video frame (requestVideoFrameCallback)
-is copied at half size with its time; MediaPipe then reads the mouth of
+is copied at the stream's size with its time; MediaPipe then reads the mouth of
 each copied frame here, and the first frame whose inner-lip opening rises
 0.03 IOD above everything seen while idle is "the first frame whose mouth
 moves" (`first_mouth_ms`); `first_shape_ms` also counts the lips rounding
@@ -90,11 +90,16 @@ PROBE = """
     }
   }, 2);
   const v = document.getElementById("video");
+  // Copied at the stream's own size: at half size MediaPipe's lips move in steps of about 0.02 IOD, so a
+  // spread or a rounding of 0.03-0.05 IOD in a clause's first frames could read as nothing.
   const c = document.createElement("canvas");
-  c.width = 480; c.height = 270;
   const g = c.getContext("2d");
   function onFrame(now) {
-    if (bench.capturing) { g.drawImage(v, 0, 0, c.width, c.height); bench.frames.push([now, c.toDataURL("image/jpeg", 0.85)]); }
+    if (bench.capturing) {
+      if (c.width !== v.videoWidth || c.height !== v.videoHeight) { c.width = v.videoWidth; c.height = v.videoHeight; }
+      g.drawImage(v, 0, 0, c.width, c.height);
+      bench.frames.push([now, c.toDataURL("image/jpeg", 0.9)]);
+    }
     v.requestVideoFrameCallback(onFrame);
   }
   v.requestVideoFrameCallback(onFrame);
