@@ -257,9 +257,13 @@ def test_sessions_showing_one_avatar_share_its_idle_clip(avatar):
 
 @needs_footage
 def test_the_shared_idle_clips_are_bounded_in_bytes(avatar, monkeypatch):
+    import gc
+    import weakref
+
     from avatarkit.face import avatar as avatars
 
     monkeypatch.setattr(avatars, "_CLIPS", avatars.OrderedDict())
+    monkeypatch.setattr(avatars, "_SHOWN", weakref.WeakValueDictionary())
     small = avatars.shared_idle_clip(avatar, 320, 180)
     assert small.nbytes == sum(a.nbytes for a in small.images + small.mattes) > 0
     assert avatars.shared_idle_clip(avatar, 320, 180) is small             # kept: asked again, not decoded again
@@ -270,7 +274,14 @@ def test_the_shared_idle_clips_are_bounded_in_bytes(avatar, monkeypatch):
     assert [id(c) for c in avatars._CLIPS.values()] == [id(small), id(larger)]
     avatars.shared_idle_clip(avatar, 352, 198)
     assert all(c is not small for c in avatars._CLIPS.values()) and len(avatars._CLIPS) == 2
-    # A clip over the bound on its own is still made and shared while it is the one last asked for.
+    # A clip over the bound on its own is still made and shared while it is the one last asked for; one that
+    # was let go while a session still shows it is that session's, not decoded a second time.
     monkeypatch.setattr(avatars, "KEEP_CLIP_BYTES", 1)
-    again = avatars.shared_idle_clip(avatar, 320, 180)
-    assert [id(c) for c in avatars._CLIPS.values()] == [id(again)] and again.images[0].shape == (180, 320, 3)
+    assert avatars.shared_idle_clip(avatar, 320, 180) is small
+    assert [id(c) for c in avatars._CLIPS.values()] == [id(small)]
+    # Shown by nobody and not kept: gone, and made anew when asked for.
+    shape = larger.images[0].shape
+    del larger
+    gc.collect()
+    again = avatars.shared_idle_clip(avatar, 480, 270)
+    assert again.images[0].shape == shape and [id(c) for c in avatars._CLIPS.values()] == [id(again)]

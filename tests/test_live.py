@@ -86,6 +86,12 @@ def test_the_first_clause_ends_at_a_phrase_break_where_the_language_has_them():
         "Bitte lesen Sie jeden Abschnitt,"
     assert [x[0] for x in cut("Lesen Sie jeden Abschnitt bevor Sie das Quiz starten.", "de-DE")][0] == \
         "Lesen Sie jeden Abschnitt"
+    assert [x[0] for x in cut("Il faut lire chaque section jusqu'à la fin du quiz.", "fr-FR")][0] == \
+        "Il faut lire chaque section"
+    # Only words count: a bullet's dash is not one of the three before the break.
+    assert [x[0] for x in cut("- Read it and then go home.")] == ["- Read it and then go home."]
+    # A message that ends without punctuation ends a sentence (its pause, its trailing silence), not a cut.
+    assert cut("Hello there") == [("Hello there", "sentence", PAUSE_MS["sentence"])]
     assert len(cut("Please read each section before you start the quiz.", "ja-JP")) == 1
     assert len(cut("Please read each section before you start the quiz.", None)) == 1
 
@@ -156,17 +162,29 @@ def test_a_clause_cut_mid_sentence_ends_without_the_voices_trailing_silence(sess
     assert cut < 30 + 1000 / session.config.fps and cut <= whole, (cut, whole)
     kept = utt.phones[-1].end + 30 * SAMPLE_RATE // 1000
     assert not np.any(utt.audio[kept:]) and np.any(utt.audio[kept - 480:kept - 240])
-    assert abs(float(utt.audio[kept - 1])) < 0.01, "the cut fades out, without a click"
+
+
+def test_the_trim_fades_after_the_last_phone_never_into_it():
+    from avatarkit.live.session import _without_trailing_silence
+    from avatarkit.speech.utterance import Phone, Utterance
+
+    ms = SAMPLE_RATE // 1000
+    utt = Utterance(np.ones(500 * ms, np.float32), SAMPLE_RATE, phones=[Phone("a", 0, 200 * ms), Phone("b", 200 * ms, 300 * ms)])
+    out = _without_trailing_silence(utt).audio
+    assert out.size == 330 * ms                                   # 30 ms kept after the last phone
+    assert np.all(out[:320 * ms] == 1.0)                          # untouched up to the 10 ms fade
+    fade = out[320 * ms:]
+    assert np.all(np.diff(fade) <= 0) and fade[0] == 1.0 and fade[-1] == 0.0
+    # Sound that ends 4 ms after its last phone: faded over those 4 ms only, the phone itself untouched.
+    short = Utterance(np.ones(304 * ms, np.float32), SAMPLE_RATE, phones=[Phone("a", 0, 300 * ms)])
+    out = _without_trailing_silence(short).audio
+    assert out.size == 304 * ms and np.all(out[:300 * ms] == 1.0) and out[-1] == 0.0
 
 
 def test_where_a_first_clause_may_end_follows_the_voice_or_the_config(session):
-    from avatarkit.speech.engines.kokoro import KokoroEngine
-
     text = "Please read each section before you start the quiz."
     assert session.first_clause == "phrase"          # Piper: the rest is made long before the first part plays
     assert [x.text for x in session.cutter.feed(text) + session.cutter.flush()][0] == "Please read each section"
-    # Kokoro spends about a second on any clause, so its first clause keeps to punctuation.
-    assert KokoroEngine.live_first_clause == "punctuation"
     with LiveSession(LiveConfig(**SIZE, first_clause="punctuation")) as s:
         assert [x.text for x in s.cutter.feed(text) + s.cutter.flush()] == [text]
     with pytest.raises(LiveError, match="first_clause 'word': expected one of phrase, punctuation"):

@@ -31,6 +31,7 @@ import re
 import shutil
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -484,6 +485,9 @@ KEEP_CLIPS = 2      # idle clips kept per process (an avatar at one size each), 
 # 1080p clips would keep 2.5 GB after their sessions end; past this bound only the clip last asked for stays.
 KEEP_CLIP_BYTES = 1 << 30
 _CLIPS: OrderedDict[tuple, IdleClip] = OrderedDict()
+# Every clip still shown by some renderer, kept or not: one evicted while a session shows it is found here, not
+# decoded a second time beside the first.
+_SHOWN: "weakref.WeakValueDictionary[tuple, IdleClip]" = weakref.WeakValueDictionary()
 _CLIPS_LOCK = threading.Lock()
 
 
@@ -497,10 +501,13 @@ def shared_idle_clip(avatar: Avatar, width: int, height: int) -> IdleClip:
     with _CLIPS_LOCK:
         clip = _CLIPS.get(key)
         if clip is None:
+            clip = _SHOWN.get(key)
+        if clip is None:
             clip = idle_clip(avatar, width, height)
             for a in clip.images + clip.mattes:
                 a.flags.writeable = False       # shared: a renderer copies a frame before drawing on it
-            _CLIPS[key] = clip
+            _SHOWN[key] = clip
+        _CLIPS[key] = clip
         _CLIPS.move_to_end(key)
         # Oldest first; the clip just asked for always stays (its caller holds it anyway).
         while len(_CLIPS) > 1 and (len(_CLIPS) > KEEP_CLIPS or

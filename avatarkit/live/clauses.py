@@ -15,6 +15,7 @@ arrives ("3." may become "3.5"), unless the message is flushed.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import regex
@@ -24,19 +25,21 @@ SENTENCE_END = ".!?。！？…"
 CLAUSE_END = ",;:、，；：—"
 PAUSE_MS = {"sentence": 300, "clause": 120, "phrase": 0, "cut": 0}
 SLACK = 4   # words past a clause's limit that may still end it at punctuation
-HEAD_WORDS = 3   # the fewest words a first clause cut at a phrase break keeps
-TAIL_WORDS = 3   # ... and the fewest its sentence must go on for after the cut (the break word included)
+HEAD_WORDS = 3   # the fewest words (with a letter or digit) a first clause cut at a phrase break keeps
+TAIL_WORDS = 3   # ... and the fewest from the break word to the next punctuation or the message's end
 
 # Words that open a phrase a speaker may pause before: coordinating and subordinating conjunctions and relative
-# words, not prepositions ("Click on the button" must not become "Click on | the button"). By the language's
-# primary subtag; a language without a list cuts its first clause at punctuation or after `first_words`.
+# words ("before" and "after" open a phrase either way); words that are only prepositions are left out ("Click
+# on the button" must not become "Click on | the button"). By the language's primary subtag; a language without
+# a list cuts its first clause at punctuation or after `first_words`. A word is looked up in NFC, lower case,
+# up to an apostrophe ("jusqu'à", "qu'il").
 BREAK_WORDS = {
     "en": "and but or so because before after when while whenever if unless until since although though "
           "whereas where which who whose whom",
     "de": "und aber oder denn weil bevor nachdem wenn während falls obwohl damit sodass bis seit wo welche "
           "welcher welches",
-    "fr": "et mais ou donc car parce avant après quand lorsque pendant si bien quoique puisque jusqu où qui "
-          "lequel laquelle",
+    "fr": "et mais ou donc car parce avant après quand lorsque pendant si bien quoique puisque jusqu où qui que "
+          "qu lequel laquelle",
     "es": "y pero o porque antes después cuando mientras si aunque hasta donde que quien cual",
     "it": "e ma o perché prima dopo quando mentre se sebbene benché finché dove che chi cui",
     "pt": "e mas ou porque antes depois quando enquanto se embora até onde que quem qual",
@@ -86,7 +89,9 @@ class ClauseCutter:
         out = self._cut(final=True)
         rest = self._buf.strip()
         if rest:
-            out.append(Clause(rest, PAUSE_MS[_end(rest)], _end(rest)))
+            # The message ends here, punctuated or not: a sentence's end, never a cut mid-sentence.
+            end_kind = _end(rest) if _end(rest) != "cut" else "sentence"
+            out.append(Clause(rest, PAUSE_MS[end_kind], end_kind))
         self._buf, self._first = "", True
         return out
 
@@ -105,7 +110,7 @@ class ClauseCutter:
             punct_words = None if m is None else len(regex.findall(r"\S+", text[:m.end()]))
             end, kind = None, None
             if self._first and self.breaks:
-                at = self._phrase_break(text, words, punct_words, final)
+                at = self._phrase_break(words, None if m is None else m.end(), final)
                 if at == -1:
                     return out
                 if at is not None:
@@ -125,14 +130,16 @@ class ClauseCutter:
                 out.append(Clause(piece, PAUSE_MS[end_kind], end_kind))
                 self._first = False
 
-    def _phrase_break(self, text: str, words: list, punct_words: int | None, final: bool) -> int | None:
-        """Where a first clause ends at a phrase break (a character offset in `text`), None where it does not,
+    def _phrase_break(self, words: list, punct_at: int | None, final: bool) -> int | None:
+        """Where a first clause ends at a phrase break (a character offset in the text), None where it does not,
         or -1 where the text so far cannot tell yet."""
+        # Only words with a letter or digit count: a leading "-" or a stray quote is not a word spoken.
+        words = [w for w in words if regex.search(r"\w", w.group())]
+        punct_words = None if punct_at is None else sum(w.end() <= punct_at for w in words)
         for i in range(HEAD_WORDS, min(self.first_words, len(words) - 1) + 1):
             if punct_words is not None and punct_words <= i:
                 return None                     # punctuation ends the clause first
-            w = words[i]
-            if regex.sub(r"^\W+|\W+$", "", w.group()).lower() not in self.breaks:
+            if _word(words[i].group()) not in self.breaks:
                 continue
             if punct_words is not None:
                 return words[i - 1].end() if punct_words >= i + TAIL_WORDS else None
@@ -140,6 +147,14 @@ class ClauseCutter:
                 return words[i - 1].end()
             return None if final else -1        # too few words yet to know the sentence goes on
         return None
+
+
+def _word(token: str) -> str:
+    """A token as looked up in `BREAK_WORDS`: NFC, lower case, without surrounding punctuation, up to an
+    apostrophe."""
+    w = unicodedata.normalize("NFC", token).lower()
+    w = regex.split(r"['’]", w, maxsplit=1)[0]
+    return regex.sub(r"^\W+|\W+$", "", w)
 
 
 def _end(text: str) -> str:

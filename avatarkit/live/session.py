@@ -401,9 +401,10 @@ def _without_trailing_silence(utt, keep_ms: float = 30.0, fade_ms: float = 10.0)
     with ~0.1-0.2 s of silence, which after a clause cut mid-sentence reads as a hesitation."""
     if not utt.phones:
         return utt
-    end = min(utt.num_samples, utt.phones[-1].end + int(keep_ms * utt.sample_rate / 1000))
+    last = utt.phones[-1].end
+    end = min(utt.num_samples, last + int(keep_ms * utt.sample_rate / 1000))
     audio = utt.audio[:end].copy()
-    n = min(end, int(fade_ms * utt.sample_rate / 1000))
+    n = min(max(0, end - last), int(fade_ms * utt.sample_rate / 1000))    # never into the last phone
     if n:
         audio[end - n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
     return replace(utt, audio=audio)
