@@ -136,6 +136,15 @@ class VideoWriter:
             self._c.metadata["language"] = language
         self._a = a
         self._closed = False
+        # Open both encoders and write the header now, on this thread. Left to the first `mux`, it could run
+        # while the encoder thread (`ahead`) was inside the video encoder: with PyAV 18.1.1, 3 of 5 such files
+        # would not open ("Invalid data").
+        try:
+            self._c.start_encoding()
+        except BaseException:
+            self._c.close()
+            self.tmp.unlink(missing_ok=True)
+            raise
         # With `ahead` > 0 frames are encoded on a thread of their own, up to `ahead` behind the caller, so
         # drawing the next frame overlaps encoding this one; the container is muxed under a lock.
         self._lock = threading.Lock()
