@@ -90,7 +90,9 @@ class ClauseCutter:
         rest = self._buf.strip()
         if rest:
             # The message ends here, punctuated or not: a sentence's end, never a cut mid-sentence.
-            end_kind = _end(rest) if _end(rest) != "cut" else "sentence"
+            end_kind = _end(rest)
+            if end_kind == "cut":
+                end_kind = "sentence"
             out.append(Clause(rest, PAUSE_MS[end_kind], end_kind))
         self._buf, self._first = "", True
         return out
@@ -108,16 +110,16 @@ class ClauseCutter:
             # Words followed by white space only: the last piece of a stream may be half a word.
             words = list(regex.finditer(r"\S+(?=\s)", text))
             punct_words = None if m is None else len(regex.findall(r"\S+", text[:m.end()]))
+            at = self._phrase_break(words, None if m is None else m.end(), final) \
+                if self._first and self.breaks else None
+            if at == -1:
+                return out
             end, kind = None, None
-            if self._first and self.breaks:
-                at = self._phrase_break(words, None if m is None else m.end(), final)
-                if at == -1:
-                    return out
-                if at is not None:
-                    end, kind = at, "phrase"
-            if end is None and m is not None and punct_words <= limit + SLACK:
+            if at is not None:
+                end, kind = at, "phrase"
+            elif m is not None and punct_words <= limit + SLACK:
                 end = m.end()
-            elif end is None and len(words) > limit + SLACK:
+            elif len(words) > limit + SLACK:
                 # No punctuation soon enough: cut after `limit` words. Punctuation a few words past the limit
                 # is waited for, so "... before you start the quiz." does not leave "quiz." on its own.
                 end = words[limit - 1].end()
