@@ -87,7 +87,7 @@ def test_from_slides_then_a_portrait_branded_render(tmp_path):
     import av
     import numpy as np
 
-    from avatarkit.face.detect import try_detect_landmarks
+    from avatarkit.face.detect import reset_tracking, try_detect_landmarks
 
     course = tmp_path / "course.yaml"
     r = runner.invoke(app, ["from-slides", str(SAMPLES / "deck.md"), "-o", str(course),
@@ -105,6 +105,7 @@ def test_from_slides_then_a_portrait_branded_render(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i % 50 == 25]
     assert frames[0].shape == (854, 480, 3)
     # MediaPipe finds the whole face inside the portrait frame wherever the presenter is shown.
+    reset_tracking()
     found = [pts for f in frames if (pts := try_detect_landmarks(f)) is not None]
     assert len(found) >= len(frames) // 2
     for pts in found:

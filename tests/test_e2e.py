@@ -11,7 +11,7 @@ import pytest
 
 import avatarkit
 from avatarkit.face import landmarks as lm
-from avatarkit.face.detect import try_detect_landmarks
+from avatarkit.face.detect import reset_tracking, try_detect_landmarks
 
 
 def _decode(path):
@@ -83,6 +83,9 @@ def test_loudness_is_normalised(decoded):
 
 def _measure(frames):
     """Inner-lip gap / eye distance per frame from MediaPipe on the output (None if no face)."""
+    # Tracking mode starts from wherever the last video's face was; a fresh start keeps a reading from
+    # depending on which test ran before.
+    reset_tracking()
     out = []
     for f in frames:
         pts = try_detect_landmarks(np.ascontiguousarray(f))

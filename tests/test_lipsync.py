@@ -7,6 +7,7 @@ import pytest
 
 import avatarkit
 from avatarkit.audio.features import resample
+from avatarkit.eval.metrics import OPEN_MOUTH
 from avatarkit.audio.io import AudioError
 
 from .audiofiles import speech, write_audio
@@ -163,8 +164,10 @@ def test_script_segment_with_recorded_audio(tmp_path, narration):
     # The recorded part (the last rec_s seconds before the tail) moves the mouth.
     tail = frames[-int((rec_s + 0.7) * 25):]
     gaps = np.array([np.nan if g is None else g for g in _measure(tail[::2])])
-    # 0.12 IOD is a clearly open mouth; v3 (the default) opens this narration to about 0.14 where v2 reached 0.15+.
-    assert np.nanmax(gaps) > 0.12 and np.nanmin(gaps) < 0.06
+    # Open (the evaluation's own `OPEN_MOUTH`, 0.08 IOD) and closed within the recording. Read from a fresh
+    # MediaPipe track, v3 (the default) opens this narration to 0.107 IOD (v2 reached 0.15+); the 0.12 asked
+    # for before passed only when an earlier test's face was still being tracked.
+    assert np.nanmax(gaps) > OPEN_MOUTH and np.nanmin(gaps) < 0.06
 
 
 def test_script_audio_errors_name_the_line(tmp_path):

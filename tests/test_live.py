@@ -15,7 +15,7 @@ import pytest
 
 from avatarkit.compose.text import LabelStamp
 from avatarkit.eval.metrics import mouth_opening
-from avatarkit.face.detect import try_detect_landmarks
+from avatarkit.face.detect import FaceError, detect_landmarks
 from avatarkit.live import ClauseCutter, LiveConfig, LiveError, LiveSession
 from avatarkit.live.clauses import PAUSE_MS, SLACK
 from avatarkit.live.session import FADE_FRAMES, SAMPLE_RATE
@@ -115,8 +115,11 @@ def _run(s: LiveSession, n: int) -> list:
 
 
 def _opening(rgb: np.ndarray) -> float:
-    lm = try_detect_landmarks(rgb)
-    assert lm is not None, "MediaPipe found no face in a live frame"
+    # Each frame read on its own (not tracked), so a reading never depends on what an earlier test tracked.
+    try:
+        lm = detect_landmarks(rgb)
+    except FaceError as e:
+        raise AssertionError(f"MediaPipe found no face in a live frame: {e}") from None
     return float(mouth_opening(lm[None])[0])
 
 
