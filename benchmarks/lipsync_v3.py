@@ -13,7 +13,11 @@ warp renderer, MediaPipe on every generated frame), with the methods
 opening each model asks for (v3: the inner-lip gap of its shape; others:
 the `jaw` channel; `phoneme`: the opening the renderers draw from the
 phoneme path's channels, on the clip's Whisper transcript aligned to its
-audio) and the filmed inner-lip gap, at the video frames.
+audio) and the filmed inner-lip gap, at the video frames; and, as
+"<method> width", the same for the mouth's width (v3: its shape's
+corner-to-corner distance; channel models: `wide` minus `round`) against
+the filmed corner-to-corner distance (both in the face's axes), which says
+whether a model spreads and rounds the lips when the speaker does.
 
 Results are reported per clip and per group (GRID, presenters, long speech =
 the 60 s clip, CREMA-D), frame-weighted, and over all held-out clips.
@@ -56,7 +60,7 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
     for p in paths:
         audio, fps, real = L.measure(p, cache / "measured")
         P = L.aligned_points(real)
-        gap = L.opening(P)
+        gap, span = L.opening(P), L.width(P)
         row = {"frames": int(np.isfinite(gap).sum()), "fps": fps}
         from avatarkit.training.augment import augment
 
@@ -66,12 +70,15 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
             if isinstance(m, PhonemeOpening):   # aligned to the clean recording: degrading it would only move the DTW
                 row[name] = pearson(m.opening(p, audio, fps, P.shape[0]), gap)
                 continue
-            rs = []
+            rs, ws = [], []
             for x in heard:
                 tr = m.animate_audio(x, 16000, fps=int(round(fps)), frames=P.shape[0])
                 ask = L.opening(tr.shape) if tr.shape is not None else tr["jaw"]
                 rs.append(pearson(ask.astype(np.float64), gap))
+                wide = L.width(tr.shape) if tr.shape is not None else tr["wide"] - tr["round"]
+                ws.append(pearson(np.asarray(wide, np.float64), span))
             row[name] = float(np.mean(rs))
+            row[f"{name} width"] = float(np.mean(ws))
         out[p.stem] = row
         print(p.stem, {k: round(v, 3) for k, v in row.items() if k not in ("frames", "fps")}, flush=True)
     return out

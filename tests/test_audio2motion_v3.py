@@ -134,6 +134,30 @@ def test_tiny_shape_model_from_its_config_learns():
     assert set(ch) >= {"jaw", "wide", "round", "press", "voice", "onset"}
 
 
+def test_width_term_is_one_minus_r_of_the_mouth_width():
+    """`width_weight` adds 1 - r between predicted and measured corner-to-corner width, per sequence."""
+    import torch
+
+    from avatarkit.training.audio2motion_v3 import shape_loss
+
+    torch.manual_seed(1)
+    k, p = 4, len(lm.MOUTH_SHAPE)
+    cfg = Audio2MotionConfig(features="logmel", width=16, dilations=(1, 2), lookahead=1,
+                             outputs=tuple(f"pc{i}" for i in range(k)), shape_points=lm.MOUTH_SHAPE, shape_range=0.1)
+    net = build_network(cfg)
+    net.shape_basis.copy_(torch.linalg.qr(torch.randn(2 * p, k))[0].T)
+    net.eval()
+    x = torch.randn(3, 40 + cfg.receptive_field - 1, 64)
+    y = torch.randn(3, 40, 2 * p) * 0.1
+    with torch.no_grad():
+        plain = float(shape_loss(net, x, y))
+        both = float(shape_loss(net, x, y, width_weight=2.0))
+        pred = (net.shape_mean + net(x)[..., :k] @ net.shape_basis).view(3, 40, p, 2).numpy()
+    width = lm.shape_width
+    want = np.mean([1 - np.corrcoef(width(pred[b]), width(y.view(3, 40, p, 2).numpy()[b]))[0, 1] for b in range(3)])
+    assert both - plain == pytest.approx(2.0 * want, rel=1e-3)
+
+
 def test_measured_shapes_are_in_face_axes_and_iod():
     """A frontal face turned and scaled in the image gives the same aligned shape; the eyes sit 1 IOD apart."""
     from avatarkit.eval import metrics as M

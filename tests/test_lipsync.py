@@ -7,8 +7,8 @@ import pytest
 
 import avatarkit
 from avatarkit.audio.features import resample
-from avatarkit.eval.metrics import OPEN_MOUTH
 from avatarkit.audio.io import AudioError
+from avatarkit.eval.metrics import OPEN_MOUTH
 
 from .audiofiles import speech, write_audio
 from .conftest import SAMPLES
