@@ -158,6 +158,30 @@ def test_width_term_is_one_minus_r_of_the_mouth_width():
     assert both - plain == pytest.approx(2.0 * want, rel=1e-3)
 
 
+def test_phone_crops_line_up_with_the_frames_the_network_outputs():
+    """A synthetic crop's targets are those of the feature frames each output frame is centred on (the frame
+    `receptive_field - 1 - lookahead` into its window), as in the real sequences' padding; the training head
+    reads the same trunk as the output layer."""
+    import torch
+
+    from avatarkit.training.audio2motion_v3 import phone_batch
+
+    cfg = Audio2MotionConfig(features="logmel", width=8, dilations=(1, 2, 4), lookahead=2,
+                             outputs=("pc0", "pc1"), shape_points=lm.MOUTH_SHAPE, shape_range=0.1)
+    r, la, n = cfg.receptive_field, cfg.lookahead, 500
+    x = np.repeat(np.arange(n, dtype=np.float16)[:, None], 3, 1)
+    y = np.repeat(np.arange(n, dtype=np.float32)[:, None], 7, 1)
+    px, py = phone_batch((x, y, np.array([0, n])), 5, 20, cfg, np.random.default_rng(0))
+    assert px.shape == (5, 20 + r - 1, 3) and py.shape == (5, 20, 7)
+    for b in range(5):
+        centred = px[b, r - 1 - la: r - 1 - la + 20, 0]
+        assert (py[b, :, 0] == centred).all()
+    net = build_network(cfg).eval()
+    feats = torch.randn(2, 30 + r - 1, 64)
+    with torch.no_grad():
+        assert torch.allclose(net(feats), net.out(net.trunk(feats)).transpose(1, 2))
+
+
 def test_measured_shapes_are_in_face_axes_and_iod():
     """A frontal face turned and scaled in the image gives the same aligned shape; the eyes sit 1 IOD apart."""
     from avatarkit.eval import metrics as M

@@ -164,13 +164,18 @@ def build_network(config: Audio2MotionConfig):
                 self.register_buffer("shape_basis", torch.zeros(k, p))
                 self.register_buffer("coef_limit", torch.full((k,), 1e3))
 
-        def forward(self, feats):
-            """(B, T + receptive_field - 1, features) → (B, T, outputs)."""
+        def trunk(self, feats):
+            """(B, T + receptive_field - 1, features) → (B, width, T): what the output layer reads (training
+            heads for other targets read it too)."""
             x = (feats - self.feature_mean) / self.feature_std
             x = self.inp(self.drop(x).transpose(1, 2))
             for b in self.blocks:
                 x = b(x)
-            y = self.out(x).transpose(1, 2)
+            return x
+
+        def forward(self, feats):
+            """(B, T + receptive_field - 1, features) → (B, T, outputs)."""
+            y = self.out(self.trunk(feats)).transpose(1, 2)
             if self.level:
                 r, la = self.cfg.receptive_field, self.cfg.lookahead
                 mel = feats[:, r - 1 - la: feats.shape[1] - la, -self.n_mels:]

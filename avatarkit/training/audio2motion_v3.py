@@ -21,6 +21,11 @@ clips where nobody speaks (music, noise, near silence) teach a still mouth.
 Loss: squared error of the shape (all 75 points) plus the inner-lip opening
 weighted `--open-weight`, plus 1 - r of the opening within each crop
 (`--corr-weight`: when the lips part and close, whatever the amplitude).
+Two ablations are off by default (measured in docs/quality.md, not
+shipped): `--width-weight`, 1 - r of the mouth's width per crop, and
+`--phones N`, a second head on the same trunk that learns the v2 model's
+phoneme-path channels (jaw, wide, round, press, ...) from `N` examples of
+its synthetic corpus (many voices and languages), which teaches width.
 
 Several networks (`--members`) are trained from different seeds on the same
 data, each stopped at its best dev checkpoint, and folded into one network
@@ -257,14 +262,54 @@ def calibrate_rest(model: Audio2Motion, feats: Features) -> float:
     return float(np.abs(rest).max())
 
 
-def _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil):
-    """Train one network; returns (its state at the best dev checkpoint, the log)."""
+def phone_data(args, feats: Features):
+    """The synthetic corpus of the v2 model (`training.data`: many voices and languages, targets from the
+    phoneme path), heard through v3's front end: (features (T, F) float16, channel targets (T, 7), starts),
+    cached in `--cache`."""
+    from . import whisper_data as W
+    from .data import sample_specs
+
+    path = args.cache / f"phones-{args.phones}-{args.seed}.npz"
+    if path.exists():
+        x, y, _, starts = W.load(path)
+        return x, y, starts
+    print(f"phones: speaking {args.phones} synthetic examples", flush=True)
+    data = W.synthetic(sample_specs(args.phones, args.seed, piper_share=0.4), feats.f, args.seed, workers=2,
+                       label="phones")
+    W.save(path, data)
+    return data[0], data[1], data[3]
+
+
+def phone_batch(phones, n: int, crop: int, cfg, rng):
+    """`n` random crops of the synthetic corpus: features (n, crop + r - 1, F) and targets (n, crop, 7), the
+    targets aligned with the frames the network outputs for those features."""
+    x, y, _ = phones
+    r, la = cfg.receptive_field, cfg.lookahead
+    starts = rng.integers(0, x.shape[0] - crop - r, size=n)
+    xs = np.stack([x[a:a + crop + r - 1] for a in starts]).astype(np.float32)
+    ys = np.stack([y[a + r - 1 - la:a + r - 1 - la + crop] for a in starts]).astype(np.float32)
+    return xs, ys
+
+
+def _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones=None, phone_rng=None):
+    """Train one network; returns (its state at the best dev checkpoint, the log). With `phones` (the
+    synthetic corpus, `phone_data`) a second head on the same trunk learns the phoneme path's channels
+    from it (weight `--phone-weight`); the head is used only in training."""
     import torch
+
+    from .audio2motion import WEIGHTS  # the v2 model's channel weights, for the same targets
 
     model = Audio2Motion(cfg, net)
     model.features = feats.f
     r, crop = cfg.receptive_field, args.crop
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    params = list(net.parameters())
+    head = None
+    if phones is not None:
+        # Its own draws, so the real crops are the ones a run without phones would draw.
+        head = torch.nn.Conv1d(cfg.width, phones[1].shape[1], 1)
+        params += list(head.parameters())
+        channel_w = torch.tensor(list(WEIGHTS.values()), dtype=torch.float32)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(   # linear warm-up, then cosine decay to 5 %
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, s / args.steps)))))
@@ -292,9 +337,13 @@ def _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil):
             x = x.clone()
             x[:, :, -64:] += g
         loss = shape_loss(net, x, y, args.open_weight, args.vel_weight, args.corr_weight, args.width_weight)
+        if head is not None:
+            px, py = phone_batch(phones, args.batch, crop, cfg, phone_rng)
+            pred = head(net.trunk(torch.from_numpy(px))).transpose(1, 2)
+            loss = loss + args.phone_weight * ((pred - torch.from_numpy(py)).abs() * channel_w).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
@@ -415,12 +464,14 @@ def train(args) -> dict:
         net.coef_limit.copy_(torch.from_numpy(4 * coef_std))
         return net
 
+    phones = phone_data(args, feats) if args.phones else None
     states, logs = [], []
     t0 = time.perf_counter()
     for member in range(args.members):
         net = fresh(member)
         rng = np.random.default_rng(args.seed if member == 0 else [args.seed, member])
-        state, log = _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil)
+        state, log = _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones,
+                          np.random.default_rng([args.seed, 7919, member]))
         states.append(state)
         logs.append(log)
     if args.members == 1:
@@ -460,7 +511,8 @@ def train(args) -> dict:
         "steps": args.steps, "batch": args.batch, "crop_frames": args.crop, "lr": args.lr,
         "members": args.members,
         "loss": {"open_weight": args.open_weight, "vel_weight": args.vel_weight, "corr_weight": args.corr_weight,
-                 "width_weight": args.width_weight},
+                 "width_weight": args.width_weight, "phone_weight": args.phone_weight if args.phones else 0.0},
+        "phones": {"examples": args.phones, "hours": round(len(phones[0]) / rate / 3600, 3) if phones else 0.0},
         "best_step": [max(lg, key=lambda e: e["dev_mean"])["step"] for lg in logs],
         "dev_r_best": best,
         "dev_r": final_dev,
@@ -503,6 +555,9 @@ def parse(argv=None):
     p.add_argument("--vel-weight", type=float, default=0.0, help="weight of the opening's frame-to-frame change")
     p.add_argument("--corr-weight", type=float, default=1.0, help="weight of 1 - r of the opening per crop")
     p.add_argument("--width-weight", type=float, default=0.0, help="weight of 1 - r of the mouth's width per crop")
+    p.add_argument("--phones", type=int, default=0,
+                   help="synthetic examples (v2's corpus) whose phoneme-path channels a training head learns")
+    p.add_argument("--phone-weight", type=float, default=1.0, help="weight of the synthetic channels' loss")
     p.add_argument("--rest", default="none", choices=("none", "silence"),
                    help="silence: shift the output so that digital silence decodes to rest (the earlier recipe)")
     p.add_argument("--cv", nargs="*", default=[],
