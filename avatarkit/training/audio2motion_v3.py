@@ -305,7 +305,6 @@ def _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones=None, p
     params = list(net.parameters())
     head = None
     if phones is not None:
-        # Its own draws, so the real crops are the ones a run without phones would draw.
         head = torch.nn.Conv1d(cfg.width, phones[1].shape[1], 1)
         params += list(head.parameters())
         channel_w = torch.tensor(list(WEIGHTS.values()), dtype=torch.float32)
@@ -470,7 +469,9 @@ def train(args) -> dict:
     for member in range(args.members):
         net = fresh(member)
         rng = np.random.default_rng(args.seed if member == 0 else [args.seed, member])
-        state, log = _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones,
+        # The synthetic crops have draws of their own, so the real crops are those a run without them draws.
+        hears_phones = phones is not None and member >= args.members - args.phone_members
+        state, log = _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones if hears_phones else None,
                           np.random.default_rng([args.seed, 7919, member]))
         states.append(state)
         logs.append(log)
@@ -512,7 +513,8 @@ def train(args) -> dict:
         "members": args.members,
         "loss": {"open_weight": args.open_weight, "vel_weight": args.vel_weight, "corr_weight": args.corr_weight,
                  "width_weight": args.width_weight, "phone_weight": args.phone_weight if args.phones else 0.0},
-        "phones": {"examples": args.phones, "hours": round(len(phones[0]) / rate / 3600, 3) if phones else 0.0},
+        "phones": {"examples": args.phones, "hours": round(len(phones[0]) / rate / 3600, 3) if phones else 0.0,
+                   "members": args.phone_members if phones else 0},
         "best_step": [max(lg, key=lambda e: e["dev_mean"])["step"] for lg in logs],
         "dev_r_best": best,
         "dev_r": final_dev,
@@ -558,6 +560,8 @@ def parse(argv=None):
     p.add_argument("--phones", type=int, default=0,
                    help="synthetic examples (v2's corpus) whose phoneme-path channels a training head learns")
     p.add_argument("--phone-weight", type=float, default=1.0, help="weight of the synthetic channels' loss")
+    p.add_argument("--phone-members", type=int, default=None,
+                   help="with --phones: how many members (the last ones) learn from them (default: all)")
     p.add_argument("--rest", default="none", choices=("none", "silence"),
                    help="silence: shift the output so that digital silence decodes to rest (the earlier recipe)")
     p.add_argument("--cv", nargs="*", default=[],
@@ -566,7 +570,10 @@ def parse(argv=None):
                    help="networks trained from different seeds and folded into one that averages them")
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--threads", type=int, default=1)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.phone_members is None:
+        args.phone_members = args.members
+    return args
 
 
 def main(argv=None) -> None:
