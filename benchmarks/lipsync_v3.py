@@ -14,7 +14,7 @@ opening each model asks for (v3: the inner-lip gap of its shape; others:
 the `jaw` channel; `phoneme`: the opening the renderers draw from the
 phoneme path's channels, on the clip's Whisper transcript aligned to its
 audio) and the filmed inner-lip gap, at the video frames; and, as
-"<method> width", the same for the mouth's width (v3: its shape's
+"<method> width" (not for `phoneme`), the same for the mouth's width (v3: its shape's
 corner-to-corner distance; channel models: `wide` minus `round`) against
 the filmed corner-to-corner distance (both in the face's axes), which says
 whether a model spreads and rounds the lips when the speaker does.

@@ -147,21 +147,24 @@ def test_width_term_is_one_minus_r_of_the_mouth_width():
     net = build_network(cfg)
     net.shape_basis.copy_(torch.linalg.qr(torch.randn(2 * p, k))[0].T)
     net.eval()
-    x = torch.randn(3, 40 + cfg.receptive_field - 1, 64)
-    y = torch.randn(3, 40, 2 * p) * 0.1
+    x = torch.randn(4, 40 + cfg.receptive_field - 1, 64)
+    y = torch.randn(4, 40, 2 * p) * 0.1
+    y[0, :5] = float("nan")                  # unknown frames: left out of that sequence's r
+    y[3] = y[3, :1].clone()                  # a still mouth: no timing to follow, left out of the mean
     with torch.no_grad():
         plain = float(shape_loss(net, x, y))
         both = float(shape_loss(net, x, y, width_weight=2.0))
-        pred = (net.shape_mean + net(x)[..., :k] @ net.shape_basis).view(3, 40, p, 2).numpy()
-    width = lm.shape_width
-    want = np.mean([1 - np.corrcoef(width(pred[b]), width(y.view(3, 40, p, 2).numpy()[b]))[0, 1] for b in range(3)])
-    assert both - plain == pytest.approx(2.0 * want, rel=1e-3)
+        pred = (net.shape_mean + net(x)[..., :k] @ net.shape_basis).view(4, 40, p, 2).numpy()
+    width, real = lm.shape_width, y.view(4, 40, p, 2).numpy()
+    rs = [np.corrcoef(width(pred[0, 5:]), width(real[0, 5:]))[0, 1]]
+    rs += [np.corrcoef(width(pred[b]), width(real[b]))[0, 1] for b in (1, 2)]
+    assert both - plain == pytest.approx(2.0 * np.mean([1 - r for r in rs]), rel=1e-3)
 
 
 def test_phone_crops_line_up_with_the_frames_the_network_outputs():
-    """A synthetic crop's targets are those of the feature frames each output frame is centred on (the frame
-    `receptive_field - 1 - lookahead` into its window), as in the real sequences' padding; the training head
-    reads the same trunk as the output layer."""
+    """A synthetic crop's targets are those of the feature frame each output frame stands for (the frame
+    `receptive_field - 1 - lookahead` into its window, with `lookahead` frames heard after it), as in the real
+    sequences' padding; the training head reads the same trunk as the output layer."""
     import torch
 
     from avatarkit.training.audio2motion_v3 import phone_batch
@@ -174,8 +177,8 @@ def test_phone_crops_line_up_with_the_frames_the_network_outputs():
     px, py = phone_batch((x, y, np.array([0, n])), 5, 20, cfg, np.random.default_rng(0))
     assert px.shape == (5, 20 + r - 1, 3) and py.shape == (5, 20, 7)
     for b in range(5):
-        centred = px[b, r - 1 - la: r - 1 - la + 20, 0]
-        assert (py[b, :, 0] == centred).all()
+        current = px[b, r - 1 - la: r - 1 - la + 20, 0]
+        assert (py[b, :, 0] == current).all()
     net = build_network(cfg).eval()
     feats = torch.randn(2, 30 + r - 1, 64)
     with torch.no_grad():

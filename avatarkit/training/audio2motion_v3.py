@@ -193,7 +193,8 @@ def dev_scores(model: Audio2Motion, clips, feats: Features) -> dict:
 
 
 def timing_terms(gp, gy, m):
-    """(velocity error, 1 - r) of predicted against measured inner-lip gaps (B, T) with a mask (B, T).
+    """(velocity error, 1 - r) of a predicted against a measured series (B, T) with a mask (B, T): the
+    inner-lip gap, or the mouth's width.
 
     The velocity error is the mean squared error of the frame-to-frame
     change; 1 - r is averaged over the sequences whose gap moves (still crops,
@@ -269,7 +270,10 @@ def phone_data(args, feats: Features):
     from . import whisper_data as W
     from .data import sample_specs
 
-    path = args.cache / f"phones-{args.phones}-{args.seed}.npz"
+    if feats.kind != "whisper":
+        # The corpus's targets are on the Whisper states' 50 Hz clock; log-mel frames run at 100 Hz.
+        raise SystemExit("--phones needs --features whisper")
+    path = args.cache / f"phones-{feats.kind}-{args.phones}-{args.seed}.npz"
     if path.exists():
         x, y, _, starts = W.load(path)
         return x, y, starts
@@ -463,14 +467,18 @@ def train(args) -> dict:
         net.coef_limit.copy_(torch.from_numpy(4 * coef_std))
         return net
 
-    phones = phone_data(args, feats) if args.phones else None
+    phone_members = args.members if args.phone_members is None else args.phone_members
+    if not 0 <= phone_members <= args.members:
+        raise SystemExit(f"--phone-members {phone_members}: must be between 0 and --members ({args.members})")
+    phones = phone_data(args, feats) if args.phones and phone_members else None
     states, logs = [], []
     t0 = time.perf_counter()
     for member in range(args.members):
         net = fresh(member)
         rng = np.random.default_rng(args.seed if member == 0 else [args.seed, member])
-        # The synthetic crops have draws of their own, so the real crops are those a run without them draws.
-        hears_phones = phones is not None and member >= args.members - args.phone_members
+        # The synthetic crops have numpy draws of their own, so the real crops are those a run without them
+        # draws (dropout and loudness jitter, from torch's generator, are not).
+        hears_phones = phones is not None and member >= args.members - phone_members
         state, log = _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones if hears_phones else None,
                           np.random.default_rng([args.seed, 7919, member]))
         states.append(state)
@@ -512,9 +520,10 @@ def train(args) -> dict:
         "steps": args.steps, "batch": args.batch, "crop_frames": args.crop, "lr": args.lr,
         "members": args.members,
         "loss": {"open_weight": args.open_weight, "vel_weight": args.vel_weight, "corr_weight": args.corr_weight,
-                 "width_weight": args.width_weight, "phone_weight": args.phone_weight if args.phones else 0.0},
-        "phones": {"examples": args.phones, "hours": round(len(phones[0]) / rate / 3600, 3) if phones else 0.0,
-                   "members": args.phone_members if phones else 0},
+                 "width_weight": args.width_weight, "phone_weight": args.phone_weight if phones else 0.0},
+        "phones": {"examples": args.phones if phones else 0,
+                   "hours": round(len(phones[0]) / rate / 3600, 3) if phones else 0.0,
+                   "members": phone_members if phones else 0},
         "best_step": [max(lg, key=lambda e: e["dev_mean"])["step"] for lg in logs],
         "dev_r_best": best,
         "dev_r": final_dev,
@@ -570,10 +579,7 @@ def parse(argv=None):
                    help="networks trained from different seeds and folded into one that averages them")
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    if args.phone_members is None:
-        args.phone_members = args.members
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
