@@ -73,9 +73,11 @@ def direct(paths, methods: dict[str, str | None], cache: Path, degrade: int = 0,
             rs, ws = [], []
             for x in heard:
                 tr = m.animate_audio(x, 16000, fps=int(round(fps)), frames=P.shape[0])
-                ask = L.opening(tr.shape) if tr.shape is not None else tr["jaw"]
-                rs.append(pearson(ask.astype(np.float64), gap))
-                wide = L.width(tr.shape) if tr.shape is not None else tr["wide"] - tr["round"]
+                if tr.shape is not None:
+                    ask, wide = L.opening(tr.shape), L.width(tr.shape)
+                else:
+                    ask, wide = tr["jaw"], tr["wide"] - tr["round"]
+                rs.append(pearson(np.asarray(ask, np.float64), gap))
                 ws.append(pearson(np.asarray(wide, np.float64), span))
             row[name] = float(np.mean(rs))
             row[f"{name} width"] = float(np.mean(ws))

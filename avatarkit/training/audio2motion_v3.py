@@ -51,7 +51,7 @@ import numpy as np
 
 from ..audio.features import MelConfig
 from ..face import landmarks as lm
-from ..models.audio2motion import Audio2Motion, Audio2MotionConfig, build_network
+from ..models.audio2motion import OUTPUTS, Audio2Motion, Audio2MotionConfig, build_network
 from . import lipshape as L
 from .speakers import V3, splits
 
@@ -311,7 +311,7 @@ def _fit(net, cfg, feats, padded, p, dev_c, cv_c, rng, args, sil, phones=None, p
     if phones is not None:
         head = torch.nn.Conv1d(cfg.width, phones[1].shape[1], 1)
         params += list(head.parameters())
-        channel_w = torch.tensor(list(WEIGHTS.values()), dtype=torch.float32)
+        channel_w = torch.tensor([WEIGHTS[k] for k in OUTPUTS], dtype=torch.float32)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(   # linear warm-up, then cosine decay to 5 %
