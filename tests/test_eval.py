@@ -413,3 +413,24 @@ def test_eval_render_with_a_second_of_own_mouths(tmp_path):
     assert own > 0 and sum(e < own for e, _ in picked) > 0.8 * len(picked)
     with pytest.raises(EvalError, match="too short"):
         evaluate_render([clip], ["bank"], max_seconds=1.0, own_mouths_s=30.0)
+
+
+def test_eval_render_leaves_the_photo_frame_out_of_the_pixel_figures(monkeypatch):
+    """A photo kind's first frame is its own photo: a renderer that gives the photo back untouched would
+    score about 150 dB there, and lift a short clip's mean PSNR by tens of dB."""
+    import importlib
+
+    from avatarkit.eval.render import evaluate_render
+    from avatarkit.render.base import AvatarFrame
+
+    warp = importlib.import_module("avatarkit.render.warp")
+
+    def still(self, values, shape=None):
+        return AvatarFrame(self.box, self.static_rgb.copy(), self.static_matte.copy(), self.deformer.targets(values))
+
+    monkeypatch.setattr(warp.BoundWarp, "render_frame", still)
+    clip = Path(__file__).resolve().parents[1] / "data" / "talking" / "grid_lbax4n.mpg"
+    s = evaluate_render([clip], ["warp"], max_seconds=0.12, head_pose=False).videos[0].scores["warp"]
+    assert s.frames == 3
+    # Frames 1 and 2 only: the real face has moved a little from the photo, and the still photo is scored on it.
+    assert 20 < s.psnr < 60, s.psnr

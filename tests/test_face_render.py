@@ -224,3 +224,68 @@ def test_every_photo_renderer_takes_a_frame_the_same_way(rig, kind):
     assert a.box == b.box and np.array_equal(a.landmarks, b.landmarks)
     assert np.abs(a.rgb.astype(int) - b.rgb.astype(int)).max() <= 1
     assert np.abs(a.landmarks - plain.landmarks).max() > 1.0    # the shape was used, not dropped
+
+
+def _profile(image, top, bottom, n=10):
+    """Colours (n, 3) sampled down the segment from `top` to `bottom`, 40% to 90% of the way (below the seam
+    line drawn where closed lips meet, and off the outer edge)."""
+    import cv2
+
+    t = np.linspace(0.4, 0.9, n, dtype=np.float32)[:, None]
+    p = (np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t)
+    return cv2.remap(image, p[:, :1].reshape(1, n), p[:, 1:].reshape(1, n), cv2.INTER_LINEAR)[0].astype(float)
+
+
+def test_the_lower_lip_moves_as_one_piece(bound):
+    """Every ring of the lower lip rides on the jaw, with channels or with a shape: MediaPipe's ring between
+    the outer and middle contours (16, 85, 315, ...) once stayed behind and folded the lip into a band."""
+    d = bound.deformer
+    jaw = d.basis["jaw"] @ d.v
+    for ring in (lm.LIP_OUTER_LOWER, lm.LIP_RING_LOWER, lm.LIP_MID_LOWER, lm.LIP_INNER_LOWER):
+        assert np.allclose(jaw[list(ring[2:-2])], jaw[lm.LOWER_LIP_CENTER], rtol=1e-4), ring
+    # A mouth shape that opens the mouth while the jaw channel rests carries the ring along with the lips.
+    wide = d.targets({"jaw": 0.8})
+    shape = d.shape_of(wide, {}, lm.MOUTH_SHAPE)
+    ring = list(lm.LIP_RING_LOWER[2:-2])
+    assert np.abs(d.targets({"jaw": 0.0}, shape)[ring] - wide[ring]).max() < 0.5
+
+
+def test_closing_an_open_photo_keeps_its_lower_lip(bound):
+    """The sample photo shows its teeth; closed, its lower lip is the photo's own lip moved up, not folded:
+    the colours down the middle of the lower lip, inner edge to outer, are the photo's."""
+    photo = bound.rig.image
+    L = bound.rig.landmarks[:, :2]
+    f = bound.render_frame({"jaw": 0.0})
+    T = f.landmarks
+    assert T[lm.LOWER_LIP_CENTER, 1] < L[lm.LOWER_LIP_CENTER, 1] - 5      # the lip did move up
+    for top, bottom in ((lm.LOWER_LIP_CENTER, 17), (87, 84), (317, 314)):
+        want = _profile(photo, L[top], L[bottom])
+        got = _profile(_paste(bound, f), T[top], T[bottom])
+        assert np.abs(got - want).mean() < 3, (top, np.abs(got - want).mean())
+
+
+def test_exact_lips_copy_the_photo_triangle_by_triangle(rig):
+    """The mouth box is the photo's own pixels carried by each landmark triangle: at rest it is the photo, and
+    with every landmark moved by (3, 2) pixels it is the photo moved by (3, 2) pixels."""
+    from avatarkit.render.lips import ExactLips
+
+    d = FaceDeformer(rig)
+    lips = ExactLips(d, rig.image)
+    import cv2
+
+    # The lips (inside their outer contour), where the box has its full weight.
+    outer = d.rest[list(lm.LIP_OUTER_UPPER) + list(lm.LIP_OUTER_LOWER[::-1][1:-1])]
+    lips_mask = np.zeros(rig.image.shape[:2], np.uint8)
+    cv2.fillPoly(lips_mask, [np.round(outer).astype(np.int32)], 1)
+    lips_mask = cv2.erode(lips_mask, np.ones((3, 3), np.uint8)) > 0
+    ys, xs = np.nonzero(lips_mask)
+    assert len(ys) > 100
+    # What the box does not draw (a sliver it leaves to the smooth field) keeps the canvas, far from the photo.
+    canvas = (rig.image.astype(int) + 100) % 256
+    for shift in ((0.0, 0.0), (3.0, 2.0)):
+        crop = canvas.astype(np.uint8)
+        lips.draw(crop, (0, 0), d.rest + np.float32(shift))
+        dx, dy = int(shift[0]), int(shift[1])
+        drawn = crop[ys + dy, xs + dx].astype(int)
+        same = (np.abs(drawn - rig.image[ys, xs]).max(1) <= 1).mean()
+        assert same > 0.97, (shift, same)

@@ -177,6 +177,8 @@ def cross_correlation(generated: np.ndarray, real: np.ndarray, max_lag: int = 10
     if sg < 1e-12 or sr < 1e-12:
         return out
     for k, lag in enumerate(range(-max_lag, max_lag + 1)):
+        if abs(lag) > n - 3:
+            continue        # fewer than 3 frames overlap (and a negative slice end would wrap around)
         a = g[max(lag, 0): n + min(lag, 0)]
         b = r[max(-lag, 0): n - max(lag, 0)]
         p = a * b

@@ -27,6 +27,22 @@ def _smoothstep(x):
     return x * x * (3 - 2 * x)
 
 
+_RING_SOURCES = tuple((ring, outer, mid) for ring, outer, mid in (
+    (lm.LIP_RING_UPPER, lm.LIP_OUTER_UPPER, lm.LIP_MID_UPPER), (lm.LIP_RING_LOWER, lm.LIP_OUTER_LOWER, lm.LIP_MID_LOWER)))
+
+
+def fill_rings(disp: np.ndarray, before: np.ndarray, shape: FaceShape) -> None:
+    """Move the lip rings a shape leaves out (`lm.LIP_RING_*`) with the lips it places, in place on `disp`
+    ((478, 2) displacements from rest, pixels, the shape's points already placed): each ring point keeps its
+    displacement in `before` (the channels alone) plus the mean of what the shape changed at its outer and
+    middle neighbours, so a shape that repeats the channels changes nothing."""
+    placed = set(shape.points)
+    for ring, outer, mid in _RING_SOURCES:
+        if placed.issuperset(outer) and placed.issuperset(mid) and not placed.issuperset(ring):
+            o, m, r = list(outer), list(mid), list(ring)
+            disp[r] = before[r] + 0.5 * ((disp[o] - before[o]) + (disp[m] - before[m]))
+
+
 class FaceDeformer:
     """Per-channel landmark displacement bases for a rig; see module docstring."""
 
@@ -69,11 +85,14 @@ class FaceDeformer:
         oval = self.rest[list(lm.FACE_OVAL)]
         face_half_w = float(np.ptp(oval @ self.u)) / 2
 
-        lower_lip = set(lm.LIP_INNER_LOWER[1:-1] + lm.LIP_MID_LOWER[1:-1] + lm.LIP_OUTER_LOWER[1:-1])
+        # The whole lower lip rides on the jaw, its inner ring too: a lip point left behind folds the lip
+        # into a striped band as the mouth opens or closes.
+        lower_lip = set(lm.LIP_INNER_LOWER[1:-1] + lm.LIP_MID_LOWER[1:-1] + lm.LIP_RING_LOWER[1:-1]
+                        + lm.LIP_OUTER_LOWER[1:-1])
         upper_inner = set(lm.LIP_INNER_UPPER[1:-1])
         corner_set = set(lm.MOUTH_CORNERS)
         lips = set(lm.LIP_INNER_UPPER + lm.LIP_INNER_LOWER + lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER
-                   + lm.LIP_MID_UPPER + lm.LIP_MID_LOWER)
+                   + lm.LIP_MID_UPPER + lm.LIP_MID_LOWER + lm.LIP_RING_UPPER + lm.LIP_RING_LOWER)
 
         # Jaw: everything on the mandible below the mouth moves down, fading
         # towards the jaw angles (the jaw hinges near the ears).
@@ -159,7 +178,11 @@ class FaceDeformer:
                 out += wt * self.basis[c]
         if shape is not None:
             idx = list(shape.points)
+            before = out - self.rest
             out[idx] = self.shape_base[idx] + self.rigid(values)[idx] + self.shape_pixels(shape.offsets)
+            disp = out - self.rest
+            fill_rings(disp, before, shape)
+            out = self.rest + disp
         return out
 
     @cached_property

@@ -17,6 +17,10 @@ LIP_OUTER_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 # Points between the inner and outer contours.
 LIP_MID_UPPER = (62, 183, 42, 41, 38, 12, 268, 271, 272, 407, 292)
 LIP_MID_LOWER = (62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292)
+# The ring between the outer and middle contours (MediaPipe's 11 and 16 rings): `MOUTH_SHAPE` leaves it
+# out, so with a shape it moves halfway between its two neighbours (`FaceDeformer.fill_rings`).
+LIP_RING_UPPER = (76, 184, 74, 73, 72, 11, 302, 303, 304, 408, 306)
+LIP_RING_LOWER = (76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306)
 MOUTH_CORNERS = (61, 291, 78, 308, 62, 292, 76, 306, 184, 408, 77, 307, 146, 375)
 
 UPPER_LIP_CENTER, LOWER_LIP_CENTER = 13, 14
@@ -41,7 +45,7 @@ RIGHT_BROW = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
 
 # The lower face oval from jaw angle to jaw angle, through the chin (152).
 JAW_LINE = (288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58)
-# The points a `MotionTrack.mouth` shape places: every lip point, then the jaw line.
+# The points a `MotionTrack.mouth` shape places: the lip contours (not the rings), then the jaw line.
 MOUTH_SHAPE = tuple(dict.fromkeys(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_MID_UPPER + LIP_MID_LOWER
                                   + LIP_INNER_UPPER + LIP_INNER_LOWER + JAW_LINE))
 # The five central inner-lip pairs (upper, lower; the corners always touch) the mouth's opening is read from, on landmarks

@@ -73,16 +73,19 @@ def _box(points: np.ndarray, pad: int, shape: tuple[int, int]) -> tuple[int, int
 
 
 SEAM_GAP = 3.0      # pixels: below this lip gap a photo that showed its teeth gets a drawn lip seam
+SEAM_ALPHA = 0.6    # the seam's opacity at its centre, fully closed
 
 
 def _paint_seam(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, iod: float, strength: float) -> None:
-    """Draw the line where closing lips meet, for a photo that shows its teeth: the warp squeezes the
-    photo's teeth into a bright sliver between the lips, which reads (to a viewer and to MediaPipe) as a
-    mouth still open. The line is the lips' own colour darkened, anti-aliased, `strength` 0..1 opaque."""
+    """Draw the line where closing lips meet, for a photo that shows its teeth: nearly closed, the photo's
+    teeth are squeezed into a bright sliver between the lips, which reads (to a viewer and to MediaPipe) as
+    a mouth still open, and closed, the upper lip lies over the lower one along a stair-stepped edge
+    (`lips.py`). The line is the lips' own colour darkened, anti-aliased, `strength` 0..1 opaque."""
     o = np.array(origin, np.float32)
     upper = target[list(lm.LIP_INNER_UPPER)] - o
     lower = target[list(lm.LIP_INNER_LOWER)] - o
-    seam = (upper + lower) / 2
+    # Lips pressed together overlap, the upper one in front: then its edge is where they meet.
+    seam = np.where((lower[:, 1] > upper[:, 1])[:, None], (upper + lower) / 2, upper)
     x0, y0, x1, y1 = _box(seam, 4, crop.shape[:2])
     if x1 - x0 < 3 or y1 - y0 < 3:
         return
@@ -93,8 +96,8 @@ def _paint_seam(crop: np.ndarray, origin: tuple[int, int], target: np.ndarray, i
     colour = region[px[:, 1], px[:, 0]].astype(np.float32).mean(0) * 0.55
     mask = np.zeros(region.shape[:2], np.uint8)
     pts = np.round((seam - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
-    cv2.polylines(mask, [pts], False, 255, max(1, int(round(0.03 * iod))), cv2.LINE_AA, shift=_SHIFT)
-    a = (mask.astype(np.float32) / 255.0 * strength)[:, :, None]
+    cv2.polylines(mask, [pts], False, 255, max(1, int(round(0.02 * iod))), cv2.LINE_AA, shift=_SHIFT)
+    a = (mask.astype(np.float32) / 255.0 * (SEAM_ALPHA * strength))[:, :, None]
     region[:] = np.clip(region * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
 
 

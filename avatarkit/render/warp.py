@@ -7,8 +7,9 @@ the crop as a dense displacement field by barycentric interpolation, on a
 half-resolution grid. Per frame the renderer only sums those fields with the
 frame's channel weights, inverts the forward field by fixed-point iteration
 (x - F(x - F(x))), upsamples it and remaps the crop and its matte with
-OpenCV, then paints the mouth interior and, in a blink, the lid skin that
-covers the eye (`eyes.py`). Pixels outside the crop box never
+OpenCV, redraws the mouth box exactly, triangle by triangle (`lips.py`: the
+smooth field would blur or fold the two lips), then paints the mouth
+interior and, in a blink, the lid skin that covers the eye (`eyes.py`). Pixels outside the crop box never
 change, and the outer anchor ring pins the neck and background, so there is
 no seam; the field is a smooth function of smooth channels, so there is no
 flicker.
@@ -24,11 +25,12 @@ from scipy.sparse import csr_matrix
 from scipy.spatial import Delaunay
 
 from ..face import landmarks as lm
-from ..face.deform import FaceDeformer
+from ..face.deform import FaceDeformer, fill_rings
 from ..face.rig import FaceRig
 from ..motion.track import CHANNELS, FaceShape, MotionTrack
 from .base import AvatarFrame, register_renderer
 from .eyes import lid_tones, paint_lids
+from .lips import ExactLips
 from .mouth import paint_mouth, teeth_from_photo
 
 RIGID = ("yaw", "pitch", "roll")
@@ -133,6 +135,7 @@ class BoundWarp:
         ix, iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         self._ixy = np.dstack([ix, iy])
         self._rgba = np.dstack([rig.image, np.round(np.clip(rig.matte, 0, 1) * 255).astype(np.uint8)])
+        self.lips = ExactLips(self.deformer, rig.image)
         self.teeth = teeth_from_photo(rig.image, rig.landmarks, rig.rest_gap)
         self.lid_tones = lid_tones(rig.image, rig.landmarks, rig.iod)
         self.static_rgb = rig.image[y0:y1, x0:x1]
@@ -149,7 +152,9 @@ class BoundWarp:
             # (with a mouth shape: the cheeks and chin between lips and jaw line), so the field stays smooth.
             idx = list(shape.points)
             d = self.deformer
+            before = v[: lm.NUM_MESH].copy()
             v[idx] = (d.shape_base - d.rest)[idx] + d.rigid(values)[idx] + d.shape_pixels(shape.offsets)
+            fill_rings(v, before, shape)
         gw, gh = self.grid_size
         return (self._spread @ v).reshape(gh, gw, 2)
 
@@ -178,6 +183,7 @@ class BoundWarp:
         matte = cv2.extractChannel(rgba, 3).astype(np.float32)
         matte *= 1.0 / 255.0
         target = self.deformer.targets(values, shape)
+        self.lips.draw(rgb, (x0, y0), target)
         paint_mouth(rgb, (x0, y0), target, self.rig.iod, self.teeth)
         if values.get("blink", 0.0) > 0.02:
             # The lids' open place comes from the channels alone: a shape that places the lids (a measured

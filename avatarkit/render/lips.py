@@ -1,0 +1,148 @@
+"""The lips moved triangle by triangle: an exact piecewise-affine warp of the mouth box.
+
+The warp renderer's field is smooth by design (`warp.py`: half-resolution,
+inverted by fixed-point iteration), which suits cheeks and brows but not
+the lips, whose two edges move apart or together across a gap of a few
+pixels. There the smooth field blurs the two lips into each other (a
+stretched, ragged fringe along the inner lips as the mouth opens) and,
+where a photo's open mouth closes, folds them (a striped band). So the
+mouth box is drawn again here, exactly: the landmarks around the mouth are
+triangulated once with the mouth wide open (so no triangle spans the two
+lips), and every frame each triangle is filled from its own triangle of the
+photo. The inside of the mouth goes down first, the lower face next and the
+upper lip last, so lips pressed together overlap the way real ones do; a
+triangle that turns over is left out. Past the outer lips the result fades
+into the smooth field's, which agrees with it there.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from ..face import landmarks as lm
+from ..face.deform import FaceDeformer
+
+REACH = 0.75        # IODs from the mouth's centre: the landmarks this box moves exactly
+FEATHER = 0.2       # IODs past the outer lips over which the box fades into the smooth field
+SQUEEZE = 0.15      # a triangle squeezed below this share of its area in the photo is left out
+_SHIFT = 4          # fixed-point bits for the triangles' sub-pixel corners
+_INNER = list(dict.fromkeys(lm.LIP_INNER_UPPER + tuple(reversed(lm.LIP_INNER_LOWER[1:-1]))))
+_SHARED = set(lm.MOUTH_CORNERS)
+_LIPS = set(lm.LIP_INNER_UPPER + lm.LIP_INNER_LOWER + lm.LIP_MID_UPPER + lm.LIP_MID_LOWER + lm.LIP_RING_UPPER
+             + lm.LIP_RING_LOWER + lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER)
+_OUTER = list(lm.LIP_OUTER_UPPER) + list(lm.LIP_OUTER_LOWER[::-1][1:-1])
+_UPPER = (set(lm.LIP_INNER_UPPER + lm.LIP_MID_UPPER + lm.LIP_RING_UPPER + lm.LIP_OUTER_UPPER) - _SHARED)
+
+
+class ExactLips:
+    """The mouth box of one rig, drawn exactly (see the module docstring); `draw` runs per frame."""
+
+    def __init__(self, deformer: FaceDeformer, image: np.ndarray):
+        rig = deformer.rig
+        d = rig.iod
+        rest = deformer.rest[: lm.NUM_MESH].astype(np.float64)
+        dist = np.linalg.norm(rest - rig.mouth_center, axis=1)
+        keep = np.nonzero(dist < REACH * d)[0]
+        keep = np.union1d(keep, list(lm.MOUTH_SHAPE[:-len(lm.JAW_LINE)] + lm.LIP_RING_UPPER + lm.LIP_RING_LOWER))
+        keep = keep[keep < lm.NUM_MESH]
+        # Triangulate with the mouth wide open: then no triangle joins the upper lip to the lower one.
+        opened = deformer.targets({"jaw": 1.0})[keep].astype(np.float64)
+        tris = Delaunay(opened).simplices
+        inner_poly = opened[np.searchsorted(keep, _INNER)].astype(np.float32)
+        mid = opened[tris].mean(1)
+        inside = np.array([cv2.pointPolygonTest(inner_poly, (float(x), float(y)), False) >= 0 for x, y in mid])
+        # The hull's long slivers reach past the box, and a sliver (open, or in the photo) smears its few
+        # source pixels along a line: leave both to the smooth field. The inside of a closed mouth is a
+        # sliver in the photo by nature, and is kept.
+        src = rest[keep]
+        ok = (_fatness(opened[tris]) > 0.04) & (inside | (_fatness(src[tris]) > 0.04))
+        ok &= _longest(src[tris]) < 0.35 * d
+        tris, inside = tris[ok], inside[ok]
+        upper = np.isin(keep, list(_UPPER))[tris].any(1)
+        layer = np.where(inside, 0, np.where(upper, 2, 1))
+        order = np.argsort(layer, kind="stable")
+        self.tris, self.keep = tris[order], keep
+        self.source = src
+        self.sign = np.sign(_area(opened[self.tris]))
+        self.area = np.abs(_area(self.source[self.tris]))
+        # Only the triangles that reach within FEATHER of the lips: beyond them the smooth field is as good,
+        # and smooths the noise of measured landmarks that drive a frame.
+        outer = rest[list(lm.LIP_OUTER_UPPER + lm.LIP_OUTER_LOWER)]
+        reach = np.linalg.norm(rest[keep][:, None] - outer[None], axis=2).min(1)
+        near = np.isin(keep, list(_LIPS)) | (reach < FEATHER * d)
+        used = near[self.tris].any(1)
+        self.tris, self.sign, self.area = self.tris[used], self.sign[used], self.area[used]
+        self.feather = FEATHER * d
+        self.verts = np.unique(self.tris)
+        self.image = image
+
+    def draw(self, crop: np.ndarray, origin: tuple[int, int], target: np.ndarray) -> None:
+        """Redraw the mouth box into `crop` (uint8 RGB, in place); `origin` is the crop's top-left and
+        `target` the frame's (478, 2) landmarks, both in the photo's pixels."""
+        o = np.asarray(origin, np.float64)
+        t = target[self.keep].astype(np.float64) - o
+        h, w = crop.shape[:2]
+        used = t[self.verts]
+        x0, y0 = np.maximum(np.floor(used.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(used.max(0)).astype(int) + 1, [w, h])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        tri_t = t[self.tris]
+        # A triangle squeezed nearly flat would smear its whole source along a line: leave it out too.
+        area = _area(tri_t) * self.sign
+        live = (area > 0) & (area > SQUEEZE * self.area)
+        owner = np.full((y1 - y0, x1 - x0), -1, np.int32)
+        corners = np.round((tri_t - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
+        ids = np.nonzero(live)[0]
+        for k, c in zip(ids.tolist(), corners[ids]):
+            cv2.fillConvexPoly(owner, c, k, cv2.LINE_8, shift=_SHIFT)
+        ys, xs = np.nonzero(owner >= 0)
+        if not len(ys):
+            return
+        k = owner[ys, xs]
+        # Barycentric coordinates of each pixel in its triangle, by one 3x3 inverse per live triangle.
+        M = np.concatenate([tri_t, np.ones(tri_t.shape[:2] + (1,))], 2).transpose(0, 2, 1)
+        inv = np.zeros_like(M)
+        inv[live] = np.linalg.inv(M[live])
+        px = np.stack([xs + x0, ys + y0, np.ones_like(xs)], 1).astype(np.float64)
+        # A triangle's edge pixels can lie just outside it, where its affine map still holds; one whose map
+        # would fetch from far outside the triangle's source (a thin triangle's) is pulled back inside it.
+        bary = np.einsum("nij,nj->ni", inv[k], px)
+        corners_src = self.source[self.tris[k]]
+        src = np.einsum("ni,nij->nj", bary, corners_src)
+        inside = np.clip(bary, 0.0, None)
+        inside /= np.maximum(inside.sum(1, keepdims=True), 1e-9)
+        far = np.linalg.norm(src - np.einsum("ni,nij->nj", inside, corners_src), axis=1) > 1.5
+        src[far] = np.einsum("ni,nij->nj", inside[far], corners_src[far])
+        map_x = np.zeros(owner.shape, np.float32)
+        map_y = np.zeros(owner.shape, np.float32)
+        map_x[ys, xs], map_y[ys, xs] = src[:, 0], src[:, 1]
+        # Full weight inside the target's outer lips, fading to nothing `feather` pixels past them.
+        lips = np.zeros(owner.shape, np.uint8)
+        outer = np.round((target[_OUTER].astype(np.float64) - o - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
+        cv2.fillPoly(lips, [outer], 1, cv2.LINE_8, shift=_SHIFT)
+        dist = cv2.distanceTransform(1 - lips, cv2.DIST_L2, 3)
+        alpha = np.clip(1.0 - dist / self.feather, 0.0, 1.0)
+        alpha[owner < 0] = 0.0
+        drawn = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        region = crop[y0:y1, x0:x1]
+        al = alpha[:, :, None]
+        region[:] = np.clip(region * (1 - al) + drawn * al + 0.5, 0, 255).astype(np.uint8)
+
+
+def _longest(tri: np.ndarray) -> np.ndarray:
+    """Longest edge (n,) of triangles (n, 3, 2)."""
+    return np.max([np.linalg.norm(tri[:, a] - tri[:, b], axis=1) for a, b in ((0, 1), (1, 2), (2, 0))], axis=0)
+
+
+def _fatness(tri: np.ndarray) -> np.ndarray:
+    """Area over the longest edge squared (n,): 0.43 for an equilateral triangle, 0 for a flat one."""
+    return np.abs(_area(tri)) / 2 / np.maximum(_longest(tri), 1e-6) ** 2
+
+
+def _area(tri: np.ndarray) -> np.ndarray:
+    """Signed areas (n,) of triangles (n, 3, 2)."""
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
