@@ -182,7 +182,7 @@ def test_phonemising_again_and_again_keeps_no_memory_and_says_the_same():
 
     from piper.phonemize_espeak import EspeakPhonemizer
 
-    from avatarkit.speech.engines.piper import remember_espeak_voice
+    from avatarkit.speech.engines.piper import guard_espeak
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
@@ -197,7 +197,7 @@ def test_phonemising_again_and_again_keeps_no_memory_and_says_the_same():
         return m.uordblks + m.hblkhd
 
     text = "Please read each section before you start the quiz."
-    remember_espeak_voice()
+    guard_espeak()
     ph = EspeakPhonemizer()
     english = ph.phonemize("en-us", text)
     german = ph.phonemize("de", text)
@@ -226,3 +226,56 @@ def test_long_recordings_are_normalised_block_by_block_as_a_whole_would_be():
     assert np.abs(y).max() <= 10 ** (-1.7 / 20) + 1e-6
     z = LoudnessNormalizer(48000)(x)
     assert np.abs(y - z).max() < 0.02
+
+
+_ESPEAK_SHARED = r"""
+import sys
+import threading
+
+sys.setswitchinterval(1e-6)     # switch threads as often as Python can, so an unguarded pair interleaves
+from piper import espeakbridge
+from piper.phonemize_espeak import EspeakPhonemizer
+
+calls = []
+real_set_voice = espeakbridge.set_voice
+espeakbridge.set_voice = lambda name: (calls.append(name), real_set_voice(name))[1]
+
+from avatarkit.speech.engines.piper import guard_espeak
+
+guard_espeak()
+texts = {"en-us": "Please read each section before you start the quiz.",
+         "de": "Bitte lesen Sie jeden Abschnitt, bevor Sie mit dem Test beginnen."}
+ph = EspeakPhonemizer()
+want = {v: ph.phonemize(v, t) for v, t in texts.items()}
+ph.phonemize("de", texts["de"])
+assert calls == ["en-us", "de"], calls                  # a repeat is skipped
+EspeakPhonemizer()                                      # eSpeak started again (Kokoro's front end, a Piper voice)
+assert ph.phonemize("de", texts["de"]) == want["de"] and calls[-1] == "de" and len(calls) == 3, calls
+bad = []
+
+def speak(voice):
+    for _ in range(400):
+        got = ph.phonemize(voice, texts[voice])
+        if got != want[voice]:
+            bad.append(voice)
+
+threads = [threading.Thread(target=speak, args=(v,)) for v in list(texts) * 3]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not bad, f"{len(bad)} phonemisations read the other thread's voice"
+print("ok")
+"""
+
+
+def test_espeak_is_shared_safely_by_voices_and_threads():
+    """eSpeak NG keeps one state per process. Starting it again (each `EspeakPhonemizer` does: Kokoro's front end,
+    Piper's voices) must not leave the voice set before it in place: the next set is made, not skipped (a Piper
+    voice after a Kokoro one read garbage phonemes or crashed). And two threads phonemising in two languages
+    must each get their own voice's phonemes. A fresh process, so that the bridge is watched from its start."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _ESPEAK_SHARED], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]

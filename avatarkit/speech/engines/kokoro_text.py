@@ -36,12 +36,12 @@ def phonemize(text: str, espeak_voice: str) -> str:
     """IPA of `text` from eSpeak NG (Piper's bridge, the data Piper ships), words separated by spaces."""
     from piper.phonemize_espeak import EspeakPhonemizer
 
-    from .piper import remember_espeak_voice
+    from .piper import guard_espeak
 
     with _LOCK:
         phonemizer = _FRONT.get("espeak")
         if phonemizer is None:
-            remember_espeak_voice()
+            guard_espeak()
             phonemizer = _FRONT["espeak"] = EspeakPhonemizer()
         try:
             sentences = phonemizer.phonemize(espeak_voice, text)

@@ -52,33 +52,55 @@ def resolve_model_path(spec: str, *, voice_id: str = "") -> Path:
     return path
 
 
-def remember_espeak_voice() -> None:
-    """Make Piper's eSpeak bridge switch voices only when the voice changes.
+_ESPEAK = threading.RLock()     # eSpeak NG keeps one state per process: every use of Piper's bridge holds it
 
-    Piper's phonemiser calls `espeakbridge.set_voice` before every text, and
-    each call leaks about 1.4 KB inside eSpeak NG (measured: 500 calls with
-    the same voice, +0.68 MB of heap in use; `get_phonemes` itself keeps
-    nothing). A presenter speaking for hours must not grow by it, so the
-    bridge's `set_voice` is replaced, once per process, by one that skips a
-    call naming the voice already set. eSpeak's voice is global to the
-    process and survives its `initialize`, so skipping a repeat changes
-    nothing it says (tested).
+
+def guard_espeak() -> None:
+    """Make Piper's eSpeak bridge safe to share within a process (patched once per process).
+
+    * A phonemisation sets eSpeak's voice and then phonemises: one lock
+      holds both (and eSpeak's start), so two threads cannot interleave them
+      and read each other's voice, or run inside eSpeak at once. Kokoro's
+      front end (`kokoro_text`) and every Piper voice share it.
+    * `set_voice` skips a call naming the voice already set: each call leaks
+      about 1.4 KB inside eSpeak NG (measured: 500 calls with the same voice,
+      +0.68 MB of heap in use; `get_phonemes` itself keeps nothing), and a
+      presenter speaking for hours must not grow by it.
+    * Starting eSpeak again (`initialize`, which every new `EspeakPhonemizer`
+      runs: Kokoro's front end makes one, Piper's voices another) reloads its
+      phoneme tables, and the voice chosen before still points into the
+      freed ones, so the next `set_voice` is made, not skipped. Before, a
+      Piper voice used after a Kokoro one in the same process could read
+      garbage phonemes ("Invalid instruction ... for phoneme") or crash.
     """
     from piper import espeakbridge
+    from piper.phonemize_espeak import EspeakPhonemizer
 
-    if getattr(espeakbridge.set_voice, "avatarkit_remembers", False):
+    if getattr(espeakbridge.set_voice, "avatarkit_guarded", False):
         return
-    original, lock, current = espeakbridge.set_voice, threading.Lock(), [None]
+    set_original, init_original = espeakbridge.set_voice, espeakbridge.initialize
+    phonemize_original = EspeakPhonemizer.phonemize
+    current = [None]
 
     def set_voice(name):
-        with lock:
+        with _ESPEAK:
             if name != current[0]:
                 current[0] = None
-                original(name)
+                set_original(name)
                 current[0] = name
 
-    set_voice.avatarkit_remembers = True
-    espeakbridge.set_voice = set_voice
+    def initialize(data_dir):
+        with _ESPEAK:
+            current[0] = None
+            init_original(data_dir)
+
+    def phonemize(self, voice, text, *args, **kwargs):
+        with _ESPEAK:
+            return phonemize_original(self, voice, text, *args, **kwargs)
+
+    set_voice.avatarkit_guarded = True
+    espeakbridge.set_voice, espeakbridge.initialize = set_voice, initialize
+    EspeakPhonemizer.phonemize = phonemize
 
 
 SEED = 20_240_601     # for the noise Piper's model draws (see PiperEngine._load)
@@ -146,7 +168,7 @@ class PiperEngine:
                 # made: a fixed seed makes a process that speaks the same phrases in the same order make the
                 # same samples, so a render is reproducible and a Ray driver's speech equals a local render's.
                 onnxruntime.set_seed(SEED)
-                remember_espeak_voice()
+                guard_espeak()
                 _CACHE[key] = PiperVoice(config=config, session=onnx_session(graph.SerializeToString()),
                                          espeak_data_dir=Path(ESPEAK_DATA_DIR), download_dir=Path.cwd())
             return _CACHE[key]
