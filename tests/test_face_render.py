@@ -265,8 +265,8 @@ def test_closing_an_open_photo_keeps_its_lower_lip(bound):
 
 
 def test_exact_lips_copy_the_photo_triangle_by_triangle(rig):
-    """The mouth box is the photo's own pixels carried by each landmark triangle: at rest it is the photo, and
-    with every landmark moved by (3, 2) pixels it is the photo moved by (3, 2) pixels."""
+    """The mouth box is the photo's own pixels carried by each landmark triangle: with every landmark moved by
+    (3, 2) pixels it is the photo moved by (3, 2) pixels."""
     from avatarkit.render.lips import ExactLips
 
     d = FaceDeformer(rig)
@@ -282,7 +282,10 @@ def test_exact_lips_copy_the_photo_triangle_by_triangle(rig):
     assert len(ys) > 100
     # What the box does not draw (a sliver it leaves to the smooth field) keeps the canvas, far from the photo.
     canvas = (rig.image.astype(int) + 100) % 256
-    for shift in ((0.0, 0.0), (3.0, 2.0)):
+    crop = canvas.astype(np.uint8)
+    lips.draw(crop, (0, 0), d.rest)
+    assert np.array_equal(crop, canvas)         # at rest the smooth field already gives the photo back
+    for shift in ((1.0, 0.0), (3.0, 2.0)):
         crop = canvas.astype(np.uint8)
         lips.draw(crop, (0, 0), d.rest + np.float32(shift))
         dx, dy = int(shift[0]), int(shift[1])
