@@ -292,3 +292,19 @@ def test_exact_lips_copy_the_photo_triangle_by_triangle(rig):
         drawn = crop[ys + dy, xs + dx].astype(int)
         same = (np.abs(drawn - rig.image[ys, xs]).max(1) <= 1).mean()
         assert same > 0.97, (shift, same)
+
+
+def test_exact_lips_survive_degenerate_and_tangled_targets(rig):
+    """A target may fold, collapse or tangle the mouth (a measured face, a model's odd frame): the box is still
+    drawn, from the photo, without an error."""
+    from avatarkit.render.lips import ExactLips
+
+    d = FaceDeformer(rig)
+    lips = ExactLips(d, rig.image)
+    rng = np.random.default_rng(0)
+    collapsed = d.rest.copy()
+    collapsed[list(lm.MOUTH_SHAPE)] = rig.mouth_center
+    for target in (collapsed, d.rest + rng.normal(0, 4, d.rest.shape).astype(np.float32)):
+        crop = rig.image.copy()
+        lips.draw(crop, (0, 0), target)
+        assert crop.shape == rig.image.shape and crop.dtype == np.uint8

@@ -98,7 +98,7 @@ class ExactLips:
         tri_t = t[self.tris]
         # A triangle squeezed nearly flat would smear its whole source along a line: leave it out too.
         area = _area(tri_t) * self.sign
-        live = (area > 0) & (area > SQUEEZE * self.area)
+        live = (area > 1e-3) & (area > SQUEEZE * self.area)      # (a near-empty triangle has no pixels, and no inverse)
         live &= (tri_t[:, :, 0].max(1) >= x0) & (tri_t[:, :, 0].min(1) < x1) & (tri_t[:, :, 1].max(1) >= y0) \
             & (tri_t[:, :, 1].min(1) < y1)
         owner = np.full((y1 - y0, x1 - x0), -1, np.int32)
