@@ -270,7 +270,7 @@ def test_exact_lips_copy_the_photo_triangle_by_triangle(rig):
     from avatarkit.render.lips import ExactLips
 
     d = FaceDeformer(rig)
-    lips = ExactLips(d, rig.image)
+    lips = ExactLips(d)
     import cv2
 
     # The lips (inside their outer contour), where the box has its full weight.
@@ -300,7 +300,7 @@ def test_exact_lips_survive_degenerate_and_tangled_targets(rig):
     from avatarkit.render.lips import ExactLips
 
     d = FaceDeformer(rig)
-    lips = ExactLips(d, rig.image)
+    lips = ExactLips(d)
     rng = np.random.default_rng(0)
     collapsed = d.rest.copy()
     collapsed[list(lm.MOUTH_SHAPE)] = rig.mouth_center

@@ -27,15 +27,15 @@ def _smoothstep(x):
     return x * x * (3 - 2 * x)
 
 
-_RING_SOURCES = tuple((ring, outer, mid) for ring, outer, mid in (
-    (lm.LIP_RING_UPPER, lm.LIP_OUTER_UPPER, lm.LIP_MID_UPPER), (lm.LIP_RING_LOWER, lm.LIP_OUTER_LOWER, lm.LIP_MID_LOWER)))
+_RING_SOURCES = ((lm.LIP_RING_UPPER, lm.LIP_OUTER_UPPER, lm.LIP_MID_UPPER),
+                 (lm.LIP_RING_LOWER, lm.LIP_OUTER_LOWER, lm.LIP_MID_LOWER))
 
 
 def fill_rings(disp: np.ndarray, before: np.ndarray, shape: FaceShape) -> None:
     """Move the lip rings a shape leaves out (`lm.LIP_RING_*`) with the lips it places, in place on `disp`
-    ((478, 2) displacements from rest, pixels, the shape's points already placed): each ring point keeps its
-    displacement in `before` (the channels alone) plus the mean of what the shape changed at its outer and
-    middle neighbours, so a shape that repeats the channels changes nothing."""
+    ((N >= 468, 2) positions or displacements from rest, pixels, the shape's points already placed): each ring
+    point keeps its value in `before` (the channels alone) plus the mean of what the shape changed at its outer
+    and middle neighbours, so a shape that repeats the channels changes nothing."""
     placed = set(shape.points)
     for ring, outer, mid in _RING_SOURCES:
         if placed.issuperset(outer) and placed.issuperset(mid) and not placed.issuperset(ring):
@@ -178,11 +178,9 @@ class FaceDeformer:
                 out += wt * self.basis[c]
         if shape is not None:
             idx = list(shape.points)
-            before = out - self.rest
+            before = out.copy()
             out[idx] = self.shape_base[idx] + self.rigid(values)[idx] + self.shape_pixels(shape.offsets)
-            disp = out - self.rest
-            fill_rings(disp, before, shape)
-            out = self.rest + disp
+            fill_rings(out, before, shape)
         return out
 
     @cached_property

@@ -41,14 +41,13 @@ _UPPER = (set(lm.LIP_INNER_UPPER + lm.LIP_MID_UPPER + lm.LIP_RING_UPPER + lm.LIP
 class ExactLips:
     """The mouth box of one rig, drawn exactly (see the module docstring); `draw` runs per frame."""
 
-    def __init__(self, deformer: FaceDeformer, image: np.ndarray):
+    def __init__(self, deformer: FaceDeformer):
         rig = deformer.rig
         d = rig.iod
         rest = deformer.rest[: lm.NUM_MESH].astype(np.float64)
         dist = np.linalg.norm(rest - rig.mouth_center, axis=1)
         keep = np.nonzero(dist < REACH * d)[0]
-        keep = np.union1d(keep, list(lm.MOUTH_SHAPE[:-len(lm.JAW_LINE)] + lm.LIP_RING_UPPER + lm.LIP_RING_LOWER))
-        keep = keep[keep < lm.NUM_MESH]
+        keep = np.union1d(keep, sorted(_LIPS))
         # Triangulate with the mouth wide open: then no triangle joins the upper lip to the lower one.
         opened = deformer.targets({"jaw": 1.0})[keep].astype(np.float64)
         tris = Delaunay(opened).simplices
@@ -79,7 +78,7 @@ class ExactLips:
         self.feather = FEATHER * d
         self.src_lo = self.source[self.tris].min(1) - 1.0
         self.src_hi = self.source[self.tris].max(1) + 1.0
-        self.image = image
+        self.image = rig.image
 
     def draw(self, crop: np.ndarray, origin: tuple[int, int], target: np.ndarray) -> None:
         """Redraw the mouth box into `crop` (uint8 RGB, in place); `origin` is the crop's top-left and
@@ -109,7 +108,7 @@ class ExactLips:
         # Full weight inside the target's outer lips, fading to nothing `feather` pixels past them; only the
         # pixels with some weight are mapped.
         lips = np.zeros(owner.shape, np.uint8)
-        outer = np.round((target[_OUTER].astype(np.float64) - o - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
+        outer = np.round((rim - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
         cv2.fillPoly(lips, [outer], 1, cv2.LINE_8, shift=_SHIFT)
         dist = cv2.distanceTransform(1 - lips, cv2.DIST_L2, 3)
         alpha = np.clip(1.0 - dist / self.feather, 0.0, 1.0)
@@ -119,10 +118,9 @@ class ExactLips:
             return
         k = owner[ys, xs]
         # One affine map per live triangle (frame pixel -> photo pixel), solved in one batch.
-        idx = np.nonzero(live)[0]
-        corners3 = np.concatenate([tri_t[idx], np.ones((len(idx), 3, 1))], 2)
+        corners3 = np.concatenate([tri_t[ids], np.ones((len(ids), 3, 1))], 2)
         A = np.zeros((len(self.tris), 3, 2))
-        A[idx] = np.linalg.solve(corners3, self.source[self.tris[idx]])
+        A[ids] = np.linalg.solve(corners3, self.source[self.tris[ids]])
         Ak = A[k]
         px, py = (xs + x0).astype(np.float64), (ys + y0).astype(np.float64)
         sx = px * Ak[:, 0, 0] + py * Ak[:, 1, 0] + Ak[:, 2, 0]

@@ -135,7 +135,7 @@ class BoundWarp:
         ix, iy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         self._ixy = np.dstack([ix, iy])
         self._rgba = np.dstack([rig.image, np.round(np.clip(rig.matte, 0, 1) * 255).astype(np.uint8)])
-        self.lips = ExactLips(self.deformer, rig.image)
+        self.lips = ExactLips(self.deformer)
         self.teeth = teeth_from_photo(rig.image, rig.landmarks, rig.rest_gap)
         self.lid_tones = lid_tones(rig.image, rig.landmarks, rig.iod)
         self.static_rgb = rig.image[y0:y1, x0:x1]
