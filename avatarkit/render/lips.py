@@ -76,8 +76,11 @@ class ExactLips:
         used = near[self.tris].any(1)
         self.tris, self.sign, self.area = self.tris[used], self.sign[used], self.area[used]
         self.feather = FEATHER * d
-        self.src_lo = self.source[self.tris].min(1) - 1.0
-        self.src_hi = self.source[self.tris].max(1) + 1.0
+        # Per triangle: its affine map's six coefficients (filled per frame) and its source box (x0, y0, x1, y1
+        # in the photo, 1 px margin); one more row for pixels no triangle covers.
+        self._table = np.zeros((len(self.tris) + 1, 10), np.float32)
+        self._table[:-1, 6:8] = self.source[self.tris].min(1) - 1.0
+        self._table[:-1, 8:10] = self.source[self.tris].max(1) + 1.0
         self.image = rig.image
 
     def draw(self, crop: np.ndarray, origin: tuple[int, int], target: np.ndarray) -> None:
@@ -113,33 +116,25 @@ class ExactLips:
         dist = cv2.distanceTransform(1 - lips, cv2.DIST_L2, 3)
         alpha = np.clip(1.0 - dist / self.feather, 0.0, 1.0)
         alpha[owner < 0] = 0.0
-        ys, xs = np.nonzero(alpha > 0)
-        if not len(ys):
+        if not (alpha > 0).any():
             return
-        k = owner[ys, xs]
-        # One affine map per live triangle (frame pixel -> photo pixel), solved in one batch.
+        # One affine map per live triangle (frame pixel -> photo pixel), solved in one batch; every box pixel
+        # then reads its triangle's map and source bounds from one table (the last row: no triangle).
         corners3 = np.concatenate([tri_t[ids], np.ones((len(ids), 3, 1))], 2)
-        A = np.zeros((len(self.tris), 3, 2))
-        A[ids] = np.linalg.solve(corners3, self.source[self.tris[ids]])
-        Ak = A[k]
-        px, py = (xs + x0).astype(np.float64), (ys + y0).astype(np.float64)
-        sx = px * Ak[:, 0, 0] + py * Ak[:, 1, 0] + Ak[:, 2, 0]
-        sy = px * Ak[:, 0, 1] + py * Ak[:, 1, 1] + Ak[:, 2, 1]
+        table = self._table
+        table[:, :6] = 0.0
+        table[ids, :6] = np.linalg.solve(corners3, self.source[self.tris[ids]]).reshape(len(ids), 6)
+        owner[owner < 0] = len(self.tris)
+        c = table[owner]
+        px = np.arange(x0, x1, dtype=np.float32)[None]
+        py = np.arange(y0, y1, dtype=np.float32)[:, None]
         # A triangle's edge pixels can lie just outside it, where its map still holds; a thin triangle's map
         # reaches far there, so no pixel fetches from beyond its triangle's box in the photo (1 px margin).
-        lo, hi = self.src_lo[k], self.src_hi[k]
-        np.clip(sx, lo[:, 0], hi[:, 0], out=sx)
-        np.clip(sy, lo[:, 1], hi[:, 1], out=sy)
-        src = np.stack([sx, sy], 1)
-        map_x = np.zeros(owner.shape, np.float32)
-        map_y = np.zeros(owner.shape, np.float32)
-        map_x[ys, xs], map_y[ys, xs] = src[:, 0], src[:, 1]
+        map_x = np.clip(px * c[..., 0] + py * c[..., 2] + c[..., 4], c[..., 6], c[..., 8])
+        map_y = np.clip(px * c[..., 1] + py * c[..., 3] + c[..., 5], c[..., 7], c[..., 9])
         drawn = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         region = crop[y0:y1, x0:x1]
-        al = alpha[:, :, None]
-        out = region.astype(np.float32)
-        out += (drawn.astype(np.float32) - out) * al
-        region[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        region[:] = cv2.blendLinear(drawn, region, alpha, 1.0 - alpha)
 
 
 def _longest(tri: np.ndarray) -> np.ndarray:
