@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import multiprocessing
 import os
@@ -44,22 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from live_latency import SENTENCES  # noqa: E402  (the same sentences as the browser benchmark; its folder is on the path)
 
+from avatarkit.utils.memory import malloc_bytes, memory_trimmer  # noqa: E402
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-def _libc():
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _Mallinfo2
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-LIBC = _libc()
+TRIM = memory_trimmer()
 
 
 def sample() -> dict:
@@ -69,12 +55,10 @@ def sample() -> dict:
         key, value = line.split(":", 1)
         if key in ("Rss", "Pss", "Anonymous"):
             out[key.lower()] = int(value.split()[0]) / 1024
-    if LIBC is not None:
-        m = LIBC.mallinfo2()
-        mb = 1 / 1048576
+    m = malloc_bytes()
+    if m is not None:
         # arena: heap malloc holds (all arenas); in_use / free: of that; mmap: big blocks mapped on their own.
-        out.update(malloc_arena=m.arena * mb, malloc_in_use=m.uordblks * mb, malloc_free=m.fordblks * mb,
-                   malloc_mmap=m.hblkhd * mb)
+        out.update({f"malloc_{k}": v / 1048576 for k, v in m.items()})
     out["threads"] = len(os.listdir("/proc/self/task"))
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
 
@@ -319,8 +303,8 @@ def main() -> int:
         t0[0] = time.monotonic()
         end = t0[0] + args.minutes * 60
         while True:
-            if args.trim and LIBC is not None:
-                LIBC.malloc_trim(0)
+            if args.trim:
+                TRIM()
             s = {"t": round(time.monotonic() - t0[0], 1), **sample()}
             if args.maps and (s["t"] >= args.warm and maps[0] is None or time.monotonic() >= end):
                 maps[0 if maps[0] is None else 1] = mappings()

@@ -178,23 +178,19 @@ def test_a_session_made_from_a_graph_in_memory_does_not_keep_the_graph():
 def test_phonemising_again_and_again_keeps_no_memory_and_says_the_same():
     # Piper's bridge sets eSpeak's voice before every text and eSpeak NG leaks ~1.4 KB per set: a live
     # presenter grew 0.2 MB a minute by it. Ours sets it only when it changes, and still follows changes.
-    import ctypes
-
     from piper.phonemize_espeak import EspeakPhonemizer
 
     from avatarkit.speech.engines.piper import guard_espeak
+    from avatarkit.utils.memory import malloc_bytes, memory_trimmer
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
+    if malloc_bytes() is None:
+        pytest.skip("needs glibc's mallinfo2")
+    trim = memory_trimmer()
 
     def in_use() -> int:
-        libc.malloc_trim(0)
-        m = libc.mallinfo2()
-        return m.uordblks + m.hblkhd
+        trim()
+        m = malloc_bytes()
+        return m["in_use"] + m["mmap"]
 
     text = "Please read each section before you start the quiz."
     guard_espeak()

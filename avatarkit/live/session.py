@@ -171,7 +171,7 @@ class LiveSession:
         self._buffer = np.empty((c.height, c.width, 3), np.uint8)
         self.index = 0
         self.closed = False
-        from ..pipeline.drawing import memory_trimmer
+        from ..utils.memory import memory_trimmer
 
         self.trim_memory = memory_trimmer()   # hands freed heap back: once per clause (as a render per phrase), and by a sender
         self._speaker = threading.Thread(target=self._speak_loop, name="live-speech", daemon=True)

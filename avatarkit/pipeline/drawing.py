@@ -22,6 +22,7 @@ from ..compose.scene import SceneCompositor
 from ..compose.staging import card_still, stage_scene
 from ..media.captions import phrase_cues
 from ..render.base import make_renderer, renderer_for
+from ..utils.memory import memory_trimmer
 from .parts import SAMPLE_RATE, STAGES, Part, PartFrames, PartResult, PartSink
 
 
@@ -166,22 +167,3 @@ def draw_track(track, bound, comp: SceneCompositor, writer, frame: np.ndarray, t
         if after:
             after(i)
 
-
-def memory_trimmer() -> Callable[[], None]:
-    """A function that hands freed heap memory back to the OS (glibc), or does nothing.
-
-    Per-frame buffers of varying size fragment glibc's heap, and without a
-    trim the resident size creeps up over a long render. Trimming once per
-    phrase (every few seconds of video) keeps it flat at no measurable cost,
-    unlike forcing every large buffer through mmap, which slowed rendering 2x.
-    """
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            trim = ctypes.CDLL("libc.so.6").malloc_trim
-            return lambda: trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
-    return lambda: None

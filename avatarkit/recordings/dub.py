@@ -340,8 +340,8 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
     import cv2
 
     from ..motion.graph import GraphConfig, speech_onsets
-    from ..pipeline.drawing import memory_trimmer
     from ..render.footage import FootageRenderConfig, FootageRenderer, FrameStore
+    from ..utils.memory import memory_trimmer
 
     t0 = time.perf_counter()
     if av_ is not None:
