@@ -17,6 +17,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -26,6 +27,7 @@ from avatarkit.serve.client import Client, ServiceError
 from avatarkit.serve.config import RateDefaults, ServeConfig
 from avatarkit.serve.keys import create_key
 from avatarkit.serve.store import open_store
+from avatarkit.serve.uploads import UploadError
 
 PEPPER = "test-pepper"
 SCRIPT = """\
@@ -228,6 +230,28 @@ def test_rate_limit_and_concurrency_cap(svc):
     assert int(svc.submit(capped).headers["retry-after"]) >= 1
 
 
+def test_concurrency_cap_holds_for_submissions_sent_side_by_side(svc):
+    # The cap was counted before the uploads were saved and the script checked, and the job created after:
+    # fifteen submissions at once all passed the count (4 allowed, 15 created).
+    capped = svc.key(limits={"max_concurrent": 3})
+    codes: list[int] = []
+    start = threading.Barrier(8)
+
+    def send():
+        start.wait()
+        codes.append(svc.submit(capped).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] * 3 + [429] * 5, codes
+    jobs, _ = svc.store.list_jobs(key_id=svc.store.list_keys()[-1]["id"], limit=50)
+    assert len(jobs) == 3
+    assert len(job_folders(svc)) == 3          # the refused ones left nothing behind
+
+
 def test_size_limits_413(svc, auth):
     big = png_bytes() + b"\x00" * (1024 * 1024 + 10)
     r = svc.submit(auth, assets={"face.png": big})
@@ -297,6 +321,40 @@ def test_zip_assets(svc, auth):
         assert r.status_code == 400, what
         assert needle in r.json()["detail"] and "assets[1]" in r.json()["detail"], (what, r.json())
     assert not (Path(svc.config.data_dir).parent / "evil.png").exists()
+
+
+def test_zip_budget_is_one_per_request(svc, auth):
+    # Each archive alone is within max_unzipped_mb (2 MB here); together they are not.
+    text = np.frombuffer(b"ab", np.uint8)[np.random.default_rng(0).integers(0, 2, 1_200_000)].tobytes()
+    packs = {f"p{i}.zip": _zip({f"notes{i}/n.yaml": text}) for i in range(2)}
+    r = svc.submit(auth, assets={"face.png": png_bytes(), **packs})
+    assert r.status_code == 400 and "what is left of the request's" in r.json()["detail"], r.text
+    assert job_folders(svc) == []
+
+
+def test_many_small_members_are_a_bomb_together(svc, auth):
+    # Every member is under the per-member check's 1 MiB; the archive as a whole expands ~1000x.
+    pack = _zip({f"pad/p{i}.yaml": b"a" * 200_000 for i in range(9)})
+    assert len(pack) * 200 < 9 * 200_000
+    r = svc.submit(auth, assets={"face.png": png_bytes(), "pad.zip": pack})
+    assert r.status_code == 400 and "zip bomb" in r.json()["detail"], r.text
+
+
+def test_text_assets_are_read_in_blocks_and_still_checked_whole(tmp_path):
+    from avatarkit.serve.uploads import BLOCK, check_type
+
+    # A character of three bytes across the 1 MiB block boundary is still UTF-8.
+    good = tmp_path / "a.yaml"
+    good.write_bytes(b"x: " + b"a" * (BLOCK - 4) + "\u20ac".encode() + b"\n")
+    assert check_type(good, "a.yaml", "assets[0]") == "text"
+    bad = tmp_path / "b.yaml"
+    bad.write_bytes(b"x: " + b"a" * (BLOCK + 10) + b"\xff\n")
+    with pytest.raises(UploadError, match="not a YAML file"):
+        check_type(bad, "b.yaml", "assets[0]")
+    nul = tmp_path / "c.yaml"
+    nul.write_bytes(b"x: " + b"a" * (2 * BLOCK) + b"\x00")
+    with pytest.raises(UploadError):
+        check_type(nul, "c.yaml", "assets[0]")
 
 
 def test_script_paths_must_stay_in_the_job(svc, auth, tmp_path):

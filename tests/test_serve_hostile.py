@@ -181,9 +181,11 @@ def test_forged_render_record_publishes_nothing_of_the_server(live):
     with av.open(io.BytesIO(video)) as c:
         assert c.streams.video and c.streams.audio
         assert sum(1 for _ in c.decode(video=0)) > 10
-    # The key's upload stayed an upload; the service's own record is the real one.
+    # The key's upload stayed an upload; the service's own record is the real one. Once the job has ended,
+    # its uploads are gone.
     work = Path(live.store.get_job(r.json()["id"]).workdir)
     assert json.loads((work / "renders" / "script.en.json").read_text())["video"].startswith(str(work / "renders"))
+    assert not (work / "input").exists()
     # And key B cannot read what A made, by job or by artifact.
     assert live.http.get(f"/v1/renders/{r.json()['id']}", headers=live.b).status_code == 404
     assert live.http.get(done["artifacts"][0]["url"], headers=live.b).status_code == 404
@@ -318,6 +320,7 @@ def test_messages_show_no_server_path(tmp_path):
     msg = f"cannot read {folder.input}/pics/a.png, see /srv/avatarkit/data/x.db and /etc/passwd"
     out = public_message(msg, folder)
     assert out == "cannot read pics/a.png, see <server path> and <server path>"
+    assert public_message("GET /v1/voices lists them; not /srv/v1/x") == "GET /v1/voices lists them; not <server path>"
     assert len(public_message("x" * 10_000)) == 500
 
 
@@ -367,6 +370,18 @@ def test_yaml_alias_bomb_gets_a_short_answer(live):
     r = live.submit(live.a, bomb)
     assert r.status_code == 422 and len(r.content) < 2000, (r.status_code, len(r.content))
     assert "expands" in _detail(r) or "unknown field" in _detail(r)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_long_string_aliased_many_times_is_refused_before_it_is_read(live):
+    # 29 KB of YAML that repeats one 10,000-character title a thousand times: before the aliases' characters
+    # were counted, the server parsed all 10 million of them (27 s of CPU) before refusing the text as too long.
+    body = script(title="&t '" + "Hi there. " * 1000 + "'")
+    body += "".join("      - {text: *t}\n" for _ in range(1000))
+    assert len(body) < 40_000
+    t0 = time.monotonic()
+    r = live.submit(live.a, body)
+    assert r.status_code == 422 and "aliases repeat more than" in _detail(r), r.text
     assert time.monotonic() - t0 < 5
 
 

@@ -164,10 +164,11 @@ def library_add(
         cfg = _config(ctx.obj["config"], db=ctx.obj["db"], data_dir=_data_dir(ctx))
         if key_id not in {str(r["id"]) for r in _store(cfg).list_keys()}:
             raise AvatarkitError(f"no key {key_id!r} (see `avatarkit serve keys list`)")
-        add_to_library(Path(cfg.data_dir), key_id, kind, source)
+        added = add_to_library(Path(cfg.data_dir), key_id, kind, source)
     except AvatarkitError as e:
         fail(e)
-    console.print(f"key {key_id} now has the {kind} {Path(source).stem}")
+    # The name its scripts use: the avatar's folder name, or the voice's id (a voice file's stem may differ).
+    console.print(f"key {key_id} now has the {kind} {added.name if kind == 'avatar' else added.stem}")
 
 
 @library_app.command("list")

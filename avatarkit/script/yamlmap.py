@@ -4,7 +4,8 @@ Scripts and brand kits are read with `load_yaml`, and validated through a
 `Ctx`, whose errors name the file, the line and the field, and which resolves
 the file names they write under a `FileScope` (see `scope`). Anchors and
 aliases are allowed, but a document that expands to more than
-`MAX_EXPANDED_NODES` values is refused before anything is built from it, and
+`MAX_EXPANDED_NODES` values, or whose aliases repeat more than
+`MAX_ALIASED_CHARS` characters, is refused before anything is built from it, and
 errors echo at most a few dozen characters of a value: a few hundred bytes of
 nested aliases must not become gigabytes of error message.
 """
@@ -20,6 +21,9 @@ from ..errors import ScriptError
 from .scope import FileScope, ScopeRefusal, current_scope, short_repr
 
 MAX_EXPANDED_NODES = 100_000
+# Characters of values that aliases may add beyond what the document itself holds: a long string written once
+# and aliased a thousand times costs nothing to send and minutes to read (a server reads untrusted scripts).
+MAX_ALIASED_CHARS = 200_000
 
 
 class Map(dict):
@@ -37,34 +41,44 @@ class List(list):
 class Loader(yaml.SafeLoader):
     def compose_document(self):
         node = super().compose_document()
-        _check_expansion(node)
+        _check_expansion(node, len(getattr(self, "buffer", "")))
         return node
 
 
-def _check_expansion(root) -> None:
-    """Refuse a document whose aliases expand past `MAX_EXPANDED_NODES` values (a "billion laughs")."""
-    sizes: dict[int, int] = {}
+def _check_expansion(root, written: int) -> None:
+    """Refuse a document whose aliases expand past `MAX_EXPANDED_NODES` values (a "billion laughs") or add
+    more than `MAX_ALIASED_CHARS` characters of values to the `written` characters of the document."""
+    sizes: dict[int, tuple[int, int]] = {}
+    cap_chars = written + MAX_ALIASED_CHARS
 
-    def size(node) -> int:
+    def size(node) -> tuple[int, int]:
+        """(values, characters of scalar values) under `node`, each capped just past its limit."""
         known = sizes.get(id(node))
         if known is not None:
             return known
-        sizes[id(node)] = 1     # a recursive alias counts once; it is refused when built
+        sizes[id(node)] = (1, 0)     # a recursive alias counts once; it is refused when built
         if isinstance(node, yaml.MappingNode):
-            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+            parts = [size(x) for kv in node.value for x in kv]
         elif isinstance(node, yaml.SequenceNode):
-            n = 1 + sum(size(v) for v in node.value)
+            parts = [size(v) for v in node.value]
         else:
-            n = 1
-        n = min(n, MAX_EXPANDED_NODES + 1)
-        sizes[id(node)] = n
-        return n
+            parts = [(0, len(node.value) if isinstance(node.value, str) else 0)]
+        n = min(1 + sum(p[0] for p in parts), MAX_EXPANDED_NODES + 1)
+        c = min(sum(p[1] for p in parts), cap_chars + 1)
+        sizes[id(node)] = (n, c)
+        return n, c
 
-    if root is not None and size(root) > MAX_EXPANDED_NODES:
-        mark = root.start_mark
+    if root is None:
+        return
+    n, c = size(root)
+    if n > MAX_EXPANDED_NODES:
         raise yaml.constructor.ConstructorError(
             None, None, f"the document expands (through anchors and aliases) to more than {MAX_EXPANDED_NODES} values",
-            mark)
+            root.start_mark)
+    if c > cap_chars:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the document's anchors and aliases repeat more than {MAX_ALIASED_CHARS} characters of "
+            "values; write long text out where it is used", root.start_mark)
 
 
 def construct_map(loader, node):

@@ -41,8 +41,8 @@ from ..utils.files import sha256_file
 from .config import ServeConfig
 from .intake import LimitExceeded, check_size, check_uploads
 from .keys import ApiKey, authenticate
-from .limits import BodyLimitMiddleware, BodyTooLarge, RateLimited, RateLimiter, check_concurrency
-from .store import StoreUnavailable
+from .limits import BodyLimitMiddleware, BodyTooLarge, RateLimited, RateLimiter, check_concurrency, concurrency_cap
+from .store import StoreUnavailable, TooManyUnfinished
 from .tenancy import JobFolder, job_scope, library_contents, private, public_message
 from .uploads import SCRIPT_NAME, UploadError, check_webhook, extract_zip, safe_name, save_bytes, save_stream
 
@@ -408,6 +408,7 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
         folder = JobFolder.create(data_dir)
         try:
             saved = []
+            unzip_left = config.max_unzipped_bytes     # one budget for every archive of the request
             for name, src, field in sub.files:
                 if isinstance(src, bytes):
                     p = save_bytes(folder.input, name, src, config.max_upload_bytes, field)
@@ -417,7 +418,8 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
                                     config.max_upload_bytes, field)
                 saved.append((safe_name(name, field), sha256_file(p)))
                 if p.suffix.lower() == ".zip":
-                    extract_zip(folder.input, p, field, config.max_unzipped_bytes)
+                    _, used = extract_zip(folder.input, p, field, unzip_left)
+                    unzip_left -= used
             check_uploads(folder.input, limits)
             script_path = folder.input / SCRIPT_NAME
             script_path.write_text(sub.script_text, encoding="utf-8")
@@ -432,8 +434,12 @@ def create_app(config: ServeConfig, store=None, workers=None) -> FastAPI:
             (folder.root / FINGERPRINT).write_text(fingerprint, encoding="utf-8")
             request_doc = {"script": f"input/{SCRIPT_NAME}", **opts,
                            "brand": f"input/{opts['brand']}" if opts["brand"] else None}
-            job, created = store.create_job(key_id=key.id, kind="render", request=request_doc,
-                                            workdir=str(folder.root), idempotency_key=idem, webhook_url=webhook)
+            try:
+                job, created = store.create_job(key_id=key.id, kind="render", request=request_doc,
+                                                workdir=str(folder.root), idempotency_key=idem, webhook_url=webhook,
+                                                max_unfinished=concurrency_cap(key.limits, config.rate))
+            except TooManyUnfinished as e:
+                raise RateLimited(str(e), 5) from None
         except BaseException:
             folder.remove()
             raise

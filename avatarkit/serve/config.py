@@ -71,8 +71,8 @@ class ServeConfig:
 
     `db` is a store URL (`sqlite:///path` or `postgresql://...`); `data_dir`
     holds one folder per job; `max_upload_mb` caps each uploaded file and the
-    whole request body (megabytes); `max_unzipped_mb` caps what one zip asset
-    may expand to. Webhooks may only call `allowed_webhook_hosts` (exact host
+    whole request body (megabytes); `max_unzipped_mb` caps what the zip
+    assets of one request may expand to, together. Webhooks may only call `allowed_webhook_hosts` (exact host
     names); URLs are never fetched server side while
     `allow_remote_assets` is False (it is the only supported value today).
     `pepper` is mixed into API-key hashes; an empty value means the one in

@@ -67,9 +67,17 @@ class RateLimiter:
             b.tokens -= 1.0
 
 
+def concurrency_cap(limits: dict | None, defaults: RateDefaults) -> int:
+    """How many queued and running jobs a key may have: its own limit, else the server's default."""
+    return int((limits or {}).get("max_concurrent", defaults.max_concurrent))
+
+
 def check_concurrency(store, key_id: str, limits: dict | None, defaults: RateDefaults) -> None:
-    """Raise `RateLimited` when `key_id` already has its cap of queued or running jobs."""
-    cap = int((limits or {}).get("max_concurrent", defaults.max_concurrent))
+    """Raise `RateLimited` when `key_id` already has its cap of queued or running jobs.
+
+    A quick refusal before a submission's uploads are saved; the cap itself holds because
+    `JobStore.create_job` counts again in the transaction that adds the job."""
+    cap = concurrency_cap(limits, defaults)
     n = 0
     for status in ("queued", "running"):
         jobs, _ = store.list_jobs(key_id=key_id, limit=max(1, min(cap, 1000)), status=status)

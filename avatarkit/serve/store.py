@@ -57,6 +57,14 @@ class JobNotFound(StoreError):
     """A job id the store does not know."""
 
 
+class TooManyUnfinished(StoreError):
+    """`create_job` refused: the key already has its cap of queued and running jobs (`count`)."""
+
+    def __init__(self, count: int, cap: int):
+        self.count, self.cap = count, cap
+        super().__init__(f"this key already has {count} unfinished jobs (limit {cap}); wait for one to finish")
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached (PostgreSQL down longer than `reconnect_s`, or a commit whose outcome is unknown).
 
@@ -289,8 +297,13 @@ class JobStore:
     # --- jobs ---------------------------------------------------------------------------------
 
     def create_job(self, *, key_id: str, kind: str, request: dict, workdir: str, idempotency_key: str | None = None,
-                   webhook_url: str | None = None) -> tuple[Job, bool]:
-        """Queue a job; return (job, created). The same `key_id` + `idempotency_key` returns the existing job, created=False."""
+                   webhook_url: str | None = None, max_unfinished: int | None = None) -> tuple[Job, bool]:
+        """Queue a job; return (job, created). The same `key_id` + `idempotency_key` returns the existing job, created=False.
+
+        With `max_unfinished`, a key that already has that many queued or running jobs gets
+        `TooManyUnfinished` instead: counted and inserted in one transaction (SQLite's write lock, a
+        PostgreSQL advisory lock per key), so requests sent side by side cannot all pass the count.
+        """
         body = json.dumps(request, sort_keys=True)
 
         def tx(cur: _Cursor) -> tuple[Job, bool]:
@@ -300,6 +313,13 @@ class JobStore:
                 row = cur.fetchone()
                 if row:
                     return _job(row), False
+            if max_unfinished is not None:
+                if self.dialect == "postgres":
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"avatarkit-key:{key_id}",))
+                cur.execute("SELECT COUNT(*) FROM jobs WHERE key_id = ? AND status IN ('queued', 'running')", (key_id,))
+                count = int(cur.fetchone()[0])
+                if count >= max_unfinished:
+                    raise TooManyUnfinished(count, max_unfinished)
             now = time.time()
             job_id = uuid.uuid4().hex
             cur.execute("INSERT INTO jobs (id, key_id, kind, status, progress, request, workdir, artifacts, attempts, "

@@ -118,7 +118,8 @@ def job_scope(folder: JobFolder | None, data_dir: Path | None, key_id: str) -> C
                     voices=lib / "voices" if lib is not None else None)
 
 
-_ABSOLUTE = re.compile(r"(?<![\w.])(/[^\s'\"()\[\]{}:,;]+)+")
+# An absolute path in a message; the service's own API routes ("GET /v1/voices lists them") are not paths.
+_ABSOLUTE = re.compile(r"(?<![\w.])(?!/v1/(?:avatars|health|renders|sessions|voices)\b)(/[^\s'\"()\[\]{}:,;]+)+")
 
 
 def public_message(message: str, folder: JobFolder | None = None, limit: int = 500) -> str:

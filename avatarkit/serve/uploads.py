@@ -9,6 +9,7 @@ a symlink), and nothing is ever fetched from a URL.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -51,11 +52,17 @@ def _pptx_ok(head: bytes, path: Path) -> bool:
 
 
 def _text_ok(head: bytes, path: Path) -> bool:
+    """UTF-8 text without NUL, read in blocks (a text file may be as large as an upload or an archive member)."""
     if b"\x00" in head:
         return False
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with open(path, "rb") as f:
-            f.read().decode("utf-8")
+            while block := f.read(BLOCK):
+                if b"\x00" in block:
+                    return False
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
@@ -175,14 +182,16 @@ def save_bytes(workdir: Path, name: str, data: bytes, max_bytes: int, field: str
     return save_stream(workdir, name, (data[i:i + BLOCK] for i in range(0, len(data), BLOCK)), max_bytes, field)
 
 
-def extract_zip(workdir: Path, archive: Path, field: str, max_total: int) -> list[str]:
-    """Unpack a zip asset into `workdir` with every member checked; delete the archive; return member names.
+def extract_zip(workdir: Path, archive: Path, field: str, max_total: int) -> tuple[list[str], int]:
+    """Unpack a zip asset into `workdir` with every member checked; delete the archive; return the member
+    names and the bytes they hold.
 
     Refused (the whole archive): members with unsafe names or disallowed
     types, symlinks, nested archives, more than `MAX_ZIP_MEMBERS` members,
-    a member whose size is over `MAX_ZIP_RATIO` times its compressed size,
+    a member or the whole archive over `MAX_ZIP_RATIO` times its compressed size,
     or more than `max_total` bytes in all (counted while extracting, so lying
-    headers do not help).
+    headers do not help). A request with several archives passes what is
+    left of its one budget (`ServeConfig.max_unzipped_mb`) as `max_total`.
     """
     out: list[str] = []
     try:
@@ -204,7 +213,12 @@ def extract_zip(workdir: Path, archive: Path, field: str, max_total: int) -> lis
             if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > BLOCK:
                 raise UploadError(f"member expands {info.file_size // max(info.compress_size, 1)}x (a zip bomb?)", mf)
         if declared > max_total:
-            raise UploadError(f"archive expands to {declared} bytes (limit {max_total})", field)
+            raise UploadError(f"archive expands to {declared} bytes (limit {max_total}, what is left of the request's)",
+                              field)
+        # Many small members each under the per-member check can still be a bomb together.
+        packed = archive.stat().st_size
+        if declared > BLOCK and declared > MAX_ZIP_RATIO * max(packed, 1):
+            raise UploadError(f"archive expands {declared // max(packed, 1)}x (a zip bomb?)", field)
         total = 0
         for info in infos:
             mf = f"{field}:{info.filename}"
@@ -230,7 +244,7 @@ def extract_zip(workdir: Path, archive: Path, field: str, max_total: int) -> lis
                     raise UploadError(f"corrupt member: {e}", mf) from None
             out.append(name)
     archive.unlink(missing_ok=True)
-    return out
+    return out, total
 
 
 def check_webhook(url: str | None, allowed_hosts: list[str], networks: list[str] = ()) -> str | None:

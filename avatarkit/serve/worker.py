@@ -170,6 +170,12 @@ def execute(store: JobStore, job: Job, worker_id: str, settings: WorkerSettings)
         for part in (folder.renders, folder.artifacts):
             _remove_tree(part)
     if outcome in ("succeeded", "failed", "cancelled", "memory"):
+        # A job that has ended is never run again: its uploads would hold the disk for nothing. (Its renders
+        # stay: a finished one shares its files with the key's render cache.)
+        _remove_tree(folder.input)
+        if outcome == "failed":
+            _remove_tree(folder.renders)
+    if outcome in ("succeeded", "failed", "cancelled", "memory"):
         notify(store, job.id, settings.webhook)
     return outcome
 
