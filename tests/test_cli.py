@@ -142,3 +142,67 @@ def test_localize_commands(tmp_path):
     assert r.exit_code == 2 and "no up-to-date fr translation" in " ".join(r.output.split()), r.output
     r = runner.invoke(app, ["check", str(SAMPLES / "course.yaml"), "--lang", "all"])
     assert r.exit_code == 0, r.output
+
+
+def _tiny(tmp_path, avatar=None, text="Hi there."):
+    script = tmp_path / "tiny.yaml"
+    script.write_text(f"title: Tiny\ndefaults:\n  avatar: {avatar or SAMPLES / 'avatar.png'}\n  resolution: 320x180\n"
+                      f"scenes:\n  - segments: [{text}]\n")
+    return script
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path):
+    # Each once ended in a traceback (FileExistsError, NotADirectoryError, soundfile's or PyAV's own), some after
+    # the whole render or dub had run.
+    script = _tiny(tmp_path)
+    afile = tmp_path / "afile"
+    afile.write_text("hi")
+    cases = [
+        (["render", str(script), "-o", str(afile)], f"--out {afile}: is a file, not a folder"),
+        (["render", str(script), "-o", str(afile / "sub")], f"{afile} is a file, not a folder"),
+        (["render", str(script), "-o", str(tmp_path / "o"), "--name", "../escape"], "must be a plain file name"),
+        (["render", str(script), "-o", str(tmp_path / "o"), "--name", "a/b"], "must be a plain file name"),
+        (["export", str(script), "-f", "scorm12", "-o", str(afile / "x.zip")], "is a file, not a folder"),
+        (["export", str(script), "-f", "scorm12", "-o", str(tmp_path / "x.zip"), "--completion", "2"],
+         "completion: 2.0 is outside 0-1"),
+        (["say", "Hi", "-o", str(tmp_path)], "is a folder; give a file name ending in .wav"),
+        (["say", "[pause 1s]", "-o", str(tmp_path / "w.wav")], "nothing to say"),
+        (["voices", "save", "v", "--speaker", "af_heart", "--dir", str(afile)], "is a file, not a folder"),
+        (["lipsync", "--avatar", str(SAMPLES / "avatar.png"), "--audio", str(afile), "-o", str(afile / "x.mp4")],
+         "is a file, not a folder"),
+        (["transcribe", str(afile), "-o", str(tmp_path / "t.txt")], "must end in .vtt, .srt or .json"),
+        (["dub", str(afile), "--audio", str(afile), "-o", str(tmp_path)], "is a folder; give a file name ending in .mp4"),
+    ]
+    for args, needle in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert needle in " ".join(r.output.split()), (args, r.output)
+        assert "Traceback" not in r.output
+    # Nothing was rendered or left: no output folder, no escaped file, no hidden work folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "tiny.yaml"]
+
+
+def test_a_photo_that_cannot_be_animated_is_named_by_script_and_scene(tmp_path):
+    bad = tmp_path / "face.png"
+    bad.write_text("not an image")
+    script = _tiny(tmp_path, avatar=bad)
+    r = runner.invoke(app, ["check", str(script)])
+    assert r.exit_code == 2
+    assert f"{script}: scenes[0] (scene1).avatar: avatar face.png: not a readable image" in " ".join(r.output.split())
+    r = runner.invoke(app, ["render", str(script), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "scenes[0] (scene1).avatar" in " ".join(r.output.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_text_too_long_for_one_segment_or_sentence_is_refused(tmp_path):
+    r = runner.invoke(app, ["check", str(_tiny(tmp_path, text="word " * 999 + "word."))])
+    assert r.exit_code == 2 and "a sentence of 1000 words" in " ".join(r.output.split())
+    r = runner.invoke(app, ["check", str(_tiny(tmp_path, text="Word. " * 4000))])
+    assert r.exit_code == 2 and "text is 23999 characters; a segment holds at most 20000" in " ".join(r.output.split())
+
+
+def test_from_slides_warns_of_a_photo_that_is_not_there(tmp_path):
+    r = runner.invoke(app, ["from-slides", str(SAMPLES / "deck.md"), "-o", str(tmp_path / "d.yaml"),
+                            "--avatar", str(tmp_path / "nosuch.png")])
+    # The script is still written (the photo may come later), but the command says the photo is missing.
+    assert r.exit_code == 0 and "no such photo yet" in " ".join(r.output.split()), r.output

@@ -214,6 +214,14 @@ def test_dub_keeps_the_clip_length_for_short_speech_and_names_faceless_seconds(c
     r = dub(clip, tmp_path / "o.mp4", audio=wav, captions=False)
     got, dur, _ = _decode(r.video)
     assert len(got) == r.frames == 90 and r.stretch == 1.0 and abs(dur - 3.0) < 0.05
+    # After the 1 s of speech the mouth rests. (The jaw's rank once decided the opening with ties broken by
+    # position: through silence, a track of zeros, the mouth opened wider and wider.)
+    from avatarkit.eval.metrics import mouth_opening
+    from avatarkit.face.detect import reset_tracking, try_detect_landmarks
+
+    reset_tracking()
+    rest = [float(mouth_opening(try_detect_landmarks(f)[None, :, :2])[0]) for f in got[50::4]]
+    assert max(rest) < 0.03, rest
     # A clip with no face at all: the error names the seconds, and nothing is written.
     blank = tmp_path / "blank.mp4"
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import AvatarkitError
-from .common import console, fail, interrupted
+from .common import console, fail, interrupted, output_file
 
 avatar_app = typer.Typer(
     help="Personal avatars made from a person's footage (with their consent): add, train, list, show, remove.",
@@ -191,6 +191,7 @@ def dub(
     from ..recordings.dub import dub as dub_api
 
     try:
+        output_file(out, suffixes=(".mp4",))
         with _bar() as bar:
             tasks: dict[str, int] = {}
 

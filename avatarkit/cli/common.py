@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -60,6 +62,42 @@ def fail(e: Exception) -> None:
 
     console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
     raise typer.Exit(code=2)
+
+
+def output_folder(path: Path, option: str = "--out", *, make: bool = True) -> Path:
+    """`path` as a folder a command may write into (made now if `make`, else left to the command, which
+    makes it when it first writes: a command that fails before leaves no empty folder); `AvatarkitError`
+    naming `option` and the path when it or a folder above it is a file, or the folder it would be made
+    in is not writable (checked before any work is done)."""
+    import os
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AvatarkitError(f"{option} {path}: is a file, not a folder")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise AvatarkitError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AvatarkitError(f"{option} {path}: {'the folder' if existing == path else existing} is not writable")
+    if make:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise AvatarkitError(f"{option} {path}: cannot make the folder ({e.strerror})") from None
+    return path
+
+
+def output_file(path: Path, option: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
+    """`path` as a file a command may write (its folder made if missing), or `AvatarkitError` naming `option`:
+    an existing folder, a folder that cannot be made or written, or (with `suffixes`) another file type."""
+    path = Path(path)
+    endings = ", ".join(suffixes[:-1]) + (" or " if len(suffixes) > 1 else "") + suffixes[-1] if suffixes else ""
+    if path.is_dir():
+        raise AvatarkitError(f"{option} {path}: is a folder; give a file name" + (f" ending in {endings}" if endings else ""))
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise AvatarkitError(f"{option} {path}: the file name must end in {endings}")
+    output_folder(path.parent if str(path.parent) else Path("."), option)
+    return path
 
 
 def interrupted(message: str = "interrupted; no partial output was kept") -> None:

@@ -17,13 +17,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
-from .common import console, course_progress, fail, frame_override, interrupted
+from .common import console, course_progress, fail, frame_override, interrupted, output_file, output_folder
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
          "captions), offline on a CPU. Every output is labelled AI-generated.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 _fail, _interrupted = fail, interrupted
+# A render keeps its finished speech and parts in a hidden work folder beside the output, so the same render
+# started again draws only the rest.
+RENDER_INTERRUPTED = ("interrupted; no video was written (finished parts are kept in the output folder's hidden "
+                      "work folder: rendering again resumes from them)")
 
 
 def _wrote_video(result) -> None:
@@ -59,11 +63,15 @@ def render(
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
 
+    from ..pipeline.core import check_output_name
     from ..pipeline.core import render as render_api
     from ..script import load_script
 
     try:
+        if name is not None:
+            check_output_name(name)
         s = load_script(script)
+        output_folder(out, make=False)
         resolution = frame_override(s.resolution, aspect, size)
         if lang is None and (executor != "local" or not (name or voices_dir)):
             # The script's own language goes the course's way (a cluster render; a finished render of the
@@ -94,7 +102,7 @@ def render(
     except AvatarkitError as e:
         _fail(e)
     except KeyboardInterrupt:
-        _interrupted()
+        _interrupted(RENDER_INTERRUPTED)
     _wrote_video(result)
     for p in (result.vtt, result.srt, result.thumbnail):
         console.print(f"[green]wrote[/] {p}")
@@ -119,7 +127,7 @@ def from_slides(
                                                  "add`, or `presenter` (the photo avatarkit ships)."),
     notes: Optional[Path] = typer.Option(None, help="Speaker notes for a PDF deck: blocks separated by a line `---`, "
                                                     "one per page (default: DECK.notes.txt / .md beside it)."),
-    layout: str = typer.Option("beside", help="Layout of the slide scenes: beside, pip or circle."),
+    layout: str = typer.Option("beside", help="Layout of the slide scenes: beside, pip, circle or full."),
     slides: str = typer.Option("auto", "--slides", help="How slides are shown: page (rendered pages; PPTX needs "
                                                         "LibreOffice), layout (title, bullets and pictures re-laid out), "
                                                         "or auto."),
@@ -132,6 +140,11 @@ def from_slides(
     except AvatarkitError as e:
         _fail(e)
     console.print(f"[green]wrote[/] {written}  (review the narration, then: avatarkit render {written})")
+    photo = Path(avatar).expanduser()
+    if photo.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") and not photo.is_file() \
+            and not (written.parent / photo).is_file():
+        console.print(f"[yellow]warning:[/] --avatar {avatar}: no such photo yet; put it there before rendering "
+                      f"(the script names it as {avatar})")
 
 
 @app.command()
@@ -152,10 +165,13 @@ def say(
     from ..speech.voice import get_voice
 
     try:
+        output_file(out, suffixes=(".wav",))
         v = get_voice(voice)
         engine = make_engine(v)
         empty = Script(title="", scenes=[])
         phrases = parse_text(text)
+        if not any(ph.words for ph in phrases):
+            raise AvatarkitError("text: nothing to say (the text is empty or only markup)")
         parts = []
         norm = LoudnessNormalizer(SAMPLE_RATE)
         for ph in phrases:
@@ -168,7 +184,10 @@ def say(
         _fail(e)
     import numpy as np
 
-    sf.write(out, np.concatenate(parts) if parts else np.zeros(0, np.float32), SAMPLE_RATE)
+    from ..utils.files import atomic_path
+
+    with atomic_path(out) as tmp:
+        sf.write(tmp, np.concatenate(parts), SAMPLE_RATE, format="WAV")
     console.print(f"[green]wrote[/] {out}")
 
 
@@ -213,6 +232,7 @@ def lipsync(
     from ..script.model import Background
 
     try:
+        output_file(out, suffixes=(".mp4",))
         try:
             w, h = (int(v) for v in size.lower().split("x"))
         except ValueError:
@@ -253,8 +273,7 @@ def transcribe(
     from ..recordings.transcribe import write_transcript
 
     try:
-        if out.suffix.lower() not in (".vtt", ".srt", ".json"):
-            raise AvatarkitError(f"{out}: the output must end in .vtt, .srt or .json")
+        output_file(out, suffixes=(".vtt", ".srt", ".json"))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed:.0f} s of audio"), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task(f"transcribe {media.name}", total=None)
@@ -298,9 +317,27 @@ def _mount() -> None:
 _mount()
 
 
+def _stop_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:  # pragma: no cover - console entry point
+    import signal
+
     os.environ.setdefault("GLOG_minloglevel", "2")
-    app()
+    # `kill` and a closed terminal stop a command as Ctrl-C does: through its clean-up, so no partial file or
+    # work folder it would have removed is left behind (Python's default for these signals skips it).
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_as_interrupt)
+    try:
+        app()
+    except OSError as e:
+        # The last line of defence: a file the system refused (a full disk, a folder made read-only while a
+        # command ran) is one line naming it, not a traceback; the commands check their outputs up front.
+        where = f"{e.filename}: " if e.filename else ""
+        console.print(f"[bold red]error:[/] {where}{e.strerror or e}", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import AvatarkitError
-from .common import console, fail
+from .common import console, fail, output_folder
 
 voices_app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
@@ -63,7 +63,7 @@ def save(
                       settings={**base.settings, **({"speed": speed} if speed != 1.0 else {})},
                       sample_rate=base.sample_rate, style="house voice (blend)" if "=" in speaker else "")
         make_engine(voice)  # every speaker exists, the weights and speed are valid: checked before writing
-        written = voice.save(folder or house_voices())
+        written = voice.save(output_folder(folder, "--dir") if folder else house_voices())
     except AvatarkitError as e:
         fail(e)
     console.print(f"[green]wrote[/] {written}  (use it as `voice: {name}`)")

@@ -180,16 +180,23 @@ def score(method: str, real: Sequence[np.ndarray], real_L: np.ndarray, gen: Sequ
 
 def target_shapes(avatar, audio: np.ndarray, sr: int, fps: float, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Canonical inner-lip contours (count, 20, 2) for the held-out audio, and their openings (IOD): the
-    learned model's jaw opening, mapped by rank onto the prepared frames' own inner-lip openings and shapes."""
+    learned model's jaw opening, mapped by rank onto the prepared frames' own inner-lip openings and shapes
+    (a frame at rest onto the closed mouth)."""
     from ..motion.audio import AudioMotion
     from ..mouthbank import to_canonical
+    from ..render.footage import REST_JAW, ranks
 
     track = AudioMotion("learned").animate_audio(audio, sr, fps=int(round(fps)), frames=count)
     jaw = np.asarray(track.values["jaw"], np.float64)[:count]
     f = avatar.track.features
     good = np.flatnonzero(avatar.track.good & np.isfinite(f["opening"]))
     order = good[np.argsort(f["opening"][good], kind="stable")]
-    rank = np.argsort(np.argsort(jaw, kind="stable"), kind="stable") / max(len(jaw) - 1, 1)
+    # As the footage renderer maps it (`render.footage.FootageRenderer.targets`): a frame at rest gets the
+    # closed mouth, a speaking frame the opening of its rank among the speaking frames.
+    speaking = jaw > REST_JAW
+    rank = np.zeros(len(jaw))
+    if speaking.any():
+        rank[speaking] = ranks(jaw[speaking])
     pick = order[np.clip(np.round(rank * (len(order) - 1)).astype(int), 0, len(order) - 1)]
     return np.stack([to_canonical(f["lips"][k]) for k in pick]), f["opening"][pick]
 

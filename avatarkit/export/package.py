@@ -138,6 +138,29 @@ def _write_folder(path: Path, items: list[tuple[str, Path | bytes]], report: Cal
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_target(out: str | Path, format: str, completion: float = 0.9) -> bool:
+    """`ExportError` unless a `format` package can be written at `out` with this `completion` threshold
+    (checked before a course is rendered, and again when it is packaged); True when it is a zip."""
+    from .model import FORMATS
+
+    if format not in FORMATS:
+        raise ExportError(f"format: unknown package format {format!r}; expected one of {', '.join(FORMATS)}")
+    if not isinstance(completion, (int, float)) or not 0.0 <= completion <= 1.0:
+        raise ExportError(f"completion: {completion!r} is outside 0-1 (the share of the video to watch)")
+    out = Path(out)
+    as_zip = format != "html" or out.suffix.lower() == ".zip"
+    if format != "html" and out.suffix.lower() != ".zip":
+        raise ExportError(f"out: a {format} package is a zip; name it with .zip (got {out})")
+    if out.exists() and (out.is_dir() if as_zip else not out.is_dir()):
+        raise ExportError(f"out: {out} exists and is a {'folder' if out.is_dir() else 'file'}")
+    for parent in (out.parent, *out.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(f"out: {parent} is a file, not a folder")
+            break
+    return as_zip
+
+
 def export_package(renditions: list[Rendition], out: str | Path, *, format: str, course_id: str, title: str | None = None,
                    completion: float = 0.9, description: str = "",
                    progress: Callable[[ExportProgress], None] | None = None) -> Path:
@@ -153,11 +176,7 @@ def export_package(renditions: list[Rendition], out: str | Path, *, format: str,
     renditions = list(renditions)
     check_inputs(renditions, format, course_id, completion)
     out = Path(out)
-    as_zip = format != "html" or out.suffix.lower() == ".zip"
-    if format != "html" and out.suffix.lower() != ".zip":
-        raise ExportError(f"out: a {format} package is a zip; name it with .zip (got {out})")
-    if out.exists() and (out.is_dir() if as_zip else not out.is_dir()):
-        raise ExportError(f"out: {out} exists and is a {'folder' if out.is_dir() else 'file'}")
+    as_zip = check_target(out, format, completion)
     if not out.parent.is_dir():
         raise ExportError(f"out: folder {out.parent} does not exist")
     # Each video's Content Credentials are checked here, so the player can say "verified" (files are copied

@@ -314,6 +314,8 @@ def analyse_footage(path: str | Path, *, progress: Callable[[int, int], None] | 
             rejected[r] = rejected.get(r, 0) + 1
     L[~good] = np.nan
     if good.sum() < 2 * fps:
+        if not rejected:
+            raise FaceError(f"{path}: the footage is {n / fps:.1f} s long; at least 2 s of one face is needed")
         detail = ", ".join(f"{k}: {v}" for k, v in rejected.items())
         raise FaceError(f"{path}: only {int(good.sum())} of {n} frames have a usable face ({detail}; "
                         f"no usable face at {reason_spans(reasons, fps)}); use footage of one person facing the camera")

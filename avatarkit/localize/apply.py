@@ -106,8 +106,9 @@ def localize(script: Script, language: str, store: Store | None = None, *, allow
         listed = ", ".join(f"{uid} (stale)" if uid in cov.stale else uid for uid in gaps[:MAX_LISTED])
         more = f" and {len(gaps) - MAX_LISTED} more" if len(gaps) > MAX_LISTED else ""
         raise ScriptError(f"{len(gaps)} of {cov.total} strings have no up-to-date {code} translation: {listed}{more}. "
-                          "Import a translated XLIFF file, run `avatarkit localize translate`, or allow missing "
-                          "translations to use the source text", file=store.path or script.source,
+                          "Import a translated XLIFF file or run `avatarkit localize translate` (from Python, "
+                          "`localize(..., allow_missing=True)` keeps the source text where a translation is missing)",
+                          file=store.path or script.source,
                           field=f"translations.{code}")
     voice = language_voice(script, code)
     where = store.path or script.source

@@ -43,7 +43,7 @@ from ..audio.music import MusicBed, MusicSettings
 from ..compose.brand import Brand, Card
 from ..compose.staging import check_staging, resolve_brand
 from ..compose.transition import TransitionRun
-from ..errors import AvatarkitError, RenderError
+from ..errors import AvatarkitError, FaceError, RenderError
 from ..face.avatar import is_footage_avatar, rig_for
 from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
 from ..media.provenance import Origin, check_signing, render_origin, signed_output
@@ -203,6 +203,8 @@ class Pipeline:
             raise RenderError(f"fps {fps} must divide {SAMPLE_RATE}")
         t_start = time.perf_counter()
         out_dir = Path(out_dir)
+        if name is not None:
+            check_output_name(name)
         stem = f"{name or script.name}.{script.language}"
         paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("mp4", "vtt", "srt", "jpg")}
         kit = resolve_brand(script, brand)
@@ -219,7 +221,10 @@ class Pipeline:
                 audio_info(it.audio)
                 if self.audio_motion is None:
                     self.audio_motion = AudioMotion()
-        rigs = {sc.avatar: rig_for(sc.avatar) for sc in script.scenes}
+        rigs = {}
+        for i, sc in enumerate(script.scenes):
+            if sc.avatar not in rigs:
+                rigs[sc.avatar] = scene_rig(script, i, rig_for)
         for i, sc in enumerate(script.scenes):
             kind = renderer_for(sc.avatar, sc.renderer or self.renderer)
             if kind in ("footage", "diffusion") and not is_footage_avatar(sc.avatar):
@@ -520,6 +525,30 @@ def _save_thumbnail(path: Path, rgb: np.ndarray, origin: Origin) -> None:
 
     with signed_output(path, origin) as tmp:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=88, comment=AI_NOTICE.encode())
+
+
+def scene_rig(script: Script, index: int, load: Callable = rig_for):
+    """Scene `index`'s presenter rig (`load` on its avatar: `face.avatar.rig_for` by default); a photo that
+    cannot be animated (unreadable, no face, a mouth hidden or too small) is a `FaceError` naming the
+    script and the scene's avatar field."""
+    sc = script.scenes[index]
+    try:
+        return load(sc.avatar)
+    except FaceError as e:
+        where = f"{script.source}: " if script.source else ""
+        raise FaceError(f"{where}scenes[{index}] ({sc.id}).avatar: avatar {sc.avatar.name}: "
+                        f"{str(e).removeprefix(str(sc.avatar) + ': ')}") from None
+
+
+def check_output_name(name: str) -> str:
+    """`name` if it can be the base name of output files inside the output folder, else `RenderError`:
+    no folders (`/`, `\\`), no `.`/`..`, nothing hidden (a leading `.` is the work folders' own), no
+    control characters, at most 200 characters."""
+    if (not name or len(name) > 200 or "/" in name or "\\" in name or name.startswith(".")
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+        raise RenderError(f"name {name!r}: the output files' base name must be a plain file name (no folders, "
+                          "not starting with '.', no control characters, at most 200 characters)")
+    return name
 
 
 def render(script: Script | str | Path, out_dir: str | Path = "out", *, renderer: str | None = None,

@@ -121,8 +121,9 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
                 open_avatar(sc.avatar)
         elif faces:
             from ..face.rig import load_avatar
+            from .core import scene_rig
 
-            load_avatar(sc.avatar)
+            scene_rig(base, base.scenes.index(sc), load_avatar)
         for seg in sc.segments:
             if seg.audio:
                 audio_info(seg.audio)
@@ -223,7 +224,7 @@ def _reuse(s: Script, lang: str, key: str, out_dir: Path, folders, store: Render
         other = _read_record(folder / f"{name}.json", folder)
         if other and other.get("inputs") == key and isinstance(other.get("files"), dict) and _place(other, outs):
             return _placed(other, outs, s, key, out_dir / f"{name}.json"), "folder"
-    if store is not None:
+    if store is not None and store.get(key) is not None:      # no output folder made for a miss
         out_dir.mkdir(parents=True, exist_ok=True)
         record = store.take(key, outs)
         if record is not None:
@@ -313,13 +314,16 @@ def export_course(script_path: str | Path, out: str | Path, *, format: str, lang
     share of the video a learner must have watched for the LMS to record it
     as completed.
     """
-    from ..export import FORMATS, Rendition, export_package
+    from ..export import Rendition, export_package
+    from ..export.package import check_target
     from ..localize import load_localized
 
-    if format not in FORMATS:
-        raise AvatarkitError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_target(out, format, completion)      # before any rendering: minutes of it for a bad option
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AvatarkitError(f"out: cannot make the folder {out.parent} ({e.strerror})") from None
     folder = Path(renders) if renders else out.with_name(f"{out.stem}.renders")
     results = render_course(script_path, folder, languages=languages, brand=brand, resolution=resolution,
                             captions=captions, force=force, executor=executor, ray_address=ray_address,

@@ -204,6 +204,12 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     t0 = time.perf_counter()
     speech = speech_for(audio, text, voice)
     timings["speech"] += time.perf_counter() - t0
+    prepared = None
+    if kind != "diffusion" and (av_ is None or "lips" not in av_.track.features):
+        # The clip is checked (a face, long enough) before the recording is transcribed, which takes longer.
+        t0 = time.perf_counter()
+        prepared = prepare_clip(video, report("landmarks"))
+        timings["landmarks"] += time.perf_counter() - t0
     transcript = None
     if captions and audio is not None:
         from .transcribe import transcribe
@@ -228,7 +234,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
                                                      steps, batch, writer, label, timings, report, progress)
     else:
         n_out, n_video, painted, warnings = _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label,
-                                                   timings, report, progress)
+                                                   timings, report, progress, prepared)
     try:
         voices = [voice_entry(get_voice(voice))] if audio is None else []
         sources = [source_entry("video", video, digest)] + ([source_entry("audio", audio)] if audio is not None else [])
@@ -334,9 +340,10 @@ def prepare_clip(video: Path, progress: Callable[[int, int], None] | None = None
     return track, bank, warnings
 
 
-def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label, timings, report, progress):
+def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label, timings, report, progress,
+                    prepared=None):
     """The clip's own frames re-timed by the motion graph, own mouths pasted; returns (frames, video frames,
-    painted, warnings)."""
+    painted, warnings). `prepared`: `prepare_clip`'s answer for `video`, when the caller has it already."""
     import cv2
 
     from ..motion.graph import GraphConfig, speech_onsets
@@ -344,10 +351,10 @@ def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, lab
     from ..utils.memory import memory_trimmer
 
     t0 = time.perf_counter()
-    if av_ is not None:
+    if prepared is not None:
+        track, bank, warnings = prepared
+    elif av_ is not None and "lips" in av_.track.features:
         track, bank, warnings = av_.track, av_.mouth_bank(), []
-        if "lips" not in track.features:
-            track, bank, warnings = prepare_clip(video, report("landmarks"))
     else:
         track, bank, warnings = prepare_clip(video, report("landmarks"))
     timings["landmarks"] += time.perf_counter() - t0

@@ -8,7 +8,8 @@ features), the frames of that footage (`FrameStore`) and the person's mouth bank
    between similar head poses (cross-faded over a few frames), pulled towards head motion at the
    new speech's onsets, never the same stretch back to back.
 2. **Target lips**: the track's jaw opening (moved `lead` frames earlier, see below) is mapped by
-   its rank onto the openings the footage itself shows, and its lip spread (`wide`) onto the
+   its rank among the speaking frames onto the openings the footage itself shows (a frame at rest,
+   `REST_JAW`, gets the footage's closed mouth), and its lip spread (`wide`) onto the
    footage's mouth widths; the footage frame that shows that mouth gives the target inner-lip
    shape (canonical, by its corners; `mouthbank.to_canonical`), smoothed over time and placed on
    the base frame's own lip corners. The person's mouths, in the person's proportions.
@@ -50,6 +51,17 @@ from ..motion.track import MotionTrack
 # Zero-displacement points around the mouth: nose tip and base, cheeks, the sides of the face.
 _FIXED = (lm.NOSE_TIP, *NOSE_BASE, 50, 280, 205, 425, 187, 411, 147, 376, 234, 454, 93, 323)
 _CHIN_INDEX = JAW_LINE.index(lm.CHIN)
+
+
+# A motion track's jaw at or below this is a mouth at rest (silence, a pause): the footage's closed mouth.
+REST_JAW = 0.01
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Each value's rank among `x` as a share 0..1, equal values sharing their mean rank."""
+    from scipy.stats import rankdata
+
+    return (rankdata(x, method="average") - 1) / max(len(x) - 1, 1)
 
 
 @dataclass(frozen=True)
@@ -478,11 +490,17 @@ class FootageRenderer:
         iod = np.hypot(f["pose"][ks, 2], f["pose"][ks, 3]).astype(np.float64)
         width = width / np.maximum(iod, 1e-6)
 
-        def rank(x):
-            return np.argsort(np.argsort(x, kind="stable"), kind="stable") / max(len(x) - 1, 1)
-
-        want_op = np.quantile(op, rank(jaw)) if n else np.zeros(0)
-        want_w = np.quantile(width, rank(wide)) if n else np.zeros(0)
+        # The speaking frames' jaw, by its rank among them, picks an opening of the footage's own (the same
+        # rank among its openings); a frame at rest (the speech gate's silence, pauses) gets its closed mouth
+        # and its middle width. Ranks among equal values are equal: before, a track of silence (all zeros)
+        # was ranked by position, and the mouth opened wider and wider through it.
+        speaking = jaw > REST_JAW
+        q_op, q_w = np.zeros(n), np.full(n, 0.5)
+        if speaking.any():
+            q_op[speaking] = ranks(jaw[speaking])
+            q_w[speaking] = ranks(wide[speaking])
+        want_op = np.quantile(op, q_op) if n else np.zeros(0)
+        want_w = np.quantile(width, q_w) if n else np.zeros(0)
         so, sw = max(float(op.std()), 1e-6), max(float(width.std()), 1e-6)
         pick = np.zeros(n, np.int64)
         for a in range(0, n, 512):

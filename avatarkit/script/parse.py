@@ -50,6 +50,11 @@ _SPEAKER = re.compile(r"^[a-z][fm]_[a-z0-9_]+$")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
+# A segment's text, and one sentence of it: past these a voice would speak minutes in one go (memory grows with
+# it, and nothing shows progress), which a script does not need; longer text is split into segments.
+MAX_SEGMENT_CHARS = 20_000
+MAX_PHRASE_WORDS = 400
+
 
 def load_script(path: str | Path, *, scope: FileScope | None = None) -> Script:
     """Read and validate a script file; raise `ScriptError` naming file, line and field."""
@@ -84,7 +89,7 @@ def parse_script(text: str, *, file: str | Path | None = None, scope: FileScope 
     resolution = _resolution(ctx, defaults)
     fps = ctx.get(defaults, "fps", int, "defaults", default=25)
     if not 1 <= fps <= 60 or 48000 % fps:
-        raise ctx.err(f"fps {fps} must divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
+        raise ctx.err(f"fps {fps}: expected 1 to 60 frames per second that divide 48000 evenly (e.g. 24, 25, 30, 50, 60)",
                       defaults.lines.get("fps"), "defaults.fps")
     d_avatar = _avatar(ctx, defaults, "defaults", base, None) or _house_presenter()
     d_voice = _voice(ctx, defaults, "defaults", None) or _language_voice(ctx, language, data)
@@ -382,9 +387,16 @@ def _segment(ctx: _Ctx, raw: Any, field: str, line: int, voice: str, base: Path)
         return Segment([Phrase((), (), ms)], seg_voice, "", raw.line)
     text = ctx.get(raw, "text", str, field, required=True)
     first = raw.lines["text"]
+    if len(text) > MAX_SEGMENT_CHARS:
+        raise ctx.err(f"text is {len(text)} characters; a segment holds at most {MAX_SEGMENT_CHARS} (about "
+                      f"{MAX_SEGMENT_CHARS // 900} minutes of speech): split it into several segments", first, f"{field}.text")
     phrases = parse_text(text, file=ctx.file, line=first, field=f"{field}.text")
     if not phrases:
         raise ctx.err("text is empty", first, f"{field}.text")
+    for ph in phrases:
+        if len(ph.words) > MAX_PHRASE_WORDS:
+            raise ctx.err(f"a sentence of {len(ph.words)} words with no full stop, question mark or other break "
+                          f"(at most {MAX_PHRASE_WORDS}): a voice speaks a sentence in one go", first, f"{field}.text")
     return Segment(phrases, seg_voice, text, raw.line)
 
 

@@ -56,7 +56,7 @@ def from_slides(deck_path: str | Path, out_yaml: str | Path, *, voice: str, avat
     if layout not in LAYOUTS:
         raise SlideError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     if render not in RENDERS:
-        raise SlideError(f"render {render!r} is not one of {', '.join(RENDERS)}")
+        raise SlideError(f"slides {render!r} is not one of {', '.join(RENDERS)}")
     language = get_voice(voice).language.split("-")[0].lower() or "en"
     kind = DECK_KINDS.get(deck_path.suffix.lower())
     mode = _mode(kind, render, deck_path)
