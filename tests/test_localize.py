@@ -290,6 +290,21 @@ def test_several_languages_give_one_file_each(course, tmp_path):
 # ------------------------------------------------------------------------------------------------ round trip
 
 
+def test_a_file_from_another_script_is_refused_and_changes_nothing(course, tmp_path):
+    # Imported into the wrong script it reported "0 translated, 0 missing" and wrote that script's
+    # translations file with the other script's strings.
+    [xlf] = export_xliff(course, ["de"], tmp_path / "course.xlf")
+    _cat_tool(xlf)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    (other_dir / "other.yaml").write_text("title: Other\nlanguages: {de: de-espeak}\ndefaults: {avatar: presenter}\n"
+                                          "scenes:\n  - segments: [Something else entirely.]\n")
+    other = load_script(other_dir / "other.yaml")
+    with pytest.raises(ScriptError, match="exported from another script"):
+        import_xliff(other, xlf)
+    assert not (other_dir / "other.translations.yaml").exists()
+
+
 @pytest.mark.parametrize("version", ["2.0", "1.2"])
 def test_round_trip_through_a_translators_tool(course, tmp_path, version):
     [xlf] = export_xliff(course, ["de"], tmp_path / "course.xlf", version=version)

@@ -142,6 +142,13 @@ def import_xliff(script: Script, path: str | Path, store: Store | None = None) -
                     continue         # never replace an up-to-date translation with one of an older text
             pending.append((lang, unit.id, entry))
         rep.not_in_file = [uid for uid in by_id if uid not in latest]
+    rows_in_file = sum(len(r.unknown) + len(r.translated) + len(r.stale) + len(r.missing) for r in reports.values())
+    known = sum(len(r.translated) + len(r.stale) + len(r.missing) for r in reports.values())
+    if rows_in_file and known * 2 < rows_in_file:
+        # Most of the file's strings are not this script's: it was exported from another one.
+        raise ScriptError(f"{rows_in_file - known} of its {rows_in_file} strings are not in {script.name} "
+                          f"(ids such as {', '.join(next(r.unknown for r in reports.values() if r.unknown)[:3])}): "
+                          "it was exported from another script; import it into that one", file=path)
     # Everything checked: only now touch the store, so a bad file changes nothing.
     for lang, uid, entry in pending:
         store.put(lang, uid, entry)
