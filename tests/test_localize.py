@@ -290,6 +290,15 @@ def test_several_languages_give_one_file_each(course, tmp_path):
 # ------------------------------------------------------------------------------------------------ round trip
 
 
+def test_a_translation_longer_than_its_screen_space_is_named(course, tmp_path):
+    # The export gives on-screen strings a size limit (slr:sizeRestriction); a longer translation was taken
+    # silently and shortened with an ellipsis at render time.
+    [xlf] = export_xliff(course, ["de"], tmp_path / "course.xlf")
+    _cat_tool(xlf, edit={"title": "X" * 200})
+    rep = import_xliff(course, xlf).languages["de"]
+    assert any(w.startswith("title: the translation is 200 characters, over the") for w in rep.warnings), rep.warnings
+
+
 def test_a_file_from_another_script_is_refused_and_changes_nothing(course, tmp_path):
     # Imported into the wrong script it reported "0 translated, 0 missing" and wrote that script's
     # translations file with the other script's strings.
@@ -313,9 +322,12 @@ def test_round_trip_through_a_translators_tool(course, tmp_path, version):
     rep = report.languages["de"]
     assert report.version == version and report.store == tmp_path / "course.translations.yaml"
     assert rep.translated == IDS and not (rep.missing or rep.stale or rep.unknown or rep.not_in_file)
-    # The pseudo tool left LMS untranslated, and the glossary wants Lernplattform.
-    assert rep.warnings == ["scenes.intro.segments.2.text: the glossary renders 'LMS' as 'Lernplattform', "
-                            "not found in the translation"]
+    # The pseudo tool left LMS untranslated, and the glossary wants Lernplattform; its strings are longer than
+    # the source, as pseudo-localisation means them to be, so on-screen ones overflow their space.
+    assert [w for w in rep.warnings if "fit on screen" not in w] == [
+        "scenes.intro.segments.2.text: the glossary renders 'LMS' as 'Lernplattform', not found in the translation"]
+    limited = {u.id for u in units(course) if u.max_chars}
+    assert {w.split(":")[0] for w in rep.warnings if "fit on screen" in w} <= limited
 
     de = localized_script(course, "de")
     assert de.language == "de" and de.name == course.name == "course"

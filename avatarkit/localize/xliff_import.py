@@ -229,6 +229,9 @@ def _check(row: _Row, unit: Unit, lang: str, script: Script, keep: tuple[str, ..
         if Counter(src_codes) != Counter(tgt_codes):
             rep.warnings.append(f"{unit.id}: the translation's pauses and gestures ({' '.join(tgt_codes) or 'none'})"
                                 f" differ from the source's ({' '.join(src_codes) or 'none'})")
+    if unit.max_chars and len(text) > unit.max_chars:
+        rep.warnings.append(f"{unit.id}: the translation is {len(text)} characters, over the {unit.max_chars} that fit "
+                            "on screen; it will be shortened with '…' when rendered")
     for term in missing_terms(source, text, keep):
         rep.warnings.append(f"{unit.id}: the term '{term}' must stay as written but is not in the translation")
     for term in terms_in(source, script.glossary):
