@@ -8,11 +8,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import AvatarkitError
-from .common import console, fail, interrupted, output_file
+from .common import Progress, console, fail, interrupted, output_file
 
 avatar_app = typer.Typer(
     help="Personal avatars made from a person's footage (with their consent): add, train, list, show, remove.",

@@ -6,11 +6,40 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as _RichProgress
 
 from ..errors import AvatarkitError
 
 console = Console(stderr=True)
+LOG_EVERY_S = 5.0      # how often progress is written as a line when the output is not a terminal
+
+
+class Progress(_RichProgress):
+    """rich's progress bars, which also show in a log: where the console is not a terminal (a pipe, a CI log,
+    a service's journal) rich draws nothing until the end, so every `LOG_EVERY_S` seconds each moving task
+    is written as one plain line (its description, how far, of how much)."""
+
+    def __init__(self, *columns, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self._logged: dict = {}
+
+    def update(self, task_id, **kwargs) -> None:
+        super().update(task_id, **kwargs)
+        if self.console.is_terminal:
+            return
+        import time
+
+        now = time.monotonic()
+        if now - self._logged.get(task_id, -LOG_EVERY_S) < LOG_EVERY_S:
+            return
+        self._logged[task_id] = now
+        task = self._tasks.get(task_id)
+        if task is None:
+            return
+        done = f"{task.completed:g}" + (f"/{task.total:g}" if task.total else "")
+        self.console.print(f"{task.description}: {done} ({task.elapsed or 0.0:.0f} s)", highlight=False,
+                           markup=False)
 
 
 def _readable_help() -> None:

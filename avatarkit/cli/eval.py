@@ -13,10 +13,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
 from ..eval.lipsync import DEFAULT_METHODS, METHODS
+from .common import Progress
 
 eval_app = typer.Typer(
     help="Measure how well generated motion matches real talking faces. Scores are computed on "

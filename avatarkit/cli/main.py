@@ -14,10 +14,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
-from .common import console, course_progress, fail, frame_override, interrupted, output_file, output_folder
+from .common import Progress, console, course_progress, fail, frame_override, interrupted, output_file, output_folder
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "

@@ -85,9 +85,9 @@ class DubProgress:
 
 
 def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | None,
-               voices_dir=None) -> NormalizedSpeech:
+               voices_dir=None, progress: Callable[[int, int], None] | None = None) -> NormalizedSpeech:
     """The new speech at 48 kHz and -16 LUFS (`speech.loudness.NormalizedSpeech`): the recording `audio`,
-    read from its file in blocks, or `text` spoken by `voice`.
+    read from its file in blocks, or `text` spoken by `voice` (`progress(done, total)` in phrases).
 
     `text` is a `Path` or a name ending in `.txt` (a UTF-8 file to read), or the words themselves.
     """
@@ -112,7 +112,8 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if not words.split():
         raise RenderError(f"{text}: no words to speak")
     # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
-    return NormalizedSpeech.from_array(synthesize_transcript(words, voice, voices_dir).resampled(SAMPLE_RATE).audio)
+    return NormalizedSpeech.from_array(synthesize_transcript(words, voice, voices_dir, progress)
+                                       .resampled(SAMPLE_RATE).audio)
 
 
 def encoder_preset(width: int, height: int) -> str:
@@ -202,7 +203,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         personal = None
 
     t0 = time.perf_counter()
-    speech = speech_for(audio, text, voice)
+    speech = speech_for(audio, text, voice, progress=report("speech"))
     timings["speech"] += time.perf_counter() - t0
     prepared = None
     if kind != "diffusion" and (av_ is None or "lips" not in av_.track.features):

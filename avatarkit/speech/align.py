@@ -14,6 +14,8 @@ music, overlapping speakers, or words that are not in the transcript.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..audio.features import LogMel, MelConfig, resample
@@ -26,8 +28,10 @@ PHRASE_GAP_S = 0.25
 SPEECH_RANGE = 6.9       # natural-log power (30 dB) below the loud frames that still counts as speech
 
 
-def synthesize_transcript(text: str, voice, voices_dir=None) -> Utterance:
-    """Speak `text` (any length, several sentences) with `voice` (a `Voice` or its id)."""
+def synthesize_transcript(text: str, voice, voices_dir=None,
+                          progress: Callable[[int, int], None] | None = None) -> Utterance:
+    """Speak `text` (any length, several sentences) with `voice` (a `Voice` or its id); `progress(done, total)`
+    counts phrases spoken."""
     from ..script import parse_text
     from .engines.base import make_engine
     from .voice import Voice, get_voice
@@ -35,9 +39,11 @@ def synthesize_transcript(text: str, voice, voices_dir=None) -> Utterance:
     v = voice if isinstance(voice, Voice) else get_voice(voice, voices_dir)
     engine = make_engine(v)
     parts: list[Utterance] = []
-    for ph in parse_text(text):
-        if ph.words:
-            parts.append(engine.synthesize([Token(m.text) for m in ph.words]))
+    phrases = [ph for ph in parse_text(text) if ph.words]
+    for k, ph in enumerate(phrases):
+        parts.append(engine.synthesize([Token(m.text) for m in ph.words]))
+        if progress:
+            progress(k + 1, len(phrases))
     if not parts:
         raise AvatarkitError("the transcript has no words to align")
     sr = parts[0].sample_rate
