@@ -206,3 +206,22 @@ def test_from_slides_warns_of_a_photo_that_is_not_there(tmp_path):
                             "--avatar", str(tmp_path / "nosuch.png")])
     # The script is still written (the photo may come later), but the command says the photo is missing.
     assert r.exit_code == 0 and "no such photo yet" in " ".join(r.output.split()), r.output
+
+
+def test_progress_is_written_as_lines_where_no_bar_can_be_drawn(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from avatarkit.cli import common
+
+    log = io.StringIO()
+    now = [100.0]
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    with common.Progress(console=Console(file=log, force_terminal=False)) as bar:
+        task = bar.add_task("render", total=50)
+        for t, done in ((100.0, 10), (101.0, 20), (106.0, 30)):      # the second comes too soon
+            now[0] = t
+            bar.update(task, completed=done)
+    lines = [ln for ln in log.getvalue().splitlines() if ln.startswith("render:")]
+    assert [ln.split(" (")[0] for ln in lines] == ["render: 10/50", "render: 30/50"], log.getvalue()
