@@ -59,6 +59,22 @@ class LipsyncResult:
         return self.frames / self.fps
 
 
+def _refuse_footage_avatar(avatar: str | Path) -> None:
+    """A footage avatar named where a photo is wanted: say which command plays one."""
+    from ..face.avatar import AvatarError, is_footage_avatar, open_avatar
+
+    if Path(avatar).is_file():
+        return
+    try:
+        found = open_avatar(avatar)
+    except AvatarError:
+        return              # neither a photo nor an avatar: `load_avatar` says so
+    if is_footage_avatar(found.folder):
+        raise RenderError(f"{avatar}: an avatar made from footage; lip sync animates a photo. To have this person "
+                          f"say a recording, dub their footage (`avatarkit dub VIDEO --audio FILE`) or use a "
+                          f"script scene with `avatar: {avatar}` and an `audio:` segment")
+
+
 def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: str = "learned",
             model_path: str | Path | None = None, renderer: str = "warp", fps: int = 25,
             resolution: tuple[int, int] = (1280, 720), background: Background | None = None,
@@ -90,6 +106,7 @@ def lipsync(avatar: str | Path, audio: str | Path, out: str | Path, *, motion: s
     if out.suffix.lower() != ".mp4":
         raise RenderError(f"{out}: the output must be an .mp4 file")
     info = audio_info(audio)
+    _refuse_footage_avatar(avatar)
     rig = load_avatar(avatar)
     check_signing()
     model = AudioMotion(motion, model_path=str(model_path) if model_path else None)
