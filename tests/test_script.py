@@ -176,3 +176,16 @@ def test_tags_touching_words_and_unspaced_sentences():
         ["こんにちは、ようこそ。"], ["2分でわかります。"], ["まず、保管してください。"], ["次に、提出し、", "使ってください。"]]
     assert phrases[0].pause_ms == 300 and phrases[3].gestures[0].kind == "nod" and phrases[3].gestures[0].at == 1
     assert [w.text for p in parse_text("Keep it[nod]simple.") for w in p.words] == ["Keep", "it", "simple."]
+
+
+def test_scenes_built_in_python_are_checked_as_the_format_is():
+    # avatarkit.Scene(layout="split") once rendered as the default layout without a word.
+    from pathlib import Path
+
+    from avatarkit.script.model import Scene
+
+    for kwargs, needle in (({"layout": "split"}, "unknown layout 'split'"),
+                           ({"layout": "full", "renderer": "magic"}, "unknown renderer 'magic'")):
+        with pytest.raises(ScriptError, match=needle):
+            Scene("s", [], Path("a.png"), None, **kwargs)
+    assert Scene("s", [], Path("a.png"), None, "pip", "bank").layout == "pip"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ScriptError
+
 GESTURES = ("nod", "shake", "tilt", "brows")
 LAYOUTS = ("full", "beside", "pip", "circle")
 RENDERERS = ("warp", "bank", "refined", "footage", "diffusion")
@@ -171,6 +173,16 @@ class Scene:
     bullets: tuple[str, ...] = ()
     lower_third: LowerThird | None = None
     transition: Transition | None = None   # into this scene; None: the brand kit's, else a cut
+
+    def __post_init__(self):
+        # The Python API is checked as the script format is (`script.parse`): a scene built in code with a
+        # layout or renderer no stage knows would otherwise render as the default, silently.
+        if self.layout not in LAYOUTS:
+            raise ScriptError(f"unknown layout {self.layout!r}; expected one of {', '.join(LAYOUTS)}",
+                              field=f"scene {self.id!r}.layout")
+        if self.renderer is not None and self.renderer not in RENDERERS:
+            raise ScriptError(f"unknown renderer {self.renderer!r}; expected one of {', '.join(RENDERERS)}",
+                              field=f"scene {self.id!r}.renderer")
 
 
 @dataclass(frozen=True)
