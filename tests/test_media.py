@@ -78,3 +78,13 @@ def test_cues_join_words_without_spaces_in_japanese():
     assert phrase_cues(ja, 0, 48000)[0].text == "次に、提出し、必ず使ってください。"
     en = [Word("Submit", 0, 4800, 0), Word("it.", 4800, 9600, 1)]
     assert phrase_cues(en, 0, 48000)[0].text == "Submit it."
+
+
+def test_the_ai_caption_speaks_the_videos_language_and_english():
+    from avatarkit.media.captions import AI_CUE, ai_cue
+
+    assert ai_cue("en") == ai_cue("en-GB") == ai_cue(None) == AI_CUE == "[AI-generated video]"
+    assert ai_cue("de-DE") == "[KI-generiertes Video · AI-generated video]"
+    assert ai_cue("ja") == "[AI生成動画 · AI-generated video]"
+    assert ai_cue("xx") == AI_CUE                 # a language without a line: the English alone
+    assert all("AI-generated video" in ai_cue(code) for code in ("fr", "ar", "zh", "hi"))

@@ -16,6 +16,23 @@ from ..speech.utterance import Word
 MAX_LINE = 42
 MAX_CUE_S = 6.0
 AI_CUE = "[AI-generated video]"
+# The first caption of a video in its own language, so its viewers read it; the English follows for anyone
+# (and anything) that checks for it. Languages without a line here get the English alone.
+_AI_WORDS = {
+    "de": "KI-generiertes Video", "fr": "Vidéo générée par IA", "es": "Vídeo generado por IA",
+    "it": "Video generato dall'IA", "pt": "Vídeo gerado por IA", "nl": "Door AI gegenereerde video",
+    "pl": "Wideo wygenerowane przez AI", "sv": "AI-genererad video", "da": "AI-genereret video",
+    "nb": "AI-generert video", "fi": "Tekoälyn tuottama video", "cs": "Video vytvořené umělou inteligencí",
+    "ru": "Видео, созданное ИИ", "uk": "Відео, створене ШІ", "tr": "Yapay zekâ ile oluşturulmuş video",
+    "ja": "AI生成動画", "zh": "AI生成的视频", "ko": "AI 생성 동영상", "ar": "فيديو مُنشأ بالذكاء الاصطناعي",
+    "he": "סרטון שנוצר בבינה מלאכותית", "hi": "एआई-जनित वीडियो",
+}
+
+
+def ai_cue(language: str | None) -> str:
+    """The first caption that says the video is AI-generated, in `language` (BCP-47) and in English."""
+    words = _AI_WORDS.get((language or "en").split("-")[0].lower())
+    return f"[{words} · AI-generated video]" if words else AI_CUE
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from ..compose.staging import check_staging, resolve_brand
 from ..compose.transition import TransitionRun
 from ..errors import AvatarkitError, FaceError, RenderError
 from ..face.avatar import is_footage_avatar, rig_for
-from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
+from ..media.captions import Cue, ai_cue, phrase_cues, to_srt, to_vtt
 from ..media.provenance import Origin, check_signing, render_origin, signed_output
 from ..media.segments import DEFAULT_CRF, DEFAULT_PRESET, SegmentWriter, encode_soundtrack, join_segments
 from ..motion.animate import PhonemeMotion
@@ -290,7 +290,7 @@ class Pipeline:
             part.start, part.utterances = sample // spf, utts
             for it, utt in zip(job.items[part.first:part.first + part.count], utts):
                 if sample == 0:   # the AI-generated caption shows before the first word
-                    job.cues.append(Cue(0, utt.num_samples, AI_CUE))
+                    job.cues.append(Cue(0, utt.num_samples, ai_cue(job.script.language)))
                 if it.card is None:
                     job.cues.extend(phrase_cues(utt.words, sample, SAMPLE_RATE))
                 sample += utt.num_samples

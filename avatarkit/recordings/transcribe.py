@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..audio.io import audio_info, stream_audio
 from ..errors import AvatarkitError
-from ..media.captions import AI_CUE, Cue, phrase_cues, to_srt, to_vtt
+from ..media.captions import Cue, ai_cue, phrase_cues, to_srt, to_vtt
 from ..speech.utterance import Word
 from ..speech.whisper import SAMPLE_RATE, Transcript, get_whisper
 from ..utils.files import write_text_atomic
@@ -104,8 +104,8 @@ def write_transcript(transcript: Transcript, path: str | Path, title: str = "", 
 
 def write_captions(transcript: Transcript, video: str | Path, title: str = "") -> dict[str, Path]:
     """WebVTT and SRT for an AI-generated `video`, beside it, named `<stem>.<language>.vtt` / `.srt`
-    (`und` when no speech was found), labelled "[AI-generated video]"."""
+    (`und` when no speech was found), labelled AI-generated in their language and in English (`ai_cue`)."""
     video = Path(video)
     lang = transcript.language or UNDETERMINED
-    return {fmt: write_transcript(transcript, video.with_name(f"{video.stem}.{lang}.{fmt}"), title, AI_CUE)
-            for fmt in ("vtt", "srt")}
+    return {fmt: write_transcript(transcript, video.with_name(f"{video.stem}.{lang}.{fmt}"), title,
+                                  ai_cue(transcript.language)) for fmt in ("vtt", "srt")}
