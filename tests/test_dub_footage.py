@@ -249,3 +249,18 @@ def test_dub_command_one_shot(clip, tmp_path):
     r = CliRunner().invoke(app, ["dub", str(clip), "--audio", str(wav), "--out", str(tmp_path / "e.mp4"),
                                  "--renderer", "painted"])
     assert r.exit_code != 0 and "footage, diffusion" in " ".join(r.output.split())
+
+
+@real
+def test_dub_from_text_writes_captions_of_its_own_words(clip, tmp_path):
+    # A text dub wrote no captions and tagged its sound `und`; its words and their times are known.
+    from avatarkit.recordings.dub import dub
+
+    text = tmp_path / "t.txt"
+    text.write_text("Hello there. Welcome to the course.", encoding="utf-8")
+    r = dub(clip, tmp_path / "t.mp4", text=text, voice="en-us-joe")
+    vtt = r.captions["vtt"].read_text(encoding="utf-8")
+    assert r.captions["vtt"].name == "t.en.vtt" and r.language == "en"
+    assert "[AI-generated video]" in vtt and "Hello there." in vtt and "Welcome to the course." in vtt
+    with av.open(str(r.video)) as c:
+        assert c.streams.audio[0].metadata.get("language") in ("en", "eng")

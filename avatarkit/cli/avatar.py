@@ -182,7 +182,8 @@ def dub(
     seed: int = typer.Option(0, help="Footage renderer: seed of the re-timing (another seed, another cut of the same clip)."),
     steps: Optional[int] = typer.Option(None, help="Diffusion renderer: sampling steps (default: the model's)."),
     device: str = typer.Option("auto", help="Diffusion renderer: auto, cpu or cuda."),
-    captions: bool = typer.Option(True, help="With --audio: write WebVTT and SRT captions of what is said beside the MP4."),
+    captions: bool = typer.Option(True, help="Write WebVTT and SRT captions of what is said beside the MP4 "
+                                             "(--audio: what Whisper hears; --text: the text)."),
     language: Optional[str] = typer.Option(None, help="Language of the --audio recording (default: detected)."),
     home: Optional[Path] = typer.Option(None, help=HOME_HELP),
 ):

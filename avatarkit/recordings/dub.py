@@ -67,7 +67,7 @@ class DubResult:
     label_box: tuple[int, int, int, int] = (0, 0, 0, 0)   # where the AI-generated label is drawn
     timings: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
-    captions: dict[str, Path] = field(default_factory=dict)   # "vtt"/"srt" -> file, for a recording
+    captions: dict[str, Path] = field(default_factory=dict)   # "vtt"/"srt" -> file
     language: str | None = None
     renderer: str = "footage"
     warnings: list[str] = field(default_factory=list)
@@ -91,13 +91,21 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
 
     `text` is a `Path` or a name ending in `.txt` (a UTF-8 file to read), or the words themselves.
     """
+    return speech_and_words(audio, text, voice, voices_dir, progress)[0]
+
+
+def speech_and_words(audio: str | Path | None, text: str | Path | None, voice: str | None,
+                     voices_dir=None, progress: Callable[[int, int], None] | None = None):
+    """`speech_for`'s speech, and for `text` the words it speaks with their times (a `Transcript` in the
+    voice's language, for captions without Whisper); None for a recording."""
     if (audio is None) == (text is None):
         raise RenderError("give exactly one of audio (a recording) or text (with a voice)")
     if audio is not None:
         from ..audio.io import stream_audio
 
-        return NormalizedSpeech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE))
+        return NormalizedSpeech(lambda: stream_audio(audio, SAMPLE_RATE, SAMPLE_RATE)), None
     from ..speech.align import synthesize_transcript
+    from ..speech.whisper import Transcript, TranscriptWord
 
     if voice is None:
         raise RenderError("dubbing from text needs a voice (--voice), e.g. one listed by `avatarkit voices`")
@@ -112,8 +120,10 @@ def speech_for(audio: str | Path | None, text: str | Path | None, voice: str | N
     if not words.split():
         raise RenderError(f"{text}: no words to speak")
     # Phrase by phrase, with the pauses of sentence ends, as a script's text would be spoken.
-    return NormalizedSpeech.from_array(synthesize_transcript(words, voice, voices_dir, progress)
-                                       .resampled(SAMPLE_RATE).audio)
+    utt = synthesize_transcript(words, voice, voices_dir, progress).resampled(SAMPLE_RATE)
+    spoken = Transcript(get_voice(voice, voices_dir).language.split("-")[0], 1.0, utt.num_samples / SAMPLE_RATE,
+                        [TranscriptWord(w.text, w.start / SAMPLE_RATE, w.end / SAMPLE_RATE) for w in utt.words])
+    return NormalizedSpeech.from_array(utt.audio), spoken
 
 
 def encoder_preset(width: int, height: int) -> str:
@@ -145,9 +155,10 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         progress: Callable[[DubProgress], None] | None = None) -> DubResult:
     """Dub `video` into the MP4 `out` with new speech; see the module docstring.
 
-    With a recording as the new speech and `captions`, what Whisper hears
-    in it (in `language`, or the detected one) is written beside the MP4 as
-    `<stem>.<language>.vtt` and `.srt` when the video is complete.
+    With `captions`, what is said is written beside the MP4 as
+    `<stem>.<language>.vtt` and `.srt` when the video is complete: for a
+    recording what Whisper hears in it (in `language`, or the detected one),
+    for text its own words at the times the voice speaks them.
 
     `renderer` is "footage" (any clip, no avatar needed) or "diffusion" (a trained avatar); by default
     "diffusion" only when `avatar` names a trained avatar. `avatar` names the person's avatar (default:
@@ -203,7 +214,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         personal = None
 
     t0 = time.perf_counter()
-    speech = speech_for(audio, text, voice, progress=report("speech"))
+    speech, spoken = speech_and_words(audio, text, voice, progress=report("speech"))
     timings["speech"] += time.perf_counter() - t0
     prepared = None
     if kind != "diffusion" and (av_ is None or "lips" not in av_.track.features):
@@ -211,7 +222,7 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         t0 = time.perf_counter()
         prepared = prepare_clip(video, report("landmarks"))
         timings["landmarks"] += time.perf_counter() - t0
-    transcript = None
+    transcript = spoken if captions else None       # a text's own words need no Whisper
     if captions and audio is not None:
         from .transcribe import transcribe
 
