@@ -136,4 +136,4 @@ def test_cuts_and_unusable_parts_are_named_in_seconds(clip, tmp_path):
     text = " ".join(track.warnings)
     assert "jumps at 1.5 s" in text and "trim the footage" in text, text
     spans = track.unusable()
-    assert "2.5-3.0 s (no single face)" in spans, spans
+    assert "2.5-3.0 s (several faces)" in spans, spans     # two faces side by side, named as such

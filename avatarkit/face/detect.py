@@ -15,6 +15,10 @@ import numpy as np
 
 from ..errors import FaceError
 
+
+class SeveralFaces(FaceError):
+    """An image with more than one face where one person is wanted."""
+
 _LOCK = threading.Lock()
 _MODELS: dict[str, object] = {}
 
@@ -108,7 +112,7 @@ def detect_landmarks(image: np.ndarray, *, source: str = "image", static: bool =
     if not faces:
         raise FaceError(f"{source}: no face found; use a photo with one clearly visible, front-facing face")
     if len(faces) > 1:
-        raise FaceError(f"{source}: found {len(faces)} faces; the avatar photo must show exactly one person")
+        raise SeveralFaces(f"{source}: found {len(faces)} faces; the avatar photo must show exactly one person")
     pts = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark], np.float32)
     return pts
 

@@ -55,7 +55,7 @@ class FootageTrack:
     reasons: list = field(default_factory=list)
 
     def unusable(self, limit: int = 6) -> str:
-        """The unusable parts as seconds with their reasons, e.g. "3.0-4.2 s (no single face)"; "" if none."""
+        """The unusable parts as seconds with their reasons, e.g. "3.0-4.2 s (several faces)"; "" if none."""
         if len(self.reasons) == self.frames:
             return reason_spans(self.reasons, self.fps, limit)
         return seconds_spans(~np.asarray(self.good, bool), self.fps, limit)
@@ -135,9 +135,10 @@ def video_info(path: str | Path) -> tuple[float, int, int, int]:
         raise FaceError(f"{path}: not a readable video ({e})") from None
 
 
-def _judge(points: np.ndarray | None, w: int, h: int) -> str | None:
+def _judge(points: np.ndarray | None, w: int, h: int, missing: str = "no face") -> str | None:
+    """Why a frame's face is unusable ("no face", "several faces", too small, cut off, turned away), or None."""
     if points is None:
-        return "no single face"
+        return missing
     pose = face_pose(points)
     iod = pose_iod(pose)
     if iod < MIN_IOD_PX:
@@ -157,11 +158,11 @@ def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | Non
                  stats: list[tuple[float, float]] | None = None,
                  on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None,
                  ) -> tuple[np.ndarray, list[str | None]]:
-    """MediaPipe landmarks (N, 478, 3) pixels of every frame (NaN where no single face) and per frame
+    """MediaPipe landmarks (N, 478, 3) pixels of every frame (NaN where no one face was found) and per frame
     the reason it is unusable (None if usable; one-frame checks only, not jumps). A `stats` list
     receives each frame's face luma and sharpness (`intake.face_image_stats`; NaN without a face);
     `on_frame(i, rgb, landmarks or None)` sees every decoded frame once (the video is decoded once)."""
-    from .detect import detect_landmarks, reset_tracking
+    from .detect import SeveralFaces, detect_landmarks, reset_tracking
     from .intake import face_image_stats
 
     _, w, h, total = video_info(path)
@@ -170,11 +171,14 @@ def track_frames(path: str | Path, *, progress: Callable[[int, int], None] | Non
     for i, rgb in enumerate(video_frames(path)):
         if max_frames is not None and i >= max_frames:
             break
+        missing = "no face"
         try:
             pts = detect_landmarks(rgb, source=str(path), static=False)
+        except SeveralFaces:
+            pts, missing = None, "several faces"
         except FaceError:
             pts = None
-        reasons.append(_judge(pts, w, h))
+        reasons.append(_judge(pts, w, h, missing))
         pts_all.append(pts if pts is not None else np.full((478, 3), np.nan, np.float32))
         if stats is not None:
             stats.append(face_image_stats(rgb, pts) if pts is not None else (np.nan, np.nan))
@@ -351,7 +355,7 @@ def seconds_spans(mask: np.ndarray, fps: float, limit: int = 6) -> str:
 
 def reason_spans(reasons: list, fps: float, limit: int = 6) -> str:
     """Runs of the same non-None reason in a per-frame list as seconds, e.g. "0.0-1.2 s (turned away), 4.4-6.0 s
-    (no single face)" (at most `limit` runs, then how many more); "" when every frame is usable."""
+    (several faces)" (at most `limit` runs, then how many more); "" when every frame is usable."""
     runs, start = [], None
     for i, r in enumerate(list(reasons) + [None]):
         if start is not None and r != reasons[start]:
