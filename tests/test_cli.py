@@ -225,3 +225,18 @@ def test_progress_is_written_as_lines_where_no_bar_can_be_drawn(monkeypatch):
             bar.update(task, completed=done)
     lines = [ln for ln in log.getvalue().splitlines() if ln.startswith("render:")]
     assert [ln.split(" (")[0] for ln in lines] == ["render: 10/50", "render: 30/50"], log.getvalue()
+
+
+def test_size_is_one_concept_across_commands():
+    # `render --size 720p` and `lipsync --size 1280x720` once took different forms of one option.
+    from avatarkit.cli.common import picture_size
+    from avatarkit.errors import AvatarkitError
+
+    assert picture_size("720p") == picture_size("1280x720") == (1280, 720)
+    assert picture_size("480p") == (854, 480) and picture_size("960x540") == (960, 540)
+    try:
+        picture_size("big")
+    except AvatarkitError as e:
+        assert "expected 480p, 720p, 1080p, 4k or WIDTHxHEIGHT" in str(e)
+    else:
+        raise AssertionError("'big' was taken as a size")

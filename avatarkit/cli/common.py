@@ -152,6 +152,20 @@ def frame_override(current: tuple[int, int], aspect: str | None, size: str | Non
     return frame_size(aspect or _aspect_of(w, h), short)
 
 
+def picture_size(size: str, option: str = "--size") -> tuple[int, int]:
+    """A picture size given as `render`'s --size is (480p, 720p, 1080p, 4k: 16:9) or as WIDTHxHEIGHT pixels."""
+    from ..script.model import SIZES, frame_size
+
+    text = size.strip().lower()
+    if text in SIZES:
+        return frame_size("16:9", text)
+    try:
+        w, h = (int(v) for v in text.split("x"))
+    except ValueError:
+        raise AvatarkitError(f"{option} {size!r}: expected {', '.join(SIZES)} or WIDTHxHEIGHT, e.g. 1280x720") from None
+    return w, h
+
+
 def _aspect_of(width: int, height: int) -> str:
     return "16:9" if width >= 1.2 * height else "9:16" if height >= 1.2 * width else "1:1"
 

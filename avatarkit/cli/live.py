@@ -15,7 +15,7 @@ def live(
     renderer: Optional[str] = typer.Option(None, help="Renderer kind: warp, bank or refined for a photo; footage for an "
                                                       "avatar made from footage (default: footage for a footage "
                                                       "avatar, warp for a photo)."),
-    size: str = typer.Option("960x540", help="Picture size WIDTHxHEIGHT in pixels."),
+    size: str = typer.Option("960x540", help="Picture size: 480p, 720p, 1080p (16:9) or WIDTHxHEIGHT in pixels."),
     port: int = typer.Option(8010, help="TCP port on 127.0.0.1."),
     sessions: int = typer.Option(2, help="Live sessions at once (each takes about a core)."),
     open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the page in the default browser."),
@@ -27,16 +27,15 @@ def live(
 
     import uvicorn
 
+    from ..errors import AvatarkitError
     from ..live import LiveConfig, LiveError
     from ..live.app import LiveSessions, create_live_app
-    from .common import fail
+    from .common import fail, picture_size
 
     try:
-        w, h = (int(x) for x in size.lower().split("x"))
+        w, h = picture_size(size)
         defaults = LiveConfig(avatar=avatar, voice=voice, renderer=renderer, width=w, height=h)
-    except ValueError:
-        fail(ValueError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 960x540"))
-    except LiveError as e:
+    except (LiveError, AvatarkitError) as e:
         fail(e)
     app = create_live_app(LiveSessions(sessions, max_s, defaults))
     url = f"http://127.0.0.1:{port}/live"

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import AvatarkitError
-from .common import Progress, console, course_progress, fail, frame_override, interrupted, output_file, output_folder
+from .common import Progress, console, course_progress, fail, frame_override, interrupted, output_file, output_folder, picture_size
 
 app = typer.Typer(
     help="avatarkit: turn a written script into a presenter video (talking avatar, voice, "
@@ -220,7 +220,7 @@ def lipsync(
                                                     "v3 (whole lip shapes, default) or v2."),
     background: str = typer.Option("studio", help="Background kind (studio, gradient, solid) or a colour '#rrggbb'."),
     layout: str = typer.Option("full", help="Layout kind (full, pip)."),
-    size: str = typer.Option("1280x720", help="Video size WIDTHxHEIGHT in pixels."),
+    size: str = typer.Option("1280x720", help="Video size: 480p, 720p, 1080p, 4k (16:9) or WIDTHxHEIGHT in pixels."),
     fps: int = typer.Option(25, help="Frames per second (must divide 48000)."),
     loudness: str = typer.Option("-16", help="Soundtrack loudness in LUFS, or 'keep' for the recording's own level."),
     captions: bool = typer.Option(True, help="Write WebVTT and SRT captions of what is said (Whisper) beside the MP4."),
@@ -233,10 +233,7 @@ def lipsync(
 
     try:
         output_file(out, suffixes=(".mp4",))
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise AvatarkitError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+        w, h = picture_size(size)
         bg = Background("solid", (background,)) if background.startswith("#") else Background(background)
         try:
             target = None if loudness == "keep" else float(loudness)
