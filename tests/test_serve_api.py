@@ -469,3 +469,15 @@ def test_store_outage_is_503_without_the_database_path(svc, auth, monkeypatch):
     r = svc.http.get("/v1/renders", headers=auth)
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert "/tmp" not in r.text and "PGSQL" not in r.text
+
+
+def test_pictures_inside_a_pdf_are_measured_before_a_page_is_drawn(tmp_path):
+    # Drawing a PDF page decodes its pictures whole; only the page count was checked.
+    from avatarkit.serve.config import JobLimits
+    from avatarkit.serve.intake import LimitExceeded, check_uploads
+
+    Image.new("RGB", (3000, 2000), (200, 10, 10)).save(tmp_path / "deck.pdf", "PDF")
+    check_uploads(tmp_path, JobLimits(image_pixels=6_000_000))          # exactly at the limit: accepted
+    with pytest.raises(LimitExceeded, match=r"deck\.pdf: page 1: a picture's pixels is 6e\+06, over the limit "
+                                            r"limits\.image_pixels"):
+        check_uploads(tmp_path, JobLimits(image_pixels=5_000_000))

@@ -75,15 +75,29 @@ def _media(path: Path, what: str) -> tuple[float, int]:
     return seconds, pixels
 
 
-def _pdf_pages(path: Path, what: str) -> int:
+def _pdf(path: Path, what: str, limits: JobLimits) -> None:
+    """A PDF's page count, and every picture placed on its pages (read from the picture's own header, never
+    decoded): drawing a page decodes its pictures whole, so one 50 000-pixel-square picture is a bomb."""
     import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError:
         raise UploadError("not a readable PDF", what) from None
     try:
-        return len(doc)
+        _over(f"{what}: pages", len(doc), "pages", limits)
+        for i in range(len(doc)):
+            page = doc[i]
+            try:
+                for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+                    meta = obj.get_metadata()
+                    _over(f"{what}: page {i + 1}: a picture's pixels", int(meta.width) * int(meta.height),
+                          "image_pixels", limits)
+            finally:
+                page.close()
+    except pdfium.PdfiumError:
+        raise UploadError("not a readable PDF", what) from None
     finally:
         doc.close()
 
@@ -131,7 +145,7 @@ def check_uploads(folder: Path, limits: JobLimits) -> None:
         elif kind == "font":
             _font(path, what)
         elif ext == ".pdf":
-            _over(f"{what}: pages", _pdf_pages(path, what), "pages", limits)
+            _pdf(path, what, limits)
         elif ext == ".pptx":
             _deck(path, what, limits)
 
