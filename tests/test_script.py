@@ -189,3 +189,14 @@ def test_scenes_built_in_python_are_checked_as_the_format_is():
         with pytest.raises(ScriptError, match=needle):
             Scene("s", [], Path("a.png"), None, **kwargs)
     assert Scene("s", [], Path("a.png"), None, "pip", "bank").layout == "pip"
+
+
+def test_a_language_tag_must_name_a_known_language(tmp_path):
+    # `language: zz` had the form of a tag and rendered `x.zz.mp4`.
+    body = f"title: t\nlanguage: zz\ndefaults: {{avatar: {SAMPLES / 'avatar.png'}, voice: en-us-joe}}\nscenes:\n  - segments: [hi]\n"
+    p = tmp_path / "x.yaml"
+    p.write_text(body)
+    with pytest.raises(ScriptError, match=r"x\.yaml:2: language: 'zz' is not a language tag like en or de-DE"):
+        load_script(p)
+    p.write_text(body.replace("language: zz", "language: pt-BR").replace("voice: en-us-joe", "voice: pt-espeak"))
+    assert load_script(p).language == "pt-BR"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import ScriptError
-from ..script.model import GlossaryTerm, Script
+from ..script.model import GlossaryTerm, Script, is_language_tag
 
 KINDS = ("title", "slide-title", "bullet", "role", "narration", "captions")
 MARKUP_KINDS = ("narration", "captions")      # strings with inline markup ([pause 500ms], *emphasis*)
@@ -31,7 +31,6 @@ ON_SCREEN = ("title", "slide-title", "bullet", "role")
 SIZE_FACTOR = 1.3           # on-screen translations may be this much longer than the source
 SIZE_FLOOR = 12             # ...and never limited below this many characters (short strings grow most)
 
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,8 @@ def units(script: Script) -> list[Unit]:
 
 def check_language(code: str, *, what: str = "language") -> str:
     """`code` if it is a BCP-47 tag like `de` or `pt-BR`; otherwise a `ScriptError`."""
-    if not isinstance(code, str) or not _LANG.match(code):
-        raise ScriptError(f"{code!r} is not a language tag like de or pt-BR", field=what)
+    if not is_language_tag(code):
+        raise ScriptError(f"{code!r} is not a language tag like de or pt-BR (of a known language)", field=what)
     return code
 
 

@@ -8,10 +8,24 @@ by phrase and never holds more than one in memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ScriptError
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def is_language_tag(code) -> bool:
+    """Whether `code` is a BCP-47 language tag of a language the IANA registry knows (`de`, `pt-BR`, `zh-Hans`);
+    `zz` has the form of one and is refused."""
+    if not isinstance(code, str) or not _TAG.match(code):
+        return False
+    import langcodes
+
+    return bool(langcodes.tag_is_valid(code))
+
 
 GESTURES = ("nod", "shake", "tilt", "brows")
 LAYOUTS = ("full", "beside", "pip", "circle")

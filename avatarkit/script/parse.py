@@ -39,6 +39,7 @@ from .model import (
     SlideRef,
     Transition,
     frame_size,
+    is_language_tag,
 )
 from .scope import FileScope, ScopeRefusal, short_repr
 from .yamlmap import Ctx as _Ctx
@@ -48,7 +49,6 @@ from .yamlmap import load_yaml, read_text
 FORMAT_VERSION = 1
 _SPEAKER = re.compile(r"^[a-z][fm]_[a-z0-9_]+$")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 # A segment's text, and one sentence of it: past these a voice would speak minutes in one go (memory grows with
 # it, and nothing shows progress), which a script does not need; longer text is split into segments.
@@ -77,8 +77,9 @@ def parse_script(text: str, *, file: str | Path | None = None, scope: FileScope 
                       data.lines["avatarkit"], "avatarkit")
     title = ctx.get(data, "title", str, "", required=True)
     language = ctx.get(data, "language", str, "", default="en")
-    if not _LANG.match(language):
-        raise ctx.err(f"{short_repr(language)} is not a language tag like en or de-DE", data.lines["language"], "language")
+    if not is_language_tag(language):
+        raise ctx.err(f"{short_repr(language)} is not a language tag like en or de-DE (of a known language)",
+                      data.lines["language"], "language")
 
     defaults = ctx.get(data, "defaults", dict, "", default=_Map())
     if not isinstance(defaults, _Map):
@@ -407,8 +408,8 @@ def _lexicon(ctx: _Ctx, data: _Map) -> Lexicon:
         return lex
     for lang, table in raw.items():
         f = f"lexicon.{lang}"
-        if not isinstance(lang, str) or not _LANG.match(lang):
-            raise ctx.err(f"{short_repr(lang)} is not a language tag like en or de-DE", raw.lines.get(lang), f)
+        if not is_language_tag(lang):
+            raise ctx.err(f"{short_repr(lang)} is not a language tag like en or de-DE (of a known language)", raw.lines.get(lang), f)
         if not isinstance(table, _Map):
             raise ctx.err("expected a mapping of word: respelling or word: {say, ipa}", raw.lines[lang], f)
         out = {}
@@ -439,8 +440,8 @@ def _languages(ctx: _Ctx, data: _Map, source: str) -> tuple[LanguageSpec, ...]:
     for code, spec in raw.items():
         f = f"languages.{code}"
         line = raw.lines.get(code)
-        if not isinstance(code, str) or not _LANG.match(code):
-            raise ctx.err(f"{short_repr(code)} is not a language tag like de or pt-BR", line, f)
+        if not is_language_tag(code):
+            raise ctx.err(f"{short_repr(code)} is not a language tag like de or pt-BR (of a known language)", line, f)
         if code.casefold() == source.casefold():
             raise ctx.err(f"{code} is the script's own language; list only the languages it is translated into", line, f)
         if spec is None or isinstance(spec, str):
@@ -477,7 +478,7 @@ def _glossary(ctx: _Ctx, data: _Map) -> tuple[GlossaryTerm, ...]:
         for k, v in spec.items():
             if k in ("translate", "note"):
                 continue
-            if not isinstance(k, str) or not _LANG.match(k) or not isinstance(v, str):
+            if not is_language_tag(k) or not isinstance(v, str):
                 raise ctx.err(f"unknown field {short_repr(k)}: expected translate, note, or a language tag with its rendering",
                               spec.lines.get(k, line), f"{f}.{k}")
             targets.append((k, v))

@@ -36,6 +36,7 @@ from starlette.datastructures import UploadFile
 
 from ..errors import AvatarkitError, ScriptError
 from ..export.model import FORMATS as PACKAGE_FORMATS
+from ..script.model import is_language_tag
 from ..script.scope import using
 from ..utils.files import sha256_file
 from .config import ServeConfig
@@ -52,7 +53,6 @@ OUTPUT_FORMATS = ("mp4",) + tuple(PACKAGE_FORMATS)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINGERPRINT = ".request.sha256"    # in a job folder: the hash of the request that created it
 MAX_DETAIL = 1000                  # characters of an error answer
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 # ---- response and request models -------------------------------------------------------------------
@@ -175,7 +175,7 @@ def _options(req: RenderRequest) -> dict:
     """The job options of a request, validated; `UploadError` naming the field."""
     langs = req.languages
     if langs != "all":
-        if not langs or not all(isinstance(x, str) and _LANG.match(x) for x in langs):
+        if not langs or not all(is_language_tag(x) for x in langs):
             raise UploadError("give 'all' or a list of language tags like en, de-DE", "languages")
     formats = list(dict.fromkeys(req.formats))
     if not formats or any(f not in OUTPUT_FORMATS for f in formats):
