@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ..errors import AvatarkitError
-from ..speech.engines.base import keep_onnx_arena
+from ..speech.engines.base import keep_onnx_arena, onnx_threads
 from .session import LiveConfig, LiveError, LiveSession
 
 SDP_CHARS = 20_000
@@ -46,6 +46,8 @@ class LiveSessions:
         # This process speaks for hours: its voices drop onnxruntime's memory arena, which grows in steps and
         # never shrinks (server memory flat over 10 minutes without it; docs/quality.md, issue 29).
         keep_onnx_arena(False)
+        # Its first sound waits for its first sentence: two threads speak it sooner.
+        onnx_threads(2)
         self.seats: dict[str, _Seat] = {}
         self._opening = 0
         self._reaper: asyncio.Task | None = None

@@ -69,6 +69,22 @@ def strip_stress(ipa: str) -> str:
 
 # Whether onnxruntime sessions made from now on keep their CPU memory arena (see `keep_onnx_arena`).
 _ARENA = True
+# Worker threads of onnxruntime sessions made from now on (see `onnx_threads`).
+_THREADS = 1
+
+
+def onnx_threads(n: int) -> None:
+    """How many threads speech sessions made after this call run their network on (at most the cores).
+
+    A render speaks on its own thread while frames are drawn and encoded on
+    both cores, and there one thread costs less in all: the 60 s benchmark
+    script at 720p took 1.5-6 s less CPU and 0.3-3 s less time in four
+    alternated pairs of runs (docs/quality.md, 2026-12-08), although its
+    speech alone takes longer. A live presenter, whose first sound waits for
+    its first sentence, asks for two. Sessions already made keep theirs.
+    """
+    global _THREADS
+    _THREADS = max(1, int(n))
 
 
 def keep_onnx_arena(keep: bool) -> None:
@@ -90,17 +106,17 @@ def onnx_session(model: str | bytes):
     """An onnxruntime CPU session for `model` (a path or the serialised graph) that shares the machine well.
 
     Speech runs on its own thread while frames are drawn and encoded, so its
-    worker threads (up to 2) must not busy-wait between runs: onnxruntime's
-    default spins them for a while, which takes a core from the encoder for
-    nothing (measured: 0.03 s of CPU per second of video with Piper). The
-    memory arena follows `keep_onnx_arena`.
+    worker threads (`onnx_threads`, one unless asked) must not busy-wait
+    between runs: onnxruntime's default spins them for a while, which takes a
+    core from the encoder for nothing (measured: 0.03 s of CPU per second of
+    video with Piper). The memory arena follows `keep_onnx_arena`.
     """
     import os
 
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    opts.intra_op_num_threads = min(_THREADS, os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.enable_profiling = False      # a profile is megabytes of JSON in the current folder, per session
