@@ -240,3 +240,14 @@ def test_size_is_one_concept_across_commands():
         assert "expected 480p, 720p, 1080p, 4k or WIDTHxHEIGHT" in str(e)
     else:
         raise AssertionError("'big' was taken as a size")
+
+
+def test_check_warns_of_a_voice_in_another_language(tmp_path):
+    script = _tiny(tmp_path)
+    script.write_text(script.read_text().replace("title: Tiny\n", "title: Tiny\nlanguage: de\n")
+                      .replace("  resolution:", "  voice: en-us-joe\n  resolution:"))
+    r = runner.invoke(app, ["check", str(script)])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 0 and "warning:" in out and "voice en-us-joe speaks en-US, the script is in de" in out, out
+    r = runner.invoke(app, ["check", str(_tiny(tmp_path))])
+    assert r.exit_code == 0 and "warning" not in r.output

@@ -198,13 +198,16 @@ def check(script: Path = typer.Argument(..., help="Script file to validate."),
                                                                  "every string translated and up to date, a voice each.")):
     """Validate SCRIPT (format, voices, avatars, recordings, slides, brand kit, translations) without rendering."""
     from ..compose.staging import resolve_brand
-    from ..pipeline.course import check_course
+    from ..pipeline.course import check_course, voice_language_warnings
 
     try:
         s = next(iter(check_course(script, brand=brand, languages=lang).values()))
         kit = resolve_brand(s, brand)
+        warnings = voice_language_warnings(s)
     except AvatarkitError as e:
         _fail(e)
+    for w in warnings:
+        console.print(f"[yellow]warning:[/] {script}: {w}", highlight=False)
     n = sum(len(seg.phrases) for sc in s.scenes for seg in sc.segments)
     console.print(f"[green]ok[/] {script}: {len(s.scenes)} scenes, {n} phrases, "
                   f"{s.width}x{s.height} at {s.fps} fps" + (f", brand kit {kit.source}" if kit.source else ""))

@@ -132,6 +132,26 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
     return scripts
 
 
+def voice_language_warnings(script) -> list[str]:
+    """One line per voice whose language is not the script's (`voice: en-us-joe` speaking a `language: de`
+    script reads German with English sounds), naming the first segment that uses it. A warning, not an
+    error: a quotation in another language is spoken by a voice of that language on purpose."""
+    from ..speech.voice import get_voice
+
+    want = script.language.split("-")[0].lower()
+    out, seen = [], set()
+    for i, sc in enumerate(script.scenes):
+        for j, seg in enumerate(sc.segments):
+            if seg.audio or seg.voice in seen:
+                continue
+            seen.add(seg.voice)
+            spoken = get_voice(seg.voice).language
+            if spoken.split("-")[0].lower() != want:
+                out.append(f"scenes[{i}].segments[{j}]: voice {seg.voice} speaks {spoken}, the script is in "
+                           f"{script.language}")
+    return out
+
+
 def render_course(script_path: str | Path, out_dir: str | Path, *, languages: str | list[str] | None = "all",
                   brand: str | Path | None = None, resolution: tuple[int, int] | None = None,
                   captions: bool | None = None, renderer: str | None = None, force: bool = False,
