@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -28,8 +29,6 @@ class Progress(_RichProgress):
         super().update(task_id, **kwargs)
         if self.console.is_terminal:
             return
-        import time
-
         now = time.monotonic()
         if now - self._logged.get(task_id, -LOG_EVERY_S) < LOG_EVERY_S:
             return

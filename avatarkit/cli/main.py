@@ -63,13 +63,10 @@ def render(
     """Render SCRIPT to OUT/<name>.<language>.mp4 with .vtt, .srt captions and a .jpg thumbnail."""
     import dataclasses
 
-    from ..pipeline.core import check_output_name
     from ..pipeline.core import render as render_api
     from ..script import load_script
 
     try:
-        if name is not None:
-            check_output_name(name)
         s = load_script(script)
         output_folder(out, make=False)
         resolution = frame_override(s.resolution, aspect, size)

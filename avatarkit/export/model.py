@@ -80,14 +80,21 @@ def language_name(language: str) -> str:
     return f"{name} ({region[0].upper()})" if region and name != language else name
 
 
+def check_options(fmt: str, completion: float) -> None:
+    """Raise `ExportError` for an unknown package format or a completion threshold outside 0-1."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format: unknown package format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not isinstance(completion, (int, float)) or not 0.0 <= completion <= 1.0:
+        raise ExportError(f"completion: {completion!r} is outside 0-1 (the share of the video to watch)")
+
+
 def check_inputs(renditions: list[Rendition], fmt: str, course_id: str, completion: float) -> None:
     """Raise `ExportError` naming the first thing wrong: format, course id, threshold, or a rendition's field."""
     if fmt not in FORMATS:
         raise ExportError(f"format: unknown package format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if not course_id or not course_id.strip():
         raise ExportError("course_id: must not be empty")
-    if not isinstance(completion, (int, float)) or not 0.0 <= completion <= 1.0:
-        raise ExportError(f"completion: {completion!r} is outside 0-1 (the share of the video to watch)")
+    check_options(fmt, completion)
     if not renditions:
         raise ExportError("renditions: no rendition to package (give at least one language's video)")
     seen: set[str] = set()

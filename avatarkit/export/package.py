@@ -141,12 +141,9 @@ def _write_folder(path: Path, items: list[tuple[str, Path | bytes]], report: Cal
 def check_target(out: str | Path, format: str, completion: float = 0.9) -> bool:
     """`ExportError` unless a `format` package can be written at `out` with this `completion` threshold
     (checked before a course is rendered, and again when it is packaged); True when it is a zip."""
-    from .model import FORMATS
+    from .model import check_options
 
-    if format not in FORMATS:
-        raise ExportError(f"format: unknown package format {format!r}; expected one of {', '.join(FORMATS)}")
-    if not isinstance(completion, (int, float)) or not 0.0 <= completion <= 1.0:
-        raise ExportError(f"completion: {completion!r} is outside 0-1 (the share of the video to watch)")
+    check_options(format, completion)
     out = Path(out)
     as_zip = format != "html" or out.suffix.lower() == ".zip"
     if format != "html" and out.suffix.lower() != ".zip":

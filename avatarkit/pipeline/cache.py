@@ -304,7 +304,8 @@ class RenderCache:
         return record
 
     def take(self, key: str, out: dict[str, Path]) -> dict | None:
-        """Place the entry's files at `out` (role -> path), each verified; return its record, or None (a miss).
+        """Place the entry's files at `out` (role -> path, their folders made on a hit), each verified; return
+        its record, or None (a miss, which makes no folder).
 
         An entry whose files no longer match their record is removed.
         """
@@ -315,6 +316,7 @@ class RenderCache:
         for role, facts in record["files"].items():
             if role not in ROLES or role not in out:
                 continue
+            out[role].parent.mkdir(parents=True, exist_ok=True)
             if not place_file(folder / ROLES[role], out[role], facts):
                 self.discard(key)
                 return None

@@ -111,7 +111,7 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
                     raise ScriptError(str(e), file=s.source, line=seg.line,
                                       field=f"scenes[{i}].segments[{j}].voice") from None
         check_readable(s, voices)
-    for sc in base.scenes:
+    for i, sc in enumerate(base.scenes):
         if sc.avatar.is_dir():
             if sc.renderer == "diffusion":
                 from ..render.diffusion import check_trained
@@ -123,7 +123,7 @@ def check_course(script_path: str | Path, *, brand: str | Path | None = None,
             from ..face.rig import load_avatar
             from .core import scene_rig
 
-            scene_rig(base, base.scenes.index(sc), load_avatar)
+            scene_rig(base, i, load_avatar)
         for seg in sc.segments:
             if seg.audio:
                 audio_info(seg.audio)
@@ -244,8 +244,7 @@ def _reuse(s: Script, lang: str, key: str, out_dir: Path, folders, store: Render
         other = _read_record(folder / f"{name}.json", folder)
         if other and other.get("inputs") == key and isinstance(other.get("files"), dict) and _place(other, outs):
             return _placed(other, outs, s, key, out_dir / f"{name}.json"), "folder"
-    if store is not None and store.get(key) is not None:      # no output folder made for a miss
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if store is not None:
         record = store.take(key, outs)
         if record is not None:
             return _placed(record, outs, s, key, out_dir / f"{name}.json"), "cache"

@@ -216,11 +216,13 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
     t0 = time.perf_counter()
     speech, spoken = speech_and_words(audio, text, voice, progress=report("speech"))
     timings["speech"] += time.perf_counter() - t0
-    prepared = None
-    if kind != "diffusion" and (av_ is None or "lips" not in av_.track.features):
-        # The clip is checked (a face, long enough) before the recording is transcribed, which takes longer.
+    material = None
+    if kind != "diffusion":
+        # The clip's material (an avatar made from it, or the clip prepared now): a clip is checked (a face,
+        # long enough) before the recording is transcribed, which takes longer.
         t0 = time.perf_counter()
-        prepared = prepare_clip(video, report("landmarks"))
+        material = (av_.track, av_.mouth_bank(), []) if av_ is not None and "lips" in av_.track.features \
+            else prepare_clip(video, report("landmarks"))
         timings["landmarks"] += time.perf_counter() - t0
     transcript = spoken if captions else None       # a text's own words need no Whisper
     if captions and audio is not None:
@@ -245,8 +247,8 @@ def dub(video: str | Path, out: str | Path, *, audio: str | Path | None = None, 
         n_out, n_video, painted, warnings = _render_diffusion(video, av_, digest, personal, speech, n_speech, fps, motion,
                                                      steps, batch, writer, label, timings, report, progress)
     else:
-        n_out, n_video, painted, warnings = _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label,
-                                                   timings, report, progress, prepared)
+        n_out, n_video, painted, warnings = _render_footage(video, speech, n_speech, fps, motion, seed, writer, label,
+                                                            timings, progress, material)
     try:
         voices = [voice_entry(get_voice(voice))] if audio is None else []
         sources = [source_entry("video", video, digest)] + ([source_entry("audio", audio)] if audio is not None else [])
@@ -352,24 +354,16 @@ def prepare_clip(video: Path, progress: Callable[[int, int], None] | None = None
     return track, bank, warnings
 
 
-def _render_footage(video, av_, speech, n_speech, fps, motion, seed, writer, label, timings, report, progress,
-                    prepared=None):
+def _render_footage(video, speech, n_speech, fps, motion, seed, writer, label, timings, progress, material):
     """The clip's own frames re-timed by the motion graph, own mouths pasted; returns (frames, video frames,
-    painted, warnings). `prepared`: `prepare_clip`'s answer for `video`, when the caller has it already."""
+    painted, warnings). `material` is the clip's (track, mouth bank, warnings), as `prepare_clip` gives them."""
     import cv2
 
     from ..motion.graph import GraphConfig, speech_onsets
     from ..render.footage import FootageRenderConfig, FootageRenderer, FrameStore
     from ..utils.memory import memory_trimmer
 
-    t0 = time.perf_counter()
-    if prepared is not None:
-        track, bank, warnings = prepared
-    elif av_ is not None and "lips" in av_.track.features:
-        track, bank, warnings = av_.track, av_.mouth_bank(), []
-    else:
-        track, bank, warnings = prepare_clip(video, report("landmarks"))
-    timings["landmarks"] += time.perf_counter() - t0
+    track, bank, warnings = material
     good = np.asarray(track.good, bool)
     n_video = len(good)
     if not good.all():

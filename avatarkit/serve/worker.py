@@ -165,17 +165,15 @@ def execute(store: JobStore, job: Job, worker_id: str, settings: WorkerSettings)
     finally:
         done.set()
         thread.join()
-    if outcome in ("cancelled", "memory"):
-        # Nothing half-made stays behind: the job published nothing, and its renders would never be resumed.
-        for part in (folder.renders, folder.artifacts):
-            _remove_tree(part)
     if outcome in ("succeeded", "failed", "cancelled", "memory"):
-        # A job that has ended is never run again: its uploads would hold the disk for nothing. (Its renders
-        # stay: a finished one shares its files with the key's render cache.)
+        # A job that has ended is never run again: its uploads would hold the disk for nothing, and so would
+        # the renders of one that did not succeed (a finished one's share their files with the key's render
+        # cache). One stopped part way published nothing either: its artifacts go too.
         _remove_tree(folder.input)
-        if outcome == "failed":
+        if outcome != "succeeded":
             _remove_tree(folder.renders)
-    if outcome in ("succeeded", "failed", "cancelled", "memory"):
+        if outcome in ("cancelled", "memory"):
+            _remove_tree(folder.artifacts)
         notify(store, job.id, settings.webhook)
     return outcome
 

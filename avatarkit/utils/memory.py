@@ -18,25 +18,29 @@ class _Mallinfo2(ctypes.Structure):
                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def _libc():
+def _glibc(name: str, restype=None, argtypes=None):
+    """glibc's function `name`, or None (not Linux, not glibc, or a glibc without it: `mallinfo2` is 2.33+)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.mallinfo2.restype = _Mallinfo2
-        return libc
-    except (OSError, AttributeError):  # not glibc, or a glibc older than 2.33
+        fn = getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):
         return None
+    if restype is not None:
+        fn.restype = restype
+    if argtypes is not None:
+        fn.argtypes = argtypes
+    return fn
 
 
-_LIBC = _libc()
+_TRIM = _glibc("malloc_trim", argtypes=[ctypes.c_size_t])
+_MALLINFO2 = _glibc("mallinfo2", restype=_Mallinfo2)
 
 
 def memory_trimmer() -> Callable[[], None]:
     """A function that hands freed heap memory back to the OS (glibc), or does nothing elsewhere."""
-    if _LIBC is not None:
-        trim = _LIBC.malloc_trim
+    if _TRIM is not None:
+        trim = _TRIM
         return lambda: trim(0)
     return lambda: None
 
@@ -44,7 +48,7 @@ def memory_trimmer() -> Callable[[], None]:
 def malloc_bytes() -> dict[str, int] | None:
     """What glibc's malloc holds now, in bytes: `arena` (its heap, all arenas), `in_use` and `free` (of
     that), `mmap` (large blocks mapped on their own); None where glibc's `mallinfo2` is not available."""
-    if _LIBC is None:
+    if _MALLINFO2 is None:
         return None
-    m = _LIBC.mallinfo2()
+    m = _MALLINFO2()
     return {"arena": m.arena, "in_use": m.uordblks, "free": m.fordblks, "mmap": m.hblkhd}
